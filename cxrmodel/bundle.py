@@ -1,0 +1,213 @@
+"""Model bundles: a directory holding a trained model with everything needed to use and trust it.
+
+Layout::
+
+    model.keras   the Keras model (built by cxrmodel.model.build_model)
+    vocab.json    the report vocabulary (cxrmodel.text.Vocabulary)
+    config.json   cxrmodel.model.ModelConfig: input size, backbone, preprocessing, max tokens, defaults
+    card.json     the model card: what it was trained on, when, held-out metrics, ``synthetic`` flag
+
+:func:`load_bundle` validates every file and raises :class:`BundleError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cxrmodel.imaging import GridMapping, to_model_grid, to_model_input
+from cxrmodel.model import ModelConfig
+from cxrmodel.text import EncodedReport, Vocabulary, encode_report
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; keras is imported lazily to keep imports cheap
+    import keras
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+VOCABULARY_FILE = "vocab.json"
+CONFIG_FILE = "config.json"
+CARD_FILE = "card.json"
+BUNDLE_FILES = (MODEL_FILE, VOCABULARY_FILE, CONFIG_FILE, CARD_FILE)
+REQUIRED_CARD_KEYS = ("name", "synthetic", "created", "trained_on", "metrics")
+
+
+class BundleError(ValueError):
+    """A model bundle is missing, incomplete or inconsistent; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class PreparedStudy:
+    """One study turned into model inputs.
+
+    Attributes:
+        model_image: (S, S, 3) float32 in [0, 1], the image on the square model grid.
+        mapping: Model-grid <-> original-image coordinate mapping.
+        report: The encoded report (token ids (max_tokens,), all words with offsets, slot positions).
+    """
+
+    model_image: np.ndarray
+    mapping: GridMapping
+    report: EncodedReport
+
+
+@dataclass
+class Bundle:
+    """A loaded, validated model bundle."""
+
+    path: Path
+    model: "keras.Model"
+    vocabulary: Vocabulary
+    config: ModelConfig
+    card: dict
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        """Human-readable model name from the card."""
+        return str(self.card.get("name", self.path.name))
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the model was trained on synthetic data (shown as a banner in the dashboard)."""
+        return bool(self.card.get("synthetic"))
+
+    def prepare(self, pixels: np.ndarray, report: str) -> PreparedStudy:
+        """Put a decoded image (height, width) in [0, 1] and a report text into model-input form."""
+        grid, mapping = to_model_grid(pixels, self.config.image_size)
+        encoded = encode_report(report, self.vocabulary, max_tokens=self.config.max_tokens)
+        return PreparedStudy(model_image=to_model_input(grid), mapping=mapping, report=encoded)
+
+    def predict(self, model_images: np.ndarray, token_ids: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """P(abnormal) for a batch.
+
+        Args:
+            model_images: (n, S, S, 3) float32 in [0, 1].
+            token_ids: (n, max_tokens) int32.
+            batch_size: Inference batch size.
+
+        Returns:
+            (n,) float64 probabilities.
+        """
+        probabilities = self.model.predict(
+            {"image": np.asarray(model_images, np.float32), "report_tokens": np.asarray(token_ids, np.int32)},
+            batch_size=batch_size,
+            verbose=0,
+        )
+        return np.asarray(probabilities, np.float64).reshape(-1)
+
+    def predict_studies(self, studies: list[PreparedStudy]) -> np.ndarray:
+        """P(abnormal) for prepared studies, (n,)."""
+        images = np.stack([study.model_image for study in studies])
+        tokens = np.stack([study.report.token_ids for study in studies])
+        return self.predict(images, tokens)
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise BundleError(f"model bundle {path.parent} is missing {path.name}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(f"{path} is not valid JSON ({error}); restore it or rebuild the bundle") from error
+    if not isinstance(data, dict):
+        raise BundleError(f"{path} must hold a JSON object")
+    return data
+
+
+def bundle_fingerprint(path: str | os.PathLike) -> str:
+    """Short sha256 over the model, vocabulary and config files: identifies the exact model for caches."""
+    digest = hashlib.sha256()
+    for name in (MODEL_FILE, VOCABULARY_FILE, CONFIG_FILE):
+        digest.update(name.encode())
+        digest.update((Path(path) / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def save_bundle(
+    path: str | os.PathLike, model: "keras.Model", vocabulary: Vocabulary, config: ModelConfig, card: dict
+) -> Path:
+    """Write a bundle directory (created if needed) and return its path."""
+    missing = [key for key in REQUIRED_CARD_KEYS if key not in card]
+    if missing:
+        raise BundleError(f"model card lacks {', '.join(missing)}")
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save(directory / MODEL_FILE)
+    vocabulary.save(directory / VOCABULARY_FILE)
+    (directory / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    (directory / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    logger.info("saved model bundle to %s", directory)
+    return directory
+
+
+def _validate_model(model: "keras.Model", config: ModelConfig, vocabulary: Vocabulary, path: Path) -> None:
+    from cxrmodel.model import model_modality
+
+    shapes = {tensor.name.split(":")[0]: tuple(tensor.shape[1:]) for tensor in model.inputs}
+    try:
+        modality = model_modality(model)
+    except ValueError as error:
+        raise BundleError(f"{path}: {error}") from error
+    if modality != "multimodal":
+        raise BundleError(f"{path} holds an {modality}-only model; the dashboard needs the multimodal")
+    expected_image = (config.image_size, config.image_size, 3)
+    if shapes["image"] != expected_image:
+        raise BundleError(f"{path} expects images {shapes['image']} but config.json says {expected_image}")
+    if shapes["report_tokens"] != (config.max_tokens,):
+        raise BundleError(f"{path} expects {shapes['report_tokens']} tokens but config.json says {config.max_tokens}")
+    embedding_rows = model.get_layer("word_embedding").input_dim
+    if embedding_rows != len(vocabulary):
+        raise BundleError(
+            f"{path} embeds {embedding_rows} words but vocab.json has {len(vocabulary)}: the files come from "
+            "different trainings"
+        )
+
+
+def load_bundle(path: str | os.PathLike) -> Bundle:
+    """Load and validate a model bundle directory.
+
+    Raises:
+        BundleError: naming the missing or broken file and what to do.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise BundleError(f"model bundle {directory} does not exist or is not a directory")
+    missing = [name for name in BUNDLE_FILES if not (directory / name).is_file()]
+    if missing:
+        raise BundleError(f"model bundle {directory} is missing {', '.join(missing)}")
+    try:
+        config = ModelConfig.from_dict(_read_json(directory / CONFIG_FILE))
+    except (TypeError, ValueError) as error:
+        if isinstance(error, BundleError):
+            raise
+        raise BundleError(f"{directory / CONFIG_FILE}: {error}") from error
+    try:
+        vocabulary = Vocabulary.load(directory / VOCABULARY_FILE)
+    except ValueError as error:
+        raise BundleError(f"{directory / VOCABULARY_FILE}: {error}") from error
+    card = _read_json(directory / CARD_FILE)
+    missing_keys = [key for key in REQUIRED_CARD_KEYS if key not in card]
+    if missing_keys:
+        raise BundleError(f"{directory / CARD_FILE} lacks {', '.join(missing_keys)}")
+    if not isinstance(card["synthetic"], bool):
+        raise BundleError(f"{directory / CARD_FILE}: 'synthetic' must be true or false")
+
+    import keras  # noqa: PLC0415 - TensorFlow only when a model is really loaded
+
+    model_path = directory / MODEL_FILE
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as error:  # noqa: BLE001 - keras raises many types for a corrupt archive
+        raise BundleError(f"{model_path} could not be loaded ({type(error).__name__}: {error})") from error
+    _validate_model(model, config, vocabulary, model_path)
+    fingerprint = bundle_fingerprint(directory)
+    logger.info("loaded model bundle %s (%s)", directory, fingerprint)
+    return Bundle(directory, model, vocabulary, config, card, fingerprint)

@@ -1,0 +1,148 @@
+"""Command-line interface: `python -m cxrmodel --help` lists the commands.
+
+Every command validates its arguments at the boundary; a user error ends with exit status 2 and one clear
+line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+logger = logging.getLogger("cxrmodel")
+
+USER_ERROR_STATUS = 2
+
+
+class CommandError(Exception):
+    """A problem the user can fix (bad argument, missing file); printed as one line, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _existing_directory(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"directory {text!r} does not exist")
+    return path
+
+
+def _command_demo_build(arguments: argparse.Namespace) -> int:
+    from cxrmodel.demo import DemoRecipe, build_demo
+    from cxrmodel.train import TrainingSchedule
+
+    schedule = TrainingSchedule()
+    if arguments.epochs:
+        schedule = TrainingSchedule(
+            image_epochs=arguments.epochs, text_epochs=arguments.epochs, multimodal_epochs=max(1, arguments.epochs // 2)
+        )
+    recipe = DemoRecipe(
+        seed=arguments.seed,
+        training_studies=arguments.training_studies,
+        validation_studies=arguments.validation_studies,
+        test_studies=arguments.test_studies,
+        image_size=arguments.image_size,
+        schedule=schedule,
+    )
+    card = build_demo(Path(arguments.model_output), Path(arguments.studies_output), recipe)
+    print(json.dumps({"metrics": card["metrics"], "build_seconds": card["build_seconds"]}))
+    return 0
+
+
+def _command_synthetic(arguments: argparse.Namespace) -> int:
+    from cxrmodel.data.synthetic import sample_study_spec, write_openi_dataset
+
+    specs = [sample_study_spec(arguments.first_number + index, arguments.seed) for index in range(arguments.count)]
+    truth = write_openi_dataset(arguments.output, specs, arguments.seed, arguments.width, arguments.height)
+    abnormal = sum(record["label"] for record in truth)
+    print(json.dumps({"studies": len(truth), "abnormal": abnormal, "output": str(arguments.output)}))
+    return 0
+
+
+def _command_predict(arguments: argparse.Namespace) -> int:
+    from cxrmodel.bundle import load_bundle
+    from cxrmodel.data.openi import load_openi
+    from cxrmodel.imaging import decode_image_file
+
+    bundle = load_bundle(arguments.model)
+    studies = [study for study in load_openi(arguments.studies, arguments.studies / "NLMCXR_png") if study.image_paths]
+    if not studies:
+        raise CommandError(f"no studies with images found in {arguments.studies}")
+    prepared = [bundle.prepare(decode_image_file(study.image_paths[0]).pixels, study.report_text) for study in studies]
+    probabilities = bundle.predict_studies(prepared)
+    for study, probability in zip(studies, probabilities):
+        print(json.dumps({"study": study.study_id, "label": study.label, "probability": round(float(probability), 4)}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cxrmodel",
+        description="Chest X-ray multimodal: synthetic data, demo model, predictions.",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="log progress at INFO level")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="the bundled demo model and studies")
+    demo_commands = demo.add_subparsers(dest="demo_command", metavar="DEMO_COMMAND")
+    build = demo_commands.add_parser(
+        "build", help="regenerate synthetic data, train, write models/demo and studies/demo (about 20 min on 2 cores)"
+    )
+    build.add_argument("--model-output", default="models/demo", help="bundle directory to write")
+    build.add_argument("--studies-output", default="studies/demo", help="demo studies directory to write")
+    build.add_argument("--seed", type=int, default=2019)
+    build.add_argument("--training-studies", type=_positive_int, default=2000)
+    build.add_argument("--validation-studies", type=_positive_int, default=300)
+    build.add_argument("--test-studies", type=_positive_int, default=400)
+    build.add_argument("--image-size", type=_positive_int, default=224, help="model grid side in pixels")
+    build.add_argument("--epochs", type=_positive_int, default=None, help="override the epochs of every stage")
+    build.set_defaults(handler=_command_demo_build)
+
+    synthetic = commands.add_parser("synthetic", help="write synthetic studies in the OpenI layout with masks")
+    synthetic.add_argument("--output", type=Path, required=True, help="folder to write (created)")
+    synthetic.add_argument("--count", type=_positive_int, default=100)
+    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument("--first-number", type=_positive_int, default=1, help="number of the first CXR<n>")
+    synthetic.add_argument("--width", type=_positive_int, default=480)
+    synthetic.add_argument("--height", type=_positive_int, default=512)
+    synthetic.set_defaults(handler=_command_synthetic)
+
+    predict = commands.add_parser("predict", help="P(abnormal) for every study of an OpenI folder, as JSON lines")
+    predict.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
+    predict.add_argument("--studies", type=_existing_directory, required=True, help="OpenI folder")
+    predict.set_defaults(handler=_command_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; returns the process exit status."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if arguments.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Callable[[argparse.Namespace], int] | None = getattr(arguments, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0 if arguments.command is None else USER_ERROR_STATUS
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return handler(arguments)
+    except (CommandError, ValueError, FileNotFoundError, PermissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USER_ERROR_STATUS
