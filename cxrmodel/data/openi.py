@@ -1,0 +1,284 @@
+"""Loader for the OpenI Indiana University chest X-ray collection (IU X-ray).
+
+Layout (as in the published archives):
+
+* Reports: ``NLMCXR_reports.tgz`` holding ``ecgen-radiology/<n>.xml``, one ``eCitation`` document per study
+  with the report sections in ``MedlineCitation/Article/Abstract/AbstractText[@Label]`` (COMPARISON,
+  INDICATION, FINDINGS, IMPRESSION; any may be empty), the MeSH terms in ``MeSH/major`` and
+  ``MeSH/automatic``, and one ``parentImage[@id]`` per image (some studies have none).
+* Images: ``NLMCXR_png/<parentImage id>.png``.
+
+Labels follow the usual convention for this dataset: a study is normal (0) exactly when its MeSH major terms
+are the single term ``normal``; anything else is abnormal (1).
+
+The text the model reads, :attr:`Study.report_text`, is the FINDINGS section then the IMPRESSION section,
+separated by a blank line, with empty sections omitted and no section headings (headings would be the same
+words in every report: they carry no information but would still receive attributions).
+
+XML safety: parsed with :mod:`xml.etree.ElementTree` (``defusedxml`` is not installed). On Python 3.11 its
+expat parser does not fetch or expand external entities, and expat >= 2.4 limits entity-expansion blow-up
+("billion laughs"), so reading an untrusted report file cannot read local files or reach the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tarfile
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+logger = logging.getLogger(__name__)
+
+OPENI_NORMAL = "normal"
+"""The MeSH major term of a normal study (a study is normal when it is its only major term)."""
+
+REPORTS_FOLDER = "ecgen-radiology"
+"""Folder holding the report XML files, inside the reports archive or a folder it was extracted to."""
+
+IMAGE_SUFFIX = ".png"
+
+SECTION_LABELS = ("COMPARISON", "INDICATION", "FINDINGS", "IMPRESSION")
+
+_NUMBER_PATTERN = re.compile(r"\d+")
+
+
+def openi_label(mesh_major: Iterable[str]) -> int:
+    """Label of a study from its MeSH major terms.
+
+    Args:
+        mesh_major: The ``<major>`` terms in any order.
+
+    Returns:
+        0 (normal) when the terms are exactly ``["normal"]`` (case and surrounding space ignored), else 1.
+    """
+    terms = [term.strip().lower() for term in mesh_major if term.strip()]
+    return 0 if terms == [OPENI_NORMAL] else 1
+
+
+@dataclass
+class Study:
+    """One IU X-ray study: report sections, MeSH terms, images and label.
+
+    Attributes:
+        study_id: The ``uId`` (e.g. ``"CXR1"``).
+        comparison: COMPARISON section, ``""`` when empty.
+        indication: INDICATION section, ``""`` when empty.
+        findings: FINDINGS section, ``""`` when empty.
+        impression: IMPRESSION section, ``""`` when empty.
+        mesh_major: MeSH major terms in file order (e.g. ``"Cardiomegaly/mild"``).
+        mesh_automatic: MeSH automatic terms in file order.
+        image_ids: ``parentImage`` ids in file order (may be empty).
+        image_paths: The image files that exist, ``<images>/<image id>.png``, in the order of ``image_ids``;
+            empty when no image folder was given.
+        label: 1 = abnormal, 0 = normal (see :func:`openi_label`).
+    """
+
+    study_id: str
+    comparison: str = ""
+    indication: str = ""
+    findings: str = ""
+    impression: str = ""
+    mesh_major: list[str] = field(default_factory=list)
+    mesh_automatic: list[str] = field(default_factory=list)
+    image_ids: list[str] = field(default_factory=list)
+    image_paths: list[Path] = field(default_factory=list)
+    label: int = 1
+
+    @property
+    def report_text(self) -> str:
+        """FINDINGS then IMPRESSION, separated by a blank line; empty sections omitted; ``""`` if both empty."""
+        return "\n\n".join(section for section in (self.findings, self.impression) if section)
+
+    @property
+    def label_name(self) -> str:
+        """``"normal"`` or ``"abnormal"``."""
+        return "normal" if self.label == 0 else "abnormal"
+
+    @property
+    def number(self) -> int | None:
+        """The numeric part of the study id (``"CXR10"`` -> 10), or ``None`` if it has none."""
+        match = _NUMBER_PATTERN.search(self.study_id)
+        return int(match.group()) if match else None
+
+
+def _element_text(element: ElementTree.Element | None) -> str:
+    if element is None:
+        return ""
+    return "".join(element.itertext()).strip()
+
+
+def parse_openi_xml(data: bytes | str, source: str) -> Study:
+    """Parse one ``ecgen-radiology/<n>.xml`` document.
+
+    Args:
+        data: The file's content.
+        source: Where it came from (file path or archive member), used in error messages.
+
+    Returns:
+        The study, with ``image_paths`` empty (they are resolved by :func:`load_openi`).
+
+    Raises:
+        ValueError: Naming ``source`` when the XML is malformed, is not an ``eCitation`` document, or has no
+            ``uId``.
+    """
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError as error:
+        raise ValueError(f"{source}: malformed XML ({error})") from error
+    if root.tag != "eCitation":
+        raise ValueError(f"{source}: expected an <eCitation> document, found <{root.tag}>")
+    uid_element = root.find("uId")
+    study_id = (uid_element.get("id") or "").strip() if uid_element is not None else ""
+    if not study_id:
+        raise ValueError(f"{source}: missing <uId id=...> (the study id)")
+
+    sections: dict[str, list[str]] = {label: [] for label in SECTION_LABELS}
+    for abstract_text in root.iter("AbstractText"):
+        label = (abstract_text.get("Label") or "").strip().upper()
+        text = _element_text(abstract_text)
+        if label in sections and text:
+            sections[label].append(text)
+        elif label not in sections:
+            logger.debug("%s: ignoring AbstractText with label %r", source, label)
+
+    mesh = root.find("MeSH")
+    mesh_terms: dict[str, list[str]] = {"major": [], "automatic": []}
+    if mesh is not None:
+        for kind, terms in mesh_terms.items():
+            terms.extend(text for text in (_element_text(element) for element in mesh.findall(kind)) if text)
+    mesh_major, mesh_automatic = mesh_terms["major"], mesh_terms["automatic"]
+
+    image_ids = []
+    for parent_image in root.findall("parentImage"):
+        image_id = (parent_image.get("id") or "").strip()
+        if image_id:
+            image_ids.append(image_id)
+        else:
+            logger.warning("%s: <parentImage> without an id ignored", source)
+
+    return Study(
+        study_id=study_id,
+        comparison=" ".join(sections["COMPARISON"]),
+        indication=" ".join(sections["INDICATION"]),
+        findings=" ".join(sections["FINDINGS"]),
+        impression=" ".join(sections["IMPRESSION"]),
+        mesh_major=mesh_major,
+        mesh_automatic=mesh_automatic,
+        image_ids=image_ids,
+        label=openi_label(mesh_major),
+    )
+
+
+def _is_unsafe_member_name(name: str) -> bool:
+    path = PurePosixPath(name)
+    return name.startswith(("/", "\\")) or path.is_absolute() or ".." in path.parts or ".." in name.split("\\")
+
+
+def _is_report_name(name: str) -> bool:
+    base = PurePosixPath(name).name
+    return base.lower().endswith(".xml") and not base.startswith("._")  # skip macOS AppleDouble files
+
+
+def _iterate_archive(archive_path: Path) -> Iterator[tuple[str, bytes]]:
+    if not tarfile.is_tarfile(archive_path):
+        raise ValueError(f"{archive_path}: not a folder, .xml file or tar archive (.tgz) of OpenI reports")
+    with tarfile.open(archive_path, mode="r:*") as archive:
+        for member in archive:
+            if _is_unsafe_member_name(member.name):
+                raise ValueError(f"{archive_path}: refusing archive member with unsafe name {member.name!r}")
+            if not member.isfile() or not _is_report_name(member.name):
+                continue
+            stream = archive.extractfile(member)
+            if stream is None:
+                continue
+            with stream:
+                yield f"{archive_path}:{member.name}", stream.read()
+
+
+def _iterate_folder(folder: Path) -> Iterator[tuple[str, bytes]]:
+    reports_folder = folder / REPORTS_FOLDER
+    if reports_folder.is_dir():
+        folder = reports_folder
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and _is_report_name(path.name):
+            yield str(path), path.read_bytes()
+
+
+def _study_sort_key(study: Study) -> tuple[int, int, str]:
+    number = study.number
+    return (0, number, study.study_id) if number is not None else (1, 0, study.study_id)
+
+
+def load_openi(reports: str | Path, images: str | Path | None = None) -> list[Study]:
+    """Load every study of an OpenI report collection.
+
+    Args:
+        reports: A folder holding ``ecgen-radiology/`` (or the XML files directly), a ``.tgz``/``.tar``
+            archive such as ``NLMCXR_reports.tgz`` (read in memory, never extracted), or a single ``.xml`` file.
+        images: Optional folder of ``<parentImage id>.png`` files (``NLMCXR_png``); when given, each study's
+            ``image_paths`` lists the images that exist there.
+
+    Returns:
+        The studies sorted by the number in their id (``CXR2`` before ``CXR10``).
+
+    Raises:
+        FileNotFoundError: If ``reports`` or ``images`` does not exist, or no report XML was found.
+        ValueError: For a malformed report (naming the file), a duplicate study id, an unreadable archive or
+            an archive member with an absolute or ``..`` name.
+    """
+    reports = Path(reports)
+    if not reports.exists():
+        raise FileNotFoundError(f"OpenI reports not found: {reports}")
+    image_names: set[str] | None = None
+    if images is not None:
+        images = Path(images)
+        if not images.is_dir():
+            raise FileNotFoundError(f"OpenI image folder not found: {images}")
+        image_names = set(os.listdir(images))
+
+    if reports.is_dir():
+        documents: Iterable[tuple[str, bytes]] = _iterate_folder(reports)
+    elif reports.suffix.lower() == ".xml":
+        documents = [(str(reports), reports.read_bytes())]
+    else:
+        documents = _iterate_archive(reports)
+
+    studies: dict[str, Study] = {}
+    sources: dict[str, str] = {}
+    for source, data in documents:
+        study = parse_openi_xml(data, source)
+        if study.study_id in studies:
+            raise ValueError(f"duplicate study id {study.study_id!r} in {sources[study.study_id]} and {source}")
+        if image_names is not None:
+            study.image_paths = [
+                images / f"{image_id}{IMAGE_SUFFIX}"
+                for image_id in study.image_ids
+                if f"{image_id}{IMAGE_SUFFIX}" in image_names
+            ]
+        studies[study.study_id] = study
+        sources[study.study_id] = source
+    if not studies:
+        raise FileNotFoundError(f"no OpenI report XML files found in {reports}")
+
+    ordered = sorted(studies.values(), key=_study_sort_key)
+    normal = sum(1 for study in ordered if study.label == 0)
+    logger.info(
+        "loaded %d OpenI studies from %s (%d normal, %d abnormal)", len(ordered), reports, normal, len(ordered) - normal
+    )
+    if image_names is not None:
+        missing = sum(1 for study in ordered if len(study.image_paths) < len(study.image_ids))
+        without = sum(1 for study in ordered if not study.image_paths)
+        logger.info("images from %s: %d studies miss some listed image, %d have none", images, missing, without)
+    return ordered
+
+
+def label_counts(studies: Sequence[Study]) -> dict[str, int]:
+    """Number of studies per label name (``{"normal": n0, "abnormal": n1}``)."""
+    counts = {"normal": 0, "abnormal": 0}
+    for study in studies:
+        counts[study.label_name] += 1
+    return counts
