@@ -11,7 +11,7 @@ Layout (as in the published archives):
 Labels follow the usual convention for this dataset: a study is normal (0) exactly when its MeSH major terms
 are the single term ``normal``; anything else is abnormal (1).
 
-The text the model reads, :attr:`Study.report_text`, is the FINDINGS section then the IMPRESSION section,
+The text the model reads, :attr:`Study.report_text` (:func:`compose_report_text`), is the FINDINGS section then the IMPRESSION section,
 separated by a blank line, with empty sections omitted and no section headings (headings would be the same
 words in every report: they carry no information but would still receive attributions).
 
@@ -59,6 +59,22 @@ def openi_label(mesh_major: Iterable[str]) -> int:
     return 0 if terms == [OPENI_NORMAL] else 1
 
 
+def compose_report_text(findings: str, impression: str) -> str:
+    """The text the model reads: FINDINGS then IMPRESSION, separated by a blank line.
+
+    Empty sections (after stripping surrounding whitespace) are omitted, so there is never a leading or
+    trailing blank line; no section headings are added.
+
+    Args:
+        findings: The FINDINGS section ("" when empty).
+        impression: The IMPRESSION section ("" when empty).
+
+    Returns:
+        The composed report, ``""`` when both sections are empty.
+    """
+    return "\n\n".join(section for section in (findings.strip(), impression.strip()) if section)
+
+
 @dataclass
 class Study:
     """One IU X-ray study: report sections, MeSH terms, images and label.
@@ -90,8 +106,8 @@ class Study:
 
     @property
     def report_text(self) -> str:
-        """FINDINGS then IMPRESSION, separated by a blank line; empty sections omitted; ``""`` if both empty."""
-        return "\n\n".join(section for section in (self.findings, self.impression) if section)
+        """FINDINGS then IMPRESSION, separated by a blank line (see :func:`compose_report_text`)."""
+        return compose_report_text(self.findings, self.impression)
 
     @property
     def label_name(self) -> str:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from cxrmodel.data.openi import OPENI_NORMAL, Study, load_openi, openi_label, parse_openi_xml
+from cxrmodel.data.openi import (
+    OPENI_NORMAL,
+    Study,
+    compose_report_text,
+    load_openi,
+    openi_label,
+    parse_openi_xml,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "openi"
 REPORTS = FIXTURES / "ecgen-radiology"
@@ -85,6 +92,8 @@ def test_report_text_form() -> None:
     assert Study("CXR9", impression="Normal.").report_text == "Normal."
     assert Study("CXR9", findings="Lungs clear.").report_text == "Lungs clear."
     assert Study("CXR9").report_text == ""
+    assert compose_report_text("  Lungs clear. ", "\nNormal.\n") == "Lungs clear.\n\nNormal."
+    assert compose_report_text(" ", "") == ""
 
 
 def test_openi_label() -> None:
