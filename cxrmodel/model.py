@@ -242,22 +242,22 @@ def build_model(
     """
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, got {modality!r}")
-    inputs, features = [], []
+    # Inputs are always a dict keyed by input name, so every model takes the same kind of batch.
+    inputs: dict[str, keras.KerasTensor] = {}
+    features = []
     if modality in ("multimodal", "image"):
         image_encoder = image_encoder or build_image_encoder(config)
-        image = _image_input(config)
-        inputs.append(image)
-        features.append(image_encoder(image))
+        inputs["image"] = _image_input(config)
+        features.append(image_encoder(inputs["image"]))
     if modality in ("multimodal", "text"):
         text_encoder = text_encoder or build_text_encoder(config)
         word_embedding = word_embedding or build_word_embedding(config)
-        tokens = _report_input(config)
-        inputs.append(tokens)
-        features.append(text_encoder(word_embedding(tokens)))
+        inputs["report_tokens"] = _report_input(config)
+        features.append(text_encoder(word_embedding(inputs["report_tokens"])))
     joined = layers.Concatenate(name="fused_features")(features) if len(features) > 1 else features[0]
     head = build_decision_head(int(joined.shape[-1]), config)
     probability = head(joined)
-    return keras.Model(inputs if len(inputs) > 1 else inputs[0], probability, name=f"{modality}_model")
+    return keras.Model(inputs, probability, name=f"{modality}_model")
 
 
 def model_modality(model: keras.Model) -> str:
@@ -284,4 +284,4 @@ def embedding_space_model(model: keras.Model) -> keras.Model:
     image = keras.Input(image_encoder.input.shape[1:], name="image")
     embedded = keras.Input(text_encoder.input.shape[1:], name="embedded_report")
     joined = layers.Concatenate(name="fused_features")([image_encoder(image), text_encoder(embedded)])
-    return keras.Model([image, embedded], head(joined), name="embedding_space_model")
+    return keras.Model({"image": image, "embedded_report": embedded}, head(joined), name="embedding_space_model")

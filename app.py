@@ -1,0 +1,114 @@
+"""The dashboard: `python app.py [--model DIR] [--studies DIR] [--host 127.0.0.1] [--port 8050]`.
+
+Composition only: loads the model bundle and the studies, lays out the components, registers their callbacks.
+`server` is the Flask app for WSGI servers (the bundled demo is used unless CXR_MODEL / CXR_STUDIES say otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import dash_bootstrap_components as dbc
+from dash import Dash, html
+
+from components import model_card, study_browser, study_view
+from cxrmodel.bundle import BundleError, load_bundle
+from cxrmodel.studies import StudyCollection
+
+logger = logging.getLogger("app")
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "demo"
+DEFAULT_STUDIES = PROJECT_ROOT / "studies" / "demo"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """What the dashboard serves."""
+
+    model_directory: Path = DEFAULT_MODEL
+    studies_directory: Path = DEFAULT_STUDIES
+
+
+def create_app(config: AppConfig) -> Dash:
+    """Build the Dash app for a model bundle and a studies folder.
+
+    Raises:
+        BundleError: the bundle is missing or broken (the message names the file).
+        FileNotFoundError / ValueError: the studies folder is missing or empty.
+    """
+    bundle = load_bundle(config.model_directory)
+    collection = StudyCollection.from_folder(config.studies_directory)
+    summaries = collection.summaries()
+    app = Dash(
+        __name__,
+        title="Chest X-ray explanations",
+        external_stylesheets=[dbc.themes.BOOTSTRAP],
+        assets_folder=str(PROJECT_ROOT / "assets"),
+    )
+    app.layout = dbc.Container(
+        [
+            html.H3("Why does the model call this chest X-ray abnormal?", className="mt-3 mb-2"),
+            model_card.synthetic_banner(bundle.card),
+            dbc.Row(
+                [
+                    dbc.Col(study_browser.layout(summaries, summaries[0].study_id), md=8),
+                    dbc.Col(model_card.layout(bundle.card, bundle.fingerprint), md=4),
+                ]
+            ),
+            study_view.layout(),
+        ],
+        fluid=True,
+    )
+    study_view.register_callbacks(app, bundle, collection)
+    return app
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line arguments of the dashboard."""
+    parser = argparse.ArgumentParser(description="Serve the chest X-ray explanation dashboard.")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model bundle directory (default: the demo)")
+    parser.add_argument("--studies", type=Path, default=DEFAULT_STUDIES, help="OpenI-layout studies folder")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: validate arguments, build the app, serve."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    arguments = parse_arguments(argv)
+    try:
+        app = create_app(AppConfig(arguments.model, arguments.studies))
+    except (BundleError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if arguments.host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("binding to %s: anyone who can reach this address can use the dashboard", arguments.host)
+    app.run(host=arguments.host, port=arguments.port, debug=arguments.debug)
+    return 0
+
+
+def _wsgi_server():
+    """The Flask server for `gunicorn app:server`, built lazily from CXR_MODEL / CXR_STUDIES."""
+    config = AppConfig(
+        Path(os.environ.get("CXR_MODEL", DEFAULT_MODEL)), Path(os.environ.get("CXR_STUDIES", DEFAULT_STUDIES))
+    )
+    return create_app(config).server
+
+
+def __getattr__(name: str):
+    # `server` is built on first access so that importing app.py (e.g. in tests) loads no model.
+    if name == "server":
+        return _wsgi_server()
+    raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""The model card: which model is loaded, what it was trained on, its held-out metrics, the synthetic banner."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+SYNTHETIC_BANNER_ID = "synthetic-banner"
+MODEL_CARD_ID = "model-card"
+
+_MODALITY_NAMES = {"multimodal": "Multimodal", "image": "Image only", "text": "Report only"}
+
+
+def metrics_rows(metrics: dict) -> list[html.Tr]:
+    """Table rows "model | accuracy | AUC" from a card's ``metrics`` mapping (pure)."""
+    rows = []
+    for modality, values in metrics.items():
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(_MODALITY_NAMES.get(modality, modality)),
+                    html.Td(f"{values.get('accuracy', float('nan')):.3f}"),
+                    html.Td(f"{values.get('auc', float('nan')):.3f}"),
+                ]
+            )
+        )
+    return rows
+
+
+def synthetic_banner(card: dict) -> dbc.Alert | None:
+    """The "synthetic demo model — not for clinical use" banner when the card says synthetic."""
+    if not card.get("synthetic"):
+        return None
+    return dbc.Alert(
+        [
+            html.Strong("Synthetic demo model — not for clinical use. "),
+            "The model and the studies are computer-generated phantoms and reports, not real patients.",
+        ],
+        color="warning",
+        id=SYNTHETIC_BANNER_ID,
+        className="mb-3 py-2",
+    )
+
+
+def layout(card: dict, fingerprint: str) -> dbc.Card:
+    """The model card panel."""
+    metrics = card.get("metrics", {})
+    table = dbc.Table(
+        [html.Thead(html.Tr([html.Th("Held-out"), html.Th("Accuracy"), html.Th("AUC")])), html.Tbody(metrics_rows(metrics))],
+        size="sm",
+        className="mb-2",
+    )
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.H6(card.get("name", "Model"), className="card-title"),
+                html.P(card.get("trained_on", ""), className="small text-muted mb-1"),
+                html.P(card.get("held_out", ""), className="small text-muted mb-2"),
+                table,
+                html.P(f"Fingerprint {fingerprint}", className="small text-muted mb-0"),
+            ]
+        ),
+        id=MODEL_CARD_ID,
+    )
