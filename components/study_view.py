@@ -71,9 +71,14 @@ def register_callbacks(app, bundle: Bundle, collection: StudyCollection) -> None
         Input(STUDY_PICKER_ID, "value"),
     )
     def show_study(study_id: str | None):
-        if not study_id or study_id not in collection:
-            return None, "Pick a study.", []
-        study = collection.get(study_id)
-        decoded = decode_image_file(collection.image_path(study_id))
-        probability = float(bundle.predict_studies([bundle.prepare(decoded.pixels, study.report_text)])[0])
-        return png_data_uri(encode_png(decoded.pixels)), study.report_text, prediction_children(probability, study.label_name)
+        return study_panel(study_id, bundle, collection)
+
+
+def study_panel(study_id: str | None, bundle: Bundle, collection: StudyCollection) -> tuple:
+    """(image source, report text, prediction children) for a study id; empty panel for an unknown id."""
+    if not study_id or study_id not in collection:
+        return None, "Pick a study.", []
+    study = collection.get(study_id)
+    decoded = decode_image_file(collection.image_path(study_id))
+    probability = float(bundle.predict_studies([bundle.prepare(decoded.pixels, study.report_text)])[0])
+    return png_data_uri(encode_png(decoded.pixels)), study.report_text, prediction_children(probability, study.label_name)

@@ -6,3 +6,43 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+TINY_STUDY_SEED = 3
+TINY_STUDY_SIZE = {"width": 160, "height": 176}
+
+
+@pytest.fixture(scope="session")
+def tiny_studies_directory(tmp_path_factory) -> Path:
+    """Six synthetic studies (both labels) in the OpenI layout, small images."""
+    from cxrmodel.data.findings import Finding
+    from cxrmodel.data.synthetic import sample_study_spec, write_openi_dataset
+
+    forced = [[], [Finding("cardiomegaly", 0.9)], [], [Finding("effusion", 0.8, side="left")],
+              [Finding("nodule", 0.9, side="right", zone="upper")], []]
+    specs = [sample_study_spec(number, TINY_STUDY_SEED, findings=findings) for number, findings in enumerate(forced, 1)]
+    root = tmp_path_factory.mktemp("tiny-studies")
+    write_openi_dataset(root, specs, TINY_STUDY_SEED, workers=1, **TINY_STUDY_SIZE)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_directory(tmp_path_factory, tiny_studies_directory) -> Path:
+    """An untrained-but-real multimodal bundle (32 px grid, 8-d embeddings) with a synthetic card."""
+    from cxrmodel.bundle import save_bundle
+    from cxrmodel.data.openi import load_openi
+    from cxrmodel.model import ModelConfig, build_model
+    from cxrmodel.text import Vocabulary
+
+    vocabulary = Vocabulary.build(study.report_text for study in load_openi(tiny_studies_directory))
+    config = ModelConfig(image_size=32, vocabulary_size=len(vocabulary), max_tokens=24, embedding_dimension=8,
+                         text_filters=4, compact_widths=(4, 8), image_feature_units=4, text_feature_units=4,
+                         fusion_units=4)
+    card = {"name": "Tiny test model", "synthetic": True, "created": "2026-11-25T00:00:00+00:00",
+            "trained_on": "nothing (random weights)", "metrics": {"multimodal": {"accuracy": 0.5, "auc": 0.5}}}
+    directory = tmp_path_factory.mktemp("tiny-bundle") / "bundle"
+    save_bundle(directory, build_model("multimodal", config), vocabulary, config, card)
+    return directory

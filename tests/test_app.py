@@ -1,0 +1,63 @@
+"""The served page: loads the bundle, lists the studies, shows a picked study with its prediction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("dash")
+
+import app as dashboard  # noqa: E402
+from components import study_view  # noqa: E402
+from cxrmodel.bundle import load_bundle  # noqa: E402
+from cxrmodel.studies import StudyCollection  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def served(tiny_bundle_directory, tiny_studies_directory):
+    application = dashboard.create_app(dashboard.AppConfig(tiny_bundle_directory, tiny_studies_directory))
+    return application.server.test_client()
+
+
+def _find(component, component_id):
+    if isinstance(component, dict):
+        if component.get("props", {}).get("id") == component_id:
+            return component
+        for value in component.get("props", {}).values():
+            found = _find(value, component_id)
+            if found:
+                return found
+    if isinstance(component, list):
+        for item in component:
+            found = _find(item, component_id)
+            if found:
+                return found
+    return None
+
+
+def test_page_lists_every_study_and_says_the_model_is_synthetic(served):
+    response = served.get("/_dash-layout")
+    assert response.status_code == 200
+    layout = json.loads(response.data)
+    picker = _find(layout, "study-picker")
+    assert [option["value"] for option in picker["props"]["options"]] == [f"CXR{n}" for n in range(1, 7)]
+    assert any("abnormal" in option["label"] for option in picker["props"]["options"])
+    assert "not for clinical use" in json.dumps(_find(layout, "synthetic-banner"))
+
+
+def test_picking_a_study_shows_its_image_report_and_probability(tiny_bundle_directory, tiny_studies_directory):
+    bundle = load_bundle(tiny_bundle_directory)
+    collection = StudyCollection.from_folder(tiny_studies_directory)
+    image_source, report, prediction = study_view.study_panel("CXR2", bundle, collection)
+    assert image_source.startswith("data:image/png;base64,")
+    assert report == collection.get("CXR2").report_text and report
+    text = json.dumps([child.to_plotly_json() for child in prediction], default=str)
+    assert "P(abnormal)" in text and "report label: abnormal" in text
+    assert study_view.study_panel("CXR999", bundle, collection)[0] is None
+
+
+def test_broken_model_directory_is_a_clear_startup_error(tmp_path, tiny_studies_directory, capsys):
+    status = dashboard.main(["--model", str(tmp_path / "missing"), "--studies", str(tiny_studies_directory)])
+    assert status == 2
+    assert "does not exist" in capsys.readouterr().err
