@@ -47,7 +47,10 @@ def _command_demo_build(arguments: argparse.Namespace) -> int:
     schedule = TrainingSchedule()
     if arguments.epochs:
         schedule = TrainingSchedule(
-            image_epochs=arguments.epochs, text_epochs=arguments.epochs, multimodal_epochs=max(1, arguments.epochs // 2)
+            image_epochs=arguments.epochs,
+            text_epochs=arguments.epochs,
+            head_epochs=max(1, arguments.epochs // 4),
+            multimodal_epochs=max(1, arguments.epochs // 3),
         )
     recipe = DemoRecipe(
         seed=arguments.seed,
@@ -108,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--training-studies", type=_positive_int, default=2000)
     build.add_argument("--validation-studies", type=_positive_int, default=300)
     build.add_argument("--test-studies", type=_positive_int, default=400)
-    build.add_argument("--image-size", type=_positive_int, default=224, help="model grid side in pixels")
+    build.add_argument("--image-size", type=_positive_int, default=160, help="model grid side in pixels")
     build.add_argument("--epochs", type=_positive_int, default=None, help="override the epochs of every stage")
     build.set_defaults(handler=_command_demo_build)
 

@@ -51,7 +51,8 @@ class DemoRecipe:
     test_studies: int = 400
     image_width: int = 480
     image_height: int = 512
-    image_size: int = 224
+    image_size: int = 160
+    compact_widths: tuple[int, ...] = (12, 24, 32, 48, 64)
     demo_normal_studies: int = 10
     demo_studies_per_finding: int = 3
     schedule: TrainingSchedule = TrainingSchedule()
@@ -104,10 +105,10 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
     specs = {name: [sample_study_spec(n, recipe.seed, distribution) for n in numbers] for name, numbers in splits.items()}
 
     # 2-3. Render, vocabulary from the training reports only.
-    provisional = ModelConfig(image_size=recipe.image_size)
+    provisional = ModelConfig(image_size=recipe.image_size, compact_widths=recipe.compact_widths)
     train_arrays, vocabulary = _arrays_for(specs["train"], recipe, provisional, None)
     logger.info("rendered %d training studies in %.0f s", len(train_arrays), time.perf_counter() - started)
-    config = ModelConfig(image_size=recipe.image_size, vocabulary_size=len(vocabulary))
+    config = ModelConfig(image_size=recipe.image_size, compact_widths=recipe.compact_widths, vocabulary_size=len(vocabulary))
     validation_arrays, _ = _arrays_for(specs["validation"], recipe, config, vocabulary)
     test_arrays, _ = _arrays_for(specs["test"], recipe, config, vocabulary)
 
@@ -135,7 +136,7 @@ def _model_card(
 ) -> dict:
     recipe_record = asdict(recipe)
     return {
-        "name": "Synthetic demo multimodal (compact CNN + Kim text CNN)",
+        "name": "Synthetic demo multimodal (compact CNN 160 px + Kim text CNN)",
         "synthetic": True,
         "created": _datetime.datetime.now(_datetime.timezone.utc).replace(microsecond=0).isoformat(),
         "trained_on": (

@@ -77,7 +77,27 @@ def model_inputs(arrays: StudyArrays, modality: str) -> dict[str, np.ndarray]:
     return inputs
 
 
-def _dataset(arrays: StudyArrays, modality: str, batch_size: int, shuffle_seed: int | None):
+def _augment_images(gray_batch, seed: int):
+    """Training-time augmentation of (batch, S, S) uint8 grids: small shifts and exposure changes.
+
+    Radiographs differ in patient placement and exposure; shifting by up to 1/16 of the grid (edge pixels
+    repeated) and jittering brightness/contrast keeps the model from memorising positions of a small set.
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    size = gray_batch.shape[1]
+    margin = max(1, size // 16)
+    images = tf.cast(gray_batch, tf.float32)[..., None] / 255.0
+    padded = tf.pad(images, [[0, 0], [margin, margin], [margin, margin], [0, 0]], mode="SYMMETRIC")
+    batch = tf.shape(images)[0]
+    shifted = tf.image.random_crop(padded, tf.stack([batch, size, size, 1]), seed=seed)
+    contrast = tf.random.uniform([batch, 1, 1, 1], 0.85, 1.15, seed=seed)
+    brightness = tf.random.uniform([batch, 1, 1, 1], -0.06, 0.06, seed=seed)
+    mean = tf.reduce_mean(shifted, axis=[1, 2, 3], keepdims=True)
+    return tf.clip_by_value((shifted - mean) * contrast + mean + brightness, 0.0, 1.0)[..., 0]
+
+
+def _dataset(arrays: StudyArrays, modality: str, batch_size: int, shuffle_seed: int | None, augment: bool = False):
     import tensorflow as tf  # noqa: PLC0415 - TensorFlow only when training
 
     features: dict[str, np.ndarray] = {}
@@ -91,7 +111,10 @@ def _dataset(arrays: StudyArrays, modality: str, batch_size: int, shuffle_seed: 
 
     def to_model_range(batch_features, batch_labels):
         if "image" in batch_features:
-            gray = tf.cast(batch_features["image"], tf.float32) / 255.0
+            if augment:
+                gray = _augment_images(batch_features["image"], shuffle_seed or 0)
+            else:
+                gray = tf.cast(batch_features["image"], tf.float32) / 255.0
             batch_features = {**batch_features, "image": tf.repeat(gray[..., None], 3, axis=-1)}
         return batch_features, batch_labels
 
@@ -140,12 +163,19 @@ def fit_model(
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_auc", mode="max", patience=patience, restore_best_weights=True
     )
+    progress = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: logger.info(
+            "%s epoch %d/%d: %s", modality, epoch + 1, epochs,
+            ", ".join(f"{key} {value:.4f}" for key, value in sorted((logs or {}).items())),
+        )
+    )
     started = time.perf_counter()
     history = model.fit(
-        _dataset(train, modality, batch_size, shuffle_seed=seed),
+        _dataset(train, modality, batch_size, shuffle_seed=seed, augment=True),
         validation_data=_dataset(validation, modality, batch_size, shuffle_seed=None),
         epochs=epochs,
-        callbacks=[early_stopping],
+        callbacks=[early_stopping, progress],
+        shuffle=False,  # the tf.data pipeline shuffles
         verbose=0,
     )
     seconds = time.perf_counter() - started
@@ -158,13 +188,14 @@ def fit_model(
 class TrainingSchedule:
     """Epochs and learning rates of the three stages (the multimodal is fine-tuned at a low rate)."""
 
-    image_epochs: int = 12
+    image_epochs: int = 15
     text_epochs: int = 12
-    multimodal_epochs: int = 6
+    head_epochs: int = 3
+    multimodal_epochs: int = 4
     learning_rate: float = 1e-3
     fine_tune_learning_rate: float = 1e-4
     batch_size: int = 32
-    patience: int = 4
+    patience: int = 5
 
 
 @dataclass
@@ -202,12 +233,20 @@ def train_three_models(
         text_model, "text", train, validation, epochs=schedule.text_epochs,
         learning_rate=schedule.learning_rate, batch_size=schedule.batch_size, seed=seed, patience=schedule.patience,
     )
-    # 3. Multimodal: transfer both encoders (copies, so the comparison models stay as they were), fresh head,
-    #    fine-tune end to end at a low learning rate.
+    # 3. Multimodal: transfer both encoders (copies, so the comparison models stay as they were) and train a
+    #    fresh decision head on the frozen encoders; then fine-tune end to end at a low learning rate.
     multimodal = build_model("multimodal", config)
-    multimodal.get_layer("image_encoder").set_weights(image_model.get_layer("image_encoder").get_weights())
-    multimodal.get_layer("text_encoder").set_weights(text_model.get_layer("text_encoder").get_weights())
-    multimodal.get_layer("word_embedding").set_weights(text_model.get_layer("word_embedding").get_weights())
+    transferred = ("image_encoder", "text_encoder", "word_embedding")
+    for name in transferred:
+        source = image_model if name == "image_encoder" else text_model
+        multimodal.get_layer(name).set_weights(source.get_layer(name).get_weights())
+        multimodal.get_layer(name).trainable = False
+    history["multimodal_head"] = fit_model(
+        multimodal, "multimodal", train, validation, epochs=schedule.head_epochs,
+        learning_rate=schedule.learning_rate, batch_size=schedule.batch_size, seed=seed, patience=schedule.patience,
+    )
+    for name in transferred:
+        multimodal.get_layer(name).trainable = True
     history["multimodal"] = fit_model(
         multimodal, "multimodal", train, validation, epochs=schedule.multimodal_epochs,
         learning_rate=schedule.fine_tune_learning_rate, batch_size=schedule.batch_size, seed=seed,
