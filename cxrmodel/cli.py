@@ -91,6 +91,93 @@ def _command_predict(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _sight_sensitivity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"sight sensitivity must be between 0 and 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _steps(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"steps must be 'auto' or a whole number, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"steps must be at least 2, got {value}")
+    return value
+
+
+def read_report_file(path: Path) -> str:
+    """A report from a plain-text file or an OpenI XML (FINDINGS + IMPRESSION)."""
+    from cxrmodel.data.openi import parse_openi_xml
+
+    if not path.is_file():
+        raise CommandError(f"report file {path} does not exist")
+    data = path.read_bytes()
+    if data.lstrip()[:5] in (b"<?xml", b"<eCit"):
+        return parse_openi_xml(data, str(path)).report_text
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError(f"report file {path} is not UTF-8 text; save it as UTF-8 and try again") from None
+
+
+def _command_explain(arguments: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cxrmodel.bundle import load_bundle
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer, attribution_arrays, explanation_document
+
+    if not arguments.image.is_file():
+        raise CommandError(f"image file {arguments.image} does not exist")
+    image_bytes = arguments.image.read_bytes()
+    report = read_report_file(arguments.report) if arguments.report else arguments.report_text
+    bundle = load_bundle(arguments.model)
+    settings = ExplanationSettings(
+        sight_sensitivity=arguments.threshold,
+        link_distance=arguments.distance,
+        min_points=arguments.min_points,
+        steps=arguments.steps,
+        method=arguments.method,
+        image_baseline=arguments.baseline,
+    )
+    cache = None
+    if arguments.cache_dir:
+        from cxrmodel.cache import ExplanationCache
+
+        cache = ExplanationCache(arguments.cache_dir)
+    explanation = StudyExplainer(bundle, cache).explain(image_bytes, report, settings)
+    document = explanation_document(bundle, explanation, settings)
+    if arguments.save_attributions:
+        np.savez_compressed(arguments.save_attributions, **attribution_arrays(explanation))
+    if arguments.json:
+        print(json.dumps(document))
+    else:
+        print(f"P(abnormal) = {document['probability']:.3f} ({document['label']})")
+        share = document["modality_share"]
+        print(f"image share {share['image']}, report share {share['text']}; "
+              f"completeness error {document['completeness']['relative_error']:.2%}")
+        for circle in document["circles"]:
+            print(f"circle at ({circle['x']:.0f}, {circle['y']:.0f}) r={circle['r']:.0f} mass={circle['mass']:.2f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command."""
     parser = argparse.ArgumentParser(
@@ -128,6 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
     predict.add_argument("--studies", type=_existing_directory, required=True, help="OpenI folder")
     predict.set_defaults(handler=_command_predict)
+
+    from cxrmodel.integration_rules import METHODS
+
+    explain = commands.add_parser("explain", help="explain one study: probability, circles, word attributions")
+    explain.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
+    explain.add_argument("--image", type=Path, required=True, help="PNG, JPEG or DICOM radiograph")
+    report = explain.add_mutually_exclusive_group(required=True)
+    report.add_argument("--report", type=Path, help="report as a text file or an OpenI XML")
+    report.add_argument("--report-text", help="report text")
+    explain.add_argument("--threshold", type=_sight_sensitivity, default=None,
+                         help="sight sensitivity in [0, 1] (default: the bundle's, 0.70)")
+    explain.add_argument("--distance", type=_positive_float, default=None,
+                         help="link distance in model-grid pixels (default: 10 x grid/224)")
+    explain.add_argument("--min-points", type=_positive_int, default=2)
+    explain.add_argument("--steps", type=_steps, default="auto", help="'auto' or a number of integration steps")
+    explain.add_argument("--method", choices=METHODS, default="gausslegendre")
+    explain.add_argument("--baseline", choices=("black", "blur"), default="black", help="image baseline")
+    explain.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
+    explain.add_argument("--save-attributions", type=Path, default=None, help="write the maps to this .npz")
+    explain.add_argument("--json", action="store_true", help="print the JSON document")
+    explain.set_defaults(handler=_command_explain)
     return parser
 
 

@@ -43,6 +43,15 @@ def tiny_bundle_directory(tmp_path_factory, tiny_studies_directory) -> Path:
                          fusion_units=4)
     card = {"name": "Tiny test model", "synthetic": True, "created": "2026-11-25T00:00:00+00:00",
             "trained_on": "nothing (random weights)", "metrics": {"multimodal": {"accuracy": 0.5, "auc": 0.5}}}
+    import keras
+
+    keras.utils.set_random_seed(7)
+    model = build_model("multimodal", config)
+    # Random weights give P(abnormal) ~ 0.5 for every input; a steeper output layer makes the prediction
+    # depend visibly on image and report, so explanations of this untrained model are not degenerate.
+    output_layer = model.get_layer("decision_head").get_layer("abnormal_probability")
+    kernel, bias = output_layer.get_weights()
+    output_layer.set_weights([kernel * 25.0, bias])
     directory = tmp_path_factory.mktemp("tiny-bundle") / "bundle"
-    save_bundle(directory, build_model("multimodal", config), vocabulary, config, card)
+    save_bundle(directory, model, vocabulary, config, card)
     return directory

@@ -1,0 +1,204 @@
+"""One study in, one explanation out: prediction, completeness, modality share, circles, words.
+
+This is the engine behind ``python -m cxrmodel explain`` and the dashboard. The JSON it produces is a stable
+contract (see :func:`explanation_document`):
+
+``{"model": {"name", "fingerprint"}, "probability", "label", "completeness": {"expected", "sum",
+"relative_error", ...}, "modality_share": {"image", "text"}, "image": {"width", "height"},
+"circles": [{"x", "y", "r", "points", "mass"}], "words": [{"text", "start", "end", "score", "share",
+"seen"}], "settings": {...}, "timing_ms": {...}}``
+
+Circles are in **original-image pixel coordinates**: x = column, y = row, measured from the centre of the
+top-left pixel (the same convention as :mod:`cxrmodel.detection`, carried through the model-grid mapping).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from cxrmodel.attribution import IntegratedGradientsExplainer, StudyAttribution, word_attributions
+from cxrmodel.bundle import Bundle, PreparedStudy
+from cxrmodel.cache import ExplanationCache, explanation_key
+from cxrmodel.detection import Circle, detect_circles
+from cxrmodel.imaging import GridMapping, decode_image
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExplanationSettings:
+    """How to explain and how to draw.
+
+    Attributes:
+        sight_sensitivity: tau in [0, 1]; None = the bundle's default (0.70 for the demo).
+        link_distance: Single-linkage distance in model-grid pixels; None = the bundle's default.
+        min_points: Smallest cluster drawn as a circle.
+        steps: Integration steps, or "auto" (raise until the completeness error target is met).
+        method: Integration rule (cxrmodel.integration_rules.METHODS).
+        image_baseline: "black", "blur" or "mean".
+    """
+
+    sight_sensitivity: float | None = None
+    link_distance: float | None = None
+    min_points: int = 2
+    steps: int | str = "auto"
+    method: str = "gausslegendre"
+    image_baseline: str = "black"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Everything computed for one study."""
+
+    prepared: PreparedStudy
+    attribution: StudyAttribution
+    circles: list[Circle]
+    signals: int
+    sight_sensitivity: float
+    link_distance: float
+    cached: bool
+    timing_ms: dict[str, float]
+
+
+def circles_to_image(circles: list[Circle], mapping: GridMapping) -> list[Circle]:
+    """Model-grid circles (pixel-index coordinates) -> original-image pixel-index coordinates."""
+    converted = []
+    for circle in circles:
+        # Pixel index -> continuous pixel-centre coordinate (+0.5), map, and back (-0.5).
+        x, y = mapping.to_image(circle.x + 0.5, circle.y + 0.5)
+        converted.append(
+            Circle(
+                x=float(x) - 0.5,
+                y=float(y) - 0.5,
+                r=float(mapping.length_to_image(circle.r)),
+                points=circle.points,
+                mass=circle.mass,
+            )
+        )
+    return converted
+
+
+class StudyExplainer:
+    """Explains studies with one bundle; keeps the compiled IG function and an optional on-disk cache."""
+
+    def __init__(self, bundle: Bundle, cache: ExplanationCache | None = None, batch_size: int = 16) -> None:
+        self.bundle = bundle
+        self.cache = cache
+        self.integrated_gradients = IntegratedGradientsExplainer(bundle.model, batch_size=batch_size)
+
+    def attribute(
+        self, image_bytes: bytes, report_text: str, settings: ExplanationSettings
+    ) -> tuple[PreparedStudy, StudyAttribution, bool, dict[str, float]]:
+        """Decode, prepare and attribute one study (cached when a cache is configured)."""
+        timing: dict[str, float] = {}
+        started = time.perf_counter()
+        decoded = decode_image(image_bytes)
+        prepared = self.bundle.prepare(decoded.pixels, report_text)
+        timing["prepare"] = (time.perf_counter() - started) * 1000.0
+
+        integration = self.integrated_gradients.settings(
+            steps=settings.steps, method=settings.method, image_baseline=settings.image_baseline
+        )
+
+        def compute() -> StudyAttribution:
+            return self.integrated_gradients.explain(
+                prepared.model_image,
+                prepared.report.token_ids,
+                steps=settings.steps,
+                method=settings.method,
+                image_baseline=settings.image_baseline,
+            )
+
+        started = time.perf_counter()
+        if self.cache is None:
+            attribution, cached = compute(), False
+        else:
+            key = explanation_key(image_bytes, report_text, self.bundle.fingerprint, integration)
+            attribution, cached = self.cache.get_or_compute(key, compute)
+        timing["attribution"] = (time.perf_counter() - started) * 1000.0
+        return prepared, attribution, cached, timing
+
+    def explain(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> Explanation:
+        """Full explanation of one study: attribution plus circles at the requested sight sensitivity."""
+        prepared, attribution, cached, timing = self.attribute(image_bytes, report_text, settings)
+        config = self.bundle.config
+        sight_sensitivity = (
+            config.default_sight_sensitivity if settings.sight_sensitivity is None else settings.sight_sensitivity
+        )
+        link_distance = config.default_link_distance if settings.link_distance is None else settings.link_distance
+        started = time.perf_counter()
+        detection = detect_circles(attribution.image_attribution, sight_sensitivity, link_distance, settings.min_points)
+        timing["detection"] = (time.perf_counter() - started) * 1000.0
+        return Explanation(
+            prepared=prepared,
+            attribution=attribution,
+            circles=circles_to_image(detection.circles, prepared.mapping),
+            signals=detection.signals,
+            sight_sensitivity=sight_sensitivity,
+            link_distance=link_distance,
+            cached=cached,
+            timing_ms=timing,
+        )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def explanation_document(bundle: Bundle, explanation: Explanation, settings: ExplanationSettings) -> dict:
+    """The stable JSON document of an explanation (see the module docstring)."""
+    attribution = explanation.attribution
+    completeness = attribution.completeness
+    mapping = explanation.prepared.mapping
+    words = word_attributions(explanation.prepared.report, attribution)
+    return {
+        "model": {"name": bundle.name, "fingerprint": bundle.fingerprint, "synthetic": bundle.synthetic},
+        "probability": round(float(attribution.probability), 6),
+        "label": "abnormal" if attribution.probability >= 0.5 else "normal",
+        "completeness": {
+            "expected": float(completeness.expected),
+            "sum": float(completeness.sum),
+            "relative_error": float(completeness.relative_error),
+            "converged": bool(completeness.converged),
+            "steps": int(completeness.steps),
+            "method": completeness.method,
+            "baseline_probability": float(attribution.baseline_probability),
+        },
+        "modality_share": {key: _finite_or_none(value) for key, value in attribution.modality_share.items()},
+        "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)},
+        "circles": [
+            {"x": round(c.x, 3), "y": round(c.y, 3), "r": round(c.r, 3), "points": c.points, "mass": round(c.mass, 6)}
+            for c in explanation.circles
+        ],
+        "signals": int(explanation.signals),
+        "words": [
+            {"text": w.text, "start": w.start, "end": w.end, "score": float(w.score), "share": float(w.share), "seen": w.seen}
+            for w in words
+        ],
+        "settings": {
+            "sight_sensitivity": explanation.sight_sensitivity,
+            "link_distance_model_grid": explanation.link_distance,
+            "min_points": settings.min_points,
+            "steps": settings.steps,
+            "method": settings.method,
+            "image_baseline": settings.image_baseline,
+        },
+        "cached": explanation.cached,
+        "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},
+    }
+
+
+def attribution_arrays(explanation: Explanation) -> dict[str, np.ndarray]:
+    """Arrays for ``--save-attributions``: the 2-D model-grid map and the token scores."""
+    attribution = explanation.attribution
+    return {
+        "image_attribution": np.asarray(attribution.image_attribution, np.float32),
+        "token_attribution": np.asarray(attribution.token_attribution, np.float32),
+        "token_share": np.asarray(attribution.token_share, np.float32),
+        "token_ids": np.asarray(explanation.prepared.report.token_ids, np.int32),
+    }

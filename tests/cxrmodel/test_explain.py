@@ -1,0 +1,91 @@
+"""`python -m cxrmodel explain`: the stable JSON contract, words on the original report, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from cxrmodel.cli import main  # noqa: E402
+from cxrmodel.data.openi import load_openi  # noqa: E402
+from cxrmodel.data.synthetic import IMAGES_FOLDER  # noqa: E402
+from cxrmodel.detection import Circle  # noqa: E402
+from cxrmodel.explain import circles_to_image  # noqa: E402
+from cxrmodel.imaging import GridMapping  # noqa: E402
+
+REPORT = "No pneumothorax or pleural effusion.  Mild cardiomegaly, XXXX stable!"
+
+
+@pytest.fixture(scope="module")
+def study(tiny_studies_directory):
+    return next(s for s in load_openi(tiny_studies_directory, tiny_studies_directory / IMAGES_FOLDER) if s.study_id == "CXR2")
+
+
+def test_explain_prints_the_documented_json(tiny_bundle_directory, study, tmp_path, capsys):
+    saved = tmp_path / "maps.npz"
+    status = main(["explain", "--model", str(tiny_bundle_directory), "--image", str(study.image_paths[0]),
+                   "--report-text", REPORT, "--threshold", "0.3", "--steps", "auto",
+                   "--save-attributions", str(saved), "--json"])
+    assert status == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) >= {"model", "probability", "label", "completeness", "modality_share", "image", "circles",
+                             "words", "timing_ms"}
+    assert document["image"] == {"width": 160, "height": 176}
+    assert document["label"] == ("abnormal" if document["probability"] >= 0.5 else "normal")
+    completeness = document["completeness"]
+    assert completeness["relative_error"] <= 0.01 or not completeness["converged"]
+    shares = document["modality_share"]
+    assert shares["image"] + shares["text"] == pytest.approx(1.0, abs=max(0.02, 2 * completeness["relative_error"]))
+    # Every word of the report as written, in order, offsets into the given text.
+    words = document["words"]
+    assert [w["text"] for w in words] == ["No", "pneumothorax", "or", "pleural", "effusion", "Mild", "cardiomegaly",
+                                          "XXXX", "stable"]
+    assert all(REPORT[w["start"]:w["end"]] == w["text"] for w in words)
+    assert next(w for w in words if w["text"] == "or")["seen"] is False
+    assert next(w for w in words if w["text"] == "or")["score"] == 0
+    assert next(w for w in words if w["text"] == "No")["seen"] is True
+    for circle in document["circles"]:
+        assert 0 <= circle["x"] < 160 and 0 <= circle["y"] < 176 and circle["points"] >= 2
+    arrays = np.load(saved)
+    assert arrays["image_attribution"].shape == (32, 32)
+
+
+def test_explain_reads_an_openi_xml_report(tiny_bundle_directory, tiny_studies_directory, study, capsys):
+    xml = tiny_studies_directory / "ecgen-radiology" / "2.xml"
+    assert main(["explain", "--model", str(tiny_bundle_directory), "--image", str(study.image_paths[0]),
+                 "--report", str(xml), "--steps", "8", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert "".join(w["text"] for w in document["words"]) == "".join(
+        w for w in study.report_text.replace(".", " ").replace(",", " ").split())
+
+
+@pytest.mark.parametrize(
+    ("make_image", "message"),
+    [(lambda p: p.write_bytes(b""), "empty"), (lambda p: p.write_bytes(b"GIF89a not an x-ray"), "PNG, JPEG or DICOM")],
+    ids=["empty-file", "unknown-format"],
+)
+def test_unreadable_image_exits_2_with_one_line(tiny_bundle_directory, tmp_path, capsys, make_image, message):
+    image = tmp_path / "bad.png"
+    make_image(image)
+    status = main(["explain", "--model", str(tiny_bundle_directory), "--image", str(image), "--report-text", "x"])
+    error = capsys.readouterr().err.strip()
+    assert status == 2
+    assert message in error and "\n" not in error and "Traceback" not in error
+
+
+def test_missing_model_directory_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "--model", str(tmp_path / "nope"), "--image", "x.png", "--report-text", "x"])
+    assert exit_info.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_circles_land_on_the_original_image_pixels():
+    mapping = GridMapping.for_image(image_width=400, image_height=200, grid_size=100)  # scale 0.25, pad 25 rows
+    grid_circle = Circle(x=49.5, y=49.5, r=4.0, points=3, mass=0.5)  # the grid centre
+    (image_circle,) = circles_to_image([grid_circle], mapping)
+    assert image_circle.x == pytest.approx(199.5) and image_circle.y == pytest.approx(99.5)
+    assert image_circle.r == pytest.approx(16.0)
