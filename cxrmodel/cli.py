@@ -178,6 +178,28 @@ def _command_explain(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
+    from cxrmodel.bundle import load_bundle
+    from cxrmodel.cache import ExplanationCache
+    from cxrmodel.detection_quality import evaluate_detection, write_quality_chart, write_quality_json
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
+    from cxrmodel.studies import StudyCollection
+
+    bundle = load_bundle(arguments.model)
+    collection = StudyCollection.from_folder(arguments.studies)
+    cache = ExplanationCache(arguments.cache_dir) if arguments.cache_dir else None
+    settings = ExplanationSettings(min_points=arguments.min_points, steps=arguments.steps)
+    qualities = evaluate_detection(StudyExplainer(bundle, cache), collection, settings=settings)
+    arguments.output.mkdir(parents=True, exist_ok=True)
+    extra = {"model": {"name": bundle.name, "fingerprint": bundle.fingerprint}, "studies": str(arguments.studies),
+             "default_sight_sensitivity": bundle.config.default_sight_sensitivity}
+    write_quality_json(qualities, arguments.output / "detection-quality.json", extra)
+    write_quality_chart(qualities, arguments.output / "detection-quality.png", bundle.config.default_sight_sensitivity)
+    for quality in qualities:
+        print(json.dumps(quality.to_dict()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command."""
     parser = argparse.ArgumentParser(
@@ -236,6 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--save-attributions", type=Path, default=None, help="write the maps to this .npz")
     explain.add_argument("--json", action="store_true", help="print the JSON document")
     explain.set_defaults(handler=_command_explain)
+
+    quality = commands.add_parser("evaluate-detection", help="sweep tau on synthetic studies: lesion hit rate, markers")
+    quality.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
+    quality.add_argument("--studies", type=_existing_directory, required=True, help="synthetic OpenI folder with truth")
+    quality.add_argument("--output", type=Path, default=Path("docs"), help="folder for the JSON and PNG")
+    quality.add_argument("--min-points", type=_positive_int, default=2)
+    quality.add_argument("--steps", type=_steps, default="auto")
+    quality.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
+    quality.set_defaults(handler=_command_evaluate_detection)
     return parser
 
 

@@ -89,3 +89,15 @@ def test_circles_land_on_the_original_image_pixels():
     (image_circle,) = circles_to_image([grid_circle], mapping)
     assert image_circle.x == pytest.approx(199.5) and image_circle.y == pytest.approx(99.5)
     assert image_circle.r == pytest.approx(16.0)
+
+
+def test_evaluate_detection_writes_json_and_chart(tiny_bundle_directory, tiny_studies_directory, tmp_path, capsys):
+    status = main(["evaluate-detection", "--model", str(tiny_bundle_directory), "--studies", str(tiny_studies_directory),
+                   "--output", str(tmp_path), "--steps", "8"])
+    assert status == 0
+    document = json.loads((tmp_path / "detection-quality.json").read_text())
+    thresholds = document["thresholds"]
+    assert thresholds[0]["lesions"] == 3  # cardiomegaly, effusion, nodule in the tiny set
+    assert all(0.0 <= row["lesion_hit_rate"] <= 1.0 for row in thresholds)
+    assert [row["sight_sensitivity"] for row in thresholds] == sorted(row["sight_sensitivity"] for row in thresholds)
+    assert (tmp_path / "detection-quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
