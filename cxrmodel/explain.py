@@ -24,7 +24,7 @@ import numpy as np
 from cxrmodel.attribution import IntegratedGradientsExplainer, StudyAttribution, word_attributions
 from cxrmodel.bundle import Bundle, PreparedStudy
 from cxrmodel.cache import ExplanationCache, explanation_key
-from cxrmodel.detection import Circle, detect_circles
+from cxrmodel.detection import Circle, detect_circles, sweep_circles
 from cxrmodel.imaging import GridMapping, decode_image
 
 logger = logging.getLogger(__name__)
@@ -190,6 +190,41 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
         },
         "cached": explanation.cached,
         "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},
+    }
+
+
+SLIDER_THRESHOLDS = tuple(round(index * 0.02, 2) for index in range(51))
+"""Sight sensitivities precomputed for the slider: 0.00, 0.02, ..., 1.00."""
+
+
+def circle_sweep(
+    attribution_map: np.ndarray,
+    mapping: GridMapping,
+    link_distance: float,
+    min_points: int,
+    thresholds: tuple[float, ...] = SLIDER_THRESHOLDS,
+) -> dict:
+    """Circles at every slider threshold, in original-image coordinates, as small JSON for the browser.
+
+    Raising tau only removes signals, so the whole grid comes from one sweep (cxrmodel.detection); the browser
+    then only picks the nearest threshold and draws, with no server round trip per slider move.
+
+    Returns:
+        ``{"thresholds": [...], "circles": [[{"x","y","r","points","mass"}, ...] per threshold],
+        "signals": [int per threshold], "image": {"width", "height"}}``.
+    """
+    detections = sweep_circles(attribution_map, thresholds, link_distance, min_points)
+    return {
+        "thresholds": list(thresholds),
+        "circles": [
+            [
+                {"x": round(c.x, 2), "y": round(c.y, 2), "r": round(c.r, 2), "points": c.points, "mass": round(c.mass, 4)}
+                for c in circles_to_image(detection.circles, mapping)
+            ]
+            for detection in detections
+        ],
+        "signals": [detection.signals for detection in detections],
+        "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)},
     }
 
 

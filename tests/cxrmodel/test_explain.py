@@ -101,3 +101,19 @@ def test_evaluate_detection_writes_json_and_chart(tiny_bundle_directory, tiny_st
     assert all(0.0 <= row["lesion_hit_rate"] <= 1.0 for row in thresholds)
     assert [row["sight_sensitivity"] for row in thresholds] == sorted(row["sight_sensitivity"] for row in thresholds)
     assert (tmp_path / "detection-quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_circle_sweep_matches_single_threshold_detection_in_image_coordinates():
+    from cxrmodel.detection import detect_circles
+    from cxrmodel.explain import circle_sweep
+
+    rng = np.random.default_rng(3)
+    attribution = rng.normal(size=(32, 32)).astype(np.float32)
+    attribution[5:9, 20:25] += 6.0
+    mapping = GridMapping.for_image(image_width=200, image_height=300, grid_size=32)
+    sweep = circle_sweep(attribution, mapping, link_distance=2.0, min_points=2, thresholds=(0.3, 0.7))
+    expected = circles_to_image(detect_circles(attribution, 0.7, 2.0, 2).circles, mapping)
+    assert [c["points"] for c in sweep["circles"][1]] == [c.points for c in expected]
+    assert sweep["circles"][1][0]["x"] == pytest.approx(expected[0].x, abs=0.01)
+    assert sweep["image"] == {"width": 200, "height": 300}
+    assert len(sweep["circles"][0]) >= 1 and sweep["signals"][0] >= sweep["signals"][1]
