@@ -1,0 +1,231 @@
+/*
+ * Clientside callbacks of the chest X-ray viewer (ES2017, no libraries).
+ *
+ * window.dash_clientside.cxr.updateCircles  - sight-sensitivity slider -> circles on the radiograph
+ *     (registered by components/threshold_control.py; Python mirror: apply_sight_sensitivity).
+ * window.dash_clientside.cxr.windowStyle    - contrast / brightness / invert of the radiograph only
+ *     (registered by components/xray_view.py; Python mirrors: window_transfer, window_style).
+ *
+ * The constants below repeat components/xray_view.py; tests/components check that both agree.
+ * Nothing here talks to the server: the circles for every threshold arrive once per study in the
+ * circle-sweep store, and the radiograph (layout.images[0]) is reused unchanged on every slider move.
+ */
+(function () {
+  "use strict";
+
+  const CIRCLE_PALETTE = ["#FFB000", "#FE6100", "#DC267F", "#648FFF", "#3DC9A3", "#A98BF5"];
+  const CIRCLE_LINE_WIDTH = 2.5;
+  const CIRCLE_LABEL_SIZE = 13;
+  const POINT_OPACITY = 0.85;
+  const STRENGTH_TOLERANCE = 1e-9;
+  const RADIOGRAPH_IMAGE_NAME = "radiograph";
+  const OVERLAY_IMAGE_NAME = "attribution overlay";
+  const CIRCLE_TRACE_NAME = "circle centres";
+  const POINTS_TRACE_NAME = "signal points";
+  const OVERLAY_CIRCLES = "circles";
+  const OVERLAY_HEATMAP = "heatmap";
+  const OVERLAY_POINTS = "points";
+  // Window/level: the frame div carries --xray-filter = url(#cxr-window-<frame id>), an SVG filter kept by
+  // windowStyle; this rule applies it to the FIRST image of the plot's image layer (the radiograph) only, so the
+  // circles, markers and heatmap overlay are never filtered. (url() references to SVG filters work on SVG
+  // elements in every browser; support for CSS filter functions such as contrast() on SVG elements has lagged.)
+  const WINDOW_RULE = ".cxr-xray-frame .imagelayer image:first-of-type { filter: var(--xray-filter, none); }";
+  const WINDOW_FILTER_PREFIX = "cxr-window-";
+  const SVG_NAMESPACE = "http://www.w3.org/2000/svg";
+
+  function installWindowRule() {
+    if (typeof document === "undefined" || document.getElementById("cxr-window-rule")) {
+      return;
+    }
+    const style = document.createElement("style");
+    style.id = "cxr-window-rule";
+    style.textContent = WINDOW_RULE;
+    document.head.appendChild(style);
+  }
+
+  function noUpdate() {
+    return window.dash_clientside.no_update;
+  }
+
+  // Index of the threshold closest to value; ties go to the lower index; -1 when there is none.
+  function nearestThresholdIndex(thresholds, value) {
+    if (!Array.isArray(thresholds) || thresholds.length === 0 || typeof value !== "number" || !isFinite(value)) {
+      return -1;
+    }
+    let best = 0;
+    for (let index = 1; index < thresholds.length; index += 1) {
+      if (Math.abs(thresholds[index] - value) < Math.abs(thresholds[best] - value)) {
+        best = index;
+      }
+    }
+    return best;
+  }
+
+  function circleColour(rank) {
+    return CIRCLE_PALETTE[(rank - 1) % CIRCLE_PALETTE.length];
+  }
+
+  // Same shapes as xray_view.circle_shapes: rank-coloured circle outlines labelled with their rank.
+  function circleShapes(circles) {
+    return circles.map(function (circle, index) {
+      const colour = circleColour(index + 1);
+      return {
+        type: "circle", xref: "x", yref: "y",
+        x0: circle.x - circle.r, x1: circle.x + circle.r, y0: circle.y - circle.r, y1: circle.y + circle.r,
+        line: {color: colour, width: CIRCLE_LINE_WIDTH},
+        fillcolor: "rgba(0,0,0,0)", layer: "above",
+        label: {text: String(index + 1), textposition: "top left", font: {color: colour, size: CIRCLE_LABEL_SIZE}},
+      };
+    });
+  }
+
+  function circleHoverText(rank, circle) {
+    return "<b>Circle " + rank + "</b><br>" + (circle.mass * 100).toFixed(1) + "% of positive attribution" +
+      "<br>" + circle.points + " signal pixels<br>radius " + circle.r.toFixed(1) + " px";
+  }
+
+  // Values of the circle-centre hover markers (xray_view.circle_marker_values).
+  function circleMarkers(circles) {
+    return {
+      x: circles.map(function (circle) { return circle.x; }),
+      y: circles.map(function (circle) { return circle.y; }),
+      hovertext: circles.map(function (circle, index) { return circleHoverText(index + 1, circle); }),
+      bordercolor: circles.map(function (circle, index) { return circleColour(index + 1); }),
+    };
+  }
+
+  function plural(count, word) {
+    return count + " " + word + (count === 1 ? "" : "s");
+  }
+
+  function summaryText(circleCount, signals, tau) {
+    const circlesPart = plural(circleCount, "circle");
+    const signalsPart = typeof signals === "number" ? " · " + plural(signals, "signal pixel") : "";
+    return circlesPart + signalsPart + " at τ = " + tau.toFixed(2);
+  }
+
+  /*
+   * Slider, sweep store, overlay toggles or heatmap opacity changed: returns [figure, summary].
+   * The figure is a shallow copy: new layout.shapes, new circle-marker and signal-point traces, overlay image
+   * visibility/opacity; every other object (the radiograph's data URI included) is reused as it is.
+   */
+  function updateCircles(value, sweep, toggles, opacity, figure) {
+    const shown = Array.isArray(toggles) ? toggles : [];
+    const showCircles = shown.indexOf(OVERLAY_CIRCLES) >= 0;
+    const showHeatmap = shown.indexOf(OVERLAY_HEATMAP) >= 0;
+    const showPoints = shown.indexOf(OVERLAY_POINTS) >= 0;
+
+    const thresholds = sweep && Array.isArray(sweep.thresholds) ? sweep.thresholds : [];
+    const index = nearestThresholdIndex(thresholds, value);
+    const circles = index >= 0 && Array.isArray(sweep.circles) ? (sweep.circles[index] || []) : [];
+    const tau = index >= 0 ? thresholds[index] : (typeof value === "number" ? value : 0);
+    const signals = index >= 0 && Array.isArray(sweep.signals) ? sweep.signals[index] : undefined;
+    const summary = index >= 0 ? summaryText(circles.length, signals, tau) : "";
+    const images = figure && figure.layout && Array.isArray(figure.layout.images) ? figure.layout.images : [];
+    if (!images.some(function (image) { return image.name === RADIOGRAPH_IMAGE_NAME; })) {
+      return [noUpdate(), summary];  // No study drawn yet (placeholder figure).
+    }
+    const drawn = showCircles ? circles : [];
+    const markers = circleMarkers(drawn);
+
+    const data = (figure.data || []).map(function (trace) {
+      if (trace.name === CIRCLE_TRACE_NAME) {
+        const hoverlabel = Object.assign({}, trace.hoverlabel, {bordercolor: markers.bordercolor});
+        return Object.assign({}, trace, {
+          x: markers.x, y: markers.y, hovertext: markers.hovertext, hoverlabel: hoverlabel,
+        });
+      }
+      if (trace.name === POINTS_TRACE_NAME) {
+        const strengths = Array.isArray(trace.customdata) ? trace.customdata : [];
+        const pointOpacity = strengths.map(function (strength) {
+          return strength >= tau - STRENGTH_TOLERANCE ? POINT_OPACITY : 0;
+        });
+        const marker = Object.assign({}, trace.marker, {opacity: pointOpacity});
+        return Object.assign({}, trace, {visible: showPoints, marker: marker});
+      }
+      return trace;
+    });
+    const newImages = images.map(function (image) {
+      if (image.name !== OVERLAY_IMAGE_NAME) {
+        return image;
+      }
+      const update = {visible: showHeatmap};
+      if (typeof opacity === "number" && isFinite(opacity)) {
+        update.opacity = Math.min(1, Math.max(0, opacity));
+      }
+      return Object.assign({}, image, update);
+    });
+    const layout = Object.assign({}, figure.layout, {shapes: circleShapes(drawn), images: newImages});
+    return [Object.assign({}, figure, {data: data, layout: layout}), summary];
+  }
+
+  function numberOr(value, fallback) {
+    return typeof value === "number" && isFinite(value) ? value : fallback;
+  }
+
+  // v -> slope * v + intercept of CSS invert(1) contrast(c) brightness(b), in that order (window_transfer).
+  function windowTransfer(contrast, brightness, invert) {
+    const c = numberOr(contrast, 1);
+    const b = numberOr(brightness, 1);
+    const slopeIn = invert ? -1 : 1;
+    const interceptIn = invert ? 1 : 0;
+    return {slope: b * c * slopeIn, intercept: b * (c * interceptIn + 0.5 - 0.5 * c)};
+  }
+
+  // Creates or updates <filter id=filterId> (one linear feComponentTransfer, sRGB) in a hidden <svg>.
+  function ensureWindowFilter(filterId, transfer) {
+    if (typeof document === "undefined") {
+      return;
+    }
+    let holder = document.getElementById("cxr-window-filters");
+    if (!holder) {
+      holder = document.createElementNS(SVG_NAMESPACE, "svg");
+      holder.setAttribute("id", "cxr-window-filters");
+      holder.setAttribute("aria-hidden", "true");
+      holder.setAttribute("width", "0");
+      holder.setAttribute("height", "0");
+      holder.setAttribute("style", "position:absolute;width:0;height:0;overflow:hidden");
+      document.body.appendChild(holder);
+    }
+    let filter = document.getElementById(filterId);
+    if (!filter) {
+      filter = document.createElementNS(SVG_NAMESPACE, "filter");
+      filter.setAttribute("id", filterId);
+      filter.setAttribute("color-interpolation-filters", "sRGB");
+      const component = document.createElementNS(SVG_NAMESPACE, "feComponentTransfer");
+      ["feFuncR", "feFuncG", "feFuncB"].forEach(function (name) {
+        const channel = document.createElementNS(SVG_NAMESPACE, name);
+        channel.setAttribute("type", "linear");
+        component.appendChild(channel);
+      });
+      filter.appendChild(component);
+      holder.appendChild(filter);
+    }
+    Array.prototype.forEach.call(filter.firstChild.childNodes, function (channel) {
+      channel.setAttribute("slope", String(transfer.slope));
+      channel.setAttribute("intercept", String(transfer.intercept));
+    });
+  }
+
+  // Contrast / brightness / invert changed: update this viewer's SVG filter, return the frame's style.
+  function windowStyle(contrast, brightness, invert, frameId) {
+    const transfer = windowTransfer(contrast, brightness, invert);
+    if (transfer.slope === 1 && transfer.intercept === 0) {
+      return {"--xray-filter": "none"};
+    }
+    const filterId = WINDOW_FILTER_PREFIX + (frameId || "xray-frame");
+    ensureWindowFilter(filterId, transfer);
+    return {"--xray-filter": "url(#" + filterId + ")"};
+  }
+
+  installWindowRule();
+  window.dash_clientside = window.dash_clientside || {};
+  window.dash_clientside.cxr = Object.assign({}, window.dash_clientside.cxr, {
+    updateCircles: updateCircles,
+    windowStyle: windowStyle,
+    windowTransfer: windowTransfer,
+    nearestThresholdIndex: nearestThresholdIndex,
+    circleShapes: circleShapes,
+    circleMarkers: circleMarkers,
+  });
+})();

@@ -1,0 +1,183 @@
+"""The sight-sensitivity slider: moving tau redraws the circles in the browser, with no server round trip.
+
+Owns the ids ``sight-sensitivity`` (dcc.Slider, 0..1), ``circle-sweep`` (dcc.Store) and ``circle-summary``
+(text). The server fills ``circle-sweep`` once per study with the circles at every slider threshold
+(``cxrmodel.explain.circle_sweep``)::
+
+    {"thresholds": [0.0, 0.02, ..., 1.0],
+     "circles": [[{"x", "y", "r", "points", "mass"}, ...] per threshold],   # original-image pixels
+     "signals": [int per threshold],                                         # optional
+     "image": {"width", "height"}}
+
+and the clientside function ``cxr.updateCircles`` (assets/threshold.js) picks the nearest threshold and
+replaces the figure's circles. :func:`apply_sight_sensitivity` is its Python mirror (tests run both on the same
+input). Every id takes an optional ``suffix`` for a second, side-by-side viewer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import dash_bootstrap_components as dbc
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
+
+from components.xray_view import (
+    CIRCLE_TRACE_NAME,
+    OVERLAY_CIRCLES,
+    OVERLAY_HEATMAP,
+    OVERLAY_IMAGE_NAME,
+    OVERLAY_POINTS,
+    POINT_OPACITY,
+    POINTS_TRACE_NAME,
+    RADIOGRAPH_IMAGE_NAME,
+    circle_marker_values,
+    circle_shapes,
+    js_fixed,
+    xray_ids,
+)
+
+logger = logging.getLogger(__name__)
+
+SIGHT_SENSITIVITY_ID = "sight-sensitivity"
+CIRCLE_SWEEP_ID = "circle-sweep"
+CIRCLE_SUMMARY_ID = "circle-summary"
+SLIDER_STEP = 0.02
+SLIDER_MARKS = (0.0, 0.3, 0.5, 0.7, 1.0)
+STRENGTH_TOLERANCE = 1e-9
+CLIENTSIDE_NAMESPACE = "cxr"
+UPDATE_FUNCTION = "updateCircles"
+
+
+def threshold_ids(suffix: str = "") -> dict[str, str]:
+    """The ids of one slider: ``{"slider", "sweep", "summary"}``."""
+    return {"slider": SIGHT_SENSITIVITY_ID + suffix, "sweep": CIRCLE_SWEEP_ID + suffix,
+            "summary": CIRCLE_SUMMARY_ID + suffix}
+
+
+def nearest_threshold_index(thresholds: Sequence[float], value: float | None) -> int:
+    """Index of the threshold closest to ``value`` (ties: the lower index); -1 when there is none.
+
+    Mirrors ``nearestThresholdIndex`` in assets/threshold.js.
+    """
+    if not thresholds or value is None or isinstance(value, bool) or not math.isfinite(value):
+        return -1
+    best = 0
+    for index in range(1, len(thresholds)):
+        if abs(thresholds[index] - value) < abs(thresholds[best] - value):
+            best = index
+    return best
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary_text(circle_count: int, signals: int | None, tau: float) -> str:
+    """"3 circles · 412 signal pixels at τ = 0.70" (signal pixels on the model grid; omitted when unknown)."""
+    signals_part = f" · {_plural(signals, 'signal pixel')}" if isinstance(signals, int) else ""
+    return f"{_plural(circle_count, 'circle')}{signals_part} at τ = {js_fixed(tau, 2)}"
+
+
+def apply_sight_sensitivity(
+    value: float | None, sweep: dict | None, toggles: Sequence[str] | None, opacity: float | None, figure: dict | None
+) -> tuple[dict, str]:
+    """Python mirror of ``cxr.updateCircles``: the figure redrawn at tau = ``value`` and the summary line.
+
+    Args:
+        value: The slider value.
+        sweep: The ``circle-sweep`` store (see the module docstring) or None.
+        toggles: The ``overlay-toggles`` value (subset of "circles", "heatmap", "points").
+        opacity: The ``heatmap-opacity`` value.
+        figure: The current figure as JSON (``fig.to_plotly_json()`` shape, plain lists).
+
+    Returns:
+        ``(figure, summary)``; the figure is ``dash.no_update`` while no radiograph is drawn.
+    """
+    shown = list(toggles or [])
+    show_circles, show_heatmap, show_points = (name in shown for name in (OVERLAY_CIRCLES, OVERLAY_HEATMAP,
+                                                                          OVERLAY_POINTS))
+    thresholds = list((sweep or {}).get("thresholds") or [])
+    index = nearest_threshold_index(thresholds, value)
+    circles_per_threshold = (sweep or {}).get("circles") or []
+    circles = (circles_per_threshold[index] or []) if 0 <= index < len(circles_per_threshold) else []
+    tau = thresholds[index] if index >= 0 else (value if isinstance(value, (int, float)) else 0.0)
+    signals_list = (sweep or {}).get("signals")
+    signals = signals_list[index] if index >= 0 and isinstance(signals_list, list) else None
+    summary = summary_text(len(circles), signals, tau) if index >= 0 else ""
+    layout = (figure or {}).get("layout") or {}
+    images = layout.get("images") or []
+    if not any(image.get("name") == RADIOGRAPH_IMAGE_NAME for image in images):
+        return no_update, summary
+
+    drawn = circles if show_circles else []
+    markers = circle_marker_values(drawn)
+    data = []
+    for trace in figure.get("data") or []:
+        if trace.get("name") == CIRCLE_TRACE_NAME:
+            hoverlabel = {**(trace.get("hoverlabel") or {}), "bordercolor": markers["bordercolor"]}
+            trace = {**trace, "x": markers["x"], "y": markers["y"], "hovertext": markers["hovertext"],
+                     "hoverlabel": hoverlabel}
+        elif trace.get("name") == POINTS_TRACE_NAME:
+            strengths = trace.get("customdata") or []
+            point_opacity = [POINT_OPACITY if strength >= tau - STRENGTH_TOLERANCE else 0 for strength in strengths]
+            marker = {**(trace.get("marker") or {}), "opacity": point_opacity}
+            trace = {**trace, "visible": show_points, "marker": marker}
+        data.append(trace)
+    new_images = []
+    for image in images:
+        if image.get("name") == OVERLAY_IMAGE_NAME:
+            image = {**image, "visible": show_heatmap}
+            if isinstance(opacity, (int, float)) and math.isfinite(opacity):
+                image["opacity"] = min(1.0, max(0.0, float(opacity)))
+        new_images.append(image)
+    new_layout = {**layout, "shapes": circle_shapes(drawn), "images": new_images}
+    return {**figure, "data": data, "layout": new_layout}, summary
+
+
+def layout(default_sight_sensitivity: float = 0.70, suffix: str = "") -> html.Div:
+    """The slider, its one-line summary and the (server-filled) sweep store."""
+    ids = threshold_ids(suffix)
+    marks = {mark: f"{mark:g}" for mark in SLIDER_MARKS}
+    return html.Div(
+        [
+            dbc.Label("Sight sensitivity τ", html_for=ids["slider"], className="fw-semibold mb-0"),
+            dcc.Slider(
+                id=ids["slider"], min=0.0, max=1.0, step=SLIDER_STEP, value=default_sight_sensitivity,
+                marks=marks, updatemode="drag",
+                tooltip={"placement": "bottom", "template": "τ = {value}"},
+            ),
+            html.Div(id=ids["summary"], className="small text-muted", role="status", **{"aria-live": "polite"}),
+            html.Small("Higher τ keeps only the strongest pixels: fewer, tighter circles.",
+                       className="text-muted d-block"),
+            dcc.Store(id=ids["sweep"]),
+        ],
+        className="threshold-control",
+    )
+
+
+def register_callbacks(app, suffix: str = "", viewer_suffix: str | None = None) -> None:
+    """Slider, sweep, toggles and heatmap opacity -> the viewer's figure and the summary, in the browser.
+
+    The figure output allows duplicates (the app's server callback also sets ``xray-graph.figure`` when a
+    study is picked), so this callback does not run on page load; it runs when the sweep store is filled.
+
+    Args:
+        app: The Dash app.
+        suffix: Id suffix of the slider, store and summary.
+        viewer_suffix: Id suffix of the x-ray viewer it drives (default: ``suffix``).
+    """
+    ids = threshold_ids(suffix)
+    viewer = xray_ids(suffix if viewer_suffix is None else viewer_suffix)
+    app.clientside_callback(
+        ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name=UPDATE_FUNCTION),
+        Output(viewer["graph"], "figure", allow_duplicate=True),
+        Output(ids["summary"], "children"),
+        Input(ids["slider"], "value"),
+        Input(ids["sweep"], "data"),
+        Input(viewer["toggles"], "value"),
+        Input(viewer["opacity"], "value"),
+        State(viewer["graph"], "figure"),
+        prevent_initial_call=True,
+    )
