@@ -259,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print the JSON document")
     explain.set_defaults(handler=_command_explain)
 
+    from cxrmodel.detect_cli import add_detect_parser
+
+    add_detect_parser(commands)
+
     quality = commands.add_parser("evaluate-detection", help="sweep tau on synthetic studies: lesion hit rate, markers")
     quality.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
     quality.add_argument("--studies", type=_existing_directory, required=True, help="synthetic OpenI folder with truth")
