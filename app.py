@@ -18,6 +18,8 @@ from dash import Dash, html
 
 from components import model_card, study_browser, study_view
 from cxrmodel.bundle import BundleError, load_bundle
+from cxrmodel.cache import ExplanationCache
+from cxrmodel.explain import StudyExplainer
 from cxrmodel.studies import StudyCollection
 
 logger = logging.getLogger("app")
@@ -25,6 +27,7 @@ logger = logging.getLogger("app")
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "demo"
 DEFAULT_STUDIES = PROJECT_ROOT / "studies" / "demo"
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cxrmodel" / "explanations"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class AppConfig:
 
     model_directory: Path = DEFAULT_MODEL
     studies_directory: Path = DEFAULT_STUDIES
+    cache_directory: Path = DEFAULT_CACHE
 
 
 def create_app(config: AppConfig) -> Dash:
@@ -44,6 +48,7 @@ def create_app(config: AppConfig) -> Dash:
     """
     bundle = load_bundle(config.model_directory)
     collection = StudyCollection.from_folder(config.studies_directory)
+    explainer = StudyExplainer(bundle, ExplanationCache(config.cache_directory))
     summaries = collection.summaries()
     app = Dash(
         __name__,
@@ -61,11 +66,11 @@ def create_app(config: AppConfig) -> Dash:
                     dbc.Col(model_card.layout(bundle.card, bundle.fingerprint), md=4),
                 ]
             ),
-            study_view.layout(),
+            study_view.layout(bundle.config.default_sight_sensitivity),
         ],
         fluid=True,
     )
-    study_view.register_callbacks(app, bundle, collection)
+    study_view.register_callbacks(app, explainer, collection)
     return app
 
 
@@ -74,6 +79,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the chest X-ray explanation dashboard.")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model bundle directory (default: the demo)")
     parser.add_argument("--studies", type=Path, default=DEFAULT_STUDIES, help="OpenI-layout studies folder")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="explanation cache directory")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     arguments = parse_arguments(argv)
     try:
-        app = create_app(AppConfig(arguments.model, arguments.studies))
+        app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir))
     except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -98,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
 def _wsgi_server():
     """The Flask server for `gunicorn app:server`, built lazily from CXR_MODEL / CXR_STUDIES."""
     config = AppConfig(
-        Path(os.environ.get("CXR_MODEL", DEFAULT_MODEL)), Path(os.environ.get("CXR_STUDIES", DEFAULT_STUDIES))
+        Path(os.environ.get("CXR_MODEL", DEFAULT_MODEL)),
+        Path(os.environ.get("CXR_STUDIES", DEFAULT_STUDIES)),
+        Path(os.environ.get("CXR_CACHE_DIR", DEFAULT_CACHE)),
     )
     return create_app(config).server
 

@@ -15,9 +15,9 @@ from cxrmodel.studies import StudyCollection  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def served(tiny_bundle_directory, tiny_studies_directory):
-    application = dashboard.create_app(dashboard.AppConfig(tiny_bundle_directory, tiny_studies_directory))
-    return application.server.test_client()
+def served(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
+    config = dashboard.AppConfig(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory.mktemp("cache"))
+    return dashboard.create_app(config).server.test_client()
 
 
 def _find(component, component_id):
@@ -46,15 +46,32 @@ def test_page_lists_every_study_and_says_the_model_is_synthetic(served):
     assert "not for clinical use" in json.dumps(_find(layout, "synthetic-banner"))
 
 
-def test_picking_a_study_shows_its_image_report_and_probability(tiny_bundle_directory, tiny_studies_directory):
-    bundle = load_bundle(tiny_bundle_directory)
+def test_picking_a_study_shows_its_explanation(tiny_bundle_directory, tiny_studies_directory, tmp_path):
+    from cxrmodel.cache import ExplanationCache
+    from cxrmodel.explain import StudyExplainer
+
+    explainer = StudyExplainer(load_bundle(tiny_bundle_directory), ExplanationCache(tmp_path))
     collection = StudyCollection.from_folder(tiny_studies_directory)
-    image_source, report, prediction = study_view.study_panel("CXR2", bundle, collection)
-    assert image_source.startswith("data:image/png;base64,")
+    figure, sweep, words, strongest, prediction, report, error = study_view.study_panel("CXR2", explainer, collection)
+    # The radiograph is one compressed layout image, never a numeric array.
+    assert figure.layout.images[0].source.startswith("data:image/png;base64,")
+    assert not any(getattr(trace, "z", None) is not None for trace in figure.data)
+    assert len(sweep["thresholds"]) == len(sweep["circles"]) == 51
+    assert sweep["image"] == {"width": 160, "height": 176}
     assert report == collection.get("CXR2").report_text and report
     text = json.dumps([child.to_plotly_json() for child in prediction], default=str)
-    assert "P(abnormal)" in text and "report label: abnormal" in text
-    assert study_view.study_panel("CXR999", bundle, collection)[0] is None
+    assert "P(abnormal)" in text and "report label: abnormal" in text and "completeness error" in text
+    assert error is None
+    assert study_view.study_panel("CXR999", explainer, collection)[1] is None
+
+
+def test_deep_link_opens_a_study_at_a_threshold(tiny_studies_directory):
+    from dash import no_update
+
+    collection = StudyCollection.from_folder(tiny_studies_directory)
+    assert study_view.deep_link("?study=CXR3&threshold=0.35", collection) == ("CXR3", 0.35)
+    assert study_view.deep_link("?study=CXR999&threshold=7", collection) == (no_update, no_update)
+    assert study_view.deep_link("", collection) == (no_update, no_update)
 
 
 def test_broken_model_directory_is_a_clear_startup_error(tmp_path, tiny_studies_directory, capsys):
