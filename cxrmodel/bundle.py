@@ -138,9 +138,15 @@ def save_bundle(
     missing = [key for key in REQUIRED_CARD_KEYS if key not in card]
     if missing:
         raise BundleError(f"model card lacks {', '.join(missing)}")
+    import keras  # noqa: PLC0415
+
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
-    model.save(directory / MODEL_FILE)
+    # Save an uncompiled copy: the optimizer's slots (Adam keeps two per weight) would triple the file and
+    # are of no use for explaining studies; retraining starts a new optimizer anyway.
+    inference_copy = keras.models.clone_model(model)
+    inference_copy.set_weights(model.get_weights())
+    inference_copy.save(directory / MODEL_FILE)
     vocabulary.save(directory / VOCABULARY_FILE)
     (directory / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
     (directory / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
