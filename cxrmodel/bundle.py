@@ -6,6 +6,7 @@ Layout::
     vocab.json    the report vocabulary (cxrmodel.text.Vocabulary)
     config.json   cxrmodel.model.ModelConfig: input size, backbone, preprocessing, max tokens, defaults
     card.json     the model card: what it was trained on, when, held-out metrics, ``synthetic`` flag
+    image_baseline.png   optional: the reference image of the attribution path (mean normal training image)
 
 :func:`load_bundle` validates every file and raises :class:`BundleError` naming the file and the problem.
 """
@@ -35,6 +36,7 @@ MODEL_FILE = "model.keras"
 VOCABULARY_FILE = "vocab.json"
 CONFIG_FILE = "config.json"
 CARD_FILE = "card.json"
+IMAGE_BASELINE_FILE = "image_baseline.png"
 BUNDLE_FILES = (MODEL_FILE, VOCABULARY_FILE, CONFIG_FILE, CARD_FILE)
 REQUIRED_CARD_KEYS = ("name", "synthetic", "created", "trained_on", "metrics")
 
@@ -68,6 +70,8 @@ class Bundle:
     config: ModelConfig
     card: dict
     fingerprint: str
+    image_baseline: np.ndarray | None = None
+    """(S, S, 3) float32 in [0, 1]: the bundle's reference image for integrated gradients, if it has one."""
 
     @property
     def name(self) -> str:
@@ -125,16 +129,27 @@ def _read_json(path: Path) -> dict:
 def bundle_fingerprint(path: str | os.PathLike) -> str:
     """Short sha256 over the model, vocabulary and config files: identifies the exact model for caches."""
     digest = hashlib.sha256()
-    for name in (MODEL_FILE, VOCABULARY_FILE, CONFIG_FILE):
-        digest.update(name.encode())
-        digest.update((Path(path) / name).read_bytes())
+    for name in (MODEL_FILE, VOCABULARY_FILE, CONFIG_FILE, IMAGE_BASELINE_FILE):
+        file = Path(path) / name
+        if file.is_file():
+            digest.update(name.encode())
+            digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def save_bundle(
-    path: str | os.PathLike, model: "keras.Model", vocabulary: Vocabulary, config: ModelConfig, card: dict
+    path: str | os.PathLike,
+    model: "keras.Model",
+    vocabulary: Vocabulary,
+    config: ModelConfig,
+    card: dict,
+    image_baseline: np.ndarray | None = None,
 ) -> Path:
-    """Write a bundle directory (created if needed) and return its path."""
+    """Write a bundle directory (created if needed) and return its path.
+
+    Args:
+        image_baseline: Optional (S, S) or (S, S, 3) reference image in [0, 1], saved as image_baseline.png.
+    """
     missing = [key for key in REQUIRED_CARD_KEYS if key not in card]
     if missing:
         raise BundleError(f"model card lacks {', '.join(missing)}")
@@ -150,8 +165,38 @@ def save_bundle(
     vocabulary.save(directory / VOCABULARY_FILE)
     (directory / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
     (directory / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    if image_baseline is not None:
+        write_image_baseline(directory, image_baseline)
     logger.info("saved model bundle to %s", directory)
     return directory
+
+
+def write_image_baseline(directory: str | os.PathLike, image_baseline: np.ndarray) -> None:
+    """Save a reference image ((S, S) or (S, S, 3) in [0, 1]) as the bundle's image_baseline.png."""
+    from PIL import Image  # noqa: PLC0415
+
+    gray = np.asarray(image_baseline, np.float32)
+    if gray.ndim == 3:
+        gray = gray.mean(axis=-1)
+    Image.fromarray(np.clip(np.rint(gray * 255.0), 0, 255).astype(np.uint8)).save(Path(directory) / IMAGE_BASELINE_FILE)
+
+
+def _read_image_baseline(directory: Path, config: ModelConfig) -> np.ndarray | None:
+    path = directory / IMAGE_BASELINE_FILE
+    if not path.is_file():
+        if config.default_image_baseline == "mean":
+            raise BundleError(f"{directory / CONFIG_FILE} asks for the 'mean' image baseline but {path.name} is missing")
+        return None
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+
+    try:
+        with Image.open(path) as image:
+            gray = np.asarray(image.convert("L"), np.float32) / 255.0
+    except (OSError, UnidentifiedImageError) as error:
+        raise BundleError(f"{path} is not a readable PNG ({error})") from error
+    if gray.shape != (config.image_size, config.image_size):
+        raise BundleError(f"{path} is {gray.shape[1]}x{gray.shape[0]} but the model grid is {config.image_size}")
+    return np.repeat(gray[..., None], 3, axis=-1)
 
 
 def _validate_model(model: "keras.Model", config: ModelConfig, vocabulary: Vocabulary, path: Path) -> None:
@@ -214,6 +259,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     except Exception as error:  # noqa: BLE001 - keras raises many types for a corrupt archive
         raise BundleError(f"{model_path} could not be loaded ({type(error).__name__}: {error})") from error
     _validate_model(model, config, vocabulary, model_path)
+    image_baseline = _read_image_baseline(directory, config)
     fingerprint = bundle_fingerprint(directory)
     logger.info("loaded model bundle %s (%s)", directory, fingerprint)
-    return Bundle(directory, model, vocabulary, config, card, fingerprint)
+    return Bundle(directory, model, vocabulary, config, card, fingerprint, image_baseline)

@@ -65,6 +65,14 @@ def _command_demo_build(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _command_demo_baseline(arguments: argparse.Namespace) -> int:
+    from cxrmodel.demo import DemoRecipe, write_mean_normal_baseline
+
+    write_mean_normal_baseline(Path(arguments.model_output), DemoRecipe(seed=arguments.seed))
+    print(json.dumps({"image_baseline": str(Path(arguments.model_output) / "image_baseline.png")}))
+    return 0
+
+
 def _command_synthetic(arguments: argparse.Namespace) -> int:
     from cxrmodel.data.synthetic import sample_study_spec, write_openi_dataset
 
@@ -223,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--image-size", type=_positive_int, default=160, help="model grid side in pixels")
     build.add_argument("--epochs", type=_positive_int, default=None, help="override the epochs of every stage")
     build.set_defaults(handler=_command_demo_build)
+    baseline = demo_commands.add_parser(
+        "baseline", help="(re)write the demo bundle's mean-normal image baseline from its training recipe"
+    )
+    baseline.add_argument("--model-output", default="models/demo", help="bundle directory to update")
+    baseline.add_argument("--seed", type=int, default=2019)
+    baseline.set_defaults(handler=_command_demo_baseline)
 
     synthetic = commands.add_parser("synthetic", help="write synthetic studies in the OpenI layout with masks")
     synthetic.add_argument("--output", type=Path, required=True, help="folder to write (created)")
@@ -253,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--min-points", type=_positive_int, default=2)
     explain.add_argument("--steps", type=_steps, default="auto", help="'auto' or a number of integration steps")
     explain.add_argument("--method", choices=METHODS, default="gausslegendre")
-    explain.add_argument("--baseline", choices=("black", "blur"), default="black", help="image baseline")
+    explain.add_argument("--baseline", choices=("black", "blur", "mean"), default=None,
+                         help="image baseline (default: the bundle's; 'mean' = its mean normal training image)")
     explain.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
     explain.add_argument("--save-attributions", type=Path, default=None, help="write the maps to this .npz")
     explain.add_argument("--json", action="store_true", help="print the JSON document")

@@ -33,7 +33,7 @@ from cxrmodel.data.synthetic import (
 )
 from cxrmodel.model import ModelConfig
 from cxrmodel.text import Vocabulary
-from cxrmodel.train import StudyArrays, TrainingSchedule, build_study_arrays, train_three_models
+from cxrmodel.train import StudyArrays, TrainingSchedule, build_study_arrays, grid_image_uint8, train_three_models
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,44 @@ def demo_study_specs(recipe: DemoRecipe) -> list[StudySpec]:
     return specs
 
 
+def training_specs(recipe: DemoRecipe) -> list[StudySpec]:
+    """The training studies of the recipe (numbers 1 .. training_studies)."""
+    return [sample_study_spec(n, recipe.seed, SyntheticDistribution()) for n in range(1, recipe.training_studies + 1)]
+
+
+def mean_normal_image(grid_images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(S, S) float in [0, 1]: the mean of the normal studies' uint8 model-grid images.
+
+    Used as the reference ("mean") baseline of integrated gradients: the demo model calls a black image
+    abnormal (it has never seen one), so a black baseline would explain nothing; the mean normal chest is
+    what "abnormal" should be measured against.
+    """
+    normal = grid_images[np.asarray(labels) == 0]
+    if not len(normal):
+        raise ValueError("no normal studies to average")
+    return normal.astype(np.float64).mean(axis=0) / 255.0
+
+
+def write_mean_normal_baseline(model_directory: Path, recipe: DemoRecipe | None = None) -> None:
+    """Re-render the recipe's normal training studies and store their mean as the bundle's image baseline."""
+    import json  # noqa: PLC0415
+
+    from cxrmodel.bundle import CONFIG_FILE, write_image_baseline  # noqa: PLC0415
+
+    recipe = recipe or DemoRecipe()
+    normals = [spec for spec in training_specs(recipe) if not spec.label]
+    grids = np.stack([
+        grid_image_uint8(study.phantom.image.astype(np.float32) / 255.0, recipe.image_size)
+        for study in render_studies(normals, recipe.seed, recipe.image_width, recipe.image_height)
+    ])
+    write_image_baseline(model_directory, mean_normal_image(grids, np.zeros(len(grids))))
+    config_path = Path(model_directory) / CONFIG_FILE
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["default_image_baseline"] = "mean"
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    logger.info("wrote the mean of %d normal training images as the image baseline of %s", len(grids), model_directory)
+
+
 def _arrays_for(specs: list[StudySpec], recipe: DemoRecipe, config: ModelConfig, vocabulary: Vocabulary | None):
     studies = list(render_studies(specs, recipe.seed, recipe.image_width, recipe.image_height))
     reports = [compose_report_text(study.report.findings, study.report.impression) for study in studies]
@@ -98,17 +136,22 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
 
     # 1. Disjoint study numbers per split.
     splits = {
-        "train": range(1, recipe.training_studies + 1),
         "validation": range(50_001, 50_001 + recipe.validation_studies),
         "test": range(70_001, 70_001 + recipe.test_studies),
     }
     specs = {name: [sample_study_spec(n, recipe.seed, distribution) for n in numbers] for name, numbers in splits.items()}
+    specs["train"] = training_specs(recipe)
 
     # 2-3. Render, vocabulary from the training reports only.
     provisional = ModelConfig(image_size=recipe.image_size, compact_widths=recipe.compact_widths)
     train_arrays, vocabulary = _arrays_for(specs["train"], recipe, provisional, None)
     logger.info("rendered %d training studies in %.0f s", len(train_arrays), time.perf_counter() - started)
-    config = ModelConfig(image_size=recipe.image_size, compact_widths=recipe.compact_widths, vocabulary_size=len(vocabulary))
+    config = ModelConfig(
+        image_size=recipe.image_size,
+        compact_widths=recipe.compact_widths,
+        vocabulary_size=len(vocabulary),
+        default_image_baseline="mean",
+    )
     validation_arrays, _ = _arrays_for(specs["validation"], recipe, config, vocabulary)
     test_arrays, _ = _arrays_for(specs["test"], recipe, config, vocabulary)
 
@@ -117,7 +160,8 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
 
     # 5. Bundle with its card.
     card = _model_card(recipe, train_arrays, validation_arrays, test_arrays, trained.metrics, time.perf_counter() - started)
-    save_bundle(model_directory, trained.multimodal, vocabulary, config, card)
+    baseline = mean_normal_image(train_arrays.grid_images, train_arrays.labels)
+    save_bundle(model_directory, trained.multimodal, vocabulary, config, card, image_baseline=baseline)
 
     # 6. Curated demo studies in the OpenI layout.
     write_openi_dataset(studies_directory, demo_study_specs(recipe), recipe.seed, recipe.image_width, recipe.image_height)

@@ -40,7 +40,7 @@ class ExplanationSettings:
         min_points: Smallest cluster drawn as a circle.
         steps: Integration steps, or "auto" (raise until the completeness error target is met).
         method: Integration rule (cxrmodel.integration_rules.METHODS).
-        image_baseline: "black", "blur" or "mean".
+        image_baseline: "black", "blur" or "mean"; None = the bundle's default.
     """
 
     sight_sensitivity: float | None = None
@@ -48,7 +48,7 @@ class ExplanationSettings:
     min_points: int = 2
     steps: int | str = "auto"
     method: str = "gausslegendre"
-    image_baseline: str = "black"
+    image_baseline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,13 @@ class StudyExplainer:
     def __init__(self, bundle: Bundle, cache: ExplanationCache | None = None, batch_size: int = 16) -> None:
         self.bundle = bundle
         self.cache = cache
-        self.integrated_gradients = IntegratedGradientsExplainer(bundle.model, batch_size=batch_size)
+        self.integrated_gradients = IntegratedGradientsExplainer(
+            bundle.model, batch_size=batch_size, mean_image=bundle.image_baseline
+        )
+
+    def image_baseline(self, settings: ExplanationSettings) -> str:
+        """The image baseline to use: the settings' choice or the bundle's default."""
+        return settings.image_baseline or self.bundle.config.default_image_baseline
 
     def attribute(
         self, image_bytes: bytes, report_text: str, settings: ExplanationSettings
@@ -101,8 +107,9 @@ class StudyExplainer:
         prepared = self.bundle.prepare(decoded.pixels, report_text)
         timing["prepare"] = (time.perf_counter() - started) * 1000.0
 
+        image_baseline = self.image_baseline(settings)
         integration = self.integrated_gradients.settings(
-            steps=settings.steps, method=settings.method, image_baseline=settings.image_baseline
+            steps=settings.steps, method=settings.method, image_baseline=image_baseline
         )
 
         def compute() -> StudyAttribution:
@@ -111,7 +118,7 @@ class StudyExplainer:
                 prepared.report.token_ids,
                 steps=settings.steps,
                 method=settings.method,
-                image_baseline=settings.image_baseline,
+                image_baseline=image_baseline,
             )
 
         started = time.perf_counter()
@@ -186,7 +193,7 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
             "min_points": settings.min_points,
             "steps": settings.steps,
             "method": settings.method,
-            "image_baseline": settings.image_baseline,
+            "image_baseline": settings.image_baseline or bundle.config.default_image_baseline,
         },
         "cached": explanation.cached,
         "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},

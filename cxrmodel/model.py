@@ -60,6 +60,9 @@ class ModelConfig:
         compact_widths: Channel widths of the compact backbone's stages.
         default_sight_sensitivity: Default threshold tau for the circles (the paper's notebook: 0.70).
         default_link_distance: Default single-linkage distance in model-grid pixels (10 on a 224 grid).
+        default_image_baseline: Image end of the integrated-gradients path: ``"black"`` (the paper's) or
+            ``"mean"`` (the bundle's ``image_baseline.png``, the mean of the normal training images — use it
+            when the model calls a black image abnormal, which makes black-baseline attributions meaningless).
     """
 
     image_size: int = 224
@@ -78,6 +81,7 @@ class ModelConfig:
     compact_widths: tuple[int, ...] = (16, 32, 48, 64, 96)
     default_sight_sensitivity: float = 0.70
     default_link_distance: float = field(default=-1.0)
+    default_image_baseline: str = "black"
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -88,6 +92,8 @@ class ModelConfig:
             raise ValueError(f"image_size must be at least 32 pixels, got {self.image_size}")
         if self.vocabulary_size < 2:
             raise ValueError("vocabulary_size must count at least the padding and out-of-vocabulary ids")
+        if self.default_image_baseline not in ("black", "blur", "mean"):
+            raise ValueError(f"default_image_baseline must be black, blur or mean, got {self.default_image_baseline!r}")
         if not 0.0 <= self.default_sight_sensitivity <= 1.0:
             raise ValueError("default_sight_sensitivity must be in [0, 1]")
         if self.default_link_distance < 0:

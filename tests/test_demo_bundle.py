@@ -55,3 +55,19 @@ def test_demo_model_predicts_every_demo_study_and_separates_the_labels(demo):
     assert probabilities.shape == (len(studies),)
     assert np.all((probabilities >= 0) & (probabilities <= 1))
     assert roc_auc_score(labels, probabilities) >= 0.85
+
+
+def test_demo_explanations_measure_against_a_normal_reference_and_add_up(demo):
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
+
+    bundle, collection = demo
+    explainer = StudyExplainer(bundle)
+    for study_id in ("CXR90001", "CXR90014"):  # a normal study and an obvious nodule
+        study = collection.get(study_id)
+        explanation = explainer.explain(study.image_paths[0].read_bytes(), study.report_text, ExplanationSettings())
+        attribution = explanation.attribution
+        # The reference (mean normal image + empty report) is read as normal, so IG explains the difference.
+        assert attribution.baseline_probability < 0.5
+        assert attribution.completeness.relative_error <= 0.01
+        shares = attribution.modality_share
+        assert shares["image"] + shares["text"] == pytest.approx(1.0, abs=0.02)

@@ -86,3 +86,22 @@ def test_broken_bundle_names_the_broken_file(tiny_bundle, tmp_path, breakage, me
 def test_missing_directory_is_a_clear_error(tmp_path):
     with pytest.raises(BundleError, match="does not exist"):
         load_bundle(tmp_path / "nowhere")
+
+
+def test_mean_image_baseline_travels_with_the_bundle(tiny_bundle, tmp_path):
+    from cxrmodel.bundle import write_image_baseline
+
+    directory, _ = tiny_bundle
+    copy = tmp_path / "with-baseline"
+    shutil.copytree(directory, copy)
+    gradient = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (32, 1))
+    write_image_baseline(copy, gradient)
+    config = json.loads((copy / "config.json").read_text())
+    config["default_image_baseline"] = "mean"
+    (copy / "config.json").write_text(json.dumps(config))
+    bundle = load_bundle(copy)
+    assert bundle.image_baseline.shape == (32, 32, 3)
+    np.testing.assert_allclose(bundle.image_baseline[..., 0], gradient, atol=1 / 255)
+    (copy / "image_baseline.png").unlink()
+    with pytest.raises(BundleError, match="image_baseline.png is missing"):
+        load_bundle(copy)
