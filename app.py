@@ -53,7 +53,9 @@ def create_app(config: AppConfig) -> Dash:
     app = Dash(
         __name__,
         title="Chest X-ray explanations",
-        external_stylesheets=[dbc.themes.BOOTSTRAP],
+        # Bootstrap 5.3.6 (MIT) is served from assets/bootstrap.min.css: dbc.themes points at a CDN, which
+        # offline hospital networks and these build machines cannot reach.
+        external_stylesheets=[],
         assets_folder=str(PROJECT_ROOT / "assets"),
     )
     app.layout = dbc.Container(
