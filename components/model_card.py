@@ -50,15 +50,19 @@ def layout(card: dict, fingerprint: str) -> dbc.Card:
         size="sm",
         className="mb-2",
     )
+    # Collapsed by default so the study list and the explanation stay on the first screen.
     return dbc.Card(
         dbc.CardBody(
-            [
-                html.H6(card.get("name", "Model"), className="card-title"),
-                html.P(card.get("trained_on", ""), className="small text-muted mb-1"),
-                html.P(card.get("held_out", ""), className="small text-muted mb-2"),
-                table,
-                html.P(f"Fingerprint {fingerprint}", className="small text-muted mb-0"),
-            ]
+            html.Details(
+                [
+                    html.Summary(card.get("name", "Model"), className="fw-semibold"),
+                    html.P(card.get("trained_on", ""), className="small text-muted mb-1 mt-2"),
+                    html.P(card.get("held_out", ""), className="small text-muted mb-2"),
+                    table,
+                    html.P(f"Fingerprint {fingerprint}", className="small text-muted mb-0"),
+                ]
+            ),
+            className="py-2",
         ),
         id=MODEL_CARD_ID,
     )
