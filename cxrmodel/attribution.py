@@ -64,7 +64,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -261,6 +261,41 @@ class _PathEvaluations:
         self.batches = 0
 
 
+def integration_settings(
+    *,
+    steps: int | str = "auto",
+    method: str = "gausslegendre",
+    image_baseline: str | np.ndarray = "black",
+    mean_image: np.ndarray | None = None,
+    batch_size: int = 16,
+    target_error: float = 0.01,
+    max_steps: int = 128,
+) -> dict:
+    """Everything besides the study and the model that determines an explanation (a cache key part).
+
+    Needs no TensorFlow, so a process can look an explanation up in the cache without loading the model.
+    An array baseline is represented by the sha256 of its float32 bytes; the ``"mean"`` baseline by the
+    sha256 of ``mean_image``.
+    """
+    if isinstance(image_baseline, str) and image_baseline != "mean":
+        baseline_name = image_baseline
+    else:
+        array = mean_image if isinstance(image_baseline, str) else np.asarray(image_baseline, np.float32)
+        digest = "none" if array is None else hashlib.sha256(np.ascontiguousarray(array, np.float32)).hexdigest()
+        baseline_name = f"array:{digest}"
+    settings = {"steps": steps, "method": method, "image_baseline": baseline_name, "text_baseline": "padding"}
+    if steps == "auto":
+        # The auto levels depend on the batch size (batches are filled), the target and the cap.
+        settings.update(target_error=float(target_error), max_steps=int(max_steps), batch_size=int(batch_size))
+    if isinstance(image_baseline, str) and image_baseline == "blur":
+        settings["blur_sigma_fraction"] = BLUR_SIGMA_FRACTION
+    return settings
+
+
+ProgressCallback = Callable[[float, str], None]
+"""``progress(fraction_done, message)``: fraction in [0, 1], message for a progress bar's label."""
+
+
 class IntegratedGradientsExplainer:
     """Integrated gradients for one multimodal model, compiled once and reused for every study.
 
@@ -344,22 +379,12 @@ class IntegratedGradientsExplainer:
     ) -> dict:
         """Everything besides the study and the model that determines :meth:`explain`'s result (a cache key part).
 
-        An array baseline is represented by the sha256 of its float32 bytes; the ``"mean"`` baseline by the
-        sha256 of the explainer's mean image.
+        See :func:`integration_settings`; this explainer contributes its mean image and batch size.
         """
-        if isinstance(image_baseline, str) and image_baseline != "mean":
-            baseline_name = image_baseline
-        else:
-            array = self.mean_image if isinstance(image_baseline, str) else np.asarray(image_baseline, np.float32)
-            digest = "none" if array is None else hashlib.sha256(np.ascontiguousarray(array, np.float32)).hexdigest()
-            baseline_name = f"array:{digest}"
-        settings = {"steps": steps, "method": method, "image_baseline": baseline_name, "text_baseline": "padding"}
-        if steps == "auto":
-            # The auto levels depend on the batch size (batches are filled), the target and the cap.
-            settings.update(target_error=float(target_error), max_steps=int(max_steps), batch_size=self.batch_size)
-        if isinstance(image_baseline, str) and image_baseline == "blur":
-            settings["blur_sigma_fraction"] = BLUR_SIGMA_FRACTION
-        return settings
+        return integration_settings(
+            steps=steps, method=method, image_baseline=image_baseline, mean_image=self.mean_image,
+            batch_size=self.batch_size, target_error=target_error, max_steps=max_steps,
+        )
 
     def explain(
         self,
@@ -371,6 +396,7 @@ class IntegratedGradientsExplainer:
         image_baseline: str | np.ndarray = "black",
         target_error: float = 0.01,
         max_steps: int = 128,
+        progress: ProgressCallback | None = None,
     ) -> StudyAttribution:
         """Attribute P(abnormal) of one study to its pixels and report slots.
 
@@ -382,6 +408,8 @@ class IntegratedGradientsExplainer:
             image_baseline: ``"black"``, ``"blur"``, ``"mean"`` or an array (see :func:`make_image_baseline`).
             target_error: Completeness relative error that ``"auto"`` stops at (and ``converged`` refers to).
             max_steps: Cap on the step count of ``"auto"``.
+            progress: Called after each integration level with the fraction of ``max_steps`` spent and a
+                message (e.g. for a progress bar); the fraction is 1 when the result is ready.
 
         Returns:
             The :class:`StudyAttribution`. With ``"auto"`` and the target missed at ``max_steps``, the result of
@@ -414,7 +442,10 @@ class IntegratedGradientsExplainer:
 
         # 2. Fixed step count: one level.
         if steps != "auto":
-            return self._integrate_level(path, token_ids, method, int(steps), evaluations, target_error)
+            attribution = self._integrate_level(path, token_ids, method, int(steps), evaluations, target_error)
+            if progress is not None:
+                progress(1.0, f"{int(steps)} steps: completeness error {attribution.completeness.relative_error:.1%}")
+            return attribution
 
         # 3. "auto": levels of rising step count until the completeness error reaches the target.
         level_steps = None
@@ -430,6 +461,10 @@ class IntegratedGradientsExplainer:
             logger.info(
                 "IG %s with %d steps: completeness error %.3g", method, level_steps, completeness.relative_error
             )
+            finished = completeness.converged or next_auto_steps(method, level_steps, max_steps) is None
+            if progress is not None:
+                progress(1.0 if finished else min(level_steps / max_steps, 0.95),
+                         f"{level_steps} steps: completeness error {completeness.relative_error:.1%}")
             if completeness.converged:
                 return attribution
             if next_auto_steps(method, level_steps, max_steps) is None:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,16 +63,34 @@ class PreparedStudy:
 
 @dataclass
 class Bundle:
-    """A loaded, validated model bundle."""
+    """A loaded, validated model bundle.
+
+    The Keras model may be loaded lazily (``load_bundle(..., load_model=False)``): then :attr:`model` loads and
+    validates it on first access, in whichever process touches it first. The dashboard relies on this — its
+    web process never initialises TensorFlow, so the background-job processes it forks load their own model
+    (TensorFlow's runtime is not fork-safe: a child forked after the parent ran the model hangs).
+    """
 
     path: Path
-    model: "keras.Model"
+    loaded_model: "keras.Model | None"
     vocabulary: Vocabulary
     config: ModelConfig
     card: dict
     fingerprint: str
     image_baseline: np.ndarray | None = None
     """(S, S, 3) float32 in [0, 1]: the bundle's reference image for integrated gradients, if it has one."""
+
+    @property
+    def model(self) -> "keras.Model":
+        """The Keras model, loaded and validated on first access."""
+        if self.loaded_model is None:
+            self.loaded_model = _load_model(self.path / MODEL_FILE, self.config, self.vocabulary)
+        return self.loaded_model
+
+    @property
+    def model_loaded(self) -> bool:
+        """True once the Keras model is in this process's memory."""
+        return self.loaded_model is not None
 
     @property
     def name(self) -> str:
@@ -222,8 +241,13 @@ def _validate_model(model: "keras.Model", config: ModelConfig, vocabulary: Vocab
         )
 
 
-def load_bundle(path: str | os.PathLike) -> Bundle:
+def load_bundle(path: str | os.PathLike, *, load_model: bool = True) -> Bundle:
     """Load and validate a model bundle directory.
+
+    Args:
+        path: The bundle directory.
+        load_model: Load the Keras model now (True) or on first use of ``Bundle.model`` (False: no TensorFlow
+            runtime in this process until then; the archive is still checked for integrity).
 
     Raises:
         BundleError: naming the missing or broken file and what to do.
@@ -251,15 +275,43 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     if not isinstance(card["synthetic"], bool):
         raise BundleError(f"{directory / CARD_FILE}: 'synthetic' must be true or false")
 
+    model_path = directory / MODEL_FILE
+    _check_model_archive(model_path)
+    model = _load_model(model_path, config, vocabulary) if load_model else None
+    image_baseline = _read_image_baseline(directory, config)
+    fingerprint = bundle_fingerprint(directory)
+    logger.info("loaded model bundle %s (%s)%s", directory, fingerprint, "" if load_model else ", model on first use")
+    return Bundle(directory, model, vocabulary, config, card, fingerprint, image_baseline)
+
+
+KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")
+"""Files every Keras 3 ``.keras`` archive holds (a zip)."""
+
+
+def _check_model_archive(model_path: Path) -> None:
+    """Cheap, TensorFlow-free check that ``model.keras`` is an intact Keras archive (zip CRCs and members)."""
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            names = set(archive.namelist())
+            missing = [name for name in KERAS_ARCHIVE_MEMBERS if name not in names]
+            if missing:
+                raise BundleError(f"{model_path} is not a Keras model archive (no {', '.join(missing)} inside)")
+            damaged = archive.testzip()
+            if damaged is not None:
+                raise BundleError(f"{model_path} is damaged ({damaged} fails its checksum); copy the bundle again")
+            json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        if isinstance(error, BundleError):
+            raise
+        raise BundleError(f"{model_path} could not be loaded ({type(error).__name__}: {error})") from error
+
+
+def _load_model(model_path: Path, config: ModelConfig, vocabulary: Vocabulary) -> "keras.Model":
     import keras  # noqa: PLC0415 - TensorFlow only when a model is really loaded
 
-    model_path = directory / MODEL_FILE
     try:
         model = keras.saving.load_model(model_path, compile=False)
     except Exception as error:  # noqa: BLE001 - keras raises many types for a corrupt archive
         raise BundleError(f"{model_path} could not be loaded ({type(error).__name__}: {error})") from error
     _validate_model(model, config, vocabulary, model_path)
-    image_baseline = _read_image_baseline(directory, config)
-    fingerprint = bundle_fingerprint(directory)
-    logger.info("loaded model bundle %s (%s)", directory, fingerprint)
-    return Bundle(directory, model, vocabulary, config, card, fingerprint, image_baseline)
+    return model
