@@ -63,7 +63,7 @@ POINTS_TRACE_NAME = "signal points"
 
 # Colour-blind-safe colours that stay visible on a grey radiograph, by rank (largest mass first); cycled.
 # assets/threshold.js repeats this list (tests check both agree).
-CIRCLE_PALETTE = ("#FFB000", "#FE6100", "#DC267F", "#648FFF", "#3DC9A3", "#A98BF5")
+from cxrmodel.export import CIRCLE_PALETTE  # noqa: E402 - one palette for the viewer and the exported PNG
 CIRCLE_LINE_WIDTH = 2.5
 CIRCLE_LABEL_SIZE = 13
 POINT_OPACITY = 0.85

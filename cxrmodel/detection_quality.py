@@ -15,14 +15,16 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from cxrmodel.data.synthetic import load_mask
+from cxrmodel.data.synthetic import load_mask, load_truth
 from cxrmodel.detection import sweep_circles
-from cxrmodel.explain import ExplanationSettings, StudyExplainer, circles_to_image
 from cxrmodel.studies import StudyCollection
+
+if TYPE_CHECKING:  # cxrmodel.explain loads TensorFlow; the dashboard's hit rates must not need it
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,66 @@ def _centre_inside(mask: np.ndarray, x: float, y: float) -> bool:
     return 0 <= row < mask.shape[0] and 0 <= column < mask.shape[1] and bool(mask[row, column])
 
 
+def _lesions_hit(masks: Sequence[np.ndarray], centres: Sequence[tuple[float, float]]) -> int:
+    """How many lesion masks contain at least one circle centre ``(x, y)`` (original-image pixels)."""
+    return sum(any(_centre_inside(mask, x, y) for x, y in centres) for mask in masks)
+
+
+def lesion_masks_for_study(studies_directory: str | Path, study_id: str) -> list[np.ndarray]:
+    """The lesion masks of one study of a synthetic folder, one per finding, as ``evaluate_detection`` uses.
+
+    Args:
+        studies_directory: A study folder with ``truth.json`` and ``masks/`` (e.g. ``studies/demo``).
+        study_id: The study, e.g. ``"CXR90014"``.
+
+    Returns:
+        ``(height, width)`` bool arrays in original-image pixels (True = lesion), in ``truth.json`` order;
+        ``[]`` when the study has no findings, the folder no ``truth.json`` or the study no truth record
+        (a real upload): then lesion hit rates are undefined.
+    """
+    record = load_truth(studies_directory).get(study_id)
+    if record is None:
+        return []
+    return [load_mask(studies_directory, path) for path in record.get("masks", {}).values()]
+
+
+def sweep_hit_rates(sweep: dict, lesion_masks: Sequence[np.ndarray]) -> list[float | None]:
+    """Lesion hit rate at every threshold of a ``circle_sweep`` output, as ``evaluate_detection`` counts hits.
+
+    A lesion is hit at a threshold when at least one of that threshold's circle centres, rounded to the
+    nearest pixel, lies inside its mask. (``circle_sweep`` keeps centres to 0.01 px, so only a centre within
+    0.005 px of a pixel boundary could be counted differently than in ``evaluate_detection``.)
+
+    Args:
+        sweep: ``cxrmodel.explain.circle_sweep`` output: ``"circles"`` holds one list of
+            ``{"x", "y", "r", "points", "mass"}`` (original-image pixels, x = column, y = row) per threshold,
+            and ``"image"`` (optional) ``{"width", "height"}`` of the original image.
+        lesion_masks: ``(height, width)`` bool arrays in original-image pixels, one per lesion (e.g. from
+            :func:`lesion_masks_for_study`).
+
+    Returns:
+        Per threshold, the fraction of lesions hit in ``[0, 1]``; ``None`` at every threshold when there are
+        no lesions.
+
+    Raises:
+        ValueError: A mask is not 2-D or does not match the sweep's image size.
+    """
+    masks = [np.asarray(mask, dtype=bool) for mask in lesion_masks]
+    image = sweep.get("image")
+    for index, mask in enumerate(masks):
+        if mask.ndim != 2:
+            raise ValueError(f"lesion mask {index} must be a 2-D (height, width) array, got shape {mask.shape}")
+        if image and mask.shape != (int(image["height"]), int(image["width"])):
+            raise ValueError(f"lesion mask {index} is {mask.shape[1]}x{mask.shape[0]} pixels but the sweep's "
+                             f"image is {image['width']}x{image['height']}: masks must be in original-image pixels")
+    if not masks:
+        return [None] * len(sweep["circles"])
+    return [
+        _lesions_hit(masks, [(circle["x"], circle["y"]) for circle in circles]) / len(masks)
+        for circles in sweep["circles"]
+    ]
+
+
 def evaluate_detection(
     explainer: StudyExplainer,
     collection: StudyCollection,
@@ -57,6 +119,8 @@ def evaluate_detection(
     settings: ExplanationSettings | None = None,
 ) -> list[ThresholdQuality]:
     """Sweep tau over every study of a synthetic collection that has truth masks."""
+    from cxrmodel.explain import ExplanationSettings, circles_to_image  # noqa: PLC0415 - loads TensorFlow
+
     settings = settings or ExplanationSettings()
     config = explainer.bundle.config
     link_distance = settings.link_distance or config.default_link_distance
@@ -80,7 +144,7 @@ def evaluate_detection(
         for index, detection in enumerate(detections):
             circles = circles_to_image(detection.circles, prepared.mapping)
             circle_counts[index] += len(circles)
-            hits[index] += sum(any(_centre_inside(mask, c.x, c.y) for c in circles) for mask in masks)
+            hits[index] += _lesions_hit(masks, [(c.x, c.y) for c in circles])
             if marker_mask is not None:
                 on_markers = sum(_centre_inside(marker_mask, c.x, c.y) for c in circles)
                 marker_circles[index] += on_markers

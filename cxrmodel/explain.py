@@ -218,9 +218,14 @@ def circle_sweep(
 
     Returns:
         ``{"thresholds": [...], "circles": [[{"x","y","r","points","mass"}, ...] per threshold],
-        "signals": [int per threshold], "image": {"width", "height"}}``.
+        "signals": [int per threshold], "image": {"width", "height"}, "positive_mass": float}``.
+        ``positive_mass`` is the sum of the positive values of ``attribution_map`` (attribution units, model
+        grid): the denominator of "retained attribution mass". Each circle's ``mass`` is already its share
+        of it, so the share retained at a threshold is the sum of that threshold's circle masses, and a
+        circle's absolute attribution is ``mass * positive_mass``.
     """
     detections = sweep_circles(attribution_map, thresholds, link_distance, min_points)
+    positive_mass = float(np.maximum(np.asarray(attribution_map, dtype=np.float64), 0.0).sum())
     return {
         "thresholds": list(thresholds),
         "circles": [
@@ -232,6 +237,7 @@ def circle_sweep(
         ],
         "signals": [detection.signals for detection in detections],
         "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)},
+        "positive_mass": positive_mass,
     }
 
 

@@ -117,3 +117,19 @@ def test_circle_sweep_matches_single_threshold_detection_in_image_coordinates():
     assert sweep["circles"][1][0]["x"] == pytest.approx(expected[0].x, abs=0.01)
     assert sweep["image"] == {"width": 200, "height": 300}
     assert len(sweep["circles"][0]) >= 1 and sweep["signals"][0] >= sweep["signals"][1]
+
+
+def test_circle_sweep_reports_the_positive_attribution_its_circle_masses_are_shares_of():
+    from cxrmodel.explain import circle_sweep
+
+    attribution = np.full((32, 32), -0.5, dtype=np.float32)  # negative evidence never counts
+    attribution[5:9, 20:25] = 2.0  # one 20-pixel cluster: 40 units
+    attribution[28, 2] = 1.0  # a lone positive pixel, below min_points: counted in the total, never circled
+    mapping = GridMapping.for_image(image_width=200, image_height=300, grid_size=32)
+    sweep = circle_sweep(attribution, mapping, link_distance=2.0, min_points=2, thresholds=(0.3, 1.0))
+    assert sweep["positive_mass"] == pytest.approx(41.0)
+    (circle,) = sweep["circles"][0]
+    assert circle["mass"] * sweep["positive_mass"] == pytest.approx(40.0, abs=0.01)
+    assert json.loads(json.dumps(sweep))["positive_mass"] == pytest.approx(41.0)  # plain JSON for the browser
+    empty = circle_sweep(np.full((32, 32), -1.0), mapping, link_distance=2.0, min_points=2, thresholds=(0.5,))
+    assert empty["positive_mass"] == 0.0 and empty["circles"] == [[]]
