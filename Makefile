@@ -19,7 +19,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Rebuild models/demo and studies/demo from the seeded recipe (about 20 minutes on 2 CPU cores).
+# Rebuild models/demo and studies/demo from the seeded recipe (about 27 minutes on 2 idle CPU cores).
 demo: $(STAMP)
 	$(PY) -m cxrmodel -v demo build
 

@@ -14,20 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dash_bootstrap_components as dbc
-from dash import Dash, html
+import diskcache
+from dash import Dash, DiskcacheManager, html
 
-from components import model_card, study_browser, study_view
+from components import model_card, session, study_browser, study_view, upload_panel
 from cxrmodel.bundle import BundleError, load_bundle
 from cxrmodel.cache import ExplanationCache
 from cxrmodel.explain import StudyExplainer
 from cxrmodel.studies import StudyCollection
+from cxrmodel.uploads import UploadStore
 
 logger = logging.getLogger("app")
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "demo"
 DEFAULT_STUDIES = PROJECT_ROOT / "studies" / "demo"
-DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cxrmodel" / "explanations"
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cxrmodel" / "dashboard"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class AppConfig:
     model_directory: Path = DEFAULT_MODEL
     studies_directory: Path = DEFAULT_STUDIES
     cache_directory: Path = DEFAULT_CACHE
+    """Root of the on-disk state: ``explanations/`` (IG cache), ``uploads/`` (per-session), ``jobs/`` (background
+    callback results). Several server processes may share it."""
 
 
 def create_app(config: AppConfig) -> Dash:
@@ -46,9 +50,14 @@ def create_app(config: AppConfig) -> Dash:
         BundleError: the bundle is missing or broken (the message names the file).
         FileNotFoundError / ValueError: the studies folder is missing or empty.
     """
-    bundle = load_bundle(config.model_directory)
+    # The model is loaded by the first process that computes an explanation (a background job), never by the
+    # web process: TensorFlow's runtime does not survive the fork that starts each job (see cxrmodel.bundle).
+    bundle = load_bundle(config.model_directory, load_model=False)
     collection = StudyCollection.from_folder(config.studies_directory)
-    explainer = StudyExplainer(bundle, ExplanationCache(config.cache_directory))
+    explainer = StudyExplainer(bundle, ExplanationCache(config.cache_directory / "explanations"))
+    uploads = UploadStore(config.cache_directory / "uploads")
+    resolver = study_view.StudyResolver(collection, uploads)
+    background_manager = DiskcacheManager(diskcache.Cache(str(config.cache_directory / "jobs")))
     summaries = collection.summaries()
     app = Dash(
         __name__,
@@ -57,22 +66,30 @@ def create_app(config: AppConfig) -> Dash:
         # offline hospital networks and these build machines cannot reach.
         external_stylesheets=[],
         assets_folder=str(PROJECT_ROOT / "assets"),
+        background_callback_manager=background_manager,
     )
-    app.layout = dbc.Container(
-        [
-            html.H3("Why does the model call this chest X-ray abnormal?", className="mt-3 mb-2"),
-            model_card.synthetic_banner(bundle.card),
-            dbc.Row(
-                [
-                    dbc.Col(study_browser.layout(summaries, summaries[0].study_id), md=8),
-                    dbc.Col(model_card.layout(bundle.card, bundle.fingerprint), md=4),
-                ]
-            ),
-            study_view.layout(bundle.config.default_sight_sensitivity),
-        ],
-        fluid=True,
-    )
-    study_view.register_callbacks(app, explainer, collection)
+
+    def page() -> dbc.Container:
+        # A function, so that every page load gets its own session id (components.session).
+        return dbc.Container(
+            [
+                session.layout(),
+                html.H3("Why does the model call this chest X-ray abnormal?", className="mt-3 mb-2"),
+                model_card.synthetic_banner(bundle.card),
+                dbc.Row(
+                    [
+                        dbc.Col([study_browser.layout(summaries, summaries[0].study_id), upload_panel.layout()], md=8),
+                        dbc.Col(model_card.layout(bundle.card, bundle.fingerprint), md=4),
+                    ]
+                ),
+                study_view.layout(bundle.config.default_sight_sensitivity, bundle.config.default_link_distance),
+            ],
+            fluid=True,
+        )
+
+    app.layout = page
+    study_view.register_callbacks(app, explainer, resolver)
+    upload_panel.register_callbacks(app, uploads)
     return app
 
 
@@ -81,7 +98,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the chest X-ray explanation dashboard.")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model bundle directory (default: the demo)")
     parser.add_argument("--studies", type=Path, default=DEFAULT_STUDIES, help="OpenI-layout studies folder")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="explanation cache directory")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="on-disk state: explanation cache, uploads, background jobs")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")

@@ -27,6 +27,25 @@ def picker_options(summaries: Sequence[StudySummary]) -> list[dict]:
     return [{"label": study_option_label(summary), "value": summary.study_id} for summary in summaries]
 
 
+PROBABILITY_SEPARATOR = " · P(abnormal) "
+
+
+def with_probability(options: list[dict] | None, study_id: str, probability: float) -> list[dict] | None:
+    """The picker options with the model's probability appended to ``study_id``'s label (pure).
+
+    A label that already carries a probability gets the new one instead of a second one.
+    """
+    if options is None:
+        return None
+    updated = []
+    for option in options:
+        if option.get("value") == study_id:
+            base = str(option.get("label", study_id)).split(PROBABILITY_SEPARATOR)[0]
+            option = {**option, "label": f"{base}{PROBABILITY_SEPARATOR}{probability:.2f}"}
+        updated.append(option)
+    return updated
+
+
 def layout(summaries: Sequence[StudySummary], selected: str | None = None) -> html.Div:
     """The picker with a count of the studies it lists."""
     abnormal = sum(summary.label_name == "abnormal" for summary in summaries)

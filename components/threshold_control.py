@@ -46,6 +46,9 @@ CIRCLE_SUMMARY_ID = "circle-summary"
 SLIDER_STEP = 0.02
 SLIDER_MARKS = (0.0, 0.3, 0.5, 0.7, 1.0)
 STRENGTH_TOLERANCE = 1e-9
+LINK_DISTANCE_ID = "link-distance"
+MIN_POINTS_ID = "min-points"
+DEFAULT_MIN_POINTS = 2
 CLIENTSIDE_NAMESPACE = "cxr"
 UPDATE_FUNCTION = "updateCircles"
 
@@ -154,6 +157,26 @@ def layout(default_sight_sensitivity: float = 0.70, suffix: str = "") -> html.Di
             dcc.Store(id=ids["sweep"]),
         ],
         className="threshold-control",
+    )
+
+
+def advanced_layout(default_link_distance: float, default_min_points: int = DEFAULT_MIN_POINTS) -> html.Div:
+    """Clustering controls that go to the server (they change the circles at every tau, not just which apply).
+
+    ``link-distance``: single-linkage distance in model-grid pixels; ``min-points``: smallest cluster drawn.
+    """
+    return html.Div(
+        [
+            html.Div("Clustering", className="fw-semibold small"),
+            dbc.Label("Link distance (model-grid pixels)", html_for=LINK_DISTANCE_ID, className="small mb-0"),
+            dbc.Input(id=LINK_DISTANCE_ID, type="number", min=1, max=100, step=1, value=round(default_link_distance, 2),
+                      debounce=True, size="sm"),
+            dbc.Label("Minimum points per circle", html_for=MIN_POINTS_ID, className="small mb-0 mt-2"),
+            dbc.Input(id=MIN_POINTS_ID, type="number", min=1, max=50, step=1, value=default_min_points,
+                      debounce=True, size="sm"),
+            html.Small("Signal pixels closer than the link distance join one circle; smaller groups are not drawn.",
+                       className="text-muted d-block mt-1"),
+        ]
     )
 
 

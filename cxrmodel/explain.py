@@ -21,7 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cxrmodel.attribution import IntegratedGradientsExplainer, StudyAttribution, word_attributions
+from cxrmodel.attribution import (
+    IntegratedGradientsExplainer,
+    ProgressCallback,
+    StudyAttribution,
+    integration_settings,
+    word_attributions,
+)
 from cxrmodel.bundle import Bundle, PreparedStudy
 from cxrmodel.cache import ExplanationCache, explanation_key
 from cxrmodel.detection import Circle, detect_circles, sweep_circles
@@ -89,50 +95,110 @@ class StudyExplainer:
     def __init__(self, bundle: Bundle, cache: ExplanationCache | None = None, batch_size: int = 16) -> None:
         self.bundle = bundle
         self.cache = cache
-        self.integrated_gradients = IntegratedGradientsExplainer(
-            bundle.model, batch_size=batch_size, mean_image=bundle.image_baseline
-        )
+        self.batch_size = int(batch_size)
+        self._integrated_gradients: IntegratedGradientsExplainer | None = None
+
+    @property
+    def integrated_gradients(self) -> IntegratedGradientsExplainer:
+        """The compiled IG explainer, built (and the model loaded) on first use in this process."""
+        if self._integrated_gradients is None:
+            self._integrated_gradients = IntegratedGradientsExplainer(
+                self.bundle.model, batch_size=self.batch_size, mean_image=self.bundle.image_baseline
+            )
+        return self._integrated_gradients
 
     def image_baseline(self, settings: ExplanationSettings) -> str:
         """The image baseline to use: the settings' choice or the bundle's default."""
         return settings.image_baseline or self.bundle.config.default_image_baseline
 
+    def cache_key(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> str:
+        """The cache key of a study's attribution under ``settings`` (no TensorFlow needed)."""
+        integration = integration_settings(
+            steps=settings.steps, method=settings.method, image_baseline=self.image_baseline(settings),
+            mean_image=self.bundle.image_baseline, batch_size=self.batch_size,
+        )
+        return explanation_key(image_bytes, report_text, self.bundle.fingerprint, integration)
+
+    def is_cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> bool:
+        """True when the attribution is on disk (an intact entry is not re-checked here; see :meth:`cached`)."""
+        return self.cache is not None and self.cache_key(image_bytes, report_text, settings) in self.cache
+
     def attribute(
-        self, image_bytes: bytes, report_text: str, settings: ExplanationSettings
-    ) -> tuple[PreparedStudy, StudyAttribution, bool, dict[str, float]]:
-        """Decode, prepare and attribute one study (cached when a cache is configured)."""
+        self,
+        image_bytes: bytes,
+        report_text: str,
+        settings: ExplanationSettings,
+        *,
+        compute: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[PreparedStudy, StudyAttribution | None, bool, dict[str, float]]:
+        """Decode, prepare and attribute one study (cached when a cache is configured).
+
+        Args:
+            image_bytes: The image file's bytes (PNG, JPEG or DICOM).
+            report_text: The report as written.
+            settings: How to explain.
+            compute: False = only look in the cache; the attribution is None when it is not there (then no
+                TensorFlow is touched in this process).
+            progress: Passed to the integrated-gradients loop (fraction done, message).
+        """
         timing: dict[str, float] = {}
         started = time.perf_counter()
         decoded = decode_image(image_bytes)
         prepared = self.bundle.prepare(decoded.pixels, report_text)
         timing["prepare"] = (time.perf_counter() - started) * 1000.0
-
         image_baseline = self.image_baseline(settings)
-        integration = self.integrated_gradients.settings(
-            steps=settings.steps, method=settings.method, image_baseline=image_baseline
-        )
 
-        def compute() -> StudyAttribution:
+        def run() -> StudyAttribution:
             return self.integrated_gradients.explain(
                 prepared.model_image,
                 prepared.report.token_ids,
                 steps=settings.steps,
                 method=settings.method,
                 image_baseline=image_baseline,
+                progress=progress,
             )
 
         started = time.perf_counter()
         if self.cache is None:
-            attribution, cached = compute(), False
+            attribution, cached = (run() if compute else None), False
         else:
-            key = explanation_key(image_bytes, report_text, self.bundle.fingerprint, integration)
-            attribution, cached = self.cache.get_or_compute(key, compute)
+            key = self.cache_key(image_bytes, report_text, settings)
+            if compute:
+                attribution, cached = self.cache.get_or_compute(key, run)
+            else:
+                attribution = self.cache.get(key)
+                cached = attribution is not None
         timing["attribution"] = (time.perf_counter() - started) * 1000.0
         return prepared, attribution, cached, timing
 
-    def explain(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> Explanation:
+    def cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> Explanation | None:
+        """The explanation if its attribution is in the cache, else None; never computes, never loads the model."""
+        prepared, attribution, cached, timing = self.attribute(image_bytes, report_text, settings, compute=False)
+        if attribution is None:
+            return None
+        return self._finish(prepared, attribution, cached, timing, settings)
+
+    def explain(
+        self,
+        image_bytes: bytes,
+        report_text: str,
+        settings: ExplanationSettings,
+        progress: ProgressCallback | None = None,
+    ) -> Explanation:
         """Full explanation of one study: attribution plus circles at the requested sight sensitivity."""
-        prepared, attribution, cached, timing = self.attribute(image_bytes, report_text, settings)
+        prepared, attribution, cached, timing = self.attribute(image_bytes, report_text, settings, progress=progress)
+        return self._finish(prepared, attribution, cached, timing, settings)
+
+    def _finish(
+        self,
+        prepared: PreparedStudy,
+        attribution: StudyAttribution,
+        cached: bool,
+        timing: dict[str, float],
+        settings: ExplanationSettings,
+    ) -> Explanation:
+        """Circles at the requested sight sensitivity for an attribution."""
         config = self.bundle.config
         sight_sensitivity = (
             config.default_sight_sensitivity if settings.sight_sensitivity is None else settings.sight_sensitivity

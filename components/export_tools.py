@@ -1,0 +1,128 @@
+"""Exports of the current view: the radiograph with its circles as an annotated PNG, the findings as JSON.
+
+Owns the ids ``export-png`` / ``export-json`` (buttons), ``download-png`` / ``download-json`` (dcc.Download) and
+``export-status``. Both exports use the study, the slider's sight sensitivity and the clustering controls of the
+moment; the JSON has exactly the schema of ``python -m cxrmodel explain --json``. They read the explanation from
+the cache (a study must have been explained, which it has once it is on screen) and never recompute it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html, no_update
+
+from components.session import SESSION_ID
+from components.study_browser import STUDY_PICKER_ID
+from components.threshold_control import LINK_DISTANCE_ID, MIN_POINTS_ID, SIGHT_SENSITIVITY_ID
+from cxrmodel.explain import ExplanationSettings, StudyExplainer, explanation_document
+from cxrmodel.export import annotated_png
+from cxrmodel.imaging import decode_image
+
+logger = logging.getLogger(__name__)
+
+EXPORT_PNG_ID = "export-png"
+EXPORT_JSON_ID = "export-json"
+DOWNLOAD_PNG_ID = "download-png"
+DOWNLOAD_JSON_ID = "download-json"
+EXPORT_STATUS_ID = "export-status"
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def layout() -> html.Div:
+    """Two buttons and their downloads."""
+    return html.Div(
+        [
+            html.Div("Export the current view", className="fw-semibold small mt-3"),
+            dbc.Button("Annotated PNG", id=EXPORT_PNG_ID, color="secondary", outline=True, size="sm", className="me-2"),
+            dbc.Button("Findings JSON", id=EXPORT_JSON_ID, color="secondary", outline=True, size="sm"),
+            dcc.Download(id=DOWNLOAD_PNG_ID),
+            dcc.Download(id=DOWNLOAD_JSON_ID),
+            html.Div(id=EXPORT_STATUS_ID, className="mt-2"),
+        ]
+    )
+
+
+def export_filename(title: str, sight_sensitivity: float, extension: str) -> str:
+    """A safe download name such as ``CXR90014_tau0.70.png`` (pure)."""
+    stem = _UNSAFE_FILENAME.sub("_", title).strip("._") or "study"
+    return f"{stem[:60]}_tau{sight_sensitivity:.2f}.{extension}"
+
+
+def caption_text(title: str, document: dict) -> str:
+    """The line printed under the exported radiograph (pure)."""
+    count = len(document["circles"])
+    parts = [
+        title,
+        f"P(abnormal) {document['probability']:.2f} ({document['label']})",
+        f"τ {document['settings']['sight_sensitivity']:.2f}",
+        f"{count} circle{'s' if count != 1 else ''}",
+    ]
+    if document["model"].get("synthetic"):
+        parts.append("synthetic demo model — not for clinical use")
+    return " · ".join(parts)
+
+
+def export_document(
+    study_id, sight_sensitivity, link_distance, min_points, session_id, explainer: StudyExplainer, resolver
+) -> tuple[dict, object] | None:
+    """(explanation document, source) of the current view from the cache, or None when not explained yet."""
+    from components.study_view import explanation_settings  # noqa: PLC0415 - avoids an import cycle
+
+    source = resolver.source(study_id, session_id)
+    if source is None:
+        return None
+    base = explanation_settings(link_distance, min_points)
+    tau = float(sight_sensitivity) if isinstance(sight_sensitivity, (int, float)) else None
+    settings = ExplanationSettings(sight_sensitivity=tau, link_distance=base.link_distance, min_points=base.min_points)
+    explanation = explainer.cached(source.image_bytes, source.report_text, settings)
+    if explanation is None:
+        return None
+    return explanation_document(explainer.bundle, explanation, settings), source
+
+
+def register_callbacks(app, explainer: StudyExplainer, resolver) -> None:
+    """PNG and JSON downloads of the current view."""
+    current_view = [
+        State(STUDY_PICKER_ID, "value"),
+        State(SIGHT_SENSITIVITY_ID, "value"),
+        State(LINK_DISTANCE_ID, "value"),
+        State(MIN_POINTS_ID, "value"),
+        State(SESSION_ID, "data"),
+    ]
+    not_ready = dbc.Alert("Pick a study and wait for its explanation before exporting.", color="warning",
+                          dismissable=True, className="py-2")
+
+    @app.callback(Output(DOWNLOAD_JSON_ID, "data"), Output(EXPORT_STATUS_ID, "children"),
+                  Input(EXPORT_JSON_ID, "n_clicks"), *current_view, prevent_initial_call=True)
+    def export_json(_clicks, study_id, tau, link_distance, min_points, session_id):
+        try:
+            found = export_document(study_id, tau, link_distance, min_points, session_id, explainer, resolver)
+            if found is None:
+                return no_update, not_ready
+            document, source = found
+            name = export_filename(source.title, document["settings"]["sight_sensitivity"], "json")
+            return dict(content=json.dumps(document, indent=2), filename=name, type="application/json"), None
+        except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
+            logger.exception("JSON export failed")
+            return no_update, dbc.Alert("The export failed; see the server log.", color="danger")
+
+    @app.callback(Output(DOWNLOAD_PNG_ID, "data"), Output(EXPORT_STATUS_ID, "children", allow_duplicate=True),
+                  Input(EXPORT_PNG_ID, "n_clicks"), *current_view, prevent_initial_call=True)
+    def export_png(_clicks, study_id, tau, link_distance, min_points, session_id):
+        try:
+            found = export_document(study_id, tau, link_distance, min_points, session_id, explainer, resolver)
+            if found is None:
+                return no_update, not_ready
+            document, source = found
+            pixels = decode_image(source.image_bytes).pixels
+            png = annotated_png(pixels, document["circles"], caption_text(source.title, document))
+            name = export_filename(source.title, document["settings"]["sight_sensitivity"], "png")
+            return dcc.send_bytes(png, name), None
+        except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
+            logger.exception("PNG export failed")
+            return no_update, dbc.Alert("The export failed; see the server log.", color="danger")
