@@ -13,6 +13,8 @@
 
   namespace.cxr.compareLayout = function (compareOn, sweep, mainFigure) {
     const noUpdate = window.dash_clientside.no_update;
+    // The graphs size themselves to their columns only on a window resize: send one after the columns change.
+    setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 50);
     if (!compareOn) {
       return [7, { display: "none" }, 5, noUpdate, noUpdate];
     }

@@ -23,6 +23,8 @@ from dash import dcc, html
 logger = logging.getLogger(__name__)
 
 SWEEP_CHART_ID = "sweep-chart"
+SLIDER_ID = "sight-sensitivity"
+"""The slider whose value assets/research_tools.js follows (components.threshold_control.SIGHT_SENSITIVITY_ID)."""
 
 COUNT_TRACE_NAME = "circles"
 RETAINED_TRACE_NAME = "retained attribution"

@@ -200,11 +200,15 @@ def layout(default_sight_sensitivity: float, default_link_distance: float) -> ht
     )
 
 
-def explanation_settings(link_distance: float | None, min_points: int | None) -> ExplanationSettings:
-    """Settings from the advanced controls; invalid or empty values fall back to the defaults (pure)."""
+def explanation_settings(
+    link_distance: float | None, min_points: int | None, sight_sensitivity: float | None = None
+) -> ExplanationSettings:
+    """Settings from the slider and the clustering controls; invalid or empty values give the defaults (pure)."""
     distance = float(link_distance) if isinstance(link_distance, (int, float)) and link_distance > 0 else None
     points = int(min_points) if isinstance(min_points, (int, float)) and min_points >= 1 else 2
-    return ExplanationSettings(link_distance=distance, min_points=points)
+    tau = (float(sight_sensitivity) if isinstance(sight_sensitivity, (int, float)) and 0 <= sight_sensitivity <= 1
+           else None)
+    return ExplanationSettings(sight_sensitivity=tau, link_distance=distance, min_points=points)
 
 
 def render_explanation(
@@ -357,13 +361,14 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver) 
         Input(threshold_control.MIN_POINTS_ID, "value"),
         State(SESSION_ID, "data"),
         State(STUDY_PICKER_ID, "options"),
+        State(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
     )
-    def show_study(study_id, ready, link_distance, min_points, session_id, options):
+    def show_study(study_id, ready, link_distance, min_points, session_id, options, sight_sensitivity):
         triggered_by_job = (callback_context.triggered_id == explanation_progress.EXPLANATION_READY_ID
                             and isinstance(ready, dict) and ready.get("study") == study_id)
         try:
-            return study_panel_outputs(study_id, session_id, triggered_by_job,
-                                       explanation_settings(link_distance, min_points), options, explainer, resolver)
+            settings = explanation_settings(link_distance, min_points, sight_sensitivity)
+            return study_panel_outputs(study_id, session_id, triggered_by_job, settings, options, explainer, resolver)
         except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
             logger.exception("showing a study failed")
             alert = dbc.Alert("Could not show this study; see the server log.", color="danger")

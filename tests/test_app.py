@@ -78,3 +78,38 @@ def test_broken_model_directory_is_a_clear_startup_error(tmp_path, tiny_studies_
     status = dashboard.main(["--model", str(tmp_path / "missing"), "--studies", str(tiny_studies_directory)])
     assert status == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_web_process_never_loads_the_model(tiny_bundle_directory, tiny_studies_directory, tmp_path, monkeypatch):
+    """Background jobs are forked from the web process; TensorFlow's runtime would not survive that fork."""
+    from cxrmodel import bundle as bundle_module
+
+    loads = []
+    original = bundle_module._load_model
+    monkeypatch.setattr(bundle_module, "_load_model", lambda *args: loads.append(args) or original(*args))
+    client = dashboard.create_app(
+        dashboard.AppConfig(tiny_bundle_directory, tiny_studies_directory, tmp_path)).server.test_client()
+    assert client.get("/_dash-layout").status_code == 200
+    assert loads == []
+
+
+def test_every_page_load_gets_its_own_session(served):
+    first = _find(json.loads(served.get("/_dash-layout").data), "session-id")["props"]["data"]
+    second = _find(json.loads(served.get("/_dash-layout").data), "session-id")["props"]["data"]
+    assert first != second and len(first) >= 21
+
+
+def test_a_corrupt_model_archive_is_a_clear_startup_error(tiny_bundle_directory, tiny_studies_directory, tmp_path,
+                                                          capsys):
+    import shutil
+
+    broken = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle_directory, broken)
+    data = bytearray((broken / "model.keras").read_bytes())
+    middle = len(data) // 2
+    data[middle: middle + 64] = bytes(byte ^ 0xFF for byte in data[middle: middle + 64])  # flip every bit
+    (broken / "model.keras").write_bytes(bytes(data))
+    status = dashboard.main(["--model", str(broken), "--studies", str(tiny_studies_directory),
+                             "--cache-dir", str(tmp_path / "cache")])
+    assert status == 2
+    assert "model.keras" in capsys.readouterr().err

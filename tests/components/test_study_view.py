@@ -1,0 +1,161 @@
+"""The study callback: cached studies are drawn at once, uncached ones wait for the job; sessions never mix."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from dash import no_update
+from PIL import Image
+
+from components import explanation_progress, export_tools, study_view
+from components.study_browser import PROBABILITY_SEPARATOR, with_probability
+from cxrmodel.bundle import load_bundle
+from cxrmodel.cache import ExplanationCache
+from cxrmodel.explain import ExplanationSettings, StudyExplainer
+from cxrmodel.studies import StudyCollection
+from cxrmodel.uploads import UploadStore, new_session_id, validate_upload
+
+
+@pytest.fixture(scope="module")
+def world(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
+    root = tmp_path_factory.mktemp("view")
+    explainer = StudyExplainer(load_bundle(tiny_bundle_directory), ExplanationCache(root / "explanations"))
+    collection = StudyCollection.from_folder(tiny_studies_directory)
+    resolver = study_view.StudyResolver(collection, UploadStore(root / "uploads"))
+    return explainer, resolver
+
+
+def _outputs(world, study_id, session_id=None, triggered_by_job=False, options=None):
+    explainer, resolver = world
+    return study_view.study_panel_outputs(study_id, session_id, triggered_by_job, ExplanationSettings(), options,
+                                          explainer, resolver)
+
+
+def _png(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (96, 80), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_uncached_study_shows_a_placeholder_then_the_job_result_is_drawn(world):
+    explainer, resolver = world
+    before = _outputs(world, "CXR4")
+    assert len(before) == study_view.PANEL_OUTPUT_COUNT
+    assert before[1] is None  # no sweep yet: the slider has nothing to draw
+    assert "Explaining CXR4" in json.dumps(before[0].to_plotly_json(), default=str)
+    # The background job's body computes into the cache ...
+    image_bytes, report = resolver("CXR4", None)
+    explainer.attribute(image_bytes, report, ExplanationSettings())
+    # ... after which the same callback draws it, and the study list learns its probability.
+    options = [{"label": "CXR4 — abnormal", "value": "CXR4"}, {"label": "CXR5 — normal", "value": "CXR5"}]
+    figure, sweep, words, strongest, prediction, report_text, error, chart, new_options = _outputs(
+        world, "CXR4", triggered_by_job=True, options=options)
+    assert error is None and report_text == report
+    assert figure.layout.images[0].source.startswith("data:image/png;base64,")
+    assert len(sweep["circles"]) == 51 and "positive_mass" in sweep
+    assert [trace.name for trace in chart.data][:1] == ["circles"]
+    assert PROBABILITY_SEPARATOR in new_options[0]["label"] and new_options[1] == options[1]
+
+
+def test_a_job_that_left_nothing_in_the_cache_is_reported(world):
+    outputs = _outputs(world, "CXR6", triggered_by_job=True)
+    assert "not in the cache" in json.dumps(outputs[6].to_plotly_json(), default=str)
+
+
+def test_an_upload_opens_only_in_its_own_session(world):
+    _, resolver = world
+    alice, bob = new_session_id(), new_session_id()
+    upload_id = resolver.uploads.add(alice, validate_upload(_png(1), "Large right effusion."))
+    assert resolver.source(upload_id, alice).report_text == "Large right effusion."
+    assert resolver.source(upload_id, alice).truth_label is None
+    assert resolver.source(upload_id, bob) is None
+    refused = _outputs(world, upload_id, session_id=bob)
+    assert refused[1] is None
+    assert "another session" in json.dumps(refused[6].to_plotly_json(), default=str)
+
+
+def test_unknown_or_empty_study_draws_nothing(world):
+    assert _outputs(world, None)[1] is None and _outputs(world, None)[6] is None
+    assert "not in this collection" in json.dumps(_outputs(world, "CXR999")[6].to_plotly_json(), default=str)
+
+
+def test_clustering_controls_fall_back_to_defaults_on_nonsense():
+    assert study_view.explanation_settings(None, None) == ExplanationSettings()
+    assert study_view.explanation_settings(-3, 0) == ExplanationSettings()
+    assert study_view.explanation_settings(4.5, 3) == ExplanationSettings(link_distance=4.5, min_points=3)
+
+
+def test_bigger_link_distance_merges_circles(world):
+    explainer, resolver = world
+    image_bytes, report = resolver("CXR2", None)
+    explainer.attribute(image_bytes, report, ExplanationSettings())
+    counts = []
+    for distance in (1.0, 30.0):
+        outputs = study_view.study_panel_outputs("CXR2", None, False, study_view.explanation_settings(distance, 1),
+                                                 None, explainer, resolver)
+        counts.append(sum(len(circles) for circles in outputs[1]["circles"]))
+    assert counts[1] < counts[0]
+
+
+def test_probability_is_added_once_to_the_study_label():
+    options = [{"label": "CXR1 — normal", "value": "CXR1"}]
+    once = with_probability(options, "CXR1", 0.123)
+    twice = with_probability(once, "CXR1", 0.9)
+    assert once[0]["label"] == f"CXR1 — normal{PROBABILITY_SEPARATOR}0.12"
+    assert twice[0]["label"] == f"CXR1 — normal{PROBABILITY_SEPARATOR}0.90"
+    assert with_probability(None, "CXR1", 0.5) is None
+
+
+def test_background_job_body_reports_progress_and_skips_cached_studies():
+    reports = []
+    computed = []
+
+    def resolve(study_id, session_id):
+        return (b"image", "report") if study_id == "S1" else None
+
+    def compute(image_bytes, report, progress):
+        computed.append(image_bytes)
+        progress(0.5, "32 steps")
+        progress(1.0, "64 steps")
+
+    ready, status = explanation_progress.run_explanation(reports.append, "S1", "s", resolve, lambda *a: False, compute)
+    assert ready["study"] == "S1" and status is None and computed == [b"image"]
+    assert [value for value, _, _ in reports] == sorted(value for value, _, _ in reports)
+    assert reports[-1][0] == 95 and reports[-1][1] == "64 steps"
+    assert all(style == explanation_progress.SHOWN for _, _, style in reports)
+
+    reports.clear()
+    cached = explanation_progress.run_explanation(reports.append, "S1", "s", resolve, lambda *a: True, compute)
+    assert cached == (no_update, no_update) and reports == []  # a cached study never shows the progress bar
+    assert explanation_progress.run_explanation(reports.append, "S9", "s", resolve, lambda *a: False, compute) == (
+        no_update, no_update)
+
+
+def test_a_failing_job_becomes_an_alert():
+    def compute(*args):
+        raise RuntimeError("out of memory")
+
+    ready, status = explanation_progress.run_explanation(
+        lambda values: None, "S1", "s", lambda *a: (b"i", "r"), lambda *a: False, compute)
+    assert ready is no_update and "explanation failed" in json.dumps(status.to_plotly_json())
+
+
+def test_exports_use_the_current_threshold_and_the_explain_schema(world):
+    explainer, resolver = world
+    image_bytes, report = resolver("CXR2", None)
+    explainer.attribute(image_bytes, report, ExplanationSettings())
+    found = export_tools.export_document("CXR2", 0.3, None, None, None, explainer, resolver)
+    document, source = found
+    assert document["settings"]["sight_sensitivity"] == 0.3
+    assert {"model", "probability", "label", "completeness", "modality_share", "image", "circles", "words",
+            "settings", "timing_ms"} <= set(document)
+    low = len(document["circles"])
+    high = len(export_tools.export_document("CXR2", 0.95, None, None, None, explainer, resolver)[0]["circles"])
+    assert high <= low
+    caption = export_tools.caption_text(source.title, document)
+    assert caption.startswith("CXR2 · P(abnormal)") and "τ 0.30" in caption and "not for clinical use" in caption
+    assert export_tools.export_filename("../../etc/passwd film", 0.3, "png") == "etc_passwd_film_tau0.30.png"
+    assert export_tools.export_document("CXR6", 0.3, None, None, None, explainer, resolver) is None  # not explained
