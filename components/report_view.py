@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 WORDS_GRAPH_ID = "words-graph"
 STRONGEST_WORDS_ID = "strongest-words"
 
-COLOUR_BAR_TITLE = "toward abnormal / toward normal"
+COLOUR_BAR_TITLE = "+ abnormal / − normal"
 # ColorBrewer RdBu, blue (toward normal, negative) -> near white (0) -> red (toward abnormal, positive).
 DIVERGING_SCALE = [[0.0, "#2166ac"], [1 / 6, "#67a9cf"], [2 / 6, "#d1e5f0"], [0.5, "#f7f7f7"],
                    [4 / 6, "#fddbc7"], [5 / 6, "#ef8a62"], [1.0, "#b2182b"]]
