@@ -7,6 +7,7 @@ Composition only: loads the model bundle and the studies, lays out the component
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import sys
@@ -17,7 +18,7 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import Dash, DiskcacheManager, html
 
-from components import model_card, session, study_browser, study_view, upload_panel
+from components import authentication, model_card, session, study_browser, study_view, upload_panel
 from cxrmodel.bundle import BundleError, load_bundle
 from cxrmodel.cache import ExplanationCache
 from cxrmodel.explain import StudyExplainer
@@ -41,6 +42,8 @@ class AppConfig:
     cache_directory: Path = DEFAULT_CACHE
     """Root of the on-disk state: ``explanations/`` (IG cache), ``uploads/`` (per-session), ``jobs/`` (background
     callback results). Several server processes may share it."""
+    auth_file: Path | None = None
+    """``username:<werkzeug hash>`` lines; when set, every route needs HTTP basic auth (components.authentication)."""
 
 
 def create_app(config: AppConfig) -> Dash:
@@ -48,8 +51,10 @@ def create_app(config: AppConfig) -> Dash:
 
     Raises:
         BundleError: the bundle is missing or broken (the message names the file).
+        AuthFileError: the auth file is missing or malformed (the message names the line).
         FileNotFoundError / ValueError: the studies folder is missing or empty.
     """
+    credentials = authentication.load_credentials(config.auth_file) if config.auth_file else None
     # The model is loaded by the first process that computes an explanation (a background job), never by the
     # web process: TensorFlow's runtime does not survive the fork that starts each job (see cxrmodel.bundle).
     bundle = load_bundle(config.model_directory, load_model=False)
@@ -88,6 +93,8 @@ def create_app(config: AppConfig) -> Dash:
         )
 
     app.layout = page
+    if credentials is not None:
+        authentication.require_basic_auth(app.server, credentials)
     study_view.register_callbacks(app, explainer, resolver)
     upload_panel.register_callbacks(app, uploads)
     return app
@@ -101,31 +108,60 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="on-disk state: explanation cache, uploads, background jobs")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--auth-file", type=Path, default=None,
+                        help="require HTTP basic auth: one 'username:<werkzeug password hash>' per line")
+    parser.add_argument("--hash-password", metavar="USERNAME", default=None,
+                        help="print an auth-file line for USERNAME (password asked for, or read from stdin) and exit")
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
-    return parser.parse_args(argv)
+    arguments = parser.parse_args(argv)
+    if not 1 <= arguments.port <= 65535:
+        parser.error(f"--port must be 1-65535, got {arguments.port}")
+    return arguments
+
+
+def print_credential_line(username: str) -> int:
+    """``--hash-password``: read a password and print the auth-file line."""
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {username}: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        print(authentication.credential_line(username, password))
+    except authentication.AuthFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: validate arguments, build the app, serve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     arguments = parse_arguments(argv)
+    if arguments.hash_password is not None:
+        return print_credential_line(arguments.hash_password)
     try:
-        app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir))
+        app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file))
     except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if arguments.host not in ("127.0.0.1", "localhost", "::1"):
-        logger.warning("binding to %s: anyone who can reach this address can use the dashboard", arguments.host)
+    if arguments.host not in ("127.0.0.1", "localhost", "::1") and arguments.auth_file is None:
+        logger.warning("binding to %s WITHOUT --auth-file: anyone who can reach this address can use the dashboard "
+                       "and see every bundled study", arguments.host)
     app.run(host=arguments.host, port=arguments.port, debug=arguments.debug)
     return 0
 
 
 def _wsgi_server():
-    """The Flask server for `gunicorn app:server`, built lazily from CXR_MODEL / CXR_STUDIES."""
+    """The Flask server for `gunicorn app:server`, built lazily from CXR_MODEL / CXR_STUDIES / CXR_CACHE_DIR /
+    CXR_AUTH_FILE."""
     config = AppConfig(
         Path(os.environ.get("CXR_MODEL", DEFAULT_MODEL)),
         Path(os.environ.get("CXR_STUDIES", DEFAULT_STUDIES)),
         Path(os.environ.get("CXR_CACHE_DIR", DEFAULT_CACHE)),
+        Path(os.environ["CXR_AUTH_FILE"]) if os.environ.get("CXR_AUTH_FILE") else None,
     )
     return create_app(config).server
 
