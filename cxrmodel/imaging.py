@@ -26,6 +26,7 @@ import io
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,12 @@ DEFAULT_MIN_SIDE = 32
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 
 _EXPORT_HINT = "export the X-ray as PNG, JPEG or DICOM and upload it again"
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _reason(exc: BaseException) -> str:
+    """A library exception as one line for a user: no line breaks, no ``<_io.BytesIO object at 0x...>``."""
+    return " ".join(_OBJECT_REPR.sub("the uploaded data", str(exc)).split()) or type(exc).__name__
 
 
 class ImageDecodeError(ValueError):
@@ -236,7 +243,7 @@ def _decode_with_pillow(data: bytes, source_format: str, max_pixels: int, min_si
         ) from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises many unrelated types for corrupt headers
         # UnidentifiedImageError's text names an in-memory buffer object, which means nothing to a user.
-        reason = "its header is unreadable" if isinstance(exc, UnidentifiedImageError) else str(exc)
+        reason = "its header is unreadable" if isinstance(exc, UnidentifiedImageError) else _reason(exc)
         raise ImageDecodeError(
             f"The {label} could not be read; it is probably damaged or incomplete ({reason}). "
             "Re-export or re-download the image and upload it again."
@@ -245,6 +252,11 @@ def _decode_with_pillow(data: bytes, source_format: str, max_pixels: int, min_si
         width, height = image.size
         _check_dimensions(width, height, max_pixels, min_side, label)
         try:
+            if source_format == "png":
+                # Pillow's decoder does not check chunk CRCs; verify() does (cheap: no pixels are decoded), so
+                # a PNG damaged in transfer is rejected as libpng and browsers reject it, not shown as valid.
+                with Image.open(io.BytesIO(data)) as verified:
+                    verified.verify()
             image.load()
             # EXIF orientation (phone photos of films): show the image the way the user's viewer shows it.
             transposed = ImageOps.exif_transpose(image)
@@ -253,7 +265,7 @@ def _decode_with_pillow(data: bytes, source_format: str, max_pixels: int, min_si
             raise
         except Exception as exc:  # noqa: BLE001 - truncation surfaces as OSError, SyntaxError, zlib.error...
             raise ImageDecodeError(
-                f"The {label} could not be decoded; it is probably truncated or corrupt ({exc}). "
+                f"The {label} could not be decoded; it is probably truncated or corrupt ({_reason(exc)}). "
                 "Re-export or re-download the image and upload it again."
             ) from exc
     pixels = np.clip(gray, 0.0, 1.0).astype(np.float32)
@@ -328,6 +340,23 @@ def _ensure_transfer_syntax(dataset: Any) -> None:
     logger.info("DICOM file has no Transfer Syntax UID; assuming %s from how it was read", syntax.name)
 
 
+def _check_uncompressed_length(dataset: Any, transfer_syntax: Any, rows: int, columns: int, frames: int) -> None:
+    """Reject uncompressed pixel data shorter than the header announces (a file cut short in transfer)."""
+    if transfer_syntax is None or getattr(transfer_syntax, "is_compressed", True) or "PixelData" not in dataset:
+        return
+    try:
+        bits = int(dataset.get("BitsAllocated", 16) or 16) * int(dataset.get("SamplesPerPixel", 1) or 1)
+        expected = math.ceil(rows * columns * frames * bits / 8)
+        actual = len(dataset.PixelData or b"")
+    except Exception:  # noqa: BLE001 - odd attributes are left to pydicom's own checks
+        return
+    if actual < expected:
+        raise ImageDecodeError(
+            f"The DICOM file is incomplete: its pixel data has {actual:,} of the {expected:,} bytes its header "
+            "announces, so it was probably cut short in transfer. Copy or export it again from the PACS."
+        )
+
+
 def _decode_dicom(data: bytes, max_pixels: int, min_side: int) -> DecodedImage:
     import pydicom
 
@@ -336,7 +365,7 @@ def _decode_dicom(data: bytes, max_pixels: int, min_side: int) -> DecodedImage:
         dataset = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for damaged files
         raise ImageDecodeError(
-            f"The DICOM file could not be read; it is probably truncated or corrupt ({exc}). "
+            f"The DICOM file could not be read; it is probably truncated or corrupt ({_reason(exc)}). "
             "Export the study again from the PACS or modality and upload it again."
         ) from exc
 
@@ -351,7 +380,7 @@ def _decode_dicom(data: bytes, max_pixels: int, min_side: int) -> DecodedImage:
         columns = int(dataset.Columns)
     except Exception as exc:  # noqa: BLE001
         raise ImageDecodeError(
-            f"The DICOM file does not state its image size (Rows/Columns are missing or invalid: {exc}). "
+            f"The DICOM file does not state its image size (Rows/Columns are missing or invalid: {_reason(exc)}). "
             "Export the study again from the PACS."
         ) from exc
     _check_dimensions(columns, rows, max_pixels, min_side, label)
@@ -361,13 +390,14 @@ def _decode_dicom(data: bytes, max_pixels: int, min_side: int) -> DecodedImage:
     syntax_name = getattr(transfer_syntax, "name", str(transfer_syntax)) if transfer_syntax else "unknown"
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    _check_uncompressed_length(dataset, transfer_syntax, rows, columns, frames)
     try:
         # Decode only the first frame of a multi-frame object.
         dataset.pixel_array_options(index=0)
         frame = np.asarray(dataset.pixel_array)
     except Exception as exc:  # noqa: BLE001 - missing codec plugins, truncated pixel data, bad attributes
         raise ImageDecodeError(
-            f"The DICOM pixel data could not be decoded (transfer syntax: {syntax_name}; {exc}). "
+            f"The DICOM pixel data could not be decoded (transfer syntax: {syntax_name}; {_reason(exc)}). "
             "Ask for the study to be exported uncompressed (Explicit VR Little Endian) or as PNG."
         ) from exc
     if frames > 1:
@@ -399,7 +429,7 @@ def _decode_dicom(data: bytes, max_pixels: int, min_side: int) -> DecodedImage:
     except Exception as exc:  # noqa: BLE001
         raise ImageDecodeError(
             f"The DICOM image (Photometric Interpretation {photometric}) could not be converted to a "
-            f"grayscale display image ({exc}). Export the image as PNG or as a MONOCHROME2 DICOM."
+            f"grayscale display image ({_reason(exc)}). Export the image as PNG or as a MONOCHROME2 DICOM."
         ) from exc
 
     bit_depth = int(dataset.get("BitsStored", dataset.get("BitsAllocated", 16)) or 16)
