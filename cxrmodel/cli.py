@@ -208,6 +208,36 @@ def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _command_fetch_openi_reports(arguments: argparse.Namespace) -> int:
+    from cxrmodel.data.fetch import FetchError, fetch_openi_reports
+
+    try:
+        path = fetch_openi_reports(arguments.dest, wheel=arguments.from_wheel, timeout=arguments.timeout)
+    except FetchError as error:
+        raise CommandError(str(error)) from None
+    print(path)
+    return 0
+
+
+def _command_evaluate(arguments: argparse.Namespace) -> int:
+    from cxrmodel.data.fetch import default_reports_path
+    from cxrmodel.evaluate_text import TextEvaluationSettings, evaluate_openi_reports
+
+    logging.getLogger("cxrmodel.evaluate_text").setLevel(logging.INFO)  # one progress line per fold on stderr
+    settings = TextEvaluationSettings(folds=arguments.folds, epochs=arguments.epochs, seed=arguments.seed)
+    document = evaluate_openi_reports(arguments.reports or default_reports_path(), settings)
+    if arguments.json:
+        print(json.dumps(document))
+    else:
+        baseline = document["baseline_tfidf_logreg"]
+        print(f"{document['n_studies']} reports, {document['folds']} stratified folds, {document['wall_seconds']:.0f} s")
+        print(f"text CNN:      accuracy {document['accuracy_mean']:.4f} +/- {document['accuracy_sd']:.4f}, "
+              f"AUC {document['auc_mean']:.4f} +/- {document['auc_sd']:.4f}")
+        print(f"TF-IDF + LR:   accuracy {baseline['accuracy_mean']:.4f} +/- {baseline['accuracy_sd']:.4f}, "
+              f"AUC {baseline['auc_mean']:.4f} +/- {baseline['auc_sd']:.4f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command."""
     parser = argparse.ArgumentParser(
@@ -286,6 +316,33 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--steps", type=_steps, default="auto")
     quality.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
     quality.set_defaults(handler=_command_evaluate_detection)
+
+    data = commands.add_parser("data", help="fetch real datasets into the local cache")
+    data_commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    fetch = data_commands.add_parser(
+        "fetch-openi-reports",
+        help="put the OpenI IU X-ray reports (NLMCXR_reports.tgz, CC BY-NC-ND) in the cache, sha256-checked",
+    )
+    fetch.add_argument("--dest", type=Path, default=None,
+                       help="folder (default: $XDG_CACHE_HOME/cxrmodel/data or ~/.cache/cxrmodel/data)")
+    fetch.add_argument("--from-wheel", type=Path, default=None,
+                       help="extract from this already downloaded torchxrayvision-1.5.7 wheel (no network)")
+    fetch.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds pip download may take")
+    fetch.set_defaults(handler=_command_fetch_openi_reports)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="stratified k-fold accuracy/AUC of the text model on real reports, with a TF-IDF baseline"
+    )
+    evaluate.add_argument("--dataset", choices=("openi-reports",), required=True)
+    evaluate.add_argument("--modality", choices=("text",), required=True,
+                          help="only text: the IU images cannot be fetched here")
+    evaluate.add_argument("--folds", type=_positive_int, default=5)
+    evaluate.add_argument("--reports", type=Path, default=None,
+                          help="reports .tgz or folder (default: the archive fetched by 'data fetch-openi-reports')")
+    evaluate.add_argument("--epochs", type=_positive_int, default=15, help="maximum epochs per fold")
+    evaluate.add_argument("--seed", type=int, default=2019)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON line")
+    evaluate.set_defaults(handler=_command_evaluate)
     return parser
 
 
