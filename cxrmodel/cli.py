@@ -132,18 +132,15 @@ def _steps(text: str) -> int | str:
 
 
 def read_report_file(path: Path) -> str:
-    """A report from a plain-text file or an OpenI XML (FINDINGS + IMPRESSION)."""
-    from cxrmodel.data.openi import parse_openi_xml
+    """A report from a plain-text file (UTF-8/16, Windows-1252) or an OpenI XML (FINDINGS + IMPRESSION).
+
+    Read and checked exactly as a dashboard upload is (:func:`cxrmodel.uploads.report_from_file`).
+    """
+    from cxrmodel.uploads import report_from_file
 
     if not path.is_file():
         raise CommandError(f"report file {path} does not exist")
-    data = path.read_bytes()
-    if data.lstrip()[:5] in (b"<?xml", b"<eCit"):
-        return parse_openi_xml(data, str(path)).report_text
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CommandError(f"report file {path} is not UTF-8 text; save it as UTF-8 and try again") from None
+    return report_from_file(str(path), path.read_bytes())
 
 
 def _command_explain(arguments: argparse.Namespace) -> int:
@@ -151,11 +148,15 @@ def _command_explain(arguments: argparse.Namespace) -> int:
 
     from cxrmodel.bundle import load_bundle
     from cxrmodel.explain import ExplanationSettings, StudyExplainer, attribution_arrays, explanation_document
+    from cxrmodel.imaging import decode_image
+    from cxrmodel.uploads import clean_report_text
 
     if not arguments.image.is_file():
         raise CommandError(f"image file {arguments.image} does not exist")
     image_bytes = arguments.image.read_bytes()
-    report = read_report_file(arguments.report) if arguments.report else arguments.report_text
+    # Inputs are checked (as a dashboard upload is) before the model is loaded: a bad file fails in milliseconds.
+    decode_image(image_bytes)
+    report = clean_report_text(read_report_file(arguments.report) if arguments.report else arguments.report_text)
     bundle = load_bundle(arguments.model)
     settings = ExplanationSettings(
         sight_sensitivity=arguments.threshold,
@@ -362,5 +363,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(arguments)
     except (CommandError, ValueError, FileNotFoundError, PermissionError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)  # always one line
         return USER_ERROR_STATUS

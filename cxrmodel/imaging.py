@@ -57,7 +57,7 @@ _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 def _reason(exc: BaseException) -> str:
     """A library exception as one line for a user: no line breaks, no ``<_io.BytesIO object at 0x...>``."""
-    return " ".join(_OBJECT_REPR.sub("the uploaded data", str(exc)).split()) or type(exc).__name__
+    return " ".join(_OBJECT_REPR.sub("", str(exc)).split()) or type(exc).__name__
 
 
 class ImageDecodeError(ValueError):

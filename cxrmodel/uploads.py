@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import hashlib
 import logging
 import os
@@ -84,10 +85,18 @@ def decode_data_url(contents: str, what: str) -> bytes:
 
 
 def decode_text_bytes(data: bytes) -> str:
-    """Report file bytes as text: UTF-8 (with or without BOM), else Windows-1252, else Latin-1.
+    """Report file bytes as text: UTF-16/32 with a BOM (Windows "Unicode" text), else UTF-8 (with or without
+    BOM), else Windows-1252, else Latin-1.
 
     Latin-1 maps every byte to a character, so the fallback never fails and never drops a byte.
     """
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                break
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
@@ -114,23 +123,40 @@ def clean_report_text(text: str | None, max_characters: int = DEFAULT_MAX_REPORT
     return text
 
 
-def report_from_file(filename: str | None, data: bytes) -> str:
+def report_from_file(
+    filename: str | None, data: bytes, max_characters: int = DEFAULT_MAX_REPORT_CHARACTERS
+) -> str:
     """The report text of an uploaded ``.txt`` file or OpenI ``.xml`` file (FINDINGS then IMPRESSION).
 
     Raises:
-        UploadError: an unreadable XML file, or an OpenI XML file with neither findings nor impression.
+        UploadError: an empty or binary (not text) file, a text longer than ``max_characters``, an unreadable
+            XML file (or one with a DOCTYPE), or an OpenI XML file with neither findings nor impression.
     """
+    shown = os.path.basename((filename or "the report file").replace("\\", "/"))[:120] or "the report file"
+    if not data.strip():
+        raise UploadError(f"{shown} is empty: upload the report as a .txt or OpenI .xml file, or type it in")
     name = (filename or "").lower()
     looks_like_xml = name.endswith(".xml") or data.lstrip()[:5] in (b"<?xml", b"<eCit")
     if not looks_like_xml:
-        return decode_text_bytes(data)
-    try:
-        study = parse_openi_xml(data, source=filename or "report.xml")
-    except ValueError as error:
-        raise UploadError(f"{error}; upload an OpenI report XML or a plain .txt file") from error
-    text = study.report_text
-    if not text.strip():
-        raise UploadError(f"{filename}: the report has neither FINDINGS nor IMPRESSION text")
+        text = decode_text_bytes(data)
+        if "\x00" in text:
+            raise UploadError(
+                f"{shown} is not a text file (it holds binary data, such as an image or a word-processor "
+                "document): save the report as plain text (.txt) and upload that, or paste it"
+            )
+    else:
+        try:
+            study = parse_openi_xml(data, source=shown)
+        except ValueError as error:
+            raise UploadError(f"{error}; upload an OpenI report XML or a plain .txt file") from error
+        text = study.report_text
+        if not text.strip():
+            raise UploadError(f"{shown}: the report has neither FINDINGS nor IMPRESSION text")
+    if len(text) > max_characters:
+        raise UploadError(
+            f"{shown} has {len(text):,} characters, more than the {max_characters:,} accepted; "
+            "upload only the findings and impression"
+        )
     return text
 
 
@@ -153,9 +179,12 @@ def validate_upload(
     if not image_bytes:
         raise UploadError("no X-ray file was uploaded (or it is empty): choose a PNG, JPEG or DICOM file")
     if len(image_bytes) > max_image_bytes:
+        size, limit = f"{len(image_bytes) / 1e6:.1f} MB", f"{max_image_bytes / 1e6:.0f} MB"
+        if round(len(image_bytes) / 1e6, 1) <= round(max_image_bytes / 1e6):  # rounding would hide the excess
+            size, limit = f"{len(image_bytes):,} bytes", f"{limit} ({max_image_bytes:,} bytes)"
         raise UploadError(
-            f"the X-ray file is {len(image_bytes) / 1e6:.1f} MB, more than the {max_image_bytes / 1e6:.0f} MB "
-            "accepted: export it at a lower resolution or as compressed PNG/JPEG"
+            f"the X-ray file is {size}, more than the {limit} accepted: export it at a lower resolution or as "
+            "compressed PNG/JPEG"
         )
     try:
         decode_image(image_bytes)

@@ -15,9 +15,10 @@ The text the model reads, :attr:`Study.report_text` (:func:`compose_report_text`
 separated by a blank line, with empty sections omitted and no section headings (headings would be the same
 words in every report: they carry no information but would still receive attributions).
 
-XML safety: parsed with :mod:`xml.etree.ElementTree` (``defusedxml`` is not installed). On Python 3.11 its
-expat parser does not fetch or expand external entities, and expat >= 2.4 limits entity-expansion blow-up
-("billion laughs"), so reading an untrusted report file cannot read local files or reach the network.
+XML safety: parsed with :mod:`xml.etree.ElementTree` (``defusedxml`` is not installed). A document with a
+DOCTYPE (entity declarations) is refused before parsing (OpenI reports have none), so neither entity-expansion
+blow-up ("billion laughs") nor external entities apply; besides, Python 3.11's expat parser does not fetch
+external entities, so reading an untrusted report file cannot read local files or reach the network.
 """
 
 from __future__ import annotations
@@ -127,6 +128,37 @@ def _element_text(element: ElementTree.Element | None) -> str:
     return "".join(element.itertext()).strip()
 
 
+class _PrologChecked(Exception):
+    """Raised by the prolog scan when the root element starts (no DOCTYPE came before it)."""
+
+
+def _reject_doctype(data: bytes | str, source: str) -> None:
+    """Refuse a document with a DOCTYPE (entity declarations): OpenI reports have none.
+
+    Only the prolog is scanned (expat stops at the root element), so this costs nothing for a real report. It
+    makes entity-expansion attacks ("billion laughs", external entities) fail with a clear message whatever
+    the expat version, instead of relying on expat's amplification limits.
+    """
+    from xml.parsers import expat
+
+    def doctype(*_arguments: object) -> None:
+        raise ValueError(
+            f"{source}: XML with a DOCTYPE or entity declarations is not accepted (OpenI reports have none)"
+        )
+
+    def root(*_arguments: object) -> None:
+        raise _PrologChecked
+
+    scanner = expat.ParserCreate()
+    scanner.StartDoctypeDeclHandler = doctype
+    scanner.EntityDeclHandler = doctype
+    scanner.StartElementHandler = root
+    try:
+        scanner.Parse(data, True)
+    except (_PrologChecked, expat.ExpatError):
+        pass  # no DOCTYPE before the root element; syntax errors are reported by the real parse below
+
+
 def parse_openi_xml(data: bytes | str, source: str) -> Study:
     """Parse one ``ecgen-radiology/<n>.xml`` document.
 
@@ -138,9 +170,10 @@ def parse_openi_xml(data: bytes | str, source: str) -> Study:
         The study, with ``image_paths`` empty (they are resolved by :func:`load_openi`).
 
     Raises:
-        ValueError: Naming ``source`` when the XML is malformed, is not an ``eCitation`` document, or has no
-            ``uId``.
+        ValueError: Naming ``source`` when the XML is malformed, has a DOCTYPE, is not an ``eCitation``
+            document, or has no ``uId``.
     """
+    _reject_doctype(data, source)
     try:
         root = ElementTree.fromstring(data)
     except ElementTree.ParseError as error:
