@@ -133,6 +133,19 @@ def prediction_children(document: dict, truth_label: str | None) -> list:
     ]
     if truth_label is not None:
         children.append(dbc.Badge(f"report label: {truth_label}", color="secondary"))
+    distribution = document.get("distribution") or {}
+    if distribution.get("in_distribution") is False:
+        children.append(
+            dbc.Alert(
+                [
+                    html.Strong("This image may not be a frontal chest radiograph like the ones the model was "
+                                "trained on"),
+                    html.Ul([html.Li(reason) for reason in distribution.get("reasons", [])], className="mb-0 mt-1"),
+                ],
+                color="warning",
+                className="small mt-2 mb-0 py-2",
+            )
+        )
     children.append(
         html.Div(
             [

@@ -31,6 +31,7 @@ from cxrmodel.attribution import (
 from cxrmodel.bundle import Bundle, PreparedStudy
 from cxrmodel.cache import ExplanationCache, explanation_key
 from cxrmodel.detection import Circle, detect_circles, sweep_circles
+from cxrmodel.distribution_check import check_distribution
 from cxrmodel.imaging import GridMapping, decode_image
 
 logger = logging.getLogger(__name__)
@@ -244,6 +245,9 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
         },
         "modality_share": {key: _finite_or_none(value) for key, value in attribution.modality_share.items()},
         "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)},
+        "distribution": check_distribution(
+            explanation.prepared.model_image, mapping, bundle.image_baseline
+        ).to_dict(),
         "circles": [
             {"x": round(c.x, 3), "y": round(c.y, 3), "r": round(c.r, 3), "points": c.points, "mass": round(c.mass, 6)}
             for c in explanation.circles

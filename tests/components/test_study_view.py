@@ -159,3 +159,19 @@ def test_exports_use_the_current_threshold_and_the_explain_schema(world):
     assert caption.startswith("CXR2 · P(abnormal)") and "τ 0.30" in caption and "not for clinical use" in caption
     assert export_tools.export_filename("../../etc/passwd film", 0.3, "png") == "etc_passwd_film_tau0.30.png"
     assert export_tools.export_document("CXR6", 0.3, None, None, None, explainer, resolver) is None  # not explained
+
+
+def test_prediction_warns_when_the_image_is_out_of_distribution():
+    document = {"probability": 0.91, "label": "abnormal", "modality_share": {"image": 0.6, "text": 0.4},
+                "completeness": {"relative_error": 0.004},
+                "distribution": {"in_distribution": False, "score": 0.05,
+                                 "reasons": ["the image looks rotated by 90 degrees (similarity 0.06)"]}}
+    heading = "This image may not be a frontal chest radiograph like the ones the model was trained on"
+    flagged = json.dumps([child.to_plotly_json() for child in study_view.prediction_children(document, None)],
+                         default=str)
+    assert heading in flagged and "rotated by 90 degrees" in flagged and '"color": "warning"' in flagged
+    for verdict in (True, None):
+        document["distribution"] = {"in_distribution": verdict, "score": 0.97, "reasons": []}
+        clean = json.dumps([child.to_plotly_json() for child in study_view.prediction_children(document, "normal")],
+                           default=str)
+        assert heading not in clean and "warning" not in clean
