@@ -45,7 +45,7 @@ def layout(max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> html.Details:
         id=UPLOAD_IMAGE_ID,
         children=html.Div(["Drop an X-ray here or ", html.A("choose a file"), html.Br(),
                            html.Small("PNG, JPEG or DICOM, up to "
-                                      f"{max_image_bytes / 1e6:.0f} MB", className="text-muted")]),
+                                      f"{max_image_bytes / 2**20:.0f} MB", className="text-muted")]),
         max_size=max_image_bytes,
         multiple=False,
         className="upload-drop-zone",
