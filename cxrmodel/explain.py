@@ -6,7 +6,10 @@ contract (see :func:`explanation_document`):
 ``{"model": {"name", "fingerprint"}, "probability", "label", "completeness": {"expected", "sum",
 "relative_error", ...}, "modality_share": {"image", "text"}, "image": {"width", "height"},
 "circles": [{"x", "y", "r", "points", "mass"}], "words": [{"text", "start", "end", "score", "share",
-"seen"}], "settings": {...}, "timing_ms": {...}}``
+"seen"}], "distribution": {"in_distribution", "score", "reasons"}, "settings": {...}, "timing_ms": {...}}``
+
+``distribution`` is the TensorFlow-free out-of-distribution check of the image against the bundle's mean
+training image (:mod:`cxrmodel.distribution_check`); ``in_distribution`` is None when it cannot be checked.
 
 Circles are in **original-image pixel coordinates**: x = column, y = row, measured from the centre of the
 top-left pixel (the same convention as :mod:`cxrmodel.detection`, carried through the model-grid mapping).
