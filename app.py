@@ -7,6 +7,7 @@ Composition only: loads the model bundle and the studies, lays out the component
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import logging
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import dash_bootstrap_components as dbc
 import diskcache
-from dash import Dash, DiskcacheManager, html
+from dash import CeleryManager, Dash, DiskcacheManager, html
 
 from components import authentication, model_card, session, study_browser, study_view, upload_panel
 from cxrmodel.bundle import BundleError, load_bundle
@@ -44,6 +45,9 @@ class AppConfig:
     callback results). Several server processes may share it."""
     auth_file: Path | None = None
     """``username:<werkzeug hash>`` lines; when set, every route needs HTTP basic auth (components.authentication)."""
+    redis_url: str | None = None
+    """When set (``CXR_REDIS_URL``), background jobs run on Celery workers through this Redis (scale-out);
+    otherwise each job is a local process (DiskcacheManager)."""
 
 
 def create_app(config: AppConfig) -> Dash:
@@ -62,7 +66,9 @@ def create_app(config: AppConfig) -> Dash:
     explainer = StudyExplainer(bundle, ExplanationCache(config.cache_directory / "explanations"))
     uploads = UploadStore(config.cache_directory / "uploads")
     resolver = study_view.StudyResolver(collection, uploads)
-    background_manager = DiskcacheManager(diskcache.Cache(str(config.cache_directory / "jobs")))
+    celery_app = make_celery(config.redis_url) if config.redis_url else None
+    background_manager = (CeleryManager(celery_app) if celery_app is not None
+                          else DiskcacheManager(diskcache.Cache(str(config.cache_directory / "jobs"))))
     summaries = collection.summaries()
     app = Dash(
         __name__,
@@ -97,7 +103,23 @@ def create_app(config: AppConfig) -> Dash:
         authentication.require_basic_auth(app.server, credentials)
     study_view.register_callbacks(app, explainer, resolver)
     upload_panel.register_callbacks(app, uploads)
+    app.celery_app = celery_app  # what `celery -A app:celery_app worker` runs (None without Redis)
     return app
+
+
+def make_celery(redis_url: str):
+    """A Celery app with Redis as broker and result backend, for Dash's CeleryManager.
+
+    Workers (``celery -A app:celery_app worker``) import this module and build the same Dash app, which
+    registers every background callback as a Celery task; each worker process loads the model on its first job
+    and keeps it (the explanation cache and uploads are shared through ``CXR_CACHE_DIR``).
+    """
+    from celery import Celery  # noqa: PLC0415 - only when scaling out
+
+    celery_app = Celery("cxr_dashboard", broker=redis_url, backend=redis_url)
+    celery_app.conf.update(result_expires=3600, worker_prefetch_multiplier=1, task_acks_late=True,
+                           broker_connection_retry_on_startup=True)
+    return celery_app
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -143,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.hash_password is not None:
         return print_credential_line(arguments.hash_password)
     try:
-        app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file))
+        app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file,
+                                   os.environ.get("CXR_REDIS_URL") or None))
     except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -154,22 +177,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _wsgi_server():
-    """The Flask server for `gunicorn app:server`, built lazily from CXR_MODEL / CXR_STUDIES / CXR_CACHE_DIR /
-    CXR_AUTH_FILE."""
-    config = AppConfig(
+def config_from_environment() -> AppConfig:
+    """The configuration of `gunicorn app:server` and `celery -A app:celery_app worker`: CXR_MODEL, CXR_STUDIES,
+    CXR_CACHE_DIR, CXR_AUTH_FILE and CXR_REDIS_URL (defaults: the demo, ~/.cache/cxrmodel/dashboard, no auth,
+    local background processes)."""
+    return AppConfig(
         Path(os.environ.get("CXR_MODEL", DEFAULT_MODEL)),
         Path(os.environ.get("CXR_STUDIES", DEFAULT_STUDIES)),
         Path(os.environ.get("CXR_CACHE_DIR", DEFAULT_CACHE)),
         Path(os.environ["CXR_AUTH_FILE"]) if os.environ.get("CXR_AUTH_FILE") else None,
+        os.environ.get("CXR_REDIS_URL") or None,
     )
-    return create_app(config).server
+
+
+@functools.cache
+def _environment_app() -> Dash:
+    """One app per process for the WSGI server and the Celery worker, built on first use."""
+    return create_app(config_from_environment())
 
 
 def __getattr__(name: str):
-    # `server` is built on first access so that importing app.py (e.g. in tests) loads no model.
+    # `server` and `celery_app` are built on first access, so importing app.py (e.g. in tests) loads nothing.
     if name == "server":
-        return _wsgi_server()
+        return _environment_app().server
+    if name == "celery_app":
+        celery_app = _environment_app().celery_app
+        if celery_app is None:
+            raise AttributeError("celery_app needs CXR_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+        return celery_app
     raise AttributeError(name)
 
 
