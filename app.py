@@ -24,7 +24,7 @@ from cxrmodel.bundle import BundleError, load_bundle
 from cxrmodel.cache import ExplanationCache
 from cxrmodel.explain import StudyExplainer
 from cxrmodel.studies import StudyCollection
-from cxrmodel.uploads import UploadStore
+from cxrmodel.uploads import DEFAULT_MAX_IMAGE_BYTES, UploadStore
 
 logger = logging.getLogger("app")
 
@@ -45,6 +45,8 @@ class AppConfig:
     callback results). Several server processes may share it."""
     auth_file: Path | None = None
     """``username:<werkzeug hash>`` lines; when set, every route needs HTTP basic auth (components.authentication)."""
+    max_upload_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    """Largest X-ray file accepted by the upload form (``--max-upload-mb``)."""
     redis_url: str | None = None
     """When set (``CXR_REDIS_URL``), background jobs run on Celery workers through this Redis (scale-out);
     otherwise each job is a local process (DiskcacheManager)."""
@@ -89,7 +91,8 @@ def create_app(config: AppConfig) -> Dash:
                 model_card.synthetic_banner(bundle.card),
                 dbc.Row(
                     [
-                        dbc.Col([study_browser.layout(summaries, summaries[0].study_id), upload_panel.layout()], md=8),
+                        dbc.Col([study_browser.layout(summaries, summaries[0].study_id),
+                                 upload_panel.layout(config.max_upload_bytes)], md=8),
                         dbc.Col(model_card.layout(bundle.card, bundle.fingerprint), md=4),
                     ]
                 ),
@@ -102,7 +105,7 @@ def create_app(config: AppConfig) -> Dash:
     if credentials is not None:
         authentication.require_basic_auth(app.server, credentials)
     study_view.register_callbacks(app, explainer, resolver)
-    upload_panel.register_callbacks(app, uploads)
+    upload_panel.register_callbacks(app, uploads, config.max_upload_bytes)
     app.celery_app = celery_app  # what `celery -A app:celery_app worker` runs (None without Redis)
     return app
 
@@ -130,6 +133,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="on-disk state: explanation cache, uploads, background jobs")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_IMAGE_BYTES / 2**20,
+                        help="largest X-ray file the upload form accepts, MiB (default 20)")
     parser.add_argument("--auth-file", type=Path, default=None,
                         help="require HTTP basic auth: one 'username:<werkzeug password hash>' per line")
     parser.add_argument("--hash-password", metavar="USERNAME", default=None,
@@ -138,6 +143,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     arguments = parser.parse_args(argv)
     if not 1 <= arguments.port <= 65535:
         parser.error(f"--port must be 1-65535, got {arguments.port}")
+    if not 0.01 <= arguments.max_upload_mb <= 1024:
+        parser.error(f"--max-upload-mb must be between 0.01 and 1024, got {arguments.max_upload_mb}")
     return arguments
 
 
@@ -166,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         return print_credential_line(arguments.hash_password)
     try:
         app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file,
-                                   os.environ.get("CXR_REDIS_URL") or None))
+                                   int(arguments.max_upload_mb * 2**20), os.environ.get("CXR_REDIS_URL") or None))
     except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -186,6 +193,7 @@ def config_from_environment() -> AppConfig:
         Path(os.environ.get("CXR_STUDIES", DEFAULT_STUDIES)),
         Path(os.environ.get("CXR_CACHE_DIR", DEFAULT_CACHE)),
         Path(os.environ["CXR_AUTH_FILE"]) if os.environ.get("CXR_AUTH_FILE") else None,
+        int(float(os.environ.get("CXR_MAX_UPLOAD_MB", DEFAULT_MAX_IMAGE_BYTES / 2**20)) * 2**20),
         os.environ.get("CXR_REDIS_URL") or None,
     )
 

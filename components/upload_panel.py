@@ -108,6 +108,7 @@ def analyze_upload(
     session_id: str | None,
     options: list[dict] | None,
     store: UploadStore,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
 ) -> tuple:
     """(picker options, picker value, status) for a click on Analyze.
 
@@ -118,7 +119,7 @@ def analyze_upload(
         if not image_contents:
             raise UploadError("choose an X-ray file (PNG, JPEG or DICOM) first")
         image_bytes = decode_data_url(image_contents, "X-ray file")
-        study = validate_upload(image_bytes, report_text, image_filename)
+        study = validate_upload(image_bytes, report_text, image_filename, max_image_bytes=max_image_bytes)
         upload_id = store.add(session_id, study)
     except UploadError as error:
         return no_update, no_update, error_alert(f"Upload not analyzed: {error}")
@@ -126,7 +127,7 @@ def analyze_upload(
     return [option, *(options or [])], upload_id, None
 
 
-def register_callbacks(app, store: UploadStore) -> None:
+def register_callbacks(app, store: UploadStore, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> None:
     """Report file -> textarea, chosen image -> its name, Analyze -> a new study in the picker."""
 
     @app.callback(
@@ -161,7 +162,8 @@ def register_callbacks(app, store: UploadStore) -> None:
     )
     def analyze(_clicks, image_contents, image_filename, report_text, session_id, options):
         try:
-            return analyze_upload(image_contents, image_filename, report_text, session_id, options, store)
+            return analyze_upload(image_contents, image_filename, report_text, session_id, options, store,
+                                  max_image_bytes)
         except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
             logger.exception("storing an upload failed")
             return no_update, no_update, error_alert("The upload could not be stored; see the server log.")

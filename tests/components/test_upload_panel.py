@@ -65,3 +65,14 @@ def test_a_report_file_fills_the_textarea():
     assert text == "Heart normal."
     text, status = report_file_to_text(_data_url(b"<eCitation><oops>", "text/xml"), "bad.xml")
     assert text is no_update and "malformed XML" in _text(status)
+
+
+def test_the_size_cap_is_configurable(tmp_path):
+    store = UploadStore(tmp_path)
+    image = _png()
+    options, value, status = analyze_upload(_data_url(image), "film.png", "Report.", new_session_id(), [], store,
+                                            max_image_bytes=len(image) - 1)
+    assert value is no_update and "more than the" in _text(status)
+    options, value, status = analyze_upload(_data_url(image), "film.png", "Report.", new_session_id(), [], store,
+                                            max_image_bytes=len(image))
+    assert status is None and value.startswith("upload-")
