@@ -20,6 +20,7 @@ import diskcache
 from dash import CeleryManager, Dash, DiskcacheManager, html
 
 from components import authentication, model_card, session, study_browser, study_view, upload_panel
+from components.job_slots import DEFAULT_SLOTS, JobSlots
 from cxrmodel.bundle import BundleError, load_bundle
 from cxrmodel.cache import ExplanationCache
 from cxrmodel.explain import StudyExplainer
@@ -47,6 +48,8 @@ class AppConfig:
     """``username:<werkzeug hash>`` lines; when set, every route needs HTTP basic auth (components.authentication)."""
     max_upload_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     """Largest X-ray file accepted by the upload form (``--max-upload-mb``)."""
+    max_jobs: int = DEFAULT_SLOTS
+    """Explanations computed at once on this machine (``--max-jobs``); more wait in a queue."""
     redis_url: str | None = None
     """When set (``CXR_REDIS_URL``), background jobs run on Celery workers through this Redis (scale-out);
     otherwise each job is a local process (DiskcacheManager)."""
@@ -69,8 +72,10 @@ def create_app(config: AppConfig) -> Dash:
     uploads = UploadStore(config.cache_directory / "uploads")
     resolver = study_view.StudyResolver(collection, uploads)
     celery_app = make_celery(config.redis_url) if config.redis_url else None
+    # Generous SQLite timeout: job results must not be lost when the machine is busy (default 60 s).
     background_manager = (CeleryManager(celery_app) if celery_app is not None
-                          else DiskcacheManager(diskcache.Cache(str(config.cache_directory / "jobs"))))
+                          else DiskcacheManager(diskcache.Cache(str(config.cache_directory / "jobs"), timeout=600)))
+    job_slots = JobSlots(config.cache_directory / "job-slots", config.max_jobs)
     summaries = collection.summaries()
     app = Dash(
         __name__,
@@ -104,7 +109,7 @@ def create_app(config: AppConfig) -> Dash:
     app.layout = page
     if credentials is not None:
         authentication.require_basic_auth(app.server, credentials)
-    study_view.register_callbacks(app, explainer, resolver)
+    study_view.register_callbacks(app, explainer, resolver, job_slots)
     upload_panel.register_callbacks(app, uploads, config.max_upload_bytes)
     app.celery_app = celery_app  # what `celery -A app:celery_app worker` runs (None without Redis)
     return app
@@ -135,6 +140,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_IMAGE_BYTES / 2**20,
                         help="largest X-ray file the upload form accepts, MiB (default 20)")
+    parser.add_argument("--max-jobs", type=int, default=DEFAULT_SLOTS,
+                        help=f"explanations computed at once, the rest queue (default: CPU cores = {DEFAULT_SLOTS})")
     parser.add_argument("--auth-file", type=Path, default=None,
                         help="require HTTP basic auth: one 'username:<werkzeug password hash>' per line")
     parser.add_argument("--hash-password", metavar="USERNAME", default=None,
@@ -143,6 +150,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     arguments = parser.parse_args(argv)
     if not 1 <= arguments.port <= 65535:
         parser.error(f"--port must be 1-65535, got {arguments.port}")
+    if not 1 <= arguments.max_jobs <= 256:
+        parser.error(f"--max-jobs must be 1-256, got {arguments.max_jobs}")
     if not 0.01 <= arguments.max_upload_mb <= 1024:
         parser.error(f"--max-upload-mb must be between 0.01 and 1024, got {arguments.max_upload_mb}")
     return arguments
@@ -173,14 +182,18 @@ def main(argv: list[str] | None = None) -> int:
         return print_credential_line(arguments.hash_password)
     try:
         app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file,
-                                   int(arguments.max_upload_mb * 2**20), os.environ.get("CXR_REDIS_URL") or None))
+                                   int(arguments.max_upload_mb * 2**20), arguments.max_jobs,
+                                   os.environ.get("CXR_REDIS_URL") or None))
     except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if arguments.host not in ("127.0.0.1", "localhost", "::1") and arguments.auth_file is None:
         logger.warning("binding to %s WITHOUT --auth-file: anyone who can reach this address can use the dashboard "
                        "and see every bundled study", arguments.host)
-    app.run(host=arguments.host, port=arguments.port, debug=arguments.debug)
+    # One thread: each explanation job is a fork of this process (Dash's DiskcacheManager), and a fork taken while
+    # another request thread holds a lock (SQLite's, in the on-disk stores) hangs the job forever. Long work runs
+    # in those jobs, so requests stay short; for parallel requests use gunicorn's (single-threaded) sync workers.
+    app.run(host=arguments.host, port=arguments.port, debug=arguments.debug, threaded=False)
     return 0
 
 
@@ -194,6 +207,7 @@ def config_from_environment() -> AppConfig:
         Path(os.environ.get("CXR_CACHE_DIR", DEFAULT_CACHE)),
         Path(os.environ["CXR_AUTH_FILE"]) if os.environ.get("CXR_AUTH_FILE") else None,
         int(float(os.environ.get("CXR_MAX_UPLOAD_MB", DEFAULT_MAX_IMAGE_BYTES / 2**20)) * 2**20),
+        int(os.environ.get("CXR_MAX_JOBS", DEFAULT_SLOTS)),
         os.environ.get("CXR_REDIS_URL") or None,
     )
 

@@ -65,7 +65,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as cache:
         if arguments.gunicorn_workers:
             command = [str(Path(sys.executable).with_name("gunicorn")), "--workers", str(arguments.gunicorn_workers),
-                       "--threads", "4", "--timeout", "300", "--bind", f"127.0.0.1:{port}", "app:server"]
+                       "--timeout", "300", "--bind", f"127.0.0.1:{port}", "app:server"]
             environment = {**os.environ, "CXR_CACHE_DIR": cache}
         else:
             command = [sys.executable, "app.py", "--port", str(port), "--cache-dir", cache]
@@ -97,8 +97,8 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    served_by = (f"gunicorn, {arguments.gunicorn_workers} workers x 4 threads" if arguments.gunicorn_workers
-                 else "python app.py (Werkzeug threaded dev server, 1 process)")
+    served_by = (f"gunicorn, {arguments.gunicorn_workers} sync workers" if arguments.gunicorn_workers
+                 else "python app.py (Werkzeug dev server, 1 process, 1 thread)")
     print(f"# load benchmark, {time.strftime('%Y-%m-%d')}, {served_by}, 2 CPU cores, "
           f"{arguments.sessions} concurrent sessions x {len(study_ids)} cached demo studies")
     print("| | opens | p50 ms | p95 ms |")

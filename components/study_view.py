@@ -31,6 +31,7 @@ from components import (
     threshold_control,
     xray_view,
 )
+from components.job_slots import JobSlots
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID, with_probability
 from cxrmodel.detection_quality import lesion_masks_for_study, sweep_hit_rates
@@ -342,8 +343,8 @@ def deep_link(search: str | None, collection: StudyCollection) -> tuple:
             sight_sensitivity if sight_sensitivity is not None else no_update)
 
 
-def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver) -> None:
-    """Deep links, the study callback, the background job and the side-by-side mode."""
+def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, job_slots: JobSlots) -> None:
+    """Deep links, the study callback, the background job (bounded by ``job_slots``) and the side-by-side mode."""
     xray_view.register_callbacks(app)
     xray_view.register_callbacks(app, suffix=COMPARE_SUFFIX)
     threshold_control.register_callbacks(app)
@@ -388,7 +389,11 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver) 
             return (no_update,) * 6 + (alert,) + (no_update,) * 2
 
     def compute(image_bytes: bytes, report_text: str, progress) -> None:
-        explainer.attribute(image_bytes, report_text, ExplanationSettings(), progress=progress)
+        def waiting(seconds: float) -> None:
+            progress(0.0, f"waiting for a free slot ({job_slots.count} explanations at a time), {seconds:.0f} s")
+
+        with job_slots.slot(waiting):
+            explainer.attribute(image_bytes, report_text, ExplanationSettings(), progress=progress)
 
     def is_cached(image_bytes: bytes, report_text: str) -> bool:
         return explainer.is_cached(image_bytes, report_text, ExplanationSettings())

@@ -86,7 +86,7 @@ def _probability(prediction_children) -> float:
 
 
 def _session(url: str, index: int) -> dict:
-    page = DashPage(url, timeout=240)
+    page = DashPage(url, timeout=600)
     image, report = _study(index)
     contents = "data:image/png;base64," + base64.b64encode(image).decode()
     started = time.perf_counter()
