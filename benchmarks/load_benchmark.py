@@ -11,14 +11,10 @@ Usage: .venv/bin/python benchmarks/load_benchmark.py [--sessions 20] [--studies 
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,12 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.load.dash_client import DashPage  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.serving import free_port, gunicorn_command, serving  # noqa: E402
 
 
 def _open(page: DashPage, study_id: str) -> float:
@@ -61,25 +52,14 @@ def main() -> int:
     if arguments.sessions < 1 or not 1 <= arguments.studies <= 32:
         parser.error("--sessions >= 1 and --studies in 1..32")
     study_ids = [f"CXR{90001 + index}" for index in range(arguments.studies)]
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as cache:
+        url = f"http://127.0.0.1:{port}"
         if arguments.gunicorn_workers:
-            command = [str(Path(sys.executable).with_name("gunicorn")), "--workers", str(arguments.gunicorn_workers),
-                       "--timeout", "300", "--bind", f"127.0.0.1:{port}", "app:server"]
-            environment = {**os.environ, "CXR_CACHE_DIR": cache}
+            command = gunicorn_command(arguments.gunicorn_workers, port, timeout_seconds=300)
         else:
             command = [sys.executable, "app.py", "--port", str(port), "--cache-dir", cache]
-            environment = dict(os.environ)
-        server = subprocess.Popen(command, cwd=ROOT, env=environment,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(120):
-                try:
-                    urllib.request.urlopen(url, timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
+        with serving(command, url, environment={"CXR_CACHE_DIR": cache}):
             warm = DashPage(url, timeout=300)
             for study_id in study_ids:  # explain each once, through the background job
                 warm.call("explanation-ready.data", {"study-picker.value": study_id},
@@ -94,9 +74,6 @@ def main() -> int:
             with ThreadPoolExecutor(max_workers=arguments.sessions) as pool:
                 under_load = [value for values in pool.map(session, range(arguments.sessions)) for value in values]
             wall = time.perf_counter() - started
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     served_by = (f"gunicorn, {arguments.gunicorn_workers} sync workers" if arguments.gunicorn_workers
                  else "python app.py (Werkzeug dev server, 1 process, 1 thread)")
     print(f"# load benchmark, {time.strftime('%Y-%m-%d')}, {served_by}, 2 CPU cores, "

@@ -97,32 +97,29 @@ def register_callbacks(app, explainer: StudyExplainer, resolver) -> None:
     not_ready = dbc.Alert("Pick a study and wait for its explanation before exporting.", color="warning",
                           dismissable=True, className="py-2")
 
-    @app.callback(Output(DOWNLOAD_JSON_ID, "data"), Output(EXPORT_STATUS_ID, "children"),
-                  Input(EXPORT_JSON_ID, "n_clicks"), *current_view, prevent_initial_call=True)
-    def export_json(_clicks, study_id, tau, link_distance, min_points, session_id):
+    def download(kind: str, current: tuple) -> tuple:
+        """(dcc.Download data, status) for one export of the current view; failures become alerts."""
         try:
-            found = export_document(study_id, tau, link_distance, min_points, session_id, explainer, resolver)
+            found = export_document(*current, explainer, resolver)
             if found is None:
                 return no_update, not_ready
             document, source = found
-            name = export_filename(source.title, document["settings"]["sight_sensitivity"], "json")
-            return dict(content=json.dumps(document, indent=2), filename=name, type="application/json"), None
+            name = export_filename(source.title, document["settings"]["sight_sensitivity"], kind)
+            if kind == "json":
+                return dict(content=json.dumps(document, indent=2), filename=name, type="application/json"), None
+            pixels = decode_image(source.image_bytes).pixels
+            return dcc.send_bytes(annotated_png(pixels, document["circles"], caption_text(source.title, document)),
+                                  name), None
         except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
-            logger.exception("JSON export failed")
+            logger.exception("%s export failed", kind)
             return no_update, dbc.Alert("The export failed; see the server log.", color="danger")
+
+    @app.callback(Output(DOWNLOAD_JSON_ID, "data"), Output(EXPORT_STATUS_ID, "children"),
+                  Input(EXPORT_JSON_ID, "n_clicks"), *current_view, prevent_initial_call=True)
+    def export_json(_clicks, *current):
+        return download("json", current)
 
     @app.callback(Output(DOWNLOAD_PNG_ID, "data"), Output(EXPORT_STATUS_ID, "children", allow_duplicate=True),
                   Input(EXPORT_PNG_ID, "n_clicks"), *current_view, prevent_initial_call=True)
-    def export_png(_clicks, study_id, tau, link_distance, min_points, session_id):
-        try:
-            found = export_document(study_id, tau, link_distance, min_points, session_id, explainer, resolver)
-            if found is None:
-                return no_update, not_ready
-            document, source = found
-            pixels = decode_image(source.image_bytes).pixels
-            png = annotated_png(pixels, document["circles"], caption_text(source.title, document))
-            name = export_filename(source.title, document["settings"]["sight_sensitivity"], "png")
-            return dcc.send_bytes(png, name), None
-        except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
-            logger.exception("PNG export failed")
-            return no_update, dbc.Alert("The export failed; see the server log.", color="danger")
+    def export_png(_clicks, *current):
+        return download("png", current)

@@ -268,9 +268,9 @@ def render_explanation(
     }
 
 
-def empty_panel(message: str) -> tuple:
-    """Panel outputs with nothing drawn (see :func:`study_panel_outputs` for the order)."""
-    return (xray_view.empty_xray_figure(message), None, report_view.empty_words_figure(), None, [], message, None,
+def empty_panel(message: str, alert: dbc.Alert | None = None) -> tuple:
+    """Panel outputs with nothing drawn and an optional alert (see :func:`study_panel_outputs` for the order)."""
+    return (xray_view.empty_xray_figure(message), None, report_view.empty_words_figure(), None, [], message, alert,
             research_tools.sweep_chart_figure({"thresholds": [], "circles": []}, None, 0.0), no_update)
 
 
@@ -293,14 +293,14 @@ def study_panel_outputs(
     if source is None:
         if study_id:
             alert = dbc.Alert("That study is not in this collection or belongs to another session.", color="warning")
-            return empty_panel("Pick a study.")[:6] + (alert,) + empty_panel("Pick a study.")[7:]
+            return empty_panel("Pick a study.", alert)
         return empty_panel("Pick a study.")
     explanation = explainer.cached(source.image_bytes, source.report_text, settings)
     if explanation is None:
         if triggered_by_job:
             alert = dbc.Alert("The explanation finished but is not in the cache; pick the study again.",
                               color="danger")
-            return empty_panel("Not explained.")[:6] + (alert,) + empty_panel("")[7:]
+            return empty_panel("Not explained.", alert)
         return empty_panel(f"Explaining {source.title}… (integrated gradients, see the progress bar)")
     shown = render_explanation(source, explanation, explainer, settings, resolver.collection)
     return (shown["figure"], shown["sweep"], shown["words_figure"], shown["strongest"], shown["prediction"],

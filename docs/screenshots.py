@@ -10,12 +10,9 @@ Usage: .venv/bin/python docs/screenshots.py [--study CXR90011] [--low 0.3]
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from selenium import webdriver
@@ -23,13 +20,8 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.serving import ROOT, free_port, serving  # noqa: E402
 
 
 def main() -> int:
@@ -38,10 +30,10 @@ def main() -> int:
     parser.add_argument("--default", type=float, default=0.7, dest="default_tau")
     parser.add_argument("--low", type=float, default=0.3)
     arguments = parser.parse_args()
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as cache:
-        server = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--cache-dir", cache], cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as cache, serving([sys.executable, "app.py", "--port", str(port),
+                                                          "--cache-dir", cache], url):
         options = Options()
         options.binary_location = "/usr/bin/chromium"
         for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1250",
@@ -49,13 +41,6 @@ def main() -> int:
             options.add_argument(argument)
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(120):
-                try:
-                    urllib.request.urlopen(url, timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
             for tau, name in ((arguments.default_tau, "dashboard-default.png"), (arguments.low, "dashboard-low-threshold.png")):
                 driver.get(f"{url}/?study={arguments.study}&threshold={tau}")
                 WebDriverWait(driver, 180).until(lambda d: f"τ = {tau:.2f}" in d.execute_script(
@@ -65,8 +50,6 @@ def main() -> int:
                 print(f"wrote docs/{name}")
         finally:
             driver.quit()
-            server.terminate()
-            server.wait(timeout=20)
     return 0
 
 

@@ -12,28 +12,13 @@ import app as dashboard  # noqa: E402
 from components import study_view  # noqa: E402
 from cxrmodel.bundle import load_bundle  # noqa: E402
 from cxrmodel.studies import StudyCollection  # noqa: E402
+from tests.load.dash_client import find_component as _find  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def served(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
     config = dashboard.AppConfig(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory.mktemp("cache"))
     return dashboard.create_app(config).server.test_client()
-
-
-def _find(component, component_id):
-    if isinstance(component, dict):
-        if component.get("props", {}).get("id") == component_id:
-            return component
-        for value in component.get("props", {}).values():
-            found = _find(value, component_id)
-            if found:
-                return found
-    if isinstance(component, list):
-        for item in component:
-            found = _find(item, component_id)
-            if found:
-                return found
-    return None
 
 
 def test_page_lists_every_study_and_says_the_model_is_synthetic(served):

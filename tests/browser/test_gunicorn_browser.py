@@ -7,13 +7,6 @@ worker's memory. The test opens an uncached study (background job, then circles)
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -25,13 +18,11 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from tests.browser.test_dashboard_browser import (  # noqa: E402
     CHROMEDRIVER,
     CHROMIUM,
-    ROOT,
     _circle_count,
-    _free_port,
     _severe_console_entries,
     _summary,
-    browser,  # noqa: F401 - the shared headless Chromium fixture
 )
+from tests.serving import ROOT, free_port, gunicorn_command, serving  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)"
@@ -40,33 +31,16 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def gunicorn_url(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    environment = {**os.environ, "CXR_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
-    command = [str(Path(sys.executable).with_name("gunicorn")), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-               "--timeout", "120", "app:server"]
-    if not Path(command[0]).exists():
-        command[0] = shutil.which("gunicorn")
-    with log_path.open("w") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(180):
-                try:
-                    urllib.request.urlopen(url, timeout=1)
-                    break
-                except OSError:
-                    if server.poll() is not None:
-                        pytest.fail("gunicorn exited during start-up:\n" + log_path.read_text()[-2000:])
-                    time.sleep(0.5)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with serving(gunicorn_command(2, port), url, log_path=log_path, startup_seconds=180,
+                 environment={"CXR_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}):
+        yield url
     assert "Traceback" not in log_path.read_text()
 
 
-def test_two_gunicorn_workers_serve_a_full_explanation_and_an_upload(gunicorn_url, browser):  # noqa: F811
+def test_two_gunicorn_workers_serve_a_full_explanation_and_an_upload(gunicorn_url, browser):
     browser.get(f"{gunicorn_url}/?study=CXR90026&threshold=0.3")
     WebDriverWait(browser, 180).until(lambda driver: "τ = 0.30" in _summary(driver) and _circle_count(driver) > 0)
     assert "P(abnormal)" in browser.find_element(By.ID, "prediction").text

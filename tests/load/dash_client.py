@@ -19,17 +19,18 @@ import urllib.request
 _CONFIG = re.compile(r'<script id="_dash-config" type="application/json">(.*?)</script>', re.S)
 
 
-def _find(component, component_id):
+def find_component(component, component_id):
+    """The component with ``component_id`` in a layout as Dash serves it (JSON), or None."""
     if isinstance(component, dict):
         if component.get("props", {}).get("id") == component_id:
             return component
         for value in component.get("props", {}).values():
-            found = _find(value, component_id)
+            found = find_component(value, component_id)
             if found:
                 return found
     if isinstance(component, list):
         for item in component:
-            found = _find(item, component_id)
+            found = find_component(item, component_id)
             if found:
                 return found
     return None
@@ -46,7 +47,7 @@ class DashPage:
         self.end_id = config.get("end_id")
         self.layout = json.loads(self._request("GET", "/_dash-layout"))
         self.dependencies = json.loads(self._request("GET", "/_dash-dependencies"))
-        store = _find(self.layout, "session-id")
+        store = find_component(self.layout, "session-id")
         self.session_id = store["props"]["data"] if store else None
 
     def _request(self, method: str, path: str, body: dict | None = None) -> bytes:
@@ -58,7 +59,7 @@ class DashPage:
 
     def component(self, component_id: str) -> dict | None:
         """A component of the initial layout."""
-        return _find(self.layout, component_id)
+        return find_component(self.layout, component_id)
 
     def callback_spec(self, first_output: str) -> dict:
         """The dependency entry whose FIRST output is ``first_output`` (e.g. ``"xray-graph.figure"``)."""

@@ -13,12 +13,12 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.load.test_concurrent_sessions import ROOT, _free_port, _session
+from tests.load.test_concurrent_sessions import _session
+from tests.serving import ROOT, answers, free_port
 
 REDIS_SERVER = shutil.which("redis-server")
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
@@ -42,7 +42,7 @@ def _wait_for(check, seconds: float, what: str, processes=(), logs=()) -> None:
 def test_background_jobs_run_on_a_celery_worker(tiny_bundle_directory, tiny_studies_directory, tmp_path):
     assert REDIS_SERVER, "redis-server is required in CI"
     celery = Path(sys.executable).with_name("celery")
-    redis_port, web_port = _free_port(), _free_port()
+    redis_port, web_port = free_port(), free_port()
     environment = {**os.environ, "CXR_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
                    "CXR_MODEL": str(tiny_bundle_directory), "CXR_STUDIES": str(tiny_studies_directory),
                    "CXR_CACHE_DIR": str(tmp_path / "state")}
@@ -61,15 +61,9 @@ def test_background_jobs_run_on_a_celery_worker(tiny_bundle_directory, tiny_stud
             cwd=ROOT, env=environment, stdout=logs["web"].open("w"), stderr=subprocess.STDOUT))
         url = f"http://127.0.0.1:{web_port}"
 
-        def web_up() -> bool:
-            try:
-                return urllib.request.urlopen(url, timeout=1).status == 200
-            except OSError:
-                return False
-
         _wait_for(lambda: "ready" in logs["worker"].read_text(), 180, "the Celery worker starting",
                   processes, logs.values())
-        _wait_for(web_up, 180, "the dashboard starting", processes, logs.values())
+        _wait_for(lambda: answers(url), 180, "the dashboard starting", processes, logs.values())
 
         result = _session(url, 7)
 

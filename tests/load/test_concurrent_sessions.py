@@ -8,53 +8,30 @@ import base64
 import io
 import json
 import re
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.load.dash_client import DashPage
+from tests.serving import free_port, serving
 
-ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server_url(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port), "--model", str(tiny_bundle_directory),
-             "--studies", str(tiny_studies_directory), "--cache-dir", str(tmp_path_factory.mktemp("cache"))],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(180):
-                try:
-                    urllib.request.urlopen(url, timeout=1)
-                    break
-                except OSError:
-                    if server.poll() is not None:
-                        pytest.fail("server exited during start-up:\n" + log_path.read_text()[-2000:])
-                    time.sleep(0.5)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    command = [sys.executable, "app.py", "--port", str(port), "--model", str(tiny_bundle_directory),
+               "--studies", str(tiny_studies_directory), "--cache-dir", str(tmp_path_factory.mktemp("cache"))]
+    with serving(command, url, log_path=log_path, startup_seconds=180):
+        yield url
     text = log_path.read_text()
     assert "Traceback" not in text
     assert "effusion in session" not in text  # reports never reach the log
