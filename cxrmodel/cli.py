@@ -209,14 +209,15 @@ def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _command_fetch_openi_reports(arguments: argparse.Namespace) -> int:
-    from cxrmodel.data.fetch import FetchError, fetch_openi_reports
+def _command_fetch(arguments: argparse.Namespace) -> int:
+    from cxrmodel.data import fetch
 
     try:
-        path = fetch_openi_reports(arguments.dest, wheel=arguments.from_wheel, timeout=arguments.timeout)
-    except FetchError as error:
+        paths = getattr(fetch, arguments.fetcher)(arguments.dest, wheel=arguments.from_wheel, timeout=arguments.timeout)
+    except fetch.FetchError as error:
         raise CommandError(str(error)) from None
-    print(path)
+    for path in paths if isinstance(paths, tuple) else (paths,):
+        print(path)
     return 0
 
 
@@ -309,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_detect_parser(commands)
 
+    from cxrmodel.pretrain_cli import add_pretrain_parsers
+
+    add_pretrain_parsers(commands)
+
     quality = commands.add_parser("evaluate-detection", help="sweep tau on synthetic studies: lesion hit rate, markers")
     quality.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
     quality.add_argument("--studies", type=_existing_directory, required=True, help="synthetic OpenI folder with truth")
@@ -320,16 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="fetch real datasets into the local cache")
     data_commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
-    fetch = data_commands.add_parser(
-        "fetch-openi-reports",
-        help="put the OpenI IU X-ray reports (NLMCXR_reports.tgz, CC BY-NC-ND) in the cache, sha256-checked",
-    )
-    fetch.add_argument("--dest", type=Path, default=None,
-                       help="folder (default: $XDG_CACHE_HOME/cxrmodel/data or ~/.cache/cxrmodel/data)")
-    fetch.add_argument("--from-wheel", type=Path, default=None,
-                       help="extract from this already downloaded torchxrayvision-1.5.7 wheel (no network)")
-    fetch.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds pip download may take")
-    fetch.set_defaults(handler=_command_fetch_openi_reports)
+    for name, fetcher, what in (
+        ("fetch-openi-reports", "fetch_openi_reports", "the OpenI IU X-ray reports (NLMCXR_reports.tgz, CC BY-NC-ND)"),
+        ("fetch-chestxray14-labels", "fetch_chestxray14_labels",
+         "the NIH ChestX-ray14 label and box files (Data_Entry_2017_v2020.csv.gz, BBox_List_2017.csv.gz)"),
+    ):
+        fetch = data_commands.add_parser(name, help=f"put {what} in the cache, sha256-checked")
+        fetch.add_argument("--dest", type=Path, default=None,
+                           help="folder (default: $XDG_CACHE_HOME/cxrmodel/data or ~/.cache/cxrmodel/data)")
+        fetch.add_argument("--from-wheel", type=Path, default=None,
+                           help="extract from this already downloaded torchxrayvision-1.5.7 wheel (no network)")
+        fetch.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds pip download may take")
+        fetch.set_defaults(handler=_command_fetch, fetcher=fetcher)
 
     evaluate = commands.add_parser(
         "evaluate", help="stratified k-fold accuracy/AUC of the text model on real reports, with a TF-IDF baseline"

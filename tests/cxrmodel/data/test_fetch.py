@@ -145,3 +145,78 @@ def test_pip_timeout(tmp_path, monkeypatch):
 def test_cli_from_wheel_prints_the_path(fake_wheel, tmp_path, capsys):
     assert main(["data", "fetch-openi-reports", "--dest", str(tmp_path / "d"), "--from-wheel", str(fake_wheel)]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "d" / "NLMCXR_reports.tgz")
+
+
+# --- ChestX-ray14 label and box files (same wheel, same extraction path) ---
+
+LABELS_CSV = (b"Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
+              b"OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]\n"
+              b"00000001_000.png,Cardiomegaly,0,1,57,M,PA,2682,2749,0.14300000000000002,0.14300000000000002\n")
+BOXES_CSV = b"Image Index,Finding Label,Bbox [x,y,w,h],,,\n00000001_000.png,Cardiomegaly,1,2,3,4\n"
+
+
+@pytest.fixture
+def chestxray14_wheel(tmp_path, monkeypatch) -> Path:
+    """A zip laid out like the torchxrayvision wheel with small gzipped ChestX-ray14 files whose sha256 is pinned."""
+    import gzip
+
+    members = {fetch.CHESTXRAY14_LABELS_FILENAME: gzip.compress(LABELS_CSV, mtime=0),
+               fetch.CHESTXRAY14_BOXES_FILENAME: gzip.compress(BOXES_CSV, mtime=0)}
+    monkeypatch.setattr(fetch, "CHESTXRAY14_LABELS_SHA256",
+                        hashlib.sha256(members[fetch.CHESTXRAY14_LABELS_FILENAME]).hexdigest())
+    monkeypatch.setattr(fetch, "CHESTXRAY14_BOXES_SHA256",
+                        hashlib.sha256(members[fetch.CHESTXRAY14_BOXES_FILENAME]).hexdigest())
+    wheel = tmp_path / "wheels" / "torchxrayvision-1.5.7-py3-none-any.whl"
+    wheel.parent.mkdir()
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(f"torchxrayvision/data/{name}", data)
+    return wheel
+
+
+def test_chestxray14_pins_are_the_documented_ones():
+    assert fetch.CHESTXRAY14_LABELS_SHA256 == "9d4de640ee4f760215d8be98376b20387ca52f9c6b4d1b727cb588fb82f40b80"
+    assert fetch.CHESTXRAY14_BOXES_SHA256 == "cf9dc6029f65daa8b389415b0546af0eeeb91fbac7d63ec49d7f8de2fd8f40cd"
+
+
+def test_chestxray14_files_extracted_and_readable(chestxray14_wheel, tmp_path):
+    from cxrmodel.data.chestxray14 import load_bounding_boxes, load_chestxray14_labels
+
+    labels, boxes = fetch.fetch_chestxray14_labels(tmp_path / "data", wheel=chestxray14_wheel)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["BBox_List_2017.csv.gz",
+                                                                     "Data_Entry_2017_v2020.csv.gz"]
+    assert [entry.findings for entry in load_chestxray14_labels(labels)] == [("Cardiomegaly",)]
+    assert load_bounding_boxes(boxes)["00000001_000.png"][0].width == 3.0
+
+
+def test_only_the_missing_chestxray14_file_is_extracted(chestxray14_wheel, tmp_path):
+    labels, boxes = fetch.fetch_chestxray14_labels(tmp_path, wheel=chestxray14_wheel)
+    boxes.unlink()
+    labels_time = labels.stat().st_mtime_ns
+    chestxray14_wheel.unlink()
+    with pytest.raises(fetch.FetchError, match="does not exist"):  # the box file needs the (now absent) wheel
+        fetch.fetch_chestxray14_labels(tmp_path, wheel=chestxray14_wheel)
+    assert labels.stat().st_mtime_ns == labels_time and not boxes.exists()
+
+
+def test_chestxray14_wrong_sha256_leaves_nothing(chestxray14_wheel, tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch, "CHESTXRAY14_BOXES_SHA256", "0" * 64)
+    with pytest.raises(fetch.FetchError, match="BBox_List_2017.csv.gz in .* has sha256"):
+        fetch.fetch_chestxray14_labels(tmp_path / "data", wheel=chestxray14_wheel)
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["Data_Entry_2017_v2020.csv.gz"]  # verified one kept
+
+
+def test_chestxray14_cli_prints_both_paths_and_offline_hint(chestxray14_wheel, tmp_path, monkeypatch, capsys):
+    assert main(["data", "fetch-chestxray14-labels", "--dest", str(tmp_path / "d"),
+                 "--from-wheel", str(chestxray14_wheel)]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "d" / "Data_Entry_2017_v2020.csv.gz"),
+                                               str(tmp_path / "d" / "BBox_List_2017.csv.gz")]
+
+    def offline(command, **_keywords):
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No network\n")
+
+    monkeypatch.setattr(fetch.subprocess, "run", offline)
+    assert main(["data", "fetch-chestxray14-labels", "--dest", str(tmp_path / "empty")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "No network" in error and "by hand" in error
+    assert "Data_Entry_2017_v2020.csv.gz" in error and "fetch-chestxray14-labels --from-wheel" in error
