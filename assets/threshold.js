@@ -1,8 +1,10 @@
 /*
  * Clientside callbacks of the chest X-ray viewer (ES2017, no libraries).
  *
- * window.dash_clientside.cxr.updateCircles  - sight-sensitivity slider -> circles on the radiograph
- *     (registered by components/threshold_control.py; Python mirror: apply_sight_sensitivity).
+ * window.dash_clientside.cxr.updateCircles  - sight-sensitivity tau -> circles on the radiograph (the figure)
+ *     (Python mirror: apply_sight_sensitivity); redrawCircles calls it in the argument order of the clientside
+ *     callback registered by components/threshold_control.py (sweep / overlay toggles / opacity changed).
+ * Slider moves are drawn by the live path below (a MutationObserver on the slider handle), not by a callback.
  * window.dash_clientside.cxr.windowStyle    - contrast / brightness / invert of the radiograph only
  *     (registered by components/xray_view.py; Python mirrors: window_transfer, window_style).
  *
@@ -159,6 +161,11 @@
     return [Object.assign({}, figure, {data: data, layout: layout}), summary];
   }
 
+  // The Dash callback's argument order (inputs, then states): sweep, toggles or opacity changed.
+  function redrawCircles(sweep, toggles, opacity, figure, value) {
+    return updateCircles(value, sweep, toggles, opacity, figure);
+  }
+
   function numberOr(value, fallback) {
     return typeof value === "number" && isFinite(value) ? value : fallback;
   }
@@ -218,10 +225,124 @@
     return {"--xray-filter": "url(#" + filterId + ")"};
   }
 
+  /*
+   * Live path: the slider's handle -> circles, without waiting for Dash.
+   *
+   * A Dash callback on the slider's value costs ~20 ms of renderer work per move (callback dispatch, loading
+   * states, outputs) before the figure is even handed to Plotly, and the figure's Plotly.react (~15 ms) redraws
+   * every trace. Instead a MutationObserver watches the aria-valuenow of the handle (role "slider") inside each
+   * .threshold-control, whose data-cxr-* attributes name the graph, sweep store, overlay toggles, heatmap opacity
+   * and summary it drives. Per move it moves only the circles (layout.shapes; plus the signal points' opacity when
+   * they are shown) with one Plotly.update, which dcc.Graph does not listen to. The summary line follows after
+   * the frame is painted; once the slider has rested for LIVE_REST_MS the whole figure (circle-centre hover
+   * markers included) is written back to Dash with set_props, so that the stored figure, the side-by-side copy
+   * and every later redraw agree with tau.
+   */
+  const LIVE_REST_MS = 150;
+  const liveTimers = {};
+
+  function dashProps(id) {
+    const api = window.dash_component_api;
+    try {
+      const node = id && api && api.getLayout ? api.getLayout(id) : null;
+      return node && node.props ? node.props : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function liveState(control) {
+    const ids = control.dataset;
+    const graph = dashProps(ids.cxrGraph);
+    const sweep = dashProps(ids.cxrSweep);
+    const toggles = dashProps(ids.cxrToggles);
+    const opacity = dashProps(ids.cxrOpacity);
+    if (!graph || !sweep) {
+      return null;
+    }
+    return {figure: graph.figure, sweep: sweep.data, toggles: toggles ? toggles.value : [],
+            opacity: opacity ? opacity.value : undefined};
+  }
+
+  function setProps(id, props) {
+    if (id && window.dash_clientside && typeof window.dash_clientside.set_props === "function") {
+      window.dash_clientside.set_props(id, props);
+    }
+  }
+
+  // After the next painted frame (the first animation frame, then a task).
+  function afterPaint(callback) {
+    requestAnimationFrame(function () { setTimeout(callback, 0); });
+  }
+
+  function liveRedraw(control, tau) {
+    const ids = control.dataset;
+    const state = liveState(control);
+    const container = document.getElementById(ids.cxrGraph);
+    const gd = container ? container.querySelector(".js-plotly-plot") : null;
+    if (!state || !gd || !gd.layout || !window.Plotly) {
+      return;
+    }
+    const result = updateCircles(tau, state.sweep, state.toggles, state.opacity, state.figure);
+    const figure = result[0];
+    if (figure === noUpdate() || !figure || !figure.layout) {
+      return;
+    }
+    const traceUpdate = {};
+    const indices = [];
+    (figure.data || []).forEach(function (trace, index) {
+      if (trace.name === POINTS_TRACE_NAME && trace.visible && gd.data[index] && gd.data[index].name === trace.name) {
+        traceUpdate["marker.opacity"] = [trace.marker.opacity];
+        indices.push(index);
+      }
+    });
+    window.Plotly.update(gd, traceUpdate, {shapes: figure.layout.shapes}, indices);
+    const summary = result[1];
+    afterPaint(function () { setProps(ids.cxrSummary, {children: summary}); });
+    clearTimeout(liveTimers[ids.cxrGraph]);
+    liveTimers[ids.cxrGraph] = setTimeout(function () { liveSync(control); }, LIVE_REST_MS);
+  }
+
+  // The slider rested: the figure Dash stores (and redraws from) gets the circles of the slider's tau.
+  function liveSync(control) {
+    const handle = control.querySelector("[role=slider]");
+    const tau = handle ? parseFloat(handle.getAttribute("aria-valuenow")) : NaN;
+    const state = liveState(control);
+    if (!state || !Number.isFinite(tau)) {
+      return;
+    }
+    const result = updateCircles(tau, state.sweep, state.toggles, state.opacity, state.figure);
+    if (result[0] !== noUpdate()) {
+      setProps(control.dataset.cxrGraph, {figure: result[0]});
+    }
+    setProps(control.dataset.cxrSummary, {children: result[1]});
+  }
+
+  function sliderMoved(records) {
+    const seen = [];
+    for (const record of records) {
+      const control = record.target.closest ? record.target.closest(".threshold-control[data-cxr-graph]") : null;
+      if (control && seen.indexOf(control) < 0 && record.target.getAttribute("role") === "slider") {
+        seen.push(control);
+        const tau = parseFloat(record.target.getAttribute("aria-valuenow"));
+        if (Number.isFinite(tau)) {
+          liveRedraw(control, tau);
+        }
+      }
+    }
+  }
+
+  if (typeof document !== "undefined" && typeof MutationObserver !== "undefined") {
+    new MutationObserver(sliderMoved).observe(document.documentElement, {
+      attributes: true, subtree: true, attributeFilter: ["aria-valuenow"],
+    });
+  }
+
   installWindowRule();
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.cxr = Object.assign({}, window.dash_clientside.cxr, {
     updateCircles: updateCircles,
+    redrawCircles: redrawCircles,
     windowStyle: windowStyle,
     windowTransfer: windowTransfer,
     nearestThresholdIndex: nearestThresholdIndex,

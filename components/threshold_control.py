@@ -9,9 +9,16 @@ Owns the ids ``sight-sensitivity`` (dcc.Slider, 0..1), ``circle-sweep`` (dcc.Sto
      "signals": [int per threshold],                                         # optional
      "image": {"width", "height"}}
 
-and the clientside function ``cxr.updateCircles`` (assets/threshold.js) picks the nearest threshold and
-replaces the figure's circles. :func:`apply_sight_sensitivity` is its Python mirror (tests run both on the same
-input). Every id takes an optional ``suffix`` for a second, side-by-side viewer.
+and the browser draws the circles of the nearest threshold, in two ways (assets/threshold.js):
+
+* per slider move, a DOM-level live path: a MutationObserver on the handle's ``aria-valuenow`` moves only the
+  circle shapes with one ``Plotly.update`` (no Dash callback, no ``Plotly.react``; ~15-20 ms faster per move,
+  BENCHMARKS.md), and once the slider rests writes the full figure back to Dash with ``set_props``;
+* when the sweep, the overlay toggles or the heatmap opacity change, the clientside callback
+  ``cxr.redrawCircles`` (the slider's value is only its State), which returns the whole figure.
+
+Both build the figure with ``cxr.updateCircles``; :func:`apply_sight_sensitivity` is its Python mirror (tests
+run both on the same input). Every id takes an optional ``suffix`` for a second, side-by-side viewer.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ LINK_DISTANCE_ID = "link-distance"
 MIN_POINTS_ID = "min-points"
 DEFAULT_MIN_POINTS = 2
 CLIENTSIDE_NAMESPACE = "cxr"
-UPDATE_FUNCTION = "updateCircles"
+UPDATE_FUNCTION = "redrawCircles"
 
 
 def threshold_ids(suffix: str = "") -> dict[str, str]:
@@ -139,9 +146,19 @@ def apply_sight_sensitivity(
     return {**figure, "data": data, "layout": new_layout}, summary
 
 
-def layout(default_sight_sensitivity: float = 0.70, suffix: str = "") -> html.Div:
-    """The slider, its one-line summary and the (server-filled) sweep store."""
+def layout(default_sight_sensitivity: float = 0.70, suffix: str = "", viewer_suffix: str | None = None) -> html.Div:
+    """The slider, its one-line summary and the (server-filled) sweep store.
+
+    The outer div's ``data-cxr-*`` attributes name the viewer the slider drives (graph, overlay toggles, heatmap
+    opacity) and its own sweep store and summary: assets/threshold.js redraws the circles from them on every move.
+
+    Args:
+        default_sight_sensitivity: The slider's starting tau.
+        suffix: Id suffix of the slider, store and summary.
+        viewer_suffix: Id suffix of the x-ray viewer it drives (default: ``suffix``).
+    """
     ids = threshold_ids(suffix)
+    viewer = xray_ids(suffix if viewer_suffix is None else viewer_suffix)
     marks = {mark: f"{mark:g}" for mark in SLIDER_MARKS}
     return html.Div(
         [
@@ -157,6 +174,8 @@ def layout(default_sight_sensitivity: float = 0.70, suffix: str = "") -> html.Di
             dcc.Store(id=ids["sweep"]),
         ],
         className="threshold-control",
+        **{"data-cxr-graph": viewer["graph"], "data-cxr-sweep": ids["sweep"], "data-cxr-toggles": viewer["toggles"],
+           "data-cxr-opacity": viewer["opacity"], "data-cxr-summary": ids["summary"]},
     )
 
 
@@ -181,9 +200,10 @@ def advanced_layout(default_link_distance: float, default_min_points: int = DEFA
 
 
 def register_callbacks(app, suffix: str = "", viewer_suffix: str | None = None) -> None:
-    """Slider, sweep, toggles and heatmap opacity -> the viewer's figure and the summary, in the browser.
+    """Sweep, toggles and heatmap opacity (at the slider's tau) -> the viewer's figure and summary, in the browser.
 
-    The figure output allows duplicates (the app's server callback also sets ``xray-graph.figure`` when a
+    Slider moves are not an Input: assets/threshold.js draws them (see the module docstring). The figure output
+    allows duplicates (the app's server callback also sets ``xray-graph.figure`` when a
     study is picked), so this callback does not run on page load; it runs when the sweep store is filled.
 
     Args:
@@ -197,10 +217,10 @@ def register_callbacks(app, suffix: str = "", viewer_suffix: str | None = None) 
         ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name=UPDATE_FUNCTION),
         Output(viewer["graph"], "figure", allow_duplicate=True),
         Output(ids["summary"], "children"),
-        Input(ids["slider"], "value"),
         Input(ids["sweep"], "data"),
         Input(viewer["toggles"], "value"),
         Input(viewer["opacity"], "value"),
         State(viewer["graph"], "figure"),
+        State(ids["slider"], "value"),
         prevent_initial_call=True,
     )

@@ -8,6 +8,7 @@ explained; a bad upload is an alert and the page keeps working; the console stay
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -81,6 +82,113 @@ def test_deep_link_draws_circles_and_the_slider_moves_them_in_the_browser(dashbo
 
     assert _summary(browser) != before_summary
     assert _server_requests(browser) == before_requests  # no round trip per slider move
+    assert _severe_console_entries(browser) == []
+
+
+# In the page: every time the slider handle's value changes, the circles drawn one animation frame later, with
+# the handle's value at that moment (several key presses may land within one frame).
+RECORD_DRAG = """
+window.__drag = [];
+const handle = document.querySelector('#sight-sensitivity [role=slider]');
+const graph = document.querySelector('#xray-graph .js-plotly-plot');
+new MutationObserver(function () {
+  requestAnimationFrame(function () {
+    window.__drag.push({tau: parseFloat(handle.getAttribute('aria-valuenow')),
+                        boxes: (graph.layout.shapes || []).map(s => [s.x0, s.y0, s.x1, s.y1])});
+  });
+}).observe(handle, {attributes: true, attributeFilter: ['aria-valuenow']});
+"""
+
+
+def _nearest(thresholds: list[float], value: float) -> int:
+    return min(range(len(thresholds)), key=lambda index: (abs(thresholds[index] - value), index))
+
+
+def _boxes(circles: list[dict]) -> list[list[float]]:
+    return [[c["x"] - c["r"], c["y"] - c["r"], c["x"] + c["r"], c["y"] + c["r"]] for c in circles]
+
+
+def _same_boxes(drawn: list, expected: list, tolerance: float = 1e-6) -> bool:
+    return len(drawn) == len(expected) and all(
+        abs(a - b) < tolerance for box, want in zip(drawn, expected) for a, b in zip(box, want))
+
+
+def _drawn_boxes(driver, graph_id: str = "xray-graph") -> list:
+    return driver.execute_script(
+        "const g = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+        "return (g.layout.shapes || []).map(s => [s.x0, s.y0, s.x1, s.y1]);", graph_id)
+
+
+def _dash_props(driver, component_id: str) -> dict:
+    return driver.execute_script("return window.dash_component_api.getLayout(arguments[0]).props;", component_id)
+
+
+def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_release(dashboard_url, browser):
+    browser.get(f"{dashboard_url}/?study=CXR90011&threshold=0.3")
+    WebDriverWait(browser, 180).until(lambda driver: "τ = 0.30" in _summary(driver))
+    sweep = _dash_props(browser, "circle-sweep")["data"]
+    thresholds = sweep["thresholds"]
+
+    def expected(tau: float) -> list:
+        return _boxes(sweep["circles"][_nearest(thresholds, tau)])
+
+    # Drag (arrow key presses, closer together than the slider's 150 ms rest) from 0.30 to two steps past the first tau
+    # whose circles differ, upwards if there is one, else downwards.
+    start = _nearest(thresholds, 0.30)
+    above = [i for i in range(start + 1, len(thresholds)) if expected(thresholds[i]) != expected(0.30)]
+    below = [i for i in range(start - 1, -1, -1) if expected(thresholds[i]) != expected(0.30)]
+    stop = min(above[0] + 2, len(thresholds) - 1) if above else max(below[0] - 2, 0)
+    key = Keys.ARROW_RIGHT if above else Keys.ARROW_LEFT
+    requests_before = _server_requests(browser)
+    browser.execute_script(RECORD_DRAG)
+    handle = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")
+    handle.click()
+    for _ in range(abs(stop - start)):
+        handle.send_keys(key)  # one WebDriver call each: tens of ms apart
+    WebDriverWait(browser, 10).until(lambda driver: f"τ = {thresholds[stop]:.2f}" in _summary(driver))
+    tau = float(handle.get_attribute("aria-valuenow"))
+    assert tau == pytest.approx(thresholds[stop])
+
+    # While dragging: within one frame of every move, the circles drawn are those of the handle's tau.
+    drag = browser.execute_script("return window.__drag")
+    assert len(drag) >= 3
+    for frame in drag:
+        assert _same_boxes(frame["boxes"], expected(frame["tau"])), frame["tau"]
+    assert len({str(expected(frame["tau"])) for frame in drag}) >= 2  # the circles changed on the way
+
+    # After release: the figure Dash keeps (hover markers included), an overlay toggle's redraw, the JSON export
+    # and the side-by-side copy all show the circles at the slider's tau.
+    def stored_agrees(driver) -> bool:
+        figure = _dash_props(driver, "xray-graph")["figure"]
+        return _same_boxes([[s["x0"], s["y0"], s["x1"], s["y1"]] for s in figure["layout"].get("shapes", [])],
+                           expected(tau))
+    WebDriverWait(browser, 5).until(stored_agrees)
+    figure = _dash_props(browser, "xray-graph")["figure"]
+    markers = next(trace for trace in figure["data"] if trace.get("name") == "circle centres")
+    assert markers["x"] == [c["x"] for c in sweep["circles"][_nearest(thresholds, tau)]]
+    assert _dash_props(browser, "sight-sensitivity")["value"] == pytest.approx(tau)
+    assert _server_requests(browser) == requests_before  # no round trip while dragging or on release
+
+    browser.execute_script("document.querySelector('#overlay-toggles input[value=heatmap]').click()")
+    WebDriverWait(browser, 10).until(lambda driver: driver.execute_script(
+        "return document.querySelector('#xray-graph .js-plotly-plot').layout.images[1].visible === true"))
+    assert _same_boxes(_drawn_boxes(browser), expected(tau))
+
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
+    browser.execute_script("document.getElementById('export-json').click()")
+    WebDriverWait(browser, 30).until(lambda driver: (_dash_props(driver, "download-json").get("data") or {}).get(
+        "content"))
+    exported = json.loads(_dash_props(browser, "download-json")["data"]["content"])
+    assert exported["settings"]["sight_sensitivity"] == pytest.approx(tau)
+    # The export has 3 decimals, the sweep store 2: the same circles to within rounding (image pixels).
+    assert _same_boxes(_boxes(exported["circles"]), expected(tau), tolerance=0.02)
+
+    browser.execute_script("document.getElementById('compare-mode').click()")
+    WebDriverWait(browser, 10).until(lambda driver: "τ = 0.30" in driver.find_element(
+        By.ID, "circle-summary-compare").text)
+    WebDriverWait(browser, 5).until(lambda driver: _same_boxes(_drawn_boxes(driver, "xray-graph-compare"),
+                                                                expected(0.30)))
+    assert _same_boxes(_drawn_boxes(browser), expected(tau))
     assert _severe_console_entries(browser) == []
 
 

@@ -146,7 +146,9 @@ def test_the_javascript_and_its_python_mirror_agree():
     nearest = [(THRESHOLDS, 0.71), ([0.0, 0.5, 1.0], 0.25), ([], 0.3), (THRESHOLDS, None)]
     windows = [(1, 1, False, "xray-frame"), (1.234, 0.875, True, "xray-frame"), (None, None, None, "xray-frame"),
                (0.5, 2, False, "xray-frame-compare")]
+    # redrawCircles is the Dash callback's argument order (inputs sweep, toggles, opacity; states figure, value).
     calls = ([{"name": "updateCircles", "args": list(args)} for args in redraws]
+             + [{"name": "redrawCircles", "args": [args[1], args[2], args[3], args[4], args[0]]} for args in redraws]
              + [{"name": "nearestThresholdIndex", "args": list(args)} for args in nearest]
              + [{"name": "windowStyle", "args": list(args)} for args in windows]
              + [{"name": "windowTransfer", "args": list(args[:3])} for args in windows])
@@ -157,7 +159,7 @@ def test_the_javascript_and_its_python_mirror_agree():
     def plain(value):
         return NO_UPDATE_MARKER if value is no_update else json.loads(json.dumps(value))
 
-    expected = ([[plain(item) for item in threshold_control.apply_sight_sensitivity(*args)] for args in redraws]
+    expected = ([[plain(item) for item in threshold_control.apply_sight_sensitivity(*args)] for args in redraws] * 2
                 + [threshold_control.nearest_threshold_index(*args) for args in nearest]
                 + [xray_view.window_style(*args) for args in windows]
                 + [xray_view.window_transfer(*args[:3]) for args in windows])
@@ -221,6 +223,12 @@ def test_layout_slider_store_and_summary():
     assert slider.step in (0.01, 0.02) and sorted(slider.marks) == [0.0, 0.3, 0.5, 0.7, 1.0]
     assert slider.tooltip
     assert "circle-sweep" in found and "circle-summary" in found
+    # assets/threshold.js finds what the slider drives from these attributes (the live redraw while dragging).
+    assert {key: value for key, value in component.to_plotly_json()["props"].items() if key.startswith("data-")} == {
+        "data-cxr-graph": "xray-graph", "data-cxr-sweep": "circle-sweep", "data-cxr-toggles": "overlay-toggles",
+        "data-cxr-opacity": "heatmap-opacity", "data-cxr-summary": "circle-summary"}
+    compare = threshold_control.layout(0.3, suffix="-compare").to_plotly_json()["props"]
+    assert compare["data-cxr-graph"] == "xray-graph-compare" and compare["data-cxr-sweep"] == "circle-sweep-compare"
 
 
 def component_ids(layout) -> list[str]:
@@ -248,13 +256,14 @@ def test_a_dash_app_wires_the_documented_ids_without_duplicates():
         dependencies = callback["inputs"] + callback["state"]
         referenced = [output[0] for output in outputs] + [dependency["id"] for dependency in dependencies]
         assert set(referenced) <= set(ids)
-    assert functions == {"updateCircles", "windowStyle"}
-    redraw = next(c for c in app._callback_list if c["clientside_function"]["function_name"] == "updateCircles"
+    assert functions == {"redrawCircles", "windowStyle"}
+    redraw = next(c for c in app._callback_list if c["clientside_function"]["function_name"] == "redrawCircles"
                   and "compare" not in c["output"])
+    # The slider's value is only read: a move is drawn by assets/threshold.js's live path, not by a Dash callback.
     assert [(d["id"], d["property"]) for d in redraw["inputs"]] == [
-        ("sight-sensitivity", "value"), ("circle-sweep", "data"), ("overlay-toggles", "value"),
-        ("heatmap-opacity", "value")]
-    assert [(d["id"], d["property"]) for d in redraw["state"]] == [("xray-graph", "figure")]
+        ("circle-sweep", "data"), ("overlay-toggles", "value"), ("heatmap-opacity", "value")]
+    assert [(d["id"], d["property"]) for d in redraw["state"]] == [("xray-graph", "figure"),
+                                                                     ("sight-sensitivity", "value")]
     assert "xray-graph.figure" in redraw["output"] and "circle-summary.children" in redraw["output"]
     client = app.server.test_client()
     assert "threshold.js" in client.get("/").get_data(as_text=True)
