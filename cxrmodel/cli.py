@@ -226,17 +226,23 @@ def _command_evaluate(arguments: argparse.Namespace) -> int:
     from cxrmodel.evaluate_text import TextEvaluationSettings, evaluate_openi_reports
 
     logging.getLogger("cxrmodel.evaluate_text").setLevel(logging.INFO)  # one progress line per fold on stderr
-    settings = TextEvaluationSettings(folds=arguments.folds, epochs=arguments.epochs, seed=arguments.seed)
+    if arguments.compare_embeddings and arguments.word_vectors not in ("random", "word2vec"):
+        raise CommandError("--compare-embeddings compares random with word2vec initialisation; "
+                           "it cannot be combined with --word-vectors FILE")
+    if arguments.word_vectors not in ("random", "word2vec") and not Path(arguments.word_vectors).is_file():
+        raise CommandError(f"--word-vectors: {arguments.word_vectors!r} is neither 'random', 'word2vec' "
+                           "nor an existing word vectors file")
+    settings = TextEvaluationSettings(folds=arguments.folds, epochs=arguments.epochs, seed=arguments.seed,
+                                      word_vectors=arguments.word_vectors,
+                                      compare_embeddings=arguments.compare_embeddings)
     document = evaluate_openi_reports(arguments.reports or default_reports_path(), settings)
     if arguments.json:
         print(json.dumps(document))
     else:
-        baseline = document["baseline_tfidf_logreg"]
         print(f"{document['n_studies']} reports, {document['folds']} stratified folds, {document['wall_seconds']:.0f} s")
-        print(f"text CNN:      accuracy {document['accuracy_mean']:.4f} +/- {document['accuracy_sd']:.4f}, "
-              f"AUC {document['auc_mean']:.4f} +/- {document['auc_sd']:.4f}")
-        print(f"TF-IDF + LR:   accuracy {baseline['accuracy_mean']:.4f} +/- {baseline['accuracy_sd']:.4f}, "
-              f"AUC {baseline['auc_mean']:.4f} +/- {baseline['auc_sd']:.4f}")
+        for name, block in document["models"].items():
+            print(f"{name:22s} accuracy {block['accuracy_mean']:.4f} +/- {block['accuracy_sd']:.4f}, "
+                  f"AUC {block['auc_mean']:.4f} +/- {block['auc_sd']:.4f}")
     return 0
 
 
@@ -314,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_pretrain_parsers(commands)
 
+    from cxrmodel.embeddings_cli import add_embeddings_parser
+
+    add_embeddings_parser(commands)
+
     quality = commands.add_parser("evaluate-detection", help="sweep tau on synthetic studies: lesion hit rate, markers")
     quality.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
     quality.add_argument("--studies", type=_existing_directory, required=True, help="synthetic OpenI folder with truth")
@@ -349,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="reports .tgz or folder (default: the archive fetched by 'data fetch-openi-reports')")
     evaluate.add_argument("--epochs", type=_positive_int, default=15, help="maximum epochs per fold")
     evaluate.add_argument("--seed", type=int, default=2019)
+    evaluate.add_argument("--word-vectors", default="word2vec", metavar="{random,word2vec,FILE}",
+                          help="embedding initialisation: random, word2vec trained on each training fold's reports "
+                               "only (default), or a word2vec/GloVe text file")
+    evaluate.add_argument("--compare-embeddings", action="store_true",
+                          help="train both the random and the word2vec model on the same folds (Table 1 analogue)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON line")
     evaluate.set_defaults(handler=_command_evaluate)
     return parser

@@ -24,15 +24,13 @@ SEED = 11
 STUDIES = 60
 
 
-@pytest.fixture(scope="module")
-def synthetic_reports_archive(tmp_path_factory) -> Path:
-    """60 synthetic OpenI report XMLs (no images) in a .tgz laid out like the real archive."""
+def write_reports_archive(path: Path, count: int) -> Path:
+    """``count`` synthetic OpenI report XMLs (no images) in a .tgz laid out like the real archive."""
     from cxrmodel.data.reports import write_report
     from cxrmodel.data.synthetic import openi_xml, sample_study_spec
 
-    path = tmp_path_factory.mktemp("reports") / "NLMCXR_reports.tgz"
     with tarfile.open(path, "w:gz") as archive:
-        for number in range(1, STUDIES + 1):
+        for number in range(1, count + 1):
             spec = sample_study_spec(number, SEED)
             report = write_report(spec.findings, np.random.default_rng([SEED, number, 3]),
                                   understate=spec.understated, portable=spec.portable)
@@ -41,6 +39,12 @@ def synthetic_reports_archive(tmp_path_factory) -> Path:
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return path
+
+
+@pytest.fixture(scope="module")
+def synthetic_reports_archive(tmp_path_factory) -> Path:
+    """60 synthetic OpenI report XMLs (no images) in a .tgz laid out like the real archive."""
+    return write_reports_archive(tmp_path_factory.mktemp("reports") / "NLMCXR_reports.tgz", STUDIES)
 
 
 def _check_metrics(block: dict, folds: int, n_studies: int) -> None:
@@ -55,7 +59,8 @@ def _check_metrics(block: dict, folds: int, n_studies: int) -> None:
 
 def test_cli_json_schema_and_stratified_folds(synthetic_reports_archive, capsys):
     status = main(["evaluate", "--dataset", "openi-reports", "--modality", "text", "--folds", "2",
-                   "--reports", str(synthetic_reports_archive), "--epochs", "2", "--seed", "5", "--json"])
+                   "--reports", str(synthetic_reports_archive), "--epochs", "2", "--seed", "5",
+                   "--word-vectors", "random", "--json"])
     assert status == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1  # one JSON line on stdout, progress on stderr
@@ -127,3 +132,74 @@ def test_real_reports_archive_when_present():
     studies = load_openi(path)
     assert len(studies) == 3955
     assert sum(study.label == 0 for study in studies) == 1391
+
+
+def test_compare_embeddings_same_folds_word2vec_from_training_fold_only(synthetic_reports_archive, monkeypatch):
+    import cxrmodel.embeddings
+
+    corpora: list[list[str]] = []
+    original = cxrmodel.embeddings.train_word2vec
+
+    def spy(reports, **keywords):
+        reports = list(reports)
+        corpora.append(reports)
+        return original(reports, **{**keywords, "epochs": 2})
+
+    monkeypatch.setattr(cxrmodel.embeddings, "train_word2vec", spy)
+    settings = TextEvaluationSettings(folds=2, epochs=1, seed=5, word_vectors="word2vec", compare_embeddings=True,
+                                      model_overrides={"embedding_dimension": 16, "text_filters": 4})
+    document = json.loads(json.dumps(evaluate_openi_reports(synthetic_reports_archive, settings)))  # plain JSON
+    # Headline = the default word2vec model; the table holds it, the random model and the baseline.
+    assert document["model"] == "kim_cnn_word2vec" and document["settings"]["word_vectors"] == "word2vec"
+    assert list(document["models"]) == ["kim_cnn_word2vec", "kim_cnn_random", "tfidf_logreg"]
+    assert document["per_fold"] == document["models"]["kim_cnn_word2vec"]["per_fold"]
+    assert document["accuracy_mean"] == document["models"]["kim_cnn_word2vec"]["accuracy_mean"]
+    for block in document["models"].values():
+        _check_metrics(block, 2, STUDIES)
+    folds = {name: [(f["n_test"], f["n_test_abnormal"]) for f in block["per_fold"]]
+             for name, block in document["models"].items()}
+    assert len(set(map(tuple, folds.values()))) == 1  # same folds for every model
+    # word2vec trained once per fold, on that training fold's reports only, shared by nothing else.
+    studies = load_openi(synthetic_reports_archive)
+    splits = stratified_folds([study.label for study in studies], 2, seed=5)
+    assert corpora == [[studies[index].report_text for index in train] for train, _ in splits]
+    for fold in document["models"]["kim_cnn_word2vec"]["per_fold"]:
+        assert 0.5 < fold["vector_coverage"] <= 1.0 and fold["word2vec_words"] > 10
+    assert "vector_coverage" not in document["models"]["kim_cnn_random"]["per_fold"][0]
+    assert set(document["acceptance"]) == {"accuracy_at_least_0.95", "auc_at_least_0.98",
+                                           "accuracy_not_below_baseline", "auc_not_below_baseline"}
+    assert document["acceptance"]["auc_not_below_baseline"] == (
+        document["auc_mean"] >= document["baseline_tfidf_logreg"]["auc_mean"])
+
+
+def test_external_word_vectors_file(synthetic_reports_archive, tmp_path):
+    from cxrmodel.embeddings import save_word_vectors, train_word2vec
+
+    texts = [study.report_text for study in load_openi(synthetic_reports_archive)]
+    path = save_word_vectors(train_word2vec(texts, dimension=8, min_count=1, epochs=2, seed=0), tmp_path / "v.txt")
+    settings = TextEvaluationSettings(folds=2, epochs=1, seed=5, word_vectors=str(path),
+                                      model_overrides={"embedding_dimension": 8, "text_filters": 4})
+    document = evaluate_openi_reports(synthetic_reports_archive, settings)
+    assert document["model"] == "kim_cnn_vectors_file"
+    assert list(document["models"]) == ["kim_cnn_vectors_file", "tfidf_logreg"]
+    assert all(fold["vector_coverage"] > 0.9 for fold in document["per_fold"])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--word-vectors", "absent.txt"], "neither 'random', 'word2vec' nor an existing word vectors file"),
+        (["--word-vectors", "{glove}", "--compare-embeddings"], "cannot be combined with --word-vectors FILE"),
+        (["--word-vectors", "{glove}"], "dimension 3, expected 300"),
+    ],
+)
+def test_bad_word_vectors_arguments_are_one_line_exit_2(synthetic_reports_archive, tmp_path, capsys, arguments,
+                                                         message):
+    glove = tmp_path / "glove.txt"
+    glove.write_text("heart 1 2 3\n")
+    arguments = [argument.format(glove=glove) for argument in arguments]
+    status = main(["evaluate", "--dataset", "openi-reports", "--modality", "text", "--folds", "2",
+                   "--reports", str(synthetic_reports_archive), "--json", *arguments])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error
