@@ -3,7 +3,8 @@
 Public API (``python -m cxrmodel pretrain-image`` is a thin wrapper)::
 
     pretrain_image_encoder(dataset: str | PathLike, output: str | PathLike,
-                           settings: PretrainSettings = PretrainSettings(), *, verbose: bool = False) -> dict
+                           settings: PretrainSettings = PretrainSettings(), *, verbose: bool = False,
+                           callbacks: list[keras.callbacks.Callback] | None = None) -> dict
     load_pretrained_image_encoder(directory: str | PathLike) -> tuple[keras.Model, ModelConfig]
 
 The model is ``build_image_encoder(config)`` (the same ``image_encoder`` sub-model every bundle uses, named
@@ -109,6 +110,10 @@ class PretrainSettings:
             raise ValueError(f"validation_fraction must be between 0 and 1, got {self.validation_fraction}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.image_weights and (self.backbone != "densenet121" or self.image_size != 224):
+            raise ValueError("CheXNet image weights need backbone densenet121 at image size 224, "
+                             f"got {self.backbone} at {self.image_size}")
+        self.model_config()  # image_size and the other architecture fields are checked by ModelConfig
 
     def model_config(self) -> ModelConfig:
         """The encoder's :class:`ModelConfig` (ImageNet normalisation for keras.applications backbones)."""
@@ -162,7 +167,12 @@ def _grid_cache(dataset: ChestXray14Dataset, size: int, folder: Path) -> np.ndar
 
 
 def _batches(grids: np.ndarray, labels: np.ndarray, indices: np.ndarray, batch_size: int, seed: int | None):
-    """A ``keras.utils.PyDataset`` of (images (b, S, S, 3) float32 in [0, 1], labels (b, 14)); seeded reshuffle."""
+    """A ``keras.utils.PyDataset`` of (images (b, S, S, 3) float32 in [0, 1], labels (b, 14)).
+
+    With a ``seed`` (training) the order is reshuffled every epoch and only full batches are served (the few
+    images left over fall in other batches in other epochs; one batch shape means one traced training step);
+    without (validation) every image is served once, in order.
+    """
     import keras
 
     class Batches(keras.utils.PyDataset):
@@ -177,6 +187,8 @@ def _batches(grids: np.ndarray, labels: np.ndarray, indices: np.ndarray, batch_s
                 self.order = np.random.default_rng([seed, 12, epoch]).permutation(indices)
 
         def __len__(self) -> int:
+            if seed is not None:
+                return max(1, len(indices) // batch_size)
             return math.ceil(len(indices) / batch_size)
 
         def __getitem__(self, index: int):
@@ -218,7 +230,9 @@ def _build_classifier(settings: PretrainSettings, config: ModelConfig):
     image = keras.Input((config.image_size, config.image_size, 3), name="image")
     findings = keras.layers.Dense(len(CHESTXRAY14_FINDINGS), activation="sigmoid", name="findings")(encoder(image))
     model = keras.Model(image, findings, name="chestxray14_pretraining")
-    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss="binary_crossentropy")
+    # No XLA: on a CPU its compile time outweighs what it saves for a few epochs.
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss="binary_crossentropy",
+                  jit_compile=False)
     return model
 
 
@@ -249,6 +263,7 @@ def pretrain_image_encoder(
     settings: PretrainSettings = PretrainSettings(),
     *,
     verbose: bool = False,
+    callbacks: list | None = None,
 ) -> dict:
     """Pre-train the image encoder on a ChestX-ray14-format folder and save it to ``output``.
 
@@ -258,6 +273,7 @@ def pretrain_image_encoder(
         output: Output folder (created); see the module docstring for its files.
         settings: The run's settings.
         verbose: Show Keras' progress bar (on stderr); it is also shown when stderr is a terminal.
+        callbacks: Extra Keras callbacks, run after the per-epoch checkpoint has been written.
 
     Returns:
         The ``pretrain.json`` document: ``settings``, ``fingerprint``, ``history`` (per epoch: ``loss``,
@@ -334,7 +350,8 @@ def pretrain_image_encoder(
     progress = 1 if verbose or sys.stderr.isatty() else 0
     if resumed_from < settings.epochs:
         with contextlib.redirect_stdout(sys.stderr):  # stdout is kept for the command's JSON result
-            model.fit(train_batches, epochs=settings.epochs, initial_epoch=resumed_from, callbacks=[EpochEnd()],
+            model.fit(train_batches, epochs=settings.epochs, initial_epoch=resumed_from,
+                      callbacks=[EpochEnd(), *(callbacks or [])],
                       verbose=progress, shuffle=False)
 
     encoder = model.get_layer("image_encoder")
