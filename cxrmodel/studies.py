@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cxrmodel.data.kaggle_openi import is_kaggle_openi_folder, load_kaggle_openi
 from cxrmodel.data.openi import Study, load_openi
 from cxrmodel.data.synthetic import IMAGES_FOLDER, load_truth
 
@@ -37,7 +38,10 @@ class StudyCollection:
 
     @classmethod
     def from_folder(cls, root: str | os.PathLike) -> "StudyCollection":
-        """Load an OpenI folder (``ecgen-radiology/`` + ``NLMCXR_png/``).
+        """Load an OpenI folder (``ecgen-radiology/`` + ``NLMCXR_png/``) or its Kaggle CSV variant.
+
+        A folder holding ``indiana_reports.csv`` is read by :func:`cxrmodel.data.kaggle_openi.load_kaggle_openi`
+        (``indiana_projections.csv``, ``images/images_normalized/``; one frontal image per study).
 
         Raises:
             FileNotFoundError: when the folder does not exist.
@@ -46,6 +50,8 @@ class StudyCollection:
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"studies folder {root} does not exist")
+        if is_kaggle_openi_folder(root):
+            return cls(root=root, studies={study.study_id: study for study in load_kaggle_openi(root)})
         images = root / IMAGES_FOLDER
         loaded = load_openi(root, images if images.is_dir() else None)
         usable = {study.study_id: study for study in loaded if study.image_paths}
