@@ -51,6 +51,8 @@ def _command_pretrain_image(arguments: argparse.Namespace) -> int:
     if not arguments.dataset.is_dir():
         raise CommandError(f"--dataset {arguments.dataset} is not a folder (expected a ChestX-ray14-format folder "
                            "with Data_Entry_2017.csv and images/)")
+    if arguments.output.exists() and not arguments.output.is_dir():
+        raise CommandError(f"--output {arguments.output} exists and is not a folder")
     if arguments.image_weights is not None and not arguments.image_weights.is_file():
         raise CommandError(f"--image-weights {arguments.image_weights} does not exist")
     settings = PretrainSettings(

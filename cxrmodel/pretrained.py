@@ -122,7 +122,7 @@ def load_chexnet_weights(image_encoder, path: str | os.PathLike) -> ChexnetHead 
     Args:
         image_encoder: The ``image_encoder`` sub-model of :func:`cxrmodel.model.build_image_encoder` built with
             ``ModelConfig(backbone="densenet121", preprocessing="imagenet", image_size=224)``. Its
-            ``densenet121`` backbone receives all 120 weighted layers (convolutions and batch-norm statistics);
+            ``densenet121`` backbone receives all 241 weighted layers (120 convolutions, 121 batch normalisations);
             the layers after the backbone (``image_feature_norm``, ``image_features``) keep their weights. The
             encoder's own ImageNet normalisation of [0, 1] pixels equals CheXNet's input (RGB / 255, ImageNet
             mean/std), so the backbone's pooled (batch, 1024) features are CheXNet's for the same image.

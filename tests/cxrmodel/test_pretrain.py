@@ -112,6 +112,7 @@ def test_interrupted_run_resumes_after_its_last_epoch(synthetic_set, tmp_path):
     (["--dataset", "{tmp}/absent"], "is not a folder"),
     (["--dataset", "{tmp}"], "no ChestX-ray14 label file"),
     (["--dataset", "{set}", "--backbone", "vgg"], "unknown backbone 'vgg'"),
+    (["--dataset", "{set}", "--epochs", "0"], "epochs must be at least 1"),
     (["--dataset", "{set}", "--image-weights", "{tmp}/none.h5"], "does not exist"),
     (["--dataset", "{set}", "--image-weights", "{set}/Data_Entry_2017.csv"], "need backbone densenet121"),
 ])
