@@ -15,9 +15,12 @@ Baseline, same run, same browser: a minimal Dash app started by this script (ano
 same figure (read from the dashboard's ``xray-graph`` props, same pixel width), the same slider and the same
 circles per threshold (from the dashboard's ``circle-sweep`` store, drawn as the dashboard draws them), where
 each slider move is a normal server callback returning a ``dash.Patch()`` that sets ``layout.shapes`` (and
-the summary line): one server round trip per move, the design the product rejected. Control: the same minimal
-app with the same shapes set by a clientside callback, so that baseline / control isolates the round trip,
-whereas baseline / dashboard also includes everything else the full dashboard page does per move.
+the summary line): one server round trip per move, the design the product rejected. Controls: the same minimal
+app with the same shapes set by a clientside callback (the design the dashboard had before its live path), so
+that baseline / control isolates the round trip, and the same minimal app with the same shapes set by the
+dashboard's live path (a MutationObserver on the handle -> ``Plotly.update`` of ``layout.shapes``, the figure
+written back to Dash once the slider rests), so that live control / dashboard isolates what the full dashboard
+page adds per move. All four pages draw the circles as ``layout.shapes``.
 
 Per move: the time from the page's ``keydown`` (capture listener, ``performance.now()``) until the drawn circle
 paths (``#xray-graph .shapelayer path`` ``d`` attributes) differ from before the move AND the next frame is
@@ -27,11 +30,12 @@ stores for the graph (what later redraws, the side-by-side copy and exports star
 circles. Breakdown columns: when a MutationObserver saw the changed paths (a microtask, so possibly after other
 work of the same task), when the X-ray graph's first Plotly call (``Plotly.react`` from dcc.Graph, or
 ``Plotly.update`` / ``relayout`` / ``restyle``) was made and how long its synchronous part took, and the
-synchronous Plotly-call time of any other graph on the page during the move. Network: every request (and WebSocket frame) logged by the
-DevTools performance log during the measured moves; request bytes = request line + request headers + body as
-DevTools reports them, response bytes = ``encodedDataLength`` (headers + body on the wire). Prints a markdown
-table, the ratios baseline median / dashboard median and baseline median / control median, and whether the
-target (median <= 50 ms, <= 1 KB per move) is met. Exits 1 if a page fails to load or a move does not land.
+synchronous Plotly-call time of any other graph on the page during the move. Network: every request (and
+WebSocket frame) logged by the DevTools performance log during the measured moves; request bytes = request
+line + request headers + body as DevTools reports them, response bytes = ``encodedDataLength`` (headers + body
+on the wire). Prints a markdown table, the ratios baseline median / dashboard median, baseline median / control
+median and live control median / dashboard median, and whether the target (median <= 50 ms, <= 1 KB per move)
+is met. Exits 1 if a page fails to load or a move does not land.
 """
 
 from __future__ import annotations
@@ -471,17 +475,60 @@ function (value, store, figure) {
 """
 
 
+# The live control's script (an asset of the minimal app): the dashboard's live path (assets/threshold.js) on the
+# minimal page. A MutationObserver on the handle's aria-valuenow sets layout.shapes with one Plotly.update; once
+# the slider has rested for 150 ms the figure Dash stores (and the summary) are written back with set_props.
+LIVE_CONTROL_JS = """
+(function () {
+  let timer = null;
+  function shapesAt(value) {
+    const store = window.dash_component_api.getLayout('control-shapes').props.data;
+    let best = 0;
+    for (let i = 1; i < store.thresholds.length; i += 1) {
+      if (Math.abs(store.thresholds[i] - value) < Math.abs(store.thresholds[best] - value)) { best = i; }
+    }
+    return {shapes: store.shapes[best], text: store.shapes[best].length + ' circles at \u03c4 = ' +
+            store.thresholds[best].toFixed(2)};
+  }
+  new MutationObserver(function (records) {
+    for (const record of records) {
+      if (record.target.getAttribute('role') !== 'slider' || !record.target.closest('#sight-sensitivity')) {
+        continue;
+      }
+      const value = parseFloat(record.target.getAttribute('aria-valuenow'));
+      const gd = document.querySelector('#xray-graph .js-plotly-plot');
+      if (!window.Plotly || !gd || !gd.layout) { return; }  // the slider's first render, before the graph
+      const found = shapesAt(value);
+      window.Plotly.update(gd, {}, {shapes: found.shapes});
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        const figure = window.dash_component_api.getLayout('xray-graph').props.figure;
+        const layout = Object.assign({}, figure.layout, {shapes: found.shapes});
+        window.dash_clientside.set_props('xray-graph', {figure: Object.assign({}, figure, {layout: layout})});
+        window.dash_clientside.set_props('circle-summary', {children: found.text});
+      }, 150);
+      return;
+    }
+  }).observe(document.documentElement, {attributes: true, subtree: true, attributeFilter: ['aria-valuenow']});
+})();
+"""
+
+
 def serve_baseline(data_path: Path, port: int, mode: str) -> None:
     """A minimal app (run in a subprocess by the benchmark) with the dashboard's figure and slider.
 
     ``mode == "server"``: the baseline, every slider move is a server callback returning a ``dash.Patch``.
-    ``mode == "clientside"``: the control, the same page with the same shapes set by a clientside callback.
+    ``mode == "clientside"``: a control, the same page with the same shapes set by a clientside callback.
+    ``mode == "live"``: a control, the same page with the same shapes set by the dashboard's live path (no
+    callback per move; ``LIVE_CONTROL_JS``).
     """
     from dash import Dash, Input, Output, Patch, State, dcc, html
 
     data = json.loads(data_path.read_text())
     thresholds, shapes = data["thresholds"], data["shapes"]
     empty_assets = Path(tempfile.mkdtemp(prefix="slider-baseline-assets-"))
+    if mode == "live":
+        (empty_assets / "live.js").write_text(LIVE_CONTROL_JS)
     app = Dash(__name__, title="slider baseline: server round trip per move", assets_folder=str(empty_assets))
     slider = data["slider"]
     marks = {float(k) if "." in k else int(k): v for k, v in (slider["marks"] or {}).items()} or None
@@ -498,6 +545,9 @@ def serve_baseline(data_path: Path, port: int, mode: str) -> None:
         ],
         style={"padding": "12px"},
     )
+    if mode == "live":
+        app.run(host="127.0.0.1", port=port, debug=False)
+        return
     if mode != "server":
         app.clientside_callback(CONTROL_UPDATE, Output(GRAPH_ID, "figure"), Output("circle-summary", "children"),
                                 Input(SLIDER_ID, "value"), State("control-shapes", "data"), State(GRAPH_ID, "figure"),
@@ -549,7 +599,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-timeout", type=float, default=180.0, help="seconds to wait for the first circles")
     parser.add_argument("--serve-baseline", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--baseline-mode", choices=("server", "clientside"), default="server", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-mode", choices=("server", "clientside", "live"), default="server",
+                        help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -580,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         data_path = work / "baseline.json"
         data_path.write_text(json.dumps(data))
         minimal = {}
-        for mode in ("server", "clientside"):
+        for mode in ("server", "clientside", "live"):
             port = free_port()
             server = Server(f"minimal app ({mode})", [sys.executable, str(Path(__file__).resolve()), "--serve-baseline",
                                                        str(data_path), "--port", str(port), "--baseline-mode", mode],
@@ -589,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
             server.wait_until_up(60)
             minimal[mode] = measure(driver, server.url + "/", candidate["sweep"], args, 60)
             server.stop()
-        baseline, control = minimal["server"], minimal["clientside"]
+        baseline, control, live = minimal["server"], minimal["clientside"], minimal["live"]
     except Exception as error:  # noqa: BLE001 - a benchmark reports what failed and exits non-zero
         print(f"error: {error}", file=sys.stderr)
         for server in servers:
@@ -617,20 +668,24 @@ def main(argv: list[str] | None = None) -> int:
           "median ms in that call | median ms in other graphs' Plotly calls | requests / move | "
           "_dash-update-component / move | bytes sent / move | bytes received / move |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    print(row("dashboard (clientside sweep)", candidate, args.moves))
+    print(row("dashboard (clientside sweep, live path)", candidate, args.moves))
     print(row("baseline: minimal app, server Patch per move", baseline, args.moves))
-    print(row("control: same minimal app, clientside shapes", control, args.moves))
+    print(row("control: same minimal app, clientside callback sets the shapes", control, args.moves))
+    print(row("control: same minimal app, the dashboard's live path (Plotly.update)", live, args.moves))
     print()
     ratio = statistics.median(baseline["times"]) / statistics.median(candidate["times"])
     print(f"ratio baseline median / dashboard median: {ratio:.2f}x")
     transport = statistics.median(baseline["times"]) / statistics.median(control["times"])
     print(f"ratio baseline median / control median (same page, server round trip vs none): {transport:.2f}x")
+    overhead = statistics.median(live["times"]) / statistics.median(candidate["times"])
+    print(f"ratio live-path control median / dashboard median (same drawing path, minimal vs full page): "
+          f"{overhead:.2f}x")
     candidate_bytes = (candidate["network"]["sent"] + candidate["network"]["received"]) / args.moves
     median = statistics.median(candidate["times"])
     met = median <= TARGET_MEDIAN_MS and candidate_bytes <= TARGET_BYTES
     print(f"target (median <= {TARGET_MEDIAN_MS:.0f} ms, <= {TARGET_BYTES} bytes per move): "
           f"{'met' if met else 'NOT met'} (median {median:.1f} ms, {candidate_bytes:.0f} bytes per move)")
-    for name, result in (("dashboard", candidate), ("baseline", baseline), ("control", control)):
+    for name, result in (("dashboard", candidate), ("baseline", baseline), ("control", control), ("live", live)):
         if result["network"]["urls"]:
             print(f"{name} requests during the moves: {', '.join(result['network']['urls'])}")
         if result["severe"]:
