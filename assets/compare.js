@@ -4,7 +4,8 @@
  * window.dash_clientside.cxr.compareLayout(compareOn, sweep, mainFigure)
  *   -> [viewer column lg, compare column style, details column lg, compare figure, compare sweep]
  * With the mode on, the second viewer gets a copy of the main viewer's figure and circle sweep: the radiograph
- * already in the browser is reused, nothing is fetched. Its own slider (cxr.updateCircles) then draws its circles.
+ * already in the browser is reused, nothing is fetched. The sweep copy makes cxr.redrawCircles draw the circles at
+ * the second slider's tau; that slider's moves are then drawn by the live path in threshold.js.
  */
 (function () {
   "use strict";
