@@ -324,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_embeddings_parser(commands)
 
+    from cxrmodel.train_cli import add_train_parsers
+
+    add_train_parsers(commands)
+
     quality = commands.add_parser("evaluate-detection", help="sweep tau on synthetic studies: lesion hit rate, markers")
     quality.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
     quality.add_argument("--studies", type=_existing_directory, required=True, help="synthetic OpenI folder with truth")

@@ -148,6 +148,7 @@ def fit_model(
     patience: int = 4,
     monitor: str = "val_auc",
     reduce_learning_rate_patience: int | None = None,
+    progress_bar: bool = False,
 ) -> dict:
     """Compile and fit with Adam and binary cross-entropy, keeping the weights of the best validation epoch.
 
@@ -157,6 +158,8 @@ def fit_model(
             validation set, and it also rewards calibrated probabilities).
         reduce_learning_rate_patience: When given, the learning rate is halved after this many epochs without
             a better ``monitor`` value (Keras ``ReduceLROnPlateau``); ``None`` keeps it constant.
+        progress_bar: Also show Keras' per-batch progress bar (it prints on stdout; callers that keep stdout for
+            a result redirect it). Every epoch is logged at INFO level either way.
 
     Returns:
         The Keras history dict plus ``seconds`` (wall time).
@@ -193,7 +196,7 @@ def fit_model(
         epochs=epochs,
         callbacks=[early_stopping, *schedule, progress],
         shuffle=False,  # the tf.data pipeline shuffles
-        verbose=0,
+        verbose=1 if progress_bar else 0,
     )
     seconds = time.perf_counter() - started
     final = {key: round(float(values[-1]), 4) for key, values in history.history.items()}

@@ -1,0 +1,107 @@
+"""Target training pieces that need no training: dataset layouts, splits, fold curves, the Table 3 chart."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cxrmodel.data.openi import load_openi
+from cxrmodel.target import decode_target_images, load_target_dataset
+from cxrmodel.train_target import TargetSettings, _mean_curves, holdout_split, write_evaluation_chart
+from cxrmodel.transfer import TransferSources
+
+
+def test_openi_folder_is_read_with_frontal_images_reports_and_synthetic_flag(tiny_studies_directory):
+    dataset = load_target_dataset(tiny_studies_directory)
+    assert dataset.layout == "openi-xml" and dataset.synthetic is True
+    assert [study.study_id for study in dataset.studies] == [f"CXR{n}" for n in range(1, 7)]
+    assert dataset.labels.tolist() == [0, 1, 0, 1, 1, 0]
+    assert dataset.reports[1] == load_openi(tiny_studies_directory)[1].report_text
+    grids = decode_target_images(dataset, 32)
+    assert grids.shape == (6, 32, 32) and grids.dtype == np.uint8 and grids.std() > 0
+
+
+def test_kaggle_layout_of_the_same_studies_gives_the_same_training_data(tiny_studies_directory, tmp_path):
+    """The Kaggle CSV copy (indiana_reports.csv, indiana_projections.csv, images/images_normalized/)."""
+    studies = load_openi(tiny_studies_directory, tiny_studies_directory / "NLMCXR_png")
+    images = tmp_path / "images" / "images_normalized"
+    images.mkdir(parents=True)
+    with open(tmp_path / "indiana_reports.csv", "w", newline="", encoding="utf-8") as reports, \
+            open(tmp_path / "indiana_projections.csv", "w", newline="", encoding="utf-8") as projections:
+        report_rows, projection_rows = csv.writer(reports), csv.writer(projections)
+        report_rows.writerow(["uid", "MeSH", "Problems", "image", "indication", "comparison", "findings", "impression"])
+        projection_rows.writerow(["uid", "filename", "projection"])
+        for study in studies:
+            uid = study.number
+            report_rows.writerow([uid, ";".join(study.mesh_major), ";".join(study.mesh_major), "Xray Chest PA",
+                                  study.indication, study.comparison, study.findings, study.impression])
+            name = f"{uid}_IM-{uid:04d}-1001.dcm.png"
+            shutil.copy(study.image_paths[0], images / name)
+            projection_rows.writerow([uid, name, "Frontal"])
+    kaggle = load_target_dataset(tmp_path)
+    openi = load_target_dataset(tiny_studies_directory)
+    assert kaggle.layout == "kaggle-csv" and kaggle.synthetic is False  # no generator truth.json beside the CSVs
+    assert [s.study_id for s in kaggle.studies] == [s.study_id for s in openi.studies]
+    assert kaggle.reports == openi.reports and kaggle.labels.tolist() == openi.labels.tolist()
+    assert np.array_equal(decode_target_images(kaggle, 32), decode_target_images(openi, 32))
+
+
+def test_folder_without_studies_of_both_labels_is_refused(tiny_studies_directory, tmp_path):
+    shutil.copytree(tiny_studies_directory, tmp_path / "s")
+    for number in (2, 4, 5):  # the abnormal ones
+        (tmp_path / "s" / "ecgen-radiology" / f"{number}.xml").unlink()
+    with pytest.raises(ValueError, match="at least 2 studies of each label"):
+        load_target_dataset(tmp_path / "s")
+
+
+def test_holdout_split_is_stratified_disjoint_and_complete():
+    labels = np.array([1] * 65 + [0] * 35)
+    train, validation, test = holdout_split(labels, 0.1, 0.2, seed=3)
+    assert len(train) + len(validation) + len(test) == 100
+    assert not (set(train) & set(validation) or set(train) & set(test) or set(validation) & set(test))
+    assert len(test) == 20 and len(validation) == 10
+    assert labels[test].sum() == 13 and labels[validation].sum() in (6, 7)
+    assert np.array_equal(holdout_split(labels, 0.1, 0.2, seed=3)[2], test)
+    with pytest.raises(ValueError, match="at least 3 studies of each label"):
+        holdout_split(np.array([1] * 10 + [0] * 2), 0.1, 0.2, seed=0)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="unknown backbone"):
+        TargetSettings(backbone="vgg16")
+    with pytest.raises(ValueError, match="at least 30 %"):
+        TargetSettings(validation_fraction=0.35, test_fraction=0.4)
+    with pytest.raises(ValueError, match="unknown model settings: colour"):
+        TargetSettings(model_overrides={"colour": 1})
+    with pytest.raises(ValueError, match="either --image-encoder"):
+        TransferSources(image_encoder=Path("."), image_weights=Path("x.h5"))
+
+
+def test_mean_curves_average_the_folds_that_reached_each_epoch():
+    def fold(train, validation):
+        curve = {"train_accuracy": train, "validation_accuracy": validation}
+        return {"curves": {"multimodal": curve, "image": curve, "text": curve}}
+
+    curves = _mean_curves([fold([0.5, 0.7, 0.9], [0.4, 0.6, 0.8]), fold([0.7, 0.9], [0.6, 0.8])])
+    assert curves["text"]["train_accuracy"] == [0.6, 0.8, 0.9]
+    assert curves["text"]["validation_accuracy"] == [0.5, 0.7, 0.8]
+    assert curves["text"]["folds_per_epoch"] == [2, 2, 1]
+
+
+def test_chart_draws_table3_and_curves(tmp_path):
+    models = {model: {"accuracy_mean": mean, "accuracy_sd": 0.02, "auc_mean": mean + 0.03, "auc_sd": 0.01}
+              for model, mean in (("multimodal", 0.93), ("image", 0.7), ("text", 0.88))}
+    curve = {"train_accuracy": [0.6, 0.8, 0.9], "validation_accuracy": [0.55, 0.75, 0.85], "folds_per_epoch": [3] * 3}
+    document = {"models": models, "curves": {model: curve for model in models}, "folds": 3, "n_studies": 300,
+                "n_abnormal": 180, "synthetic": True}
+    path = write_evaluation_chart(document, tmp_path / "charts" / "table3.png")
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size == (900, 360)
+    json.dumps(document)  # the document the chart reads is plain JSON
