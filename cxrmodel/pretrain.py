@@ -333,7 +333,8 @@ def pretrain_image_encoder(
             record = {
                 "epoch": epoch + 1,
                 "loss": round(float((logs or {}).get("loss", float("nan"))), 5),
-                "val_loss": round(float(np.mean(keras.losses.binary_crossentropy(labels[validation], probabilities))), 5),
+                "val_loss": round(float(np.mean(keras.losses.binary_crossentropy(labels[validation],
+                                                                                 probabilities))), 5),
                 "val_auc_mean": round(float(np.mean(list(aucs.values()))), 4) if aucs else None,
                 "val_auc": aucs,
             }

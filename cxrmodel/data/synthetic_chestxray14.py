@@ -56,7 +56,8 @@ def image_index(spec: StudySpec) -> str:
 
 def chestxray14_findings(spec: StudySpec) -> tuple[str, ...]:
     """The study's ChestX-ray14 labels in :data:`CHESTXRAY14_FINDINGS` order (``()`` = No Finding)."""
-    names = {PHANTOM_TO_CHESTXRAY14[finding.kind] for finding in spec.findings if finding.kind in PHANTOM_TO_CHESTXRAY14}
+    names = {PHANTOM_TO_CHESTXRAY14[finding.kind] for finding in spec.findings
+             if finding.kind in PHANTOM_TO_CHESTXRAY14}
     return tuple(name for name in CHESTXRAY14_FINDINGS if name in names)
 
 

@@ -41,7 +41,8 @@ def test_synthetic_set_is_in_the_original_nih_format(synthetic_set, capsys):
     assert lines[0] == ("Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
                         "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],")
     assert len(lines) == 25 and all(line.endswith(",") for line in lines)  # the original's trailing comma
-    assert (synthetic_set / "BBox_List_2017.csv").read_text().startswith("Image Index,Finding Label,Bbox [x,y,w,h],,,\n")
+    boxes_text = (synthetic_set / "BBox_List_2017.csv").read_text()
+    assert boxes_text.startswith("Image Index,Finding Label,Bbox [x,y,w,h],,,\n")
     dataset = ChestXray14Dataset.from_folder(synthetic_set, require_all_images=True)
     assert len(dataset) == 24 and dataset.labels.shape == (24, 14)
     for entry in dataset.entries:  # labels follow the phantom findings of the same seeded studies

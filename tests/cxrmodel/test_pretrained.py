@@ -48,7 +48,8 @@ def _write_keras2_h5(model: keras.Model, path, skip: str | None = None, reshape:
             name = KERAS2_NAMES.get(layer.name, layer.name)
             group = handle.create_group(name)
             values = layer.get_weights()
-            weight_names = [f"{name}/{suffix}:0" for suffix in WEIGHT_SUFFIXES.get(type(layer).__name__, [])][:len(values)]
+            suffixes = WEIGHT_SUFFIXES.get(type(layer).__name__, [])[: len(values)]
+            weight_names = [f"{name}/{suffix}:0" for suffix in suffixes]
             group.attrs["weight_names"] = np.array([w.encode() for w in weight_names], dtype="S")
             for weight_name, value in zip(weight_names, values):
                 if layer.name == reshape:

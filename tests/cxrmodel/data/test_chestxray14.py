@@ -116,7 +116,8 @@ def test_boxes_with_empty_trailing_header_columns(tmp_path):
     boxes = load_bounding_boxes(_write(tmp_path / "BBox_List_2017.csv", BOXES))
     assert sorted(boxes) == ["00000001_000.png", "00000003_000.png"]
     box = boxes["00000001_000.png"][0]
-    assert box.finding == "Cardiomegaly" and box.x == pytest.approx(225.0847457) and box.height == pytest.approx(79.18646)
+    assert box.finding == "Cardiomegaly" and box.x == pytest.approx(225.0847457)
+    assert box.height == pytest.approx(79.18646)
     assert [b.finding for b in boxes["00000003_000.png"]] == ["Infiltration", "Mass"]  # 'Infiltrate' in the file
     with pytest.raises(ChestXray14FormatError, match=r"line 3: unknown finding label 'Hernia2'"):
         load_bounding_boxes(_write(tmp_path / "bad.csv", BOXES.replace("Infiltrate", "Hernia2")))

@@ -106,7 +106,8 @@ def _as_kaggle(source: Path, target: Path) -> Path:
         projection_writer.writerow(["uid", "filename", "projection"])
         for study in studies:
             uid = study.number
-            report_writer.writerow([uid, ";".join(study.mesh_major), ";".join(t.split("/")[0] for t in study.mesh_major),
+            problems = ";".join(term.split("/")[0] for term in study.mesh_major)
+            report_writer.writerow([uid, ";".join(study.mesh_major), problems,
                                     "Xray Chest PA and Lateral", study.indication, study.comparison, study.findings,
                                     study.impression])
             name = f"{uid}_IM-{uid:04d}-1001.dcm.png"
