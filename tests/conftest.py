@@ -30,6 +30,34 @@ def tiny_studies_directory(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_kaggle_studies_directory(tmp_path_factory, tiny_studies_directory) -> Path:
+    """The six tiny studies rewritten in OpenI's Kaggle CSV layout (indiana_reports.csv, indiana_projections.csv,
+    images/images_normalized/<uid>_IM-....dcm.png), one frontal film each."""
+    import csv
+    import shutil
+
+    from cxrmodel.data.openi import load_openi
+
+    root = tmp_path_factory.mktemp("tiny-kaggle")
+    images = root / "images" / "images_normalized"
+    images.mkdir(parents=True)
+    with open(root / "indiana_reports.csv", "w", newline="", encoding="utf-8") as reports, \
+            open(root / "indiana_projections.csv", "w", newline="", encoding="utf-8") as projections:
+        report_rows, projection_rows = csv.writer(reports), csv.writer(projections)
+        report_rows.writerow(["uid", "MeSH", "Problems", "image", "indication", "comparison", "findings", "impression"])
+        projection_rows.writerow(["uid", "filename", "projection"])
+        for study in load_openi(tiny_studies_directory, tiny_studies_directory / "NLMCXR_png"):
+            uid = study.number
+            problems = ";".join(term.split("/")[0] for term in study.mesh_major)
+            report_rows.writerow([uid, ";".join(study.mesh_major), problems, "Xray Chest PA and Lateral",
+                                  study.indication, study.comparison, study.findings, study.impression])
+            name = f"{uid}_IM-{uid:04d}-1001.dcm.png"
+            shutil.copy(study.image_paths[0], images / name)
+            projection_rows.writerow([uid, name, "Frontal"])
+    return root
+
+
+@pytest.fixture(scope="session")
 def tiny_bundle_directory(tmp_path_factory, tiny_studies_directory) -> Path:
     """An untrained-but-real multimodal bundle (32 px grid, 8-d embeddings) with a synthetic card."""
     from cxrmodel.bundle import save_bundle

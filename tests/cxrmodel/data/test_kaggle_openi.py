@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
 import pytest
 
 from cxrmodel.data.kaggle_openi import load_kaggle_openi
-from cxrmodel.data.openi import load_openi
 from cxrmodel.studies import StudyCollection
 
 # Two rows as the Kaggle file has them (pandas-style quoting, ';'-separated MeSH and Problems).
@@ -93,32 +91,8 @@ def test_missing_pieces(kaggle_folder, tmp_path):
         load_kaggle_openi(kaggle_folder)
 
 
-def _as_kaggle(source: Path, target: Path) -> Path:
-    """Rewrite a synthetic OpenI folder (XML + NLMCXR_png) in the Kaggle CSV layout."""
-    studies = load_openi(source, source / "NLMCXR_png")
-    images = target / "images" / "images_normalized"
-    images.mkdir(parents=True)
-    with open(target / "indiana_reports.csv", "w", newline="", encoding="utf-8") as reports, \
-            open(target / "indiana_projections.csv", "w", newline="", encoding="utf-8") as projections:
-        report_writer, projection_writer = csv.writer(reports), csv.writer(projections)
-        report_writer.writerow(["uid", "MeSH", "Problems", "image", "indication", "comparison", "findings",
-                                "impression"])
-        projection_writer.writerow(["uid", "filename", "projection"])
-        for study in studies:
-            uid = study.number
-            problems = ";".join(term.split("/")[0] for term in study.mesh_major)
-            report_writer.writerow([uid, ";".join(study.mesh_major), problems,
-                                    "Xray Chest PA and Lateral", study.indication, study.comparison, study.findings,
-                                    study.impression])
-            name = f"{uid}_IM-{uid:04d}-1001.dcm.png"
-            shutil.copy(study.image_paths[0], images / name)
-            projection_writer.writerow([uid, name, "Frontal"])
-    return target
-
-
-def test_dashboard_collection_opens_a_kaggle_folder(tiny_studies_directory, tmp_path):
-    kaggle = _as_kaggle(tiny_studies_directory, tmp_path / "kaggle")
-    collection = StudyCollection.from_folder(kaggle)
+def test_dashboard_collection_opens_a_kaggle_folder(tiny_studies_directory, tiny_kaggle_studies_directory):
+    collection = StudyCollection.from_folder(tiny_kaggle_studies_directory)
     xml_collection = StudyCollection.from_folder(tiny_studies_directory)
     assert list(collection.studies) == list(xml_collection.studies)
     for study_id, study in collection.studies.items():
@@ -130,15 +104,14 @@ def test_dashboard_collection_opens_a_kaggle_folder(tiny_studies_directory, tmp_
         summary.label_name for summary in xml_collection.summaries()]
 
 
-def test_app_serves_a_kaggle_folder(tiny_bundle_directory, tiny_studies_directory, tmp_path):
+def test_app_serves_a_kaggle_folder(tiny_bundle_directory, tiny_kaggle_studies_directory, tmp_path):
     pytest.importorskip("dash")
     import json
 
     import app as dashboard
     from tests.load.dash_client import find_component
 
-    kaggle = _as_kaggle(tiny_studies_directory, tmp_path / "kaggle")
-    config = dashboard.AppConfig(tiny_bundle_directory, kaggle, tmp_path / "cache")
+    config = dashboard.AppConfig(tiny_bundle_directory, tiny_kaggle_studies_directory, tmp_path / "cache")
     layout = json.loads(dashboard.create_app(config).server.test_client().get("/_dash-layout").data)
     picker = find_component(layout, "study-picker")
     assert [option["value"] for option in picker["props"]["options"]] == [f"CXR{n}" for n in range(1, 7)]
