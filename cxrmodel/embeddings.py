@@ -287,8 +287,8 @@ def load_word_vectors(path: str | Path, *, dimension: int | None = None) -> Word
                 words.append(parts[0])
                 rows.append(row)
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: line {line_number + 1}: not UTF-8 text (binary word2vec files are not "
-                         "supported: convert them to the text format)") from None
+        raise ValueError(f"{path}: not UTF-8 text (binary word2vec files are not supported: convert them to the "
+                         "text format)") from None
     except (gzip.BadGzipFile, EOFError) as error:
         raise ValueError(f"{path}: damaged gzip file ({error})") from None
     if not words:

@@ -11,7 +11,7 @@ For each of ``k`` stratified folds (scikit-learn ``StratifiedKFold``, shuffled w
    training fold) is fitted on the training fold only and measured the same way.
 
 Word vectors (``word_vectors``): ``"random"`` initialises the embedding at random (Keras' uniform +/-0.05);
-``"word2vec"`` trains word2vec (:func:`cxrmodel.embeddings.train_word2vec`) on the **training fold's reports
+``"word2vec"`` (the default, as in the paper) trains word2vec (:func:`cxrmodel.embeddings.train_word2vec`) on the **training fold's reports
 only** and initialises the (trainable) embedding from it — the held-out fold's reports are never seen, not even
 without labels, so the score is what a model gets on reports that arrive after training; a path loads external
 vectors (word2vec or GloVe text). ``compare_embeddings`` trains both the random and the word2vec model on every
@@ -77,7 +77,7 @@ class TextEvaluationSettings:
     learning_rate: float = 1e-3
     max_words: int = 15000
     model_overrides: dict = field(default_factory=dict)
-    word_vectors: str = "random"
+    word_vectors: str = "word2vec"
     compare_embeddings: bool = False
     monitor: str = "val_auc"
     reduce_learning_rate_patience: int | None = None

@@ -54,8 +54,6 @@ class ModelConfig:
         kernel_sizes: Conv1D kernel sizes of the parallel branches (the paper: 3, 4, 5).
         text_l2: L2 weight on the Conv1D kernels (the paper: 0.03).
         dropout: Dropout rate after the text branches and in the decision head (the paper: 0.5).
-        embedding_dropout: Spatial dropout on the embedded report (whole word vectors dropped during training,
-            Keras ``SpatialDropout1D``) at the text encoder's input; 0 = none (the paper's model).
         image_feature_units: Units of the dense layer after the image encoder's pooled features.
         text_feature_units: Units of the dense layer after the concatenated text branches.
         fusion_units: Units of the hidden dense layer of the decision head.
@@ -77,7 +75,6 @@ class ModelConfig:
     kernel_sizes: tuple[int, ...] = (3, 4, 5)
     text_l2: float = 0.03
     dropout: float = 0.5
-    embedding_dropout: float = 0.0
     image_feature_units: int = 64
     text_feature_units: int = 64
     fusion_units: int = 32
@@ -97,8 +94,6 @@ class ModelConfig:
             raise ValueError("vocabulary_size must count at least the padding and out-of-vocabulary ids")
         if self.default_image_baseline not in ("black", "blur", "mean"):
             raise ValueError(f"default_image_baseline must be black, blur or mean, got {self.default_image_baseline!r}")
-        if not 0.0 <= self.embedding_dropout < 1.0:
-            raise ValueError(f"embedding_dropout must be in [0, 1), got {self.embedding_dropout}")
         if not 0.0 <= self.default_sight_sensitivity <= 1.0:
             raise ValueError("default_sight_sensitivity must be in [0, 1]")
         if self.default_link_distance < 0:
@@ -196,9 +191,6 @@ def build_text_encoder(config: ModelConfig) -> keras.Model:
     each max-pooled over time, concatenated, dropout, dense. Output (batch, text_feature_units).
     """
     embedded = keras.Input((config.max_tokens, config.embedding_dimension), name="embedded_report")
-    words = embedded
-    if config.embedding_dropout > 0:
-        words = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(embedded)
     branches = []
     for kernel_size in config.kernel_sizes:
         branch = layers.Conv1D(
@@ -208,7 +200,7 @@ def build_text_encoder(config: ModelConfig) -> keras.Model:
             activation="relu",
             kernel_regularizer=keras.regularizers.L2(config.text_l2),
             name=f"conv_k{kernel_size}",
-        )(words)
+        )(embedded)
         branches.append(layers.GlobalMaxPooling1D(name=f"max_pool_k{kernel_size}")(branch))
     merged = layers.Concatenate(name="text_branches")(branches) if len(branches) > 1 else branches[0]
     merged = layers.Dropout(config.dropout, name="text_dropout")(merged)

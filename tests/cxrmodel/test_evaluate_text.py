@@ -203,3 +203,33 @@ def test_bad_word_vectors_arguments_are_one_line_exit_2(synthetic_reports_archiv
     assert status == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and message in error
+
+
+def test_fit_model_monitor_choices_restore_the_best_epoch():
+    """``monitor="val_loss"`` keeps the weights of the lowest validation loss; the default stays val_auc."""
+    import keras
+
+    from cxrmodel.model import ModelConfig, build_model
+    from cxrmodel.train import StudyArrays, fit_model, predict_probabilities
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 80).astype(np.int32)
+    token_ids = rng.integers(2, 20, (80, 12)).astype(np.int32)
+    token_ids[:, 0] = labels + 20  # one informative word
+    arrays = StudyArrays(np.zeros((80, 1, 1), np.uint8), token_ids, labels)
+    config = ModelConfig(vocabulary_size=22, max_tokens=12, embedding_dimension=4, text_filters=4)
+    model = build_model("text", config)
+    history = fit_model(model, "text", arrays.subset(np.arange(60)), arrays.subset(np.arange(60, 80)), epochs=4,
+                        learning_rate=0.01, batch_size=16, seed=1, patience=1, monitor="val_loss",
+                        reduce_learning_rate_patience=1)
+    best = int(np.argmin(history["val_loss"]))
+    restored = keras.losses.binary_crossentropy(
+        labels[60:].astype(np.float32), predict_probabilities(model, arrays.subset(np.arange(60, 80)), "text"))
+    regularisation = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
+    assert float(np.mean(restored)) + regularisation == pytest.approx(history["val_loss"][best], rel=1e-3)
+    with pytest.raises(ValueError, match="monitor must be 'val_auc' or 'val_loss'"):
+        fit_model(model, "text", arrays, arrays, epochs=1, learning_rate=0.01, monitor="accuracy")
+    with pytest.raises(ValueError, match="monitor must be"):
+        TextEvaluationSettings(monitor="loss")
+    with pytest.raises(ValueError, match="cannot be combined with a word vectors file"):
+        TextEvaluationSettings(word_vectors="vectors.txt", compare_embeddings=True)
