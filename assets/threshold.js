@@ -228,15 +228,15 @@
   /*
    * Live path: the slider's handle -> circles, without waiting for Dash.
    *
-   * A Dash callback on the slider's value costs ~20 ms of renderer work per move (callback dispatch, loading
-   * states, outputs) before the figure is even handed to Plotly, and the figure's Plotly.react (~15 ms) redraws
-   * every trace. Instead a MutationObserver watches the aria-valuenow of the handle (role "slider") inside each
-   * .threshold-control, whose data-cxr-* attributes name the graph, sweep store, overlay toggles, heatmap opacity
-   * and summary it drives. Per move it moves only the circles (layout.shapes; plus the signal points' opacity when
-   * they are shown) with one Plotly.update, which dcc.Graph does not listen to. The summary line follows after
-   * the frame is painted; once the slider has rested for LIVE_REST_MS the whole figure (circle-centre hover
-   * markers included) is written back to Dash with set_props, so that the stored figure, the side-by-side copy
-   * and every later redraw agree with tau.
+   * A Dash callback on the slider's value cost ~20-30 ms of renderer work per move (callback dispatch, loading
+   * states, outputs) before the figure was even handed to Plotly, and the figure's Plotly.react (~15 ms) redraws
+   * every trace (BENCHMARKS.md, slider section). Instead a MutationObserver watches the aria-valuenow of the
+   * handle (role "slider") inside each .threshold-control, whose data-cxr-* attributes name the graph, sweep
+   * store, overlay toggles, heatmap opacity and summary it drives. Per move it moves only the circles
+   * (layout.shapes; plus the signal points' opacity when they are shown) with one Plotly.update, which dcc.Graph
+   * does not listen to. The summary line follows after the frame is painted; once the slider has rested for
+   * LIVE_REST_MS the whole figure (circle-centre hover markers included) is written back to Dash with set_props,
+   * so that the stored figure, the side-by-side copy and every later redraw agree with tau.
    */
   const LIVE_REST_MS = 150;
   const liveTimers = {};
@@ -324,7 +324,7 @@
       const control = record.target.closest ? record.target.closest(".threshold-control[data-cxr-graph]") : null;
       if (control && seen.indexOf(control) < 0 && record.target.getAttribute("role") === "slider") {
         seen.push(control);
-        const tau = parseFloat(record.target.getAttribute("aria-valuenow"));
+        const tau = parseFloat(record.target.getAttribute("aria-valuenow"));  // the current value, not the record's
         if (Number.isFinite(tau)) {
           liveRedraw(control, tau);
         }
