@@ -1,0 +1,147 @@
+"""`pipeline --quick`: every transfer-learning stage runs on synthetic data, and its bundle works in the product.
+
+One quick run (module fixture, about 1.5 minutes on 2 idle cores) is shared by the tests: they check the stage
+outputs, the Table 3 analogue, the bundle (loads, explains a study through the CLI, serves the dashboard),
+resuming, and then the argument checks of `train`, `evaluate-models` and `pipeline`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("keras")
+
+from cxrmodel.cli import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[Path, dict]:
+    output = tmp_path_factory.mktemp("pipeline") / "run"
+    status = main(["pipeline", "--output", str(output), "--quick", "--seed", "5"])
+    assert status == 0
+    return output, json.loads((output / "pipeline.json").read_text())
+
+
+def _last_json(text: str) -> dict:
+    return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
+
+
+def test_quick_pipeline_runs_every_stage_and_writes_table3(quick_run):
+    output, summary = quick_run
+    assert summary["mode"] == "quick"
+    assert list(summary["stages"]) == ["pretraining_data", "pretraining", "word_vectors", "target_data", "evaluation",
+                                       "bundle"]
+    # a. ChestX-ray14-format pre-training set, larger than the target set; b. encoder pre-trained on it.
+    entries = (output / "pretraining-data" / "Data_Entry_2017.csv").read_text().splitlines()
+    assert entries[0].startswith("Image Index,Finding Labels,") and len(entries) - 1 > summary["recipe"]["target_studies"]
+    pretrained = json.loads((output / "pretrained-encoder" / "pretrain.json").read_text())
+    assert len(pretrained["findings"]) == 14
+    # c. word2vec in the standard text format; d. OpenI-format target set.
+    count, dimension = map(int, (output / "word-vectors.txt").read_text().splitlines()[0].split())
+    assert count > 20 and dimension == summary["recipe"]["embedding_dimension"]
+    assert len(list((output / "target" / "ecgen-radiology").glob("*.xml"))) == summary["recipe"]["target_studies"]
+    # e. Table 3 analogue over 3 stratified folds, with per-epoch curves, as JSON and PNG.
+    table = json.loads((output / "evaluation" / "table3.json").read_text())
+    assert table["folds"] == 3 and len(table["per_fold"]) == 3
+    assert sum(fold["n_test"] for fold in table["per_fold"]) == table["n_studies"]
+    for model in ("multimodal", "image", "text"):
+        row = table["models"][model]
+        assert 0.0 <= row["accuracy_mean"] <= 1.0 and row["accuracy_sd"] >= 0.0 and len(row["accuracy_per_fold"]) == 3
+        assert table["curves"][model]["validation_accuracy"]
+    assert table["transfer"]["image_encoder"].startswith("pre-trained on a ChestX-ray14-format set")
+    assert (output / "evaluation" / "table3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_quick_bundle_loads_and_says_it_is_synthetic(quick_run):
+    from cxrmodel.bundle import load_bundle
+
+    output, _ = quick_run
+    bundle = load_bundle(output / "bundle")
+    assert bundle.synthetic is True
+    assert set(bundle.card["metrics"]) == {"multimodal", "image", "text"}
+    assert "synthetic studies" in bundle.card["trained_on"]
+    assert bundle.card["transfer"]["word_embedding"].startswith("initialised from word vectors")
+    assert bundle.image_baseline is not None and bundle.config.default_image_baseline == "mean"
+
+
+def test_quick_bundle_explains_one_of_its_studies(quick_run, capsys):
+    output, _ = quick_run
+    image = sorted((output / "target" / "NLMCXR_png").glob("*.png"))[0]
+    number = image.name.split("_")[0].removeprefix("CXR")
+    status = main(["explain", "--model", str(output / "bundle"), "--image", str(image),
+                   "--report", str(output / "target" / "ecgen-radiology" / f"{number}.xml"), "--json",
+                   "--threshold", "0.1", "--steps", "16"])
+    assert status == 0
+    document = _last_json(capsys.readouterr().out)
+    assert 0.0 <= document["probability"] <= 1.0
+    assert document["circles"], "no circle even at sight sensitivity 0.1"
+    assert any(word["seen"] for word in document["words"])
+
+
+def test_dashboard_starts_on_the_quick_bundle(quick_run, tmp_path):
+    from app import AppConfig, create_app
+
+    output, _ = quick_run
+    client = create_app(AppConfig(output / "bundle", output / "target", tmp_path)).server.test_client()
+    response = client.get("/_dash-layout")
+    assert response.status_code == 200
+    layout = response.get_data(as_text=True)
+    assert "CXR1" in layout and "not for clinical use" in layout
+
+
+def test_rerun_reuses_every_stage_and_train_reuses_its_sub_models(quick_run, capsys):
+    from cxrmodel.pipeline import QUICK
+    from cxrmodel.train_target import TargetSettings, train_target_bundle
+    from cxrmodel.transfer import TransferSources
+
+    output, first = quick_run
+    assert main(["pipeline", "--output", str(output), "--quick", "--seed", "5"]) == 0
+    again = json.loads((output / "pipeline.json").read_text())
+    assert all(stage["reused"] for stage in again["stages"].values())
+    assert again["table3"] == first["table3"]
+    capsys.readouterr()
+
+    # The train stage kept its finished sub-models: the same training again trains nothing.
+    settings = TargetSettings(seed=5, schedule=QUICK.schedule, model_overrides=dict(QUICK.model_overrides), eager=True)
+    sources = TransferSources(image_encoder=output / "pretrained-encoder", word_vectors=output / "word-vectors.txt")
+    card = train_target_bundle(output / "target", output / "bundle", settings, sources)
+    assert card["reused"] == ["image", "text", "multimodal"]
+    assert card["metrics"] == first["bundle_metrics"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["train", "--studies", "{missing}", "--output", "{tmp}/b"], "is not a folder"),
+        (["train", "--studies", "{target}", "--output", "{tmp}/b", "--word-vectors", "{tmp}/none.txt"],
+         "word vectors file"),
+        (["train", "--studies", "{target}", "--output", "{tmp}/b", "--image-encoder", "{encoder}",
+          "--image-size", "64"], "does not match the pre-trained image encoder"),
+        (["train", "--studies", "{target}", "--output", "{tmp}/b", "--backbone", "vgg"], "unknown backbone"),
+        (["train", "--studies", "{tmp}", "--output", "{tmp}/b"], "is neither an OpenI folder"),
+        (["evaluate-models", "--studies", "{target}", "--folds", "1"], "--folds must be at least 2"),
+        (["evaluate-models", "--studies", "{target}", "--folds", "3", "--chart", "{tmp}/chart.jpg"], "must end in .png"),
+        (["evaluate-models", "--studies", "{target}", "--folds", "90"], "90 folds need at least 90 studies"),
+        (["pipeline", "--output", "{file}"], "exists and is not a folder"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(quick_run, tmp_path, capsys, arguments, message):
+    output, _ = quick_run
+    (tmp_path / "file").write_text("x")
+    values = {"missing": str(tmp_path / "missing"), "tmp": str(tmp_path), "target": str(output / "target"),
+              "encoder": str(output / "pretrained-encoder"), "file": str(tmp_path / "file")}
+    status = main([argument.format(**values) for argument in arguments])
+    error = capsys.readouterr().err.strip()
+    assert status == 2
+    assert message in error and "\n" not in error and "Traceback" not in error
+
+
+def test_image_encoder_and_chexnet_weights_are_exclusive(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--studies", str(tmp_path), "--output", str(tmp_path / "b"), "--image-encoder", str(tmp_path),
+              "--image-weights", str(tmp_path / "w.h5")])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
