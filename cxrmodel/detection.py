@@ -8,7 +8,8 @@ Definition (exact; `detect_circles` implements it, `sweep_circles` evaluates it 
   10 * width / 224, the paper's 10 px on a 224 px map). Clusters are the connected components of that graph,
   identical to single-linkage hierarchical clustering cut at the link distance (scipy `fclusterdata(points,
   t=link_distance, criterion="distance", method="single")`), computed without a pairwise distance matrix
-  (see cxrmodel.detection_grid).
+  (cxrmodel.detection_runs for the few signal runs of a typical map, cxrmodel.detection_grid otherwise;
+  both give the same clusters and the same floats).
 - Clusters with fewer than `min_points` signals are dropped.
 - Circle: centre (x, y) = mean of its signals' coordinates; r = largest Euclidean distance from the centre to
   a signal; points = number of signals; mass = the cluster's share of sum(p) over the WHOLE map. Circles are
@@ -36,6 +37,7 @@ import numpy as np
 
 from cxrmodel.detection_clusters import ClusterTable, cluster_signals, signal_labels
 from cxrmodel.detection_grid import CellGrid, signal_mask
+from cxrmodel.detection_runs import RUN_PATH_MAX_QUERIES, SignalRuns, cluster_runs, run_labels, run_queries
 from cxrmodel.detection_sweep import sweep_cluster_tables
 
 logger = logging.getLogger(__name__)
@@ -114,8 +116,11 @@ def _validated_map(attribution_map: np.ndarray) -> tuple[np.ndarray, float]:
         raise ValueError(f"attribution map must hold real numbers, got dtype {values.dtype}")
     # C order: sums (and so masses) then do not depend on the caller's memory layout.
     values = np.ascontiguousarray(values, dtype=np.float64)
-    highest = float(values.max())
-    if not (math.isfinite(highest) and math.isfinite(values.min())):  # NaN and +/-inf propagate to max / min
+    # ufunc reductions directly (what ndarray.max / min call): the Python wrappers cost more than the
+    # reduction itself on a 224 x 224 map.
+    highest = float(np.maximum.reduce(values, axis=None))
+    lowest = float(np.minimum.reduce(values, axis=None))
+    if not (math.isfinite(highest) and math.isfinite(lowest)):  # NaN and +/-inf propagate to max / min
         finite = np.isfinite(values)
         bad_row, bad_column = np.argwhere(~finite)[0]
         kind = "NaN" if np.isnan(values[bad_row, bad_column]) else "infinite"
@@ -172,31 +177,62 @@ def _prepare(attribution_map: np.ndarray, link_distance: float | None) -> _Prepa
     values, highest = _validated_map(attribution_map)
     distance = _validated_link_distance(link_distance, values.shape[1])
     positive = np.maximum(values, 0.0)
-    total = float(positive.sum())
+    total = float(np.add.reduce(positive, axis=None))  # = positive.sum(), without its wrapper
     if not math.isfinite(total):
         raise ValueError("attribution map values are too large to sum in float64; rescale the map first")
     return _PreparedMap(positive, max(highest, 0.0), total, _cell_grid(values.shape, distance))
 
 
+def _signal_runs(prepared: _PreparedMap, mask: np.ndarray) -> tuple[np.ndarray, SignalRuns] | None:
+    """The signals as flat indices and row runs when the run path applies (few runs), None otherwise.
+
+    The run path (cxrmodel.detection_runs) and the cell engine (cxrmodel.detection_clusters) give the same
+    clusters and the same floats; the run path needs about half the numpy calls for the few hundred signals
+    of a typical map at the default sight sensitivity (~1.7x faster at 224 x 224, tau 0.7), the cell engine
+    is faster for dense maps with many runs.
+    """
+    if prepared.grid.max_squared_distance < 1:  # link distance < 1 px: pixels of a run are not linked
+        return None
+    signals = mask.reshape(-1).nonzero()[0]
+    if len(signals) == 0:
+        return None
+    runs = SignalRuns.of(signals, prepared.grid.columns)
+    if run_queries(runs, prepared.grid) > RUN_PATH_MAX_QUERIES:
+        return None
+    return signals, runs
+
+
+def _cluster_table(prepared: _PreparedMap, threshold: float) -> ClusterTable:
+    """Per-cluster statistics of the signals p >= threshold (and p > 0), by whichever path is faster."""
+    mask = signal_mask(prepared.positive, threshold)
+    fast = _signal_runs(prepared, mask)
+    if fast is None:
+        return cluster_signals(mask, prepared.positive, prepared.grid)
+    signals, runs = fast
+    labels = run_labels(runs, prepared.grid)
+    return cluster_runs(signals, runs, labels, prepared.positive.reshape(-1), prepared.grid)
+
+
 def _circles(table: ClusterTable, total: float, min_points: int) -> list[Circle]:
     """Drop clusters smaller than min_points, compute masses, sort by mass (largest first)."""
-    kept = np.flatnonzero(table.points >= min_points)
-    mass = table.weight[kept] / total
-    order = kept[np.lexsort((table.centre_x[kept], table.centre_y[kept], -mass))]
+    order = (table.points >= min_points).nonzero()[0]
+    if len(order) > 1:
+        mass = table.weight[order] / total
+        order = order[np.lexsort((table.centre_x[order], table.centre_y[order], -mass))]
     return [
-        Circle(
-            x=float(table.centre_x[index]),
-            y=float(table.centre_y[index]),
-            r=float(table.radius[index]),
-            points=int(table.points[index]),
-            mass=float(share),
+        Circle(x=x, y=y, r=r, points=points, mass=share)
+        for x, y, r, points, share in zip(
+            table.centre_x[order].tolist(),
+            table.centre_y[order].tolist(),
+            table.radius[order].tolist(),
+            table.points[order].tolist(),
+            (table.weight[order] / total).tolist(),
         )
-        for index, share in zip(order, table.weight[order] / total)
     ]
 
 
 def _detection(table: ClusterTable, total: float, min_points: int) -> Detection:
-    detection = Detection(circles=_circles(table, total, min_points), signals=int(table.points.sum()))
+    detection = Detection(circles=_circles(table, total, min_points), signals=int(np.add.reduce(table.points)))
     logger.debug("%d signals, %d clusters, %d circles", detection.signals, len(table.points), len(detection.circles))
     return detection
 
@@ -227,10 +263,10 @@ def detect_circles(
     min_points = _validated_min_points(min_points)
     if prepared.peak <= 0.0:
         return Detection(circles=[], signals=0)
-    # 1. Signals: p >= sight_sensitivity * max(p) and p > 0.
-    mask = signal_mask(prepared.positive, sight_sensitivity * prepared.peak)
-    # 2. Single-linkage clusters and their statistics; 3. circles of the clusters with >= min_points signals.
-    return _detection(cluster_signals(mask, prepared.positive, prepared.grid), prepared.total, min_points)
+    # 1. Signals: p >= sight_sensitivity * max(p) and p > 0; 2. single-linkage clusters and their statistics;
+    # 3. circles of the clusters with >= min_points signals.
+    table = _cluster_table(prepared, sight_sensitivity * prepared.peak)
+    return _detection(table, prepared.total, min_points)
 
 
 def cluster_labels(
@@ -253,7 +289,14 @@ def cluster_labels(
     sight_sensitivity = _validated_sight_sensitivity(sight_sensitivity)
     if prepared.peak <= 0.0:
         return np.full(prepared.positive.shape, -1, dtype=np.int64)
-    return signal_labels(signal_mask(prepared.positive, sight_sensitivity * prepared.peak), prepared.grid)
+    mask = signal_mask(prepared.positive, sight_sensitivity * prepared.peak)
+    fast = _signal_runs(prepared, mask)
+    if fast is None:
+        return signal_labels(mask, prepared.grid)
+    signals, runs = fast
+    labels = np.full(mask.size, -1, dtype=np.int64)
+    labels[signals] = run_labels(runs, prepared.grid).repeat(runs.length)
+    return labels.reshape(mask.shape)
 
 
 def sweep_circles(

@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 _PAIR_TEST_CHUNK_ELEMENTS = 1 << 21
 # Above this many elements of exact tests, first drop the cell pairs that sure links already joined.
 _PRUNE_ABOVE_ELEMENTS = 1 << 15
+# Union-find on graphs up to this many nodes jumps pointers a fixed log2(nodes) times per round.
+_FIXED_JUMPS_UP_TO_NODES = 4096
 
 
 def signal_mask(positive: np.ndarray, threshold: float) -> np.ndarray:
@@ -171,23 +173,32 @@ def components(node_count: int, first: np.ndarray, second: np.ndarray) -> np.nda
     Returns:
         (node_count,) int64 labels 0..c-1, numbered in order of each component's smallest node.
     """
-    parent = np.arange(node_count)
+    nodes = np.arange(node_count)
+    parent = nodes
+    # Trees have depth < node_count (parent[i] <= i), so this many pointer jumps always reach the roots; for
+    # small graphs a fixed number of cheap jumps costs less than testing for convergence after each one.
+    fixed_jumps = max(node_count - 1, 1).bit_length() if node_count <= _FIXED_JUMPS_UP_TO_NODES else 0
     while len(first):
-        root_first, root_second = parent[first], parent[second]
-        open_edges = root_first != root_second
-        if not open_edges.any():
-            break
-        first, second = first[open_edges], second[open_edges]
-        root_first, root_second = root_first[open_edges], root_second[open_edges]
+        if parent is nodes:  # first round: every node is its own root
+            root_first, root_second = first, second
+            parent = nodes.copy()
+        else:
+            root_first, root_second = parent[first], parent[second]
+            open_edges = root_first != root_second
+            first, second = first[open_edges], second[open_edges]
+            if not len(first):
+                break
+            root_first, root_second = root_first[open_edges], root_second[open_edges]
         # parent[i] <= i always, so no cycles; every round removes at least one root.
         np.minimum.at(parent, np.maximum(root_first, root_second), np.minimum(root_first, root_second))
-        while True:
+        for _ in range(fixed_jumps):
+            parent = parent[parent]
+        while not fixed_jumps:
             grandparent = parent[parent]
             if np.array_equal(grandparent, parent):
                 break
             parent = grandparent
-    is_root = parent == np.arange(node_count)
-    return (np.cumsum(is_root) - 1)[parent]
+    return (np.add.accumulate(parent == nodes, dtype=np.intp) - 1)[parent]
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,7 +24,9 @@ from cxrmodel.detection import (
     detect_circles,
     sweep_circles,
 )
+import cxrmodel.detection as detection_module
 from cxrmodel.detection_grid import CellGrid, components, max_linked_squared_distance
+from cxrmodel.detection_runs import SignalRuns
 
 LINK_DISTANCES = [0.5, 1.0, 1.2, math.sqrt(2), 1.9, 2.0, 2.5, 3.0, 5.0, math.sqrt(8), 7.3, 12.0, 1000.0]
 SIGHT_SENSITIVITIES = [0.0, 0.3, 0.55, 0.9, 1.0]
@@ -106,11 +108,18 @@ def realistic_map(size: int, seed: int = 0) -> np.ndarray:
     return attribution + 0.06 * rng.standard_normal((size, size))
 
 
+@pytest.fixture(params=["run path", "cell engine"])
+def engine(request, monkeypatch):
+    """Force one of the two clustering paths of detect_circles / cluster_labels (both must equal scipy)."""
+    monkeypatch.setattr(detection_module, "RUN_PATH_MAX_QUERIES", 10**12 if request.param == "run path" else -1)
+    return request.param
+
+
 # ---------------------------------------------------------------------------------------------- partitions
 
 
 @pytest.mark.parametrize("shape, seed", [((20, 30), 1), ((64, 64), 2), ((100, 80), 3), ((1, 40), 4), ((37, 1), 5)])
-def test_partition_equals_scipy_single_linkage(shape, seed):
+def test_partition_equals_scipy_single_linkage(shape, seed, engine):
     for attribution in random_maps(shape, seed):
         for sight_sensitivity in SIGHT_SENSITIVITIES:
             points = signal_points(attribution, sight_sensitivity)
@@ -124,14 +133,14 @@ def test_partition_equals_scipy_single_linkage(shape, seed):
                 assert got == expected, (shape, sight_sensitivity, link_distance)
 
 
-def test_partition_equals_scipy_on_a_realistic_map_with_the_default_link_distance():
+def test_partition_equals_scipy_on_a_realistic_map_with_the_default_link_distance(engine):
     attribution = realistic_map(160, seed=7)
     for sight_sensitivity in (0.5, 0.7):
         expected, _, _ = reference_clusters(attribution, sight_sensitivity, default_link_distance(160))
         assert partition_of(cluster_labels(attribution, sight_sensitivity)) == expected
 
 
-def test_ties_at_exactly_the_link_distance_are_linked_like_scipy():
+def test_ties_at_exactly_the_link_distance_are_linked_like_scipy(engine):
     # Pixels 5 apart (3-4-5 triangle) and sqrt(2) apart (diagonal): linked at exactly that distance only.
     attribution = np.zeros((12, 12))
     attribution[1, 1] = attribution[4, 5] = 1.0  # distance 5
@@ -158,7 +167,8 @@ def test_cells_are_small_enough_that_all_their_pixels_are_linked():
 
 def test_union_find_components_match_scipy():
     rng = np.random.default_rng(0)
-    for node_count, edge_count in [(1, 0), (10, 0), (50, 30), (300, 280), (300, 1000)]:
+    # Up to 4096 nodes a fixed number of pointer jumps, above it jumps until nothing changes: both covered.
+    for node_count, edge_count in [(1, 0), (10, 0), (50, 30), (300, 280), (300, 1000), (4096, 3000), (6000, 5000)]:
         first, second = rng.integers(0, node_count, (2, edge_count))
         labels = components(node_count, first, second)
         graph = coo_matrix((np.ones(edge_count), (first, second)), shape=(node_count, node_count))
@@ -167,11 +177,48 @@ def test_union_find_components_match_scipy():
         assert labels.max(initial=-1) + 1 == len(set(expected.tolist()))
 
 
+def test_run_path_and_cell_engine_give_identical_detections(monkeypatch):
+    """Same circles, floats bit for bit, on many maps; the default dispatch picks either path."""
+    rng = np.random.default_rng(31)
+    maps = [attribution for shape in [(20, 30), (64, 64), (45, 17)] for attribution in random_maps(shape, 1)]
+    maps += [
+        realistic_map(96),
+        np.round(rng.random((50, 60)) * 4),  # many ties at every threshold
+        np.ones((30, 40)),  # all equal: every pixel a signal
+        np.pad(np.ones((1, 1)), ((5, 9), (7, 3))),  # a single positive pixel
+        np.tile([[1.0, 0.0, 0.0, 1.0]], (12, 6)),  # runs touching both edges of every row
+    ]
+    for attribution in maps:
+        diagonal = math.hypot(*attribution.shape)
+        for link_distance in (None, 0.5, 1.0, 1.5, 2.0, 7.3, diagonal, 10 * diagonal):
+            for sight_sensitivity in (0.0, 0.3, 0.7, 1.0):
+                results = {}
+                for limit in (10**12, -1):  # run path, then cell engine
+                    monkeypatch.setattr(detection_module, "RUN_PATH_MAX_QUERIES", limit)
+                    results[limit] = (
+                        detect_circles(attribution, sight_sensitivity, link_distance, min_points=1),
+                        cluster_labels(attribution, sight_sensitivity, link_distance),
+                    )
+                (run_detection, run_labels), (cell_detection, cell_labels) = results[10**12], results[-1]
+                assert run_detection == cell_detection, (attribution.shape, link_distance, sight_sensitivity)
+                assert partition_of(run_labels) == partition_of(cell_labels)
+
+
+def test_signal_runs_never_span_two_rows():
+    mask = np.zeros((3, 5), dtype=bool)
+    mask[0, 3:] = mask[1, :2] = mask[1, 4] = mask[2, :] = True  # row 0 ends and row 1 starts with signals
+    runs = SignalRuns.of(mask.reshape(-1).nonzero()[0], 5)
+    assert list(zip(runs.row.tolist(), runs.start.tolist(), runs.end.tolist())) == [
+        (0, 3, 4), (1, 0, 1), (1, 4, 4), (2, 0, 4)
+    ]
+    assert runs.length.tolist() == [2, 2, 1, 5]
+
+
 # ---------------------------------------------------------------------------------------------- circles
 
 
 @pytest.mark.parametrize("shape, seed", [((20, 30), 11), ((64, 64), 12), ((100, 80), 13)])
-def test_circles_equal_the_definition(shape, seed):
+def test_circles_equal_the_definition(shape, seed, engine):
     for attribution in random_maps(shape, seed):
         for sight_sensitivity in (0.0, 0.4, 0.8):
             for link_distance in (1.0, 1.5, 3.0, 7.3, 12.0):
