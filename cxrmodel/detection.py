@@ -188,7 +188,7 @@ def _signal_runs(prepared: _PreparedMap, mask: np.ndarray) -> tuple[np.ndarray, 
 
     The run path (cxrmodel.detection_runs) and the cell engine (cxrmodel.detection_clusters) give the same
     clusters and the same floats; the run path needs about half the numpy calls for the few hundred signals
-    of a typical map at the default sight sensitivity (~1.7x faster at 224 x 224, tau 0.7), the cell engine
+    of a typical map at the default sight sensitivity (~1.6x faster at 224 x 224, tau 0.7), the cell engine
     is faster for dense maps with many runs.
     """
     if prepared.grid.max_squared_distance < 1:  # link distance < 1 px: pixels of a run are not linked
