@@ -15,9 +15,9 @@ same floats):
    of row y + dy linked to run i are one contiguous index range, found with two `searchsorted` over all
    (run, dy) at once. Run i is joined to the first run of each range and the runs of a range to each other
    (consecutive-index edges from a difference array); detection_grid.components gives the clusters.
-3. Statistics per cluster: counts and coordinate sums are exact integers summed per run; the radius is
-   evaluated on run ends (for one row, the farthest pixel from the centre is an end of a run, and float
-   squaring and addition are monotone, so the maximum is the same float as over all pixels); the attribution
+3. Statistics per cluster: counts and coordinate sums are exact integers summed per signal pixel; the radius
+   is the largest squared distance over all signals, computed as the cell engine computes it on row extremes
+   only (float squaring and addition are monotone, so both maxima are the same float); the attribution
    mass is summed per cell of the cell grid and then per cluster in row-major cell order, the reduction the
    cell engine and the sweep use (per pixel in row-major order when only neighbours link, as
    the `scipy.ndimage.label` path does), so masses are bit-identical to theirs.
@@ -84,7 +84,7 @@ class SignalRuns:
 
 @functools.lru_cache(maxsize=64)
 def _row_reach(max_squared_distance: int, key_stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """For dy = 0..isqrt(max_squared): key shifts dy * stride - g(dy) and dy * stride + g(dy), g = isqrt(D - dy^2)."""
+    """Key shifts dy * stride - g(dy) and dy * stride + g(dy) for dy = 0..isqrt(D), g(dy) = isqrt(D - dy^2)."""
     reach = math.isqrt(max_squared_distance)
     shift = np.array([dy * key_stride for dy in range(reach + 1)], dtype=np.int64)
     gap = np.array([math.isqrt(max_squared_distance - dy * dy) for dy in range(reach + 1)], dtype=np.int64)
