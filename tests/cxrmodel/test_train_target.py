@@ -105,3 +105,28 @@ def test_chart_draws_table3_and_curves(tmp_path):
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size == (900, 360)
     json.dumps(document)  # the document the chart reads is plain JSON
+
+
+def test_chexnet_weights_become_the_target_image_encoder(tmp_path):
+    """--image-weights: a file in the CheXNet Keras layout fixes a 224 px DenseNet-121 encoder and fills it."""
+    pytest.importorskip("h5py")
+    from cxrmodel.model import build_model
+    from cxrmodel.text import Vocabulary
+    from cxrmodel.train_target import resolve_image_fields, target_config
+    from cxrmodel.transfer import load_transfer_weights
+    from tests.cxrmodel.test_pretrained import _chexnet_model, _write_keras2_h5
+
+    chexnet = _chexnet_model()
+    path = tmp_path / "brucechou1983_CheXNet_Keras_0.3.0_weights.h5"
+    _write_keras2_h5(chexnet, path)
+    sources = TransferSources(image_weights=path)
+    with pytest.raises(ValueError, match="--backbone compact does not match the CheXNet weights"):
+        resolve_image_fields(TargetSettings(backbone="compact"), sources)
+    fields = resolve_image_fields(TargetSettings(), sources)
+    assert (fields["image_size"], fields["backbone"], fields["preprocessing"]) == (224, "densenet121", "imagenet")
+    weights = load_transfer_weights(sources, fields)
+    config = target_config(TargetSettings(), fields, weights, Vocabulary.build(["the heart is normal"]))
+    image_model = build_model("image", config)
+    image_model.get_layer("image_encoder").set_weights(weights.image_encoder)
+    backbone = image_model.get_layer("image_encoder").get_layer("densenet121")
+    assert np.array_equal(backbone.get_layer("conv1_conv").get_weights()[0], chexnet.get_layer("conv1_conv").get_weights()[0])
