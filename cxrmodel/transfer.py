@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrmodel.data.fetch import file_sha256
 from cxrmodel.model import ModelConfig
 from cxrmodel.train import (
     StudyArrays,
@@ -56,15 +57,6 @@ IMAGE_FIELDS = ("image_size", "backbone", "preprocessing", "image_feature_units"
 """ModelConfig fields that a pre-trained image encoder fixes."""
 
 SUB_MODELS = ("image", "text", "multimodal")
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -99,13 +91,13 @@ class TransferSources:
         if self.image_encoder is not None:
             from cxrmodel.pretrain import CONFIG_FILE, ENCODER_WEIGHTS
 
-            record["image_encoder"] = {name: file_digest(Path(self.image_encoder) / name)
+            record["image_encoder"] = {name: file_sha256(Path(self.image_encoder) / name)
                                        for name in (CONFIG_FILE, ENCODER_WEIGHTS)
                                        if (Path(self.image_encoder) / name).is_file()}
         if self.image_weights is not None:
-            record["image_weights"] = file_digest(Path(self.image_weights))
+            record["image_weights"] = file_sha256(Path(self.image_weights))
         if self.word_vectors is not None:
-            record["word_vectors"] = file_digest(Path(self.word_vectors))
+            record["word_vectors"] = file_sha256(Path(self.word_vectors))
         return record
 
     def describe(self) -> dict:
