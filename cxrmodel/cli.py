@@ -85,13 +85,15 @@ def _command_synthetic(arguments: argparse.Namespace) -> int:
 
 def _command_predict(arguments: argparse.Namespace) -> int:
     from cxrmodel.bundle import load_bundle
-    from cxrmodel.data.openi import load_openi
     from cxrmodel.imaging import decode_image_file
+    from cxrmodel.studies import StudyCollection
 
+    # The folder is read as the dashboard reads it: OpenI XML layout or its Kaggle CSV variant.
+    try:
+        studies = list(StudyCollection.from_folder(arguments.studies).studies.values())
+    except ValueError as error:
+        raise CommandError(f"no studies with images found in {arguments.studies}: {error}") from None
     bundle = load_bundle(arguments.model)
-    studies = [study for study in load_openi(arguments.studies, arguments.studies / "NLMCXR_png") if study.image_paths]
-    if not studies:
-        raise CommandError(f"no studies with images found in {arguments.studies}")
     prepared = [bundle.prepare(decode_image_file(study.image_paths[0]).pixels, study.report_text) for study in studies]
     probabilities = bundle.predict_studies(prepared)
     for study, probability in zip(studies, probabilities):
@@ -287,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="P(abnormal) for every study of an OpenI folder, as JSON lines")
     predict.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
-    predict.add_argument("--studies", type=_existing_directory, required=True, help="OpenI folder")
+    predict.add_argument("--studies", type=_existing_directory, required=True,
+                         help="OpenI folder (ecgen-radiology/ + NLMCXR_png/, or the Kaggle indiana_*.csv layout)")
     predict.set_defaults(handler=_command_predict)
 
     from cxrmodel.integration_rules import METHODS

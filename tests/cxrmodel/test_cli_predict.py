@@ -1,0 +1,33 @@
+"""`python -m cxrmodel predict`: P(abnormal) per study of a folder, in either OpenI layout."""
+
+from __future__ import annotations
+
+import json
+
+from cxrmodel.cli import USER_ERROR_STATUS, main
+
+
+def predictions(capsys, model, studies) -> dict[str, dict]:
+    assert main(["predict", "--model", str(model), "--studies", str(studies)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    return {line["study"]: line for line in lines}
+
+
+def test_predict_reads_the_kaggle_layout_like_the_xml_layout(
+    capsys, tiny_bundle_directory, tiny_studies_directory, tiny_kaggle_studies_directory
+):
+    from_xml = predictions(capsys, tiny_bundle_directory, tiny_studies_directory)
+    from_kaggle = predictions(capsys, tiny_bundle_directory, tiny_kaggle_studies_directory)
+
+    assert len(from_xml) >= 2
+    assert from_kaggle.keys() == from_xml.keys()
+    for study_id, line in from_xml.items():
+        assert 0.0 <= line["probability"] <= 1.0
+        assert from_kaggle[study_id]["label"] == line["label"]
+        assert abs(from_kaggle[study_id]["probability"] - line["probability"]) < 1e-3
+
+
+def test_predict_on_a_folder_without_studies_is_one_line_exit_2(capsys, tiny_bundle_directory, tmp_path):
+    assert main(["predict", "--model", str(tiny_bundle_directory), "--studies", str(tmp_path)]) == USER_ERROR_STATUS
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and error.startswith("error: no ") and str(tmp_path) in error
