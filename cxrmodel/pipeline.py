@@ -304,6 +304,9 @@ def run_pipeline(output: str | os.PathLike, recipe: PipelineRecipe = FULL, *, pr
 
     summary = {
         "mode": mode,
+        # A reader of the quick run's JSON must not take its chance-level toy metrics for results.
+        "note": ("quick mode: toy sizes that check every stage connects; its metrics are not meaningful — the "
+                 "full recipe (no --quick) is the documented run") if mode == "quick" else "full recipe",
         "recipe": recipe.to_dict(),
         "stages": {name: {"seconds": record["seconds"], "reused": reused[name], "result": record["result"]}
                    for name, record in stages.records.items() if name in reused},
@@ -320,4 +323,6 @@ def run_pipeline(output: str | os.PathLike, recipe: PipelineRecipe = FULL, *, pr
     }
     (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     logger.info("pipeline finished in %.0f s: %s", summary["wall_seconds"], summary["table3"]["multimodal_gain_points"])
+    if mode == "quick":
+        logger.warning("quick mode: toy sizes; the metrics above are not meaningful (run without --quick for results)")
     return summary

@@ -31,7 +31,7 @@ def _last_json(text: str) -> dict:
 
 def test_quick_pipeline_runs_every_stage_and_writes_table3(quick_run):
     output, summary = quick_run
-    assert summary["mode"] == "quick"
+    assert summary["mode"] == "quick" and "not meaningful" in summary["note"]
     assert list(summary["stages"]) == ["pretraining_data", "pretraining", "word_vectors", "target_data", "evaluation",
                                        "bundle"]
     # a. ChestX-ray14-format pre-training set, larger than the target set; b. encoder pre-trained on it.
