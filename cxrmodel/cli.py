@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from cxrmodel.cli_arguments import positive_float, positive_int, sight_sensitivity
+
 logger = logging.getLogger("cxrmodel")
 
 USER_ERROR_STATUS = 2
@@ -21,16 +23,6 @@ USER_ERROR_STATUS = 2
 
 class CommandError(Exception):
     """A problem the user can fix (bad argument, missing file); printed as one line, exit status 2."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
 
 
 def _existing_directory(text: str) -> Path:
@@ -99,26 +91,6 @@ def _command_predict(arguments: argparse.Namespace) -> int:
     for study, probability in zip(studies, probabilities):
         print(json.dumps({"study": study.study_id, "label": study.label, "probability": round(float(probability), 4)}))
     return 0
-
-
-def _sight_sensitivity(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"sight sensitivity must be between 0 and 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
 
 
 def _steps(text: str) -> int | str:
@@ -265,11 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--model-output", default="models/demo", help="bundle directory to write")
     build.add_argument("--studies-output", default="studies/demo", help="demo studies directory to write")
     build.add_argument("--seed", type=int, default=2019)
-    build.add_argument("--training-studies", type=_positive_int, default=2000)
-    build.add_argument("--validation-studies", type=_positive_int, default=300)
-    build.add_argument("--test-studies", type=_positive_int, default=400)
-    build.add_argument("--image-size", type=_positive_int, default=160, help="model grid side in pixels")
-    build.add_argument("--epochs", type=_positive_int, default=None, help="override the epochs of every stage")
+    build.add_argument("--training-studies", type=positive_int, default=2000)
+    build.add_argument("--validation-studies", type=positive_int, default=300)
+    build.add_argument("--test-studies", type=positive_int, default=400)
+    build.add_argument("--image-size", type=positive_int, default=160, help="model grid side in pixels")
+    build.add_argument("--epochs", type=positive_int, default=None, help="override the epochs of every stage")
     build.set_defaults(handler=_command_demo_build)
     baseline = demo_commands.add_parser(
         "baseline", help="(re)write the demo bundle's mean-normal image baseline from its training recipe"
@@ -280,11 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     synthetic = commands.add_parser("synthetic", help="write synthetic studies in the OpenI layout with masks")
     synthetic.add_argument("--output", type=Path, required=True, help="folder to write (created)")
-    synthetic.add_argument("--count", type=_positive_int, default=100)
+    synthetic.add_argument("--count", type=positive_int, default=100)
     synthetic.add_argument("--seed", type=int, default=0)
-    synthetic.add_argument("--first-number", type=_positive_int, default=1, help="number of the first CXR<n>")
-    synthetic.add_argument("--width", type=_positive_int, default=480)
-    synthetic.add_argument("--height", type=_positive_int, default=512)
+    synthetic.add_argument("--first-number", type=positive_int, default=1, help="number of the first CXR<n>")
+    synthetic.add_argument("--width", type=positive_int, default=480)
+    synthetic.add_argument("--height", type=positive_int, default=512)
     synthetic.set_defaults(handler=_command_synthetic)
 
     predict = commands.add_parser("predict", help="P(abnormal) for every study of an OpenI folder, as JSON lines")
@@ -301,11 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = explain.add_mutually_exclusive_group(required=True)
     report.add_argument("--report", type=Path, help="report as a text file or an OpenI XML")
     report.add_argument("--report-text", help="report text")
-    explain.add_argument("--threshold", type=_sight_sensitivity, default=None,
+    explain.add_argument("--threshold", type=sight_sensitivity, default=None,
                          help="sight sensitivity in [0, 1] (default: the bundle's, 0.70)")
-    explain.add_argument("--distance", type=_positive_float, default=None,
+    explain.add_argument("--distance", type=positive_float, default=None,
                          help="link distance in model-grid pixels (default: 10 x grid/224)")
-    explain.add_argument("--min-points", type=_positive_int, default=2)
+    explain.add_argument("--min-points", type=positive_int, default=2)
     explain.add_argument("--steps", type=_steps, default="auto", help="'auto' or a number of integration steps")
     explain.add_argument("--method", choices=METHODS, default="gausslegendre")
     explain.add_argument("--baseline", choices=("black", "blur", "mean"), default=None,
@@ -335,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
     quality.add_argument("--studies", type=_existing_directory, required=True, help="synthetic OpenI folder with truth")
     quality.add_argument("--output", type=Path, default=Path("docs"), help="folder for the JSON and PNG")
-    quality.add_argument("--min-points", type=_positive_int, default=2)
+    quality.add_argument("--min-points", type=positive_int, default=2)
     quality.add_argument("--steps", type=_steps, default="auto")
     quality.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
     quality.set_defaults(handler=_command_evaluate_detection)
@@ -352,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="folder (default: $XDG_CACHE_HOME/cxrmodel/data or ~/.cache/cxrmodel/data)")
         fetch.add_argument("--from-wheel", type=Path, default=None,
                            help="extract from this already downloaded torchxrayvision-1.5.7 wheel (no network)")
-        fetch.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds pip download may take")
+        fetch.add_argument("--timeout", type=positive_float, default=600.0, help="seconds pip download may take")
         fetch.set_defaults(handler=_command_fetch, fetcher=fetcher)
 
     evaluate = commands.add_parser(
@@ -361,10 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", choices=("openi-reports",), required=True)
     evaluate.add_argument("--modality", choices=("text",), required=True,
                           help="only text: the IU images cannot be fetched here")
-    evaluate.add_argument("--folds", type=_positive_int, default=5)
+    evaluate.add_argument("--folds", type=positive_int, default=5)
     evaluate.add_argument("--reports", type=Path, default=None,
                           help="reports .tgz or folder (default: the archive fetched by 'data fetch-openi-reports')")
-    evaluate.add_argument("--epochs", type=_positive_int, default=15, help="maximum epochs per fold")
+    evaluate.add_argument("--epochs", type=positive_int, default=15, help="maximum epochs per fold")
     evaluate.add_argument("--seed", type=int, default=2019)
     evaluate.add_argument("--word-vectors", default="word2vec", metavar="{random,word2vec,FILE}",
                           help="embedding initialisation: random, word2vec trained on each training fold's reports "

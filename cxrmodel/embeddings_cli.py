@@ -31,20 +31,12 @@ import logging
 import time
 from pathlib import Path
 
+from cxrmodel.cli_arguments import positive_int
+
 logger = logging.getLogger(__name__)
 
 META_FORMAT = "cxrmodel-word2vec-run"
 OPENI_SUFFIXES = (".tgz", ".tar", ".gz", ".xml")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
 
 
 def read_corpus(path: Path) -> list[str]:
@@ -153,15 +145,15 @@ def add_embeddings_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
     train.add_argument("--corpus", type=Path, required=True,
                        help="OpenI reports .tgz, folder of OpenI XML, or .txt/.txt.gz with one report per line")
     train.add_argument("--output", type=Path, required=True, help="vectors file to write (.txt, or .gz to compress)")
-    train.add_argument("--dimension", type=_positive_int, default=300, help="vector length (the paper: 300)")
-    train.add_argument("--window", type=_positive_int, default=5, help="context words either side")
-    train.add_argument("--min-count", type=_positive_int, default=2, help="words seen fewer times get no vector")
-    train.add_argument("--epochs", type=_positive_int, default=20, help="passes over the corpus")
+    train.add_argument("--dimension", type=positive_int, default=300, help="vector length (the paper: 300)")
+    train.add_argument("--window", type=positive_int, default=5, help="context words either side")
+    train.add_argument("--min-count", type=positive_int, default=2, help="words seen fewer times get no vector")
+    train.add_argument("--epochs", type=positive_int, default=20, help="passes over the corpus")
     train.add_argument("--seed", type=int, default=2019)
     train.add_argument("--force", action="store_true", help="retrain even if OUTPUT exists")
     train.set_defaults(handler=run_train)
     check = commands.add_parser("check", help="load a word2vec/GloVe text file and print its count and dimension")
     check.add_argument("file", type=Path, help="word2vec text (with header) or GloVe text (no header), plain or .gz")
-    check.add_argument("--dimension", type=_positive_int, default=None, help="require this vector length")
+    check.add_argument("--dimension", type=positive_int, default=None, help="require this vector length")
     check.set_defaults(handler=run_check)
     return embeddings

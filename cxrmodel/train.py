@@ -204,6 +204,41 @@ def fit_model(
     return {**history.history, "seconds": seconds}
 
 
+TRANSFERRED_LAYERS = ("image_encoder", "text_encoder", "word_embedding")
+"""Sub-models of the multimodal copied from the trained single-modality models."""
+
+
+def multimodal_from_encoders(config: ModelConfig, image_model, text_model):
+    """A fresh multimodal holding copies of the trained encoders, frozen so that its new head trains first.
+
+    Copies, so the image-only and text-only comparison models stay as they were.
+    """
+    multimodal = build_model("multimodal", config)
+    for name in TRANSFERRED_LAYERS:
+        source = image_model if name == "image_encoder" else text_model
+        layer = multimodal.get_layer(name)
+        layer.set_weights(source.get_layer(name).get_weights())
+        layer.trainable = False
+    return multimodal
+
+
+def set_encoders_trainable(multimodal, trainable: bool) -> None:
+    """Freeze or unfreeze the transferred sub-models (:data:`TRANSFERRED_LAYERS`) of a multimodal."""
+    for name in TRANSFERRED_LAYERS:
+        multimodal.get_layer(name).trainable = trainable
+
+
+def held_out_metrics(models: dict, test: StudyArrays) -> dict[str, dict[str, float]]:
+    """Accuracy and AUC (4 decimals) of each ``{modality: model}`` on ``test``, logged."""
+    metrics = {}
+    for modality, model in models.items():
+        probabilities = predict_probabilities(model, test, modality)
+        metrics[modality] = {key: round(value, 4)
+                             for key, value in classification_metrics(test.labels, probabilities).items()}
+        logger.info("held-out %s: %s", modality, metrics[modality])
+    return metrics
+
+
 @dataclass(frozen=True)
 class TrainingSchedule:
     """Epochs and learning rates of the three stages (the multimodal is fine-tuned at a low rate)."""
@@ -255,27 +290,17 @@ def train_three_models(
     )
     # 3. Multimodal: transfer both encoders (copies, so the comparison models stay as they were) and train a
     #    fresh decision head on the frozen encoders; then fine-tune end to end at a low learning rate.
-    multimodal = build_model("multimodal", config)
-    transferred = ("image_encoder", "text_encoder", "word_embedding")
-    for name in transferred:
-        source = image_model if name == "image_encoder" else text_model
-        multimodal.get_layer(name).set_weights(source.get_layer(name).get_weights())
-        multimodal.get_layer(name).trainable = False
+    multimodal = multimodal_from_encoders(config, image_model, text_model)
     history["multimodal_head"] = fit_model(
         multimodal, "multimodal", train, validation, epochs=schedule.head_epochs,
         learning_rate=schedule.learning_rate, batch_size=schedule.batch_size, seed=seed, patience=schedule.patience,
     )
-    for name in transferred:
-        multimodal.get_layer(name).trainable = True
+    set_encoders_trainable(multimodal, True)
     history["multimodal"] = fit_model(
         multimodal, "multimodal", train, validation, epochs=schedule.multimodal_epochs,
         learning_rate=schedule.fine_tune_learning_rate, batch_size=schedule.batch_size, seed=seed,
         patience=schedule.patience,
     )
 
-    metrics = {}
-    for modality, model in (("multimodal", multimodal), ("image", image_model), ("text", text_model)):
-        probabilities = predict_probabilities(model, test, modality)
-        metrics[modality] = {key: round(value, 4) for key, value in classification_metrics(test.labels, probabilities).items()}
-        logger.info("held-out %s: %s", modality, metrics[modality])
+    metrics = held_out_metrics({"multimodal": multimodal, "image": image_model, "text": text_model}, test)
     return TrainedModels(multimodal, image_model, text_model, metrics, history)

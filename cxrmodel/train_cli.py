@@ -22,47 +22,12 @@ import shlex
 import sys
 from pathlib import Path
 
+from cxrmodel.cli_arguments import fraction_below_half, image_size, positive_float, positive_int
+
 PROGRESS_LOGGERS = ("cxrmodel.train", "cxrmodel.transfer", "cxrmodel.train_target", "cxrmodel.pipeline",
                     "cxrmodel.pretrain", "cxrmodel.embeddings")
 """Loggers shown at INFO even without ``-v``: they speak once the arguments and files have been checked, so a
 user error still ends with exactly one line on stderr (dataset loading, ``cxrmodel.target``, speaks with ``-v``)."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.1, got {text!r}") from None
-    if not 0.0 < value < 0.5:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 0.5, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
-def _image_size(text: str) -> int:
-    value = _positive_int(text)
-    if value < 32:
-        raise argparse.ArgumentTypeError(f"the model grid must be at least 32 pixels, got {value}")
-    return value
 
 
 def _show_progress(arguments: argparse.Namespace) -> bool:
@@ -183,22 +148,22 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     transfer.add_argument("--word-vectors", type=Path, default=None, metavar="FILE",
                           help="word2vec/GloVe text vectors initialising the (trainable) word embedding")
     model = parser.add_argument_group("model and schedule")
-    model.add_argument("--image-size", type=_image_size, default=None,
+    model.add_argument("--image-size", type=image_size, default=None,
                        help="model grid side in pixels (default: the pre-trained encoder's, else 224)")
     # Checked by TargetSettings against cxrmodel.model.BACKBONES (importing it here would load TensorFlow for --help).
     model.add_argument("--backbone", default=None,
                        help="image backbone: compact, densenet121, mobilenetv3small, efficientnetb0 or resnet50 "
                             "(default: the pre-trained encoder's, else compact)")
-    model.add_argument("--embedding-dimension", type=_positive_int, default=300,
+    model.add_argument("--embedding-dimension", type=positive_int, default=300,
                        help="word vector length without --word-vectors (default 300, the paper's)")
-    model.add_argument("--epochs", type=_positive_int, default=None,
+    model.add_argument("--epochs", type=positive_int, default=None,
                        help="epochs of the image and text models (head and multimodal phases: a quarter and a third)")
-    model.add_argument("--learning-rate", type=_positive_float, default=1e-3)
-    model.add_argument("--fine-tune-learning-rate", type=_positive_float, default=1e-4,
+    model.add_argument("--learning-rate", type=positive_float, default=1e-3)
+    model.add_argument("--fine-tune-learning-rate", type=positive_float, default=1e-4,
                        help="low learning rate of the fine-tuning phases")
-    model.add_argument("--batch-size", type=_positive_int, default=32)
+    model.add_argument("--batch-size", type=positive_int, default=32)
     model.add_argument("--seed", type=int, default=2019)
-    model.add_argument("--validation-fraction", type=_fraction, default=0.1,
+    model.add_argument("--validation-fraction", type=fraction_below_half, default=0.1,
                        help="stratified share kept aside for early stopping")
 
 
@@ -209,14 +174,15 @@ def add_train_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--studies", type=Path, required=True, help="OpenI folder (XML or Kaggle CSV layout) with images")
     train.add_argument("--output", type=Path, required=True,
                        help="bundle folder to write (finished sub-models are kept in OUTPUT/work for resuming)")
-    train.add_argument("--test-fraction", type=_fraction, default=0.2, help="stratified share held out for the card")
+    train.add_argument("--test-fraction", type=fraction_below_half, default=0.2,
+                       help="stratified share held out for the card")
     _add_model_options(train)
     train.set_defaults(handler=_command_train)
 
     evaluate = subparsers.add_parser(
         "evaluate-models", help="k stratified folds: accuracy/AUC mean +/- sd of the three models, accuracy per epoch")
     evaluate.add_argument("--studies", type=Path, required=True, help="OpenI folder (XML or Kaggle CSV layout)")
-    evaluate.add_argument("--folds", type=_positive_int, default=5)
+    evaluate.add_argument("--folds", type=positive_int, default=5)
     evaluate.add_argument("--json", action="store_true", help="print the JSON document")
     evaluate.add_argument("--chart", type=Path, default=None, metavar="OUT.png",
                           help="write Table 3 and the accuracy-per-epoch curves as a PNG")

@@ -46,9 +46,10 @@ from cxrmodel.train import (
     StudyArrays,
     TrainedModels,
     TrainingSchedule,
-    classification_metrics,
     fit_model,
-    predict_probabilities,
+    held_out_metrics,
+    multimodal_from_encoders,
+    set_encoders_trainable,
 )
 
 logger = logging.getLogger(__name__)
@@ -428,25 +429,15 @@ def _train_transfer_models(config, train, validation, test, vocabulary, schedule
     multimodal, saved = checkpoints.load("multimodal")
     if multimodal is None:
         keras.utils.set_random_seed(seed)
-        multimodal = build_model("multimodal", config)
-        transferred = ("image_encoder", "text_encoder", "word_embedding")
-        for name in transferred:
-            source = image_model if name == "image_encoder" else text_model
-            multimodal.get_layer(name).set_weights(source.get_layer(name).get_weights())
-            multimodal.get_layer(name).trainable = False
+        multimodal = multimodal_from_encoders(config, image_model, text_model)
         history["multimodal_head"] = _fit(multimodal, "multimodal", train, validation, epochs=schedule.head_epochs,
                                           learning_rate=schedule.learning_rate, **fit)
-        for name in transferred:
-            multimodal.get_layer(name).trainable = True
+        set_encoders_trainable(multimodal, True)
         history["multimodal"] = _fit(multimodal, "multimodal", train, validation, epochs=schedule.multimodal_epochs,
                                      learning_rate=schedule.fine_tune_learning_rate, **fit)
         saved = {name: _json_history(history[name]) for name in ("multimodal_head", "multimodal")}
         checkpoints.save("multimodal", multimodal, saved)
     history.update(saved)
 
-    metrics = {}
-    for modality, model in (("multimodal", multimodal), ("image", image_model), ("text", text_model)):
-        probabilities = predict_probabilities(model, test, modality)
-        metrics[modality] = {key: round(value, 4) for key, value in classification_metrics(test.labels, probabilities).items()}
-        logger.info("held-out %s: %s", modality, metrics[modality])
+    metrics = held_out_metrics({"multimodal": multimodal, "image": image_model, "text": text_model}, test)
     return TrainedModels(multimodal, image_model, text_model, metrics, history), checkpoints.reused

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -26,24 +25,10 @@ def test_openi_folder_is_read_with_frontal_images_reports_and_synthetic_flag(tin
     assert grids.shape == (6, 32, 32) and grids.dtype == np.uint8 and grids.std() > 0
 
 
-def test_kaggle_layout_of_the_same_studies_gives_the_same_training_data(tiny_studies_directory, tmp_path):
+def test_kaggle_layout_of_the_same_studies_gives_the_same_training_data(tiny_studies_directory,
+                                                                       tiny_kaggle_studies_directory):
     """The Kaggle CSV copy (indiana_reports.csv, indiana_projections.csv, images/images_normalized/)."""
-    studies = load_openi(tiny_studies_directory, tiny_studies_directory / "NLMCXR_png")
-    images = tmp_path / "images" / "images_normalized"
-    images.mkdir(parents=True)
-    with open(tmp_path / "indiana_reports.csv", "w", newline="", encoding="utf-8") as reports, \
-            open(tmp_path / "indiana_projections.csv", "w", newline="", encoding="utf-8") as projections:
-        report_rows, projection_rows = csv.writer(reports), csv.writer(projections)
-        report_rows.writerow(["uid", "MeSH", "Problems", "image", "indication", "comparison", "findings", "impression"])
-        projection_rows.writerow(["uid", "filename", "projection"])
-        for study in studies:
-            uid = study.number
-            report_rows.writerow([uid, ";".join(study.mesh_major), ";".join(study.mesh_major), "Xray Chest PA",
-                                  study.indication, study.comparison, study.findings, study.impression])
-            name = f"{uid}_IM-{uid:04d}-1001.dcm.png"
-            shutil.copy(study.image_paths[0], images / name)
-            projection_rows.writerow([uid, name, "Frontal"])
-    kaggle = load_target_dataset(tmp_path)
+    kaggle = load_target_dataset(tiny_kaggle_studies_directory)
     openi = load_target_dataset(tiny_studies_directory)
     assert kaggle.layout == "kaggle-csv" and kaggle.synthetic is False  # no generator truth.json beside the CSVs
     assert [s.study_id for s in kaggle.studies] == [s.study_id for s in openi.studies]

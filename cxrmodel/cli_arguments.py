@@ -1,0 +1,55 @@
+"""argparse ``type=`` validators shared by every command module (``cli``, ``train_cli``, ``embeddings_cli``).
+
+Each turns a bad value into ``argparse.ArgumentTypeError`` with a message the user can act on; argparse then
+prints it as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable, TypeVar
+
+Number = TypeVar("Number", int, float)
+
+
+def _parsed(text: str, parse: Callable[[str], Number], expected: str) -> Number:
+    try:
+        return parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def _checked(value: Number, holds: bool, message: str) -> Number:
+    if not holds:
+        raise argparse.ArgumentTypeError(f"{message}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number ≥ 1."""
+    value = _parsed(text, int, "a whole number")
+    return _checked(value, value > 0, "expected a positive number")
+
+
+def positive_float(text: str) -> float:
+    """A number > 0."""
+    value = _parsed(text, float, "a positive number")
+    return _checked(value, value > 0, "expected a positive number")
+
+
+def fraction_below_half(text: str) -> float:
+    """A share of a data set in (0, 0.5), e.g. a validation or test fraction."""
+    value = _parsed(text, float, "a fraction such as 0.1")
+    return _checked(value, 0.0 < value < 0.5, "expected a fraction between 0 and 0.5")
+
+
+def image_size(text: str) -> int:
+    """A model grid side in pixels, at least 32."""
+    value = positive_int(text)
+    return _checked(value, value >= 32, "the model grid must be at least 32 pixels")
+
+
+def sight_sensitivity(text: str) -> float:
+    """A threshold τ in [0, 1]."""
+    value = _parsed(text, float, "a number between 0 and 1")
+    return _checked(value, 0.0 <= value <= 1.0, "sight sensitivity must be between 0 and 1")
