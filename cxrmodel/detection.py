@@ -141,8 +141,8 @@ def _validated_sight_sensitivity(sight_sensitivity: float) -> float:
 
 
 def _validated_link_distance(link_distance: float | None, map_width: int) -> float:
-    if link_distance is None:
-        return default_link_distance(map_width)
+    if link_distance is None:  # map_width is a shape entry here: a positive int
+        return PAPER_LINK_DISTANCE_PX * map_width / PAPER_MAP_WIDTH_PX
     if isinstance(link_distance, bool) or not isinstance(link_distance, numbers.Real):
         raise ValueError(f"link distance must be a number of pixels > 0, got {link_distance!r}")
     value = float(link_distance)
@@ -157,7 +157,7 @@ def _validated_min_points(min_points: int) -> int:
     return int(min_points)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class _PreparedMap:
     """What every threshold of one map shares: positive part, its maximum and sum, and the cell grid."""
 
@@ -213,8 +213,32 @@ def _cluster_table(prepared: _PreparedMap, threshold: float) -> ClusterTable:
     return cluster_runs(signals, runs, labels, prepared.positive.reshape(-1), prepared.grid)
 
 
+# Up to this many clusters, circles are filtered and sorted in Python (fewer fixed-cost numpy calls); above
+# it with numpy (lexsort). Both give the same circles in the same order (stable sorts on the same keys).
+_PYTHON_SORT_MAX_CLUSTERS = 32
+
+
 def _circles(table: ClusterTable, total: float, min_points: int) -> list[Circle]:
-    """Drop clusters smaller than min_points, compute masses, sort by mass (largest first)."""
+    """Drop clusters smaller than min_points, compute masses, sort by mass (largest first).
+
+    Ties: smaller y, then smaller x, then cluster order. Masses are weight / total in float64 either way
+    (Python and numpy divide doubles alike).
+    """
+    if len(table.points) <= _PYTHON_SORT_MAX_CLUSTERS:
+        circles = [
+            Circle(x=x, y=y, r=r, points=points, mass=weight / total)
+            for x, y, r, points, weight in zip(
+                table.centre_x.tolist(),
+                table.centre_y.tolist(),
+                table.radius.tolist(),
+                table.points.tolist(),
+                table.weight.tolist(),
+            )
+            if points >= min_points
+        ]
+        if len(circles) > 1:
+            circles.sort(key=lambda circle: (-circle.mass, circle.y, circle.x))
+        return circles
     order = (table.points >= min_points).nonzero()[0]
     if len(order) > 1:
         mass = table.weight[order] / total

@@ -16,11 +16,12 @@ same floats):
    (run, dy) at once. Run i is joined to the first run of each range and the runs of a range to each other
    (consecutive-index edges from a difference array); detection_grid.components gives the clusters.
 3. Statistics per cluster: counts and coordinate sums are exact integers summed per signal pixel; the radius
-   is the largest squared distance over all signals, computed as the cell engine computes it on row extremes
-   only (float squaring and addition are monotone, so both maxima are the same float); the attribution
-   mass is summed per cell of the cell grid and then per cluster in row-major cell order, the reduction the
-   cell engine and the sweep use (per pixel in row-major order when only neighbours link, as
-   the `scipy.ndimage.label` path does), so masses are bit-identical to theirs.
+   is the largest squared distance over the run ends, computed as the cell engine computes it on row
+   extremes (float squaring and addition are monotone, so both maxima are the same float); the attribution
+   mass is added per cell of the cell grid (`np.bincount` over the signals in row-major order, binned by
+   cell column, then the columns of each cell) and then per cluster in row-major cell order, the reduction the cell engine
+   and the sweep use (`detection_clusters.cell_sums`; per pixel in row-major order when only neighbours
+   link, as the `scipy.ndimage.label` path does), so masses are bit-identical to theirs.
 
 Cost: O(signals + runs * (isqrt(max_squared_distance) + 1)) in about 100 numpy calls (the cell engine needs
 about twice as many). `detect_circles` and `cluster_labels` take this path while the (run, dy) table is
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cxrmodel.detection_clusters import ClusterTable, block_sums
+from cxrmodel.detection_clusters import ClusterTable, sequential_row_sums
 from cxrmodel.detection_grid import CellGrid, components
 
 # Largest runs x (rows reached + 1) table for which the run path is used. Measured against the cell engine
@@ -44,7 +45,7 @@ from cxrmodel.detection_grid import CellGrid, components
 RUN_PATH_MAX_QUERIES = 8_000
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)  # not frozen: a frozen init costs ~1 us, a tenth of a small detection
 class SignalRuns:
     """Maximal horizontal runs of signal pixels, sorted by (row, start column).
 
@@ -135,45 +136,47 @@ def cluster_runs(
     cluster_count = len(points)
     centre_x = np.bincount(signal_labels, weights=runs.signal_x) / points
     centre_y = np.bincount(signal_labels, weights=runs.signal_y) / points
-    # 2. Radius: squared distances as cluster_table computes them (x term + y term). Per row the largest is at
-    #    a row extreme (float squaring and addition are monotone), so this maximum is the same float.
-    squared = np.square(runs.signal_x - centre_x[signal_labels]) + np.square(runs.signal_y - centre_y[signal_labels])
+    # 2. Radius: squared distances as cluster_table computes them (x term + y term). Along a run the largest
+    #    is at one of its ends (float subtraction, squaring and addition are monotone), so this maximum over
+    #    run ends is the same float as over all signals.
+    run_centre_x = centre_x[labels]
+    squared = np.maximum(np.square(runs.start - run_centre_x), np.square(runs.end - run_centre_x))
+    squared += np.square(runs.row - centre_y[labels])
     radius_squared = np.zeros(cluster_count)
-    np.maximum.at(radius_squared, signal_labels, squared)
+    np.maximum.at(radius_squared, labels, squared)
     # 3. Attribution mass, reduced in the same order as the path the cell engine would take.
+    weight = positive_flat[signals]
     if grid.links_neighbours_only:  # scipy.ndimage.label path: per pixel, in row-major order
-        mass = np.bincount(signal_labels, weights=positive_flat[signals], minlength=cluster_count)
+        mass = np.bincount(signal_labels, weights=weight, minlength=cluster_count)
     else:
-        mass = _cell_ordered_mass(signals, runs, signal_labels, cluster_count, positive_flat, grid)
+        mass = _cell_ordered_mass(runs, signal_labels, cluster_count, weight, grid)
     return ClusterTable(points, centre_x, centre_y, np.sqrt(radius_squared), mass)
 
 
 def _cell_ordered_mass(
-    signals: np.ndarray,
-    runs: SignalRuns,
-    signal_labels: np.ndarray,
-    cluster_count: int,
-    positive_flat: np.ndarray,
-    grid: CellGrid,
+    runs: SignalRuns, signal_labels: np.ndarray, cluster_count: int, weight: np.ndarray, grid: CellGrid
 ) -> np.ndarray:
-    """(k,) attribution sum per cluster, reduced per cell block then per cluster in row-major cell order."""
-    cell_row, local_row = np.divmod(runs.signal_y, grid.cell_rows)
-    cell_column, local_column = np.divmod(runs.signal_x, grid.cell_columns)
-    cell = cell_row * grid.grid_columns + cell_column
-    cell_total = grid.grid_rows * grid.grid_columns
-    if cell_total <= 4 * len(signals) + 4096:  # occupied cells in row-major order through a lookup table
-        occupied = np.zeros(cell_total, dtype=np.intp)
-        occupied[cell] = 1
-        occupied_until = np.add.accumulate(occupied)
-        cell_count = int(occupied_until[-1])
-        node = occupied_until[cell] - 1
-    else:  # huge grid (tiny link distance on a big map): sort the few occupied cells instead
-        _, node = np.unique(cell, return_inverse=True)
-        cell_count = int(node.max()) + 1
-    cell_area = grid.cell_rows * grid.cell_columns
-    blocks = np.zeros(cell_count * cell_area)
-    blocks[node * cell_area + (local_row * grid.cell_columns + local_column)] = positive_flat[signals]
-    cell_label = np.empty(cell_count, dtype=np.int64)
-    cell_label[node] = signal_labels
-    cell_mass = block_sums(blocks.reshape(cell_count, grid.cell_rows, grid.cell_columns))
+    """(k,) attribution sum per cluster: per cell as `cell_sums` adds it, then per cluster in row-major cell order.
+
+    `np.bincount` adds its weights one by one in the order given, and the signals come in row-major map
+    order. Binned by (band of cell rows, map column), each bin is one column of one cell, added top to
+    bottom; the bins of a cell, side by side in the padded band, are then added left to right: the order of
+    `detection_clusters.cell_sums`. Every pixel of a cell is in one cluster (the cell diagonal is within the
+    link distance), so a cell's label is that of any of its signals; the per-cluster sums run over cells in
+    row-major cell order, as `cluster_table`'s do. Empty bins and cells add 0.0, which changes no sum.
+    """
+    column_bin = grid.band_offset[runs.signal_y] + runs.signal_x
+    cell_count = grid.grid_rows * grid.grid_columns
+    if cell_count > 4 * len(column_bin) + 4096:  # huge grid (tiny link distance on a big map): occupied bins only
+        occupied, column_bin = np.unique(column_bin, return_inverse=True)  # sorted: same order of bins
+        column_sum = np.bincount(column_bin, weights=weight)
+        _, cell = np.unique(occupied // grid.cell_columns, return_inverse=True)
+        cell_mass = np.bincount(cell, weights=column_sum)  # a cell's columns left to right
+        cell = cell[column_bin]
+    else:
+        column_sum = np.bincount(column_bin, weights=weight, minlength=cell_count * grid.cell_columns)
+        cell_mass = sequential_row_sums(column_sum.reshape(-1, grid.cell_columns))
+        cell = column_bin // grid.cell_columns
+    cell_label = np.zeros(len(cell_mass), dtype=np.intp)
+    cell_label[cell] = signal_labels
     return np.bincount(cell_label, weights=cell_mass, minlength=cluster_count)

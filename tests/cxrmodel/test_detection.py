@@ -25,6 +25,7 @@ from cxrmodel.detection import (
     sweep_circles,
 )
 import cxrmodel.detection as detection_module
+from cxrmodel.detection_clusters import cell_sums
 from cxrmodel.detection_grid import CellGrid, components, max_linked_squared_distance
 from cxrmodel.detection_runs import SignalRuns
 
@@ -202,6 +203,58 @@ def test_run_path_and_cell_engine_give_identical_detections(monkeypatch):
                 (run_detection, run_labels), (cell_detection, cell_labels) = results[10**12], results[-1]
                 assert run_detection == cell_detection, (attribution.shape, link_distance, sight_sensitivity)
                 assert partition_of(run_labels) == partition_of(cell_labels)
+
+
+def test_cell_sums_add_each_column_top_down_then_the_columns_left_to_right():
+    """The one reduction order every engine uses for masses, against plain Python additions in that order."""
+    rng = np.random.default_rng(41)
+
+    def in_order(block: np.ndarray) -> float:
+        total = 0.0
+        for column in block.T:
+            column_sum = 0.0
+            for value in column.tolist():
+                column_sum += value
+            total += column_sum
+        return total
+
+    # One block, one-column and one-row blocks, small and large cells: the shapes numpy might reorder.
+    for shape in [(1, 8, 8), (1, 33, 33), (2, 9, 9), (5, 8, 8), (4, 37, 1), (1, 37, 1), (3, 1, 40), (190, 33, 33)]:
+        blocks = np.where(rng.random(shape) < 0.6, rng.random(shape) * 10.0 ** rng.integers(-8, 8, shape), 0.0)
+        assert cell_sums(blocks).tolist() == [in_order(block) for block in blocks], shape
+
+
+def test_run_path_on_a_huge_cell_grid_equals_the_cell_engine(monkeypatch):
+    """Tiny link distance on a big map: the run path sums masses over occupied cells only."""
+    rng = np.random.default_rng(43)
+    attribution = np.zeros((600, 600))
+    rows, columns = rng.integers(0, 600, (2, 400))
+    attribution[rows, columns] = rng.random(400) + 0.5
+    attribution[100:103, 200:260] = rng.random((3, 60)) + 0.5
+    grid = CellGrid.for_map(attribution.shape, 2.0)
+    assert grid.grid_rows * grid.grid_columns > 4 * np.count_nonzero(attribution) + 4096
+    results = []
+    for limit in (10**12, -1):  # run path, then cell engine
+        monkeypatch.setattr(detection_module, "RUN_PATH_MAX_QUERIES", limit)
+        results.append([detect_circles(attribution, tau, link, 1) for tau, link in [(0.0, 2.0), (0.3, 2.9)]])
+    assert results[0] == results[1]
+    assert len(results[0][0].circles) > 100
+
+
+def test_few_and_many_clusters_are_sorted_alike(monkeypatch):
+    """Circles are filtered and sorted in Python for few clusters, with numpy for many: same result."""
+    rng = np.random.default_rng(47)
+    equal_masses = np.zeros((12, 12))  # three clusters of equal mass: the upper one first, however far right
+    equal_masses[1, 9:11] = equal_masses[6, 1:3] = equal_masses[10, 5:7] = 1.0
+    maps = [np.round(rng.random((40, 50)) * 3), realistic_map(64, seed=5), np.tile([[1.0, 0.0, 0.0]], (9, 12))]
+    assert [circle.y for circle in detect_circles(equal_masses, 0.5, 1.5).circles] == [1.0, 6.0, 10.0]
+    for attribution in maps + [equal_masses]:
+        for sight_sensitivity, link_distance, min_points in [(0.0, 1.0, 1), (0.3, 1.5, 2), (0.6, 4.0, 1)]:
+            results = []
+            for limit in (10**9, -1):
+                monkeypatch.setattr(detection_module, "_PYTHON_SORT_MAX_CLUSTERS", limit)
+                results.append(detect_circles(attribution, sight_sensitivity, link_distance, min_points))
+            assert results[0] == results[1]
 
 
 def test_signal_runs_never_span_two_rows():
