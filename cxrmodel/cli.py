@@ -279,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="link distance in model-grid pixels (default: 10 x grid/224)")
     explain.add_argument("--min-points", type=positive_int, default=2)
     explain.add_argument("--steps", type=_steps, default="auto", help="'auto' or a number of integration steps")
-    explain.add_argument("--method", choices=METHODS, default="gausslegendre")
+    explain.add_argument("--method", choices=METHODS, default="riemann_trapezoid",
+                         help="integration rule (default riemann_trapezoid; with --steps auto it refines the intervals "
+                         "whose own completeness check fails)")
     explain.add_argument("--baseline", choices=("black", "blur", "mean"), default=None,
                          help="image baseline (default: the bundle's; 'mean' = its mean normal training image)")
     explain.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")

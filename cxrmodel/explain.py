@@ -57,7 +57,7 @@ class ExplanationSettings:
     link_distance: float | None = None
     min_points: int = 2
     steps: int | str = "auto"
-    method: str = "gausslegendre"
+    method: str = "riemann_trapezoid"
     image_baseline: str | None = None
 
 

@@ -71,3 +71,18 @@ def test_demo_explanations_measure_against_a_normal_reference_and_add_up(demo):
         assert attribution.completeness.relative_error <= 0.01
         shares = attribution.modality_share
         assert shares["image"] + shares["text"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_auto_reaches_one_percent_completeness_on_every_demo_study(demo):
+    """Issue #3: with the default settings (steps auto) every demo study's attributions add up within 1 %."""
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
+
+    bundle, collection = demo
+    explainer = StudyExplainer(bundle)
+    errors = {}
+    for study_id, study in collection.studies.items():
+        _, attribution, _, _ = explainer.attribute(study.image_paths[0].read_bytes(), study.report_text,
+                                                   ExplanationSettings())
+        assert attribution.completeness.converged, study_id
+        errors[study_id] = attribution.completeness.relative_error
+    assert len(errors) == len(collection) and max(errors.values()) <= 0.01, errors

@@ -78,7 +78,7 @@ def test_integration_rules_integrate_polynomials_and_weights_sum_to_one():
 def test_auto_steps_reach_one_percent_completeness_on_random_inputs(wider_explainer):
     for seed in range(3):
         image, token_ids = _study(WIDER, seed)
-        attribution = wider_explainer.explain(image, token_ids)  # steps="auto", Gauss–Legendre, black baseline
+        attribution = wider_explainer.explain(image, token_ids)  # steps="auto", adaptive trapezoid, black baseline
         completeness = attribution.completeness
         assert completeness.converged and completeness.relative_error <= 0.01
         assert abs(completeness.expected) > 10 * DIFFERENCE_FLOOR  # a real relative error, not the floor
@@ -87,7 +87,10 @@ def test_auto_steps_reach_one_percent_completeness_on_random_inputs(wider_explai
         total = attribution.image_attribution.sum(dtype=np.float64)
         total += attribution.token_attribution.sum(dtype=np.float64)
         assert total == pytest.approx(completeness.sum, rel=1e-4, abs=1e-7)
-        assert completeness.steps <= 128 and completeness.method == "gausslegendre"
+        assert completeness.steps <= 128 and completeness.method == "riemann_trapezoid"
+        # Adaptive refinement pays only for full batches (of 8 here) and never evaluates a node twice.
+        assert completeness.steps % 8 == 0 and completeness.batches == completeness.steps // 8
+        assert completeness.evaluated_points == completeness.steps
 
 
 def test_gauss_legendre_needs_fewer_steps_than_trapezoid_on_a_smooth_path(image_only_explainer):
@@ -107,6 +110,22 @@ def test_gauss_legendre_needs_fewer_steps_than_trapezoid_on_a_smooth_path(image_
     # The trapezoid rule is slower still here: it also samples α = 0 itself, where every ReLU input of this
     # bias-free network is exactly 0 and TensorFlow's ReLU gradient is 0, so it converges only like 1/steps.
     assert steps_to_reach("riemann_trapezoid", 1e-4) > 64
+
+
+def test_adaptive_auto_refines_where_the_path_needs_it(image_only_explainer):
+    # From a black image this network's gradient at α = 0 is exactly 0 (every ReLU input is 0), so the uniform
+    # trapezoid rule is off by about g(0⁺)/(2·steps) and needs more than 64 nodes for 1e-4 (test above). The
+    # adaptive auto keeps splitting the first interval, whose own check fails, and gets there with far fewer.
+    image, token_ids = _study(TINY, seed=5)
+    uniform = image_only_explainer.explain(image, token_ids, steps=64, method="riemann_trapezoid")
+    adaptive = image_only_explainer.explain(image, token_ids, target_error=1e-4)
+    assert uniform.completeness.relative_error > 1e-4
+    assert adaptive.completeness.converged and adaptive.completeness.relative_error <= 1e-4
+    assert adaptive.completeness.steps <= 40 and adaptive.completeness.method == "riemann_trapezoid"
+    # Same integral, so the pixel maps agree closely with a fine uniform rule.
+    reference = image_only_explainer.explain(image, token_ids, steps=32, method="gausslegendre")
+    difference = np.linalg.norm(adaptive.image_attribution - reference.image_attribution)
+    assert difference <= 0.01 * np.linalg.norm(reference.image_attribution)
 
 
 def test_attribution_shapes_and_padding_slots_are_exactly_zero(wider_explainer):
@@ -132,7 +151,7 @@ def test_modality_shares_add_up_to_one_within_the_completeness_error(wider_expla
 
 def test_image_only_dependence_gives_zero_text_share(image_only_explainer):
     image, token_ids = _study(TINY, seed=1)
-    attribution = image_only_explainer.explain(image, token_ids, steps=8)
+    attribution = image_only_explainer.explain(image, token_ids, steps=8, method="gausslegendre")
     assert attribution.modality_share["text"] == 0.0
     assert attribution.modality_share["image"] == pytest.approx(1.0, abs=1e-3)
     assert np.all(attribution.token_attribution == 0.0) and np.all(attribution.token_share == 0.0)
@@ -147,15 +166,19 @@ def test_no_retracing_across_studies_step_counts_and_baselines():
     assert explainer.trace_counts["end_point_probabilities"] <= 1
 
 
-def test_auto_reuses_nested_nodes_and_reports_a_missed_target():
+def test_auto_reuses_nodes_and_reports_a_missed_target():
     explainer = IntegratedGradientsExplainer(_model(TINY, seed=4), batch_size=8)
     image, token_ids = _study(TINY, seed=4)
-    attribution = explainer.explain(image, token_ids, method="riemann_trapezoid", target_error=1e-12, max_steps=33)
+    attribution = explainer.explain(image, token_ids, target_error=1e-12, max_steps=20)  # adaptive trapezoid
     completeness = attribution.completeness
-    assert not completeness.converged and completeness.steps == 33
-    assert completeness.evaluated_points == 33  # 9 + 8 + 16 new nodes; end points are nodes of the rule
+    assert not completeness.converged and completeness.steps == 20
+    # 8 equally spaced nodes (both ends included), then 8 midpoints, then the 4 the cap leaves room for.
+    assert completeness.evaluated_points == 20 and completeness.batches == 3
+    nested = explainer.explain(image, token_ids, method="riemann_right", target_error=1e-12, max_steps=32)
+    # 8, 16, 32 nodes, every level reusing the previous one's; F(x′) needs one forward pass besides.
+    assert nested.completeness.steps == 32 and nested.completeness.evaluated_points == 32 + 2
     # Gauss–Legendre's first level fills its batch: 8 nodes + 2 end points round up to 14 + 2 in a batch of 8 * 2.
-    first = explainer.explain(image, token_ids, target_error=10.0)
+    first = explainer.explain(image, token_ids, method="gausslegendre", target_error=10.0)
     assert first.completeness.steps == 14 and first.completeness.batches == 2
 
 
