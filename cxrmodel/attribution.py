@@ -476,6 +476,8 @@ class IntegratedGradientsExplainer:
             raise ValueError(f"unknown integration method {method!r}; choose one of {', '.join(METHODS)}")
         if steps != "auto" and (isinstance(steps, str) or int(steps) < minimum_steps(method)):
             raise ValueError(f"steps must be 'auto' or an integer >= {minimum_steps(method)}, got {steps!r}")
+        if steps == "auto" and int(max_steps) < minimum_steps(method):
+            raise ValueError(f"max_steps must be >= {minimum_steps(method)} for {method}, got {max_steps!r}")
 
         # 1. Put the study and the baseline pair into the spaces the gradients are taken in.
         image = np.asarray(model_image, np.float32)

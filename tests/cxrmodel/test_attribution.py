@@ -174,6 +174,10 @@ def test_auto_reuses_nodes_and_reports_a_missed_target():
     assert not completeness.converged and completeness.steps == 20
     # 8 equally spaced nodes (both ends included), then 8 midpoints, then the 4 the cap leaves room for.
     assert completeness.evaluated_points == 20 and completeness.batches == 3
+    smallest = explainer.explain(image, token_ids, target_error=1e-12, max_steps=2)  # both ends, nothing else
+    assert smallest.completeness.steps == 2 and smallest.completeness.batches == 1
+    with pytest.raises(ValueError, match="max_steps"):
+        explainer.explain(image, token_ids, max_steps=1)
     nested = explainer.explain(image, token_ids, method="riemann_right", target_error=1e-12, max_steps=32)
     # 8, 16, 32 nodes, every level reusing the previous one's; F(x′) needs one forward pass besides.
     assert nested.completeness.steps == 32 and nested.completeness.evaluated_points == 32 + 2
