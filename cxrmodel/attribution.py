@@ -37,9 +37,9 @@ evaluates ``batch_size`` equally spaced nodes including both ends (16 nodes, 15 
 trapezoid rule needs P(abnormal) only at the nodes it already evaluated, so every interval [a, b] has its own
 completeness check: the directional derivative ``g(α) = ∇F(x(α)) · (x − x′)`` integrated over the interval,
 ``(b − a)(g(a) + g(b)) / 2``, against the exact ``F(x(b)) − F(x(a))``. The interval errors add up (the F
-differences telescope) to the study's completeness error. Each further batch splits the ``batch_size``
-intervals with the largest interval errors at their midpoints, until ``relative_error <= target_error`` or
-``max_steps`` nodes. On a ReLU network the integrand is piecewise smooth with jumps where units switch, so the
+differences telescope) to the study's completeness error. Each further batch puts its ``batch_size`` new
+nodes into the intervals with the largest errors (one midpoint each, or several equally spaced cuts in an
+interval whose error dominates), until ``relative_error <= target_error`` or ``max_steps`` nodes. On a ReLU network the integrand is piecewise smooth with jumps where units switch, so the
 error sits in a few intervals; refining only those is what makes this cheaper than doubling every interval
 (measured on the 32 demo studies and on the paper's DenseNet-121, benchmarks/integrated_gradients_benchmark.py).
 
@@ -83,7 +83,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cxrmodel.integration_rules import METHODS, NESTED_METHODS, integration_rule, minimum_steps, next_auto_steps
+from cxrmodel.integration_rules import (
+    FIRST_AUTO_STEPS,
+    METHODS,
+    NESTED_METHODS,
+    integration_rule,
+    minimum_steps,
+    next_auto_steps,
+)
 from cxrmodel.text import PADDING_ID, EncodedReport
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; TensorFlow is imported when an explainer is built
@@ -550,8 +557,9 @@ class IntegratedGradientsExplainer:
     ) -> StudyAttribution:
         """Trapezoid rule on intervals refined where their own completeness check fails (module docstring).
 
-        Every batch is full: the first holds ``batch_size`` equally spaced nodes (at least 2, at most
-        ``max_steps``), each later one the midpoints of the ``batch_size`` intervals with the largest errors.
+        Every batch is full: the first holds equally spaced nodes (``batch_size`` rounded up to at least
+        :data:`FIRST_AUTO_STEPS`, at least 2, at most ``max_steps``), each later one the nodes
+        :func:`_refinement_nodes` places in the intervals with the largest errors.
         """
         image, baseline_image, embedded, embedded_baseline = path
         image_step = image.astype(np.float64) - baseline_image
@@ -566,7 +574,8 @@ class IntegratedGradientsExplainer:
                     np.sum(image_gradient * image_step) + np.sum(embedding_gradient * embedding_step)
                 )
 
-        first = max(2, min(max_steps, self.batch_size * math.ceil(min(8, max_steps) / self.batch_size)))
+        wanted = min(FIRST_AUTO_STEPS, max_steps)
+        first = max(2, min(max_steps, self.batch_size * math.ceil(wanted / self.batch_size)))
         nodes = [float(alpha) for alpha in np.linspace(0.0, 1.0, first)]
         evaluate(nodes)
         probabilities = evaluations.probabilities

@@ -99,7 +99,12 @@ def default_link_distance(map_width: int) -> float:
     """
     if isinstance(map_width, bool) or not isinstance(map_width, numbers.Integral) or map_width < 1:
         raise ValueError(f"map width must be a positive whole number of pixels, got {map_width!r}")
-    return PAPER_LINK_DISTANCE_PX * int(map_width) / PAPER_MAP_WIDTH_PX
+    return _paper_link_distance(int(map_width))
+
+
+def _paper_link_distance(map_width: int) -> float:
+    """10 * map_width / 224 without validation (for widths taken from a validated map's shape)."""
+    return PAPER_LINK_DISTANCE_PX * map_width / PAPER_MAP_WIDTH_PX
 
 
 def _validated_map(attribution_map: np.ndarray) -> tuple[np.ndarray, float]:
@@ -142,7 +147,7 @@ def _validated_sight_sensitivity(sight_sensitivity: float) -> float:
 
 def _validated_link_distance(link_distance: float | None, map_width: int) -> float:
     if link_distance is None:  # map_width is a shape entry here: a positive int
-        return PAPER_LINK_DISTANCE_PX * map_width / PAPER_MAP_WIDTH_PX
+        return _paper_link_distance(map_width)
     if isinstance(link_distance, bool) or not isinstance(link_distance, numbers.Real):
         raise ValueError(f"link distance must be a number of pixels > 0, got {link_distance!r}")
     value = float(link_distance)

@@ -85,7 +85,9 @@ def next_auto_steps(method: str, previous_steps: int | None, max_steps: int = 12
 
     The count doubles from level to level, starting at :data:`FIRST_AUTO_STEPS`; for the trapezoid rule the
     number of *intervals* doubles (9, 17, 33, ... nodes) so that every level reuses all nodes of the previous
-    one. The last level is ``max_steps`` when doubling would overshoot it.
+    one. The last level is ``max_steps`` when doubling would overshoot it. (``IntegratedGradientsExplainer``
+    uses this ladder for every rule but the trapezoid rule, whose ``steps="auto"`` refines intervals
+    adaptively instead.)
 
     Args:
         method: One of :data:`METHODS`.
