@@ -23,6 +23,7 @@ from components import authentication, model_card, session, study_browser, study
 from components.job_slots import DEFAULT_SLOTS, JobSlots
 from cxrmodel.bundle import BundleError, load_bundle
 from cxrmodel.cache import ExplanationCache
+from cxrmodel.detection import load_compiled_detection
 from cxrmodel.explain import StudyExplainer
 from cxrmodel.studies import StudyCollection
 from cxrmodel.uploads import DEFAULT_MAX_IMAGE_BYTES, UploadStore
@@ -67,6 +68,7 @@ def create_app(config: AppConfig) -> Dash:
     # The model is loaded by the first process that computes an explanation (a background job), never by the
     # web process: TensorFlow's runtime does not survive the fork that starts each job (see cxrmodel.bundle).
     bundle = load_bundle(config.model_directory, load_model=False)
+    load_compiled_detection()  # the first slider move must not wait for numba
     collection = StudyCollection.from_folder(config.studies_directory)
     explainer = StudyExplainer(bundle, ExplanationCache(config.cache_directory / "explanations"))
     uploads = UploadStore(config.cache_directory / "uploads")

@@ -6,8 +6,8 @@ links them, and sums per cell, then per cluster:
 - counts and coordinate sums are exact integers per cell;
 - attribution sums are per cell, each column of a cell top to bottom, then its columns left to right
   (`cell_sums`), then per cluster in row-major cell order, so the sweep (cxrmodel.detection_sweep), which recomputes only
-  the cells that changed, and the run path (cxrmodel.detection_runs), which adds its signal list with
-  `np.bincount`, get bit-identical sums;
+  the cells that changed, and the compiled run path (cxrmodel.detection_runs), which adds the same columns
+  of the same cells in the same order, get bit-identical sums;
 - the farthest signal from a cluster's centre is a vertex of the cluster's convex hull, and hull vertices
   are row extremes of their cell (a pixel between two signals of its row is not a vertex), so the radius
   is evaluated on the per-cell row extremes only.
@@ -66,8 +66,8 @@ def cell_sums(blocks: np.ndarray) -> np.ndarray:
     """(m,) sum of each (cell_rows, cell_columns) block of `blocks` (m, cell_rows, cell_columns), float64.
 
     A fixed order that depends only on the block: each column of a block added in sequence from the top row
-    down, then the column sums in sequence from the left. `np.bincount` over signals given in row-major map
-    order adds in exactly this order per (cell, column) bin, so cxrmodel.detection_runs gets the same sums
+    down, then the column sums in sequence from the left. cxrmodel.detection_runs adds its runs in exactly this
+    order (each cell column top to bottom, then the columns of a cell left to right), so it gets the same sums
     from its signal list without building blocks, and the sweep, which recomputes only the cells that
     changed, gets them too. Zeros (non-signals, padding) leave a sequential sum of non-negative values
     unchanged, so only the signals' order matters.

@@ -94,9 +94,6 @@ class CellGrid:
         across: (k, side, side) float64, side = max(cell_rows, cell_columns): for offset k, the squared
             pixel distance across the facing extremes, between line i of the near cell and line j of the far
             cell (rows for side-by-side cells, columns for stacked cells; see `link_cells` step 3).
-        band_offset: (rows,) int64, (i // cell_rows) * grid_columns * cell_columns for map row i: pixel
-            (i, j) is column j of the band of cells holding row i, bin band_offset[i] + j of the padded map
-            cut into bands (cxrmodel.detection_runs adds attribution per such bin, i.e. per cell column).
     """
 
     rows: int
@@ -109,7 +106,6 @@ class CellGrid:
     offsets: np.ndarray
     adjacent: np.ndarray
     across: np.ndarray
-    band_offset: np.ndarray
 
     @classmethod
     def for_map(cls, map_shape: tuple[int, int], link_distance: float) -> CellGrid:
@@ -142,10 +138,9 @@ class CellGrid:
             across[index] = (shift + lines[None, :] - lines[:, None]) ** 2
         offsets_array = np.array(offsets, dtype=np.int64).reshape(-1, 2)
         adjacent = np.abs(offsets_array).sum(axis=1) == 1
-        band_offset = np.arange(rows, dtype=np.int64) // cell_rows * (grid_columns * cell_columns)
         return cls(
             rows, columns, max_squared, cell_rows, cell_columns, grid_rows, grid_columns, offsets_array, adjacent,
-            across, band_offset,
+            across,
         )
 
     @property

@@ -1,182 +1,293 @@
-"""Single-linkage clusters of few signal pixels from their row runs (the fast path of cxrmodel.detection).
+"""Single-linkage clusters of the signal pixels from their row runs, compiled (the fast path of detection).
 
-At the default sight sensitivity a map has a few hundred signal pixels in a few blobs. For them the cell
-engine (cxrmodel.detection_clusters / detection_grid) spends its time in fixed per-call numpy overhead, not
-in arithmetic. This module clusters the same signals with far fewer numpy calls, exactly (same partition,
-same floats):
+At the default sight sensitivity a map has a few hundred signal pixels in a few blobs. This module clusters
+them in a handful of compiled loops, exactly (the same partition and the same floats as the cell engine,
+cxrmodel.detection_clusters / detection_grid):
 
-1. Runs: the signals of one row that are consecutive pixels form a *run* [a, b] (all its pixels are linked,
-   1 px apart, so this path needs a link distance >= 1 px). Signals come as sorted flat indices, so a run
-   breaks where `flat + row` (the index on a grid one column wider, which cannot wrap rows) jumps by more
-   than 1.
-2. Links: two runs dy rows apart with horizontal gap max(0, a2 - b1, a1 - b2) are linked exactly when
-   dy^2 + gap^2 <= max_squared_distance (integers; see detection_grid.max_linked_squared_distance), i.e.
-   when gap <= g(dy) = isqrt(max_squared_distance - dy^2). Runs of a row are disjoint and sorted, so the runs
-   of row y + dy linked to run i are one contiguous index range, found with two `searchsorted` over all
-   (run, dy) at once. Run i is joined to the first run of each range and the runs of a range to each other
-   (consecutive-index edges from a difference array); detection_grid.components gives the clusters.
-3. Statistics per cluster: counts and coordinate sums are exact integers summed per signal pixel; the radius
-   is the largest squared distance over the run ends, computed as the cell engine computes it on row
-   extremes (float squaring and addition are monotone, so both maxima are the same float); the attribution
-   mass is added per cell of the cell grid (`np.bincount` over the signals in row-major order, binned by
-   cell column, then the columns of each cell) and then per cluster in row-major cell order, the reduction the cell engine
-   and the sweep use (`detection_clusters.cell_sums`; per pixel in row-major order when only neighbours
-   link, as the `scipy.ndimage.label` path does), so masses are bit-identical to theirs.
+1. Runs: one pass over the map collects the signals (p >= threshold and p > 0) as row runs, maximal
+   horizontal segments [start, end]. With a link distance >= 1 px all pixels of a run are linked (1 px
+   apart); below it nothing links, and every signal is a run of its own.
+2. Links: two runs dy rows apart with column gap max(0, start' - end, start - end') are linked exactly when
+   dy^2 + gap^2 <= max_squared_distance (integers; see detection_grid.max_linked_squared_distance), i.e. when
+   gap <= reach[dy] = isqrt(max_squared_distance - dy^2). For each run only the rows within the link distance
+   above it are visited; runs of a row are sorted and disjoint, so a binary search finds the first run in
+   reach and the linked ones follow it. A union-find joins them.
+3. Statistics per cluster: counts and exact integer coordinate sums; the radius from the run ends (the
+   farthest pixel of a run from the centre is one of its ends; squares and sums are formed as the cell engine
+   forms them on row extremes, and float rounding is monotone, so the maxima are the same floats); the
+   attribution mass in the cell engine's order (`detection_clusters.cell_sums`: per cell, each column top to
+   bottom, then the columns left to right; then per cluster in row-major cell order; per pixel in row-major
+   order when only neighbours link, as the `scipy.ndimage.label` path adds it), so masses are bit-identical.
 
-Cost: O(signals + runs * (isqrt(max_squared_distance) + 1)) in about 100 numpy calls (the cell engine needs
-about twice as many). `detect_circles` and `cluster_labels` take this path while the (run, dy) table is
-small (`RUN_PATH_MAX_QUERIES`) and the cell engine otherwise; the sweep keeps the cell engine.
+Why compiled: the same steps in numpy took about 90 array calls of 1-3 us each (0.25-0.4 ms at 224 x 224),
+while the work itself is a few thousand integer comparisons. The loops are branchy integer code that numpy
+cannot express in a few calls and no library offers (scipy's `fclusterdata` builds the O(n^2) distance
+matrix, `scipy.ndimage.label` links 3 x 3 neighbourhoods only, a `cKDTree` radius graph lists every linked
+pixel pair); numba compiles them once per machine (cached on disk, `cache=True`).
+
+Cost: O(map pixels + runs * (isqrt(max_squared_distance) + 1) * log(runs per row)). `detect_circles` and
+`cluster_labels` take this path while runs * (rows reached + 1) stays below `RUN_PATH_MAX_QUERIES`, and the
+cell engine otherwise (dense maps, where linking cells instead of runs wins); the sweep keeps the cell engine.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from cxrmodel.detection_clusters import ClusterTable, sequential_row_sums
-from cxrmodel.detection_grid import CellGrid, components
+from cxrmodel.detection_clusters import ClusterTable
+from cxrmodel.detection_grid import CellGrid
 
-# Largest runs x (rows reached + 1) table for which the run path is used. Measured against the cell engine
-# (2 shared cores, 224 and 448 px maps): 1.3-2.4x faster around 1 000, even around 7 500, up to 2x slower
-# beyond 20 000 (dense maps, where the cell engine's per-cell work wins).
-RUN_PATH_MAX_QUERIES = 8_000
+# Largest runs x (rows reached + 1) for which the run path is used; above it the cell engine, whose cost
+# grows with occupied cells rather than with runs times rows reached, is faster (measured in
+# benchmarks/detection_benchmark.py: 224 x 224 tau 0.3 has ~700 runs x 11 rows, 1024 x 1024 tau 0.3
+# ~13 500 runs x 47 rows).
+RUN_PATH_MAX_QUERIES = 60_000
 
-
-@dataclass(eq=False, slots=True)  # not frozen: a frozen init costs ~1 us, a tenth of a small detection
+@dataclass(eq=False, slots=True)  # not frozen: a frozen init costs ~1 us on a path of a few tens
 class SignalRuns:
-    """Maximal horizontal runs of signal pixels, sorted by (row, start column).
+    """Maximal horizontal runs of signal pixels in row-major order.
 
     Attributes:
         row: (r,) int64 row index (y) of each run.
         start, end: (r,) int64 first and last column index (x) of each run, inclusive.
-        length: (r,) int64 number of pixels, end - start + 1.
-        signal_y, signal_x: (n,) int64 row / column index of every signal pixel, in the order given.
+        row_first: (rows + 1,) int64 index of the first run of each map row (row_first[rows] = r).
     """
 
     row: np.ndarray
     start: np.ndarray
     end: np.ndarray
-    length: np.ndarray
-    signal_y: np.ndarray
-    signal_x: np.ndarray
-
-    @classmethod
-    def of(cls, signals: np.ndarray, columns: int) -> SignalRuns:
-        """Runs of the signals given as sorted flat (row-major) indices of a map `columns` pixels wide."""
-        count = len(signals)
-        rows, xs = np.divmod(signals, columns)
-        # On a grid one column wider, same-row neighbours stay 1 apart and a row change always jumps > 1.
-        wider = signals + rows
-        bounds = np.empty(count + 1, dtype=bool)
-        bounds[0] = bounds[count] = True
-        np.not_equal(wider[1:] - wider[:-1], 1, out=bounds[1:count])
-        edges = bounds.nonzero()[0]  # run k is signals edges[k] .. edges[k + 1] - 1
-        starts = edges[:-1]
-        length = edges[1:] - starts
-        start = xs[starts]
-        return cls(rows[starts], start, start + (length - 1), length, rows, xs)
+    row_first: np.ndarray
 
     def __len__(self) -> int:
         return len(self.row)
 
+    @property
+    def signals(self) -> int:
+        """Number of signal pixels."""
+        return int(np.add.reduce(self.end - self.start + 1))
 
-@functools.lru_cache(maxsize=64)
-def _row_reach(max_squared_distance: int, key_stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Key shifts dy * stride - g(dy) and dy * stride + g(dy) for dy = 0..isqrt(D), g(dy) = isqrt(D - dy^2)."""
-    reach = math.isqrt(max_squared_distance)
-    shift = np.array([dy * key_stride for dy in range(reach + 1)], dtype=np.int64)
-    gap = np.array([math.isqrt(max_squared_distance - dy * dy) for dy in range(reach + 1)], dtype=np.int64)
-    return shift - gap, shift + gap
+
+# fastmath "reassoc" only: LLVM may vectorise the sums (~5x faster) but keeps NaN / inf semantics, which
+# the finiteness check needs. The total's last bits may then differ between CPUs (different vector widths);
+# within one process every detection path uses this same total.
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _positive_sum_and_check(values: np.ndarray) -> tuple[float, float]:
+    flat = values.reshape(-1)
+    total = 0.0
+    check = 0.0  # value * 0 is NaN for NaN and +/-inf, 0 otherwise
+    for index in range(flat.size):
+        value = flat[index]
+        total += max(value, 0.0)
+        check += value * 0.0
+    return total, check
+
+
+def map_summary(values: np.ndarray) -> tuple[float, float, bool]:
+    """(max(a), sum of max(a, 0), every value finite) of a C-contiguous 2-D float64 map.
+
+    numpy's maximum (SIMD, and NaN propagates) and one compiled pass for the sum and the finiteness check:
+    a scalar loop over the maximum does not vectorise (NaN-aware max), numpy's sum needs max(a, 0) first.
+    """
+    peak = float(np.maximum.reduce(values, axis=None))
+    total, check = _positive_sum_and_check(values)
+    return peak, total, check == 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_runs(values: np.ndarray, threshold: float, single_pixels: bool):
+    """Row runs of the signals (value >= threshold and value > 0): (row, start, end, row_first)."""
+    rows, columns = values.shape
+    capacity = rows * columns if single_pixels else rows * ((columns + 1) // 2)
+    run_row = np.empty(capacity, dtype=np.int64)
+    run_start = np.empty(capacity, dtype=np.int64)
+    run_end = np.empty(capacity, dtype=np.int64)
+    row_first = np.empty(rows + 1, dtype=np.int64)
+    # threshold > 0 implies value > 0; at threshold 0 a signal is any value > 0.
+    positive_only = threshold <= 0.0
+    count = 0
+    for row in range(rows):
+        row_first[row] = count
+        # Most rows hold no signal at a high sight sensitivity: count first (a loop LLVM vectorises), then
+        # walk only the rows that have some.
+        found = 0
+        for column in range(columns):
+            found += (values[row, column] > 0.0) if positive_only else (values[row, column] >= threshold)
+        if found == 0:
+            continue
+        in_run = False
+        for column in range(columns):
+            value = values[row, column]
+            signal = (value > 0.0) if positive_only else (value >= threshold)
+            if signal and (not in_run or single_pixels):
+                run_row[count] = row
+                run_start[count] = column
+                count += 1
+                in_run = True
+            elif not signal and in_run:
+                run_end[count - 1] = column - 1
+                in_run = False
+            if signal and single_pixels:
+                run_end[count - 1] = column
+        if in_run:
+            run_end[count - 1] = columns - 1
+    row_first[rows] = count
+    return run_row[:count], run_start[:count], run_end[:count], row_first
+
+
+@numba.njit(inline="always")
+def _root(parent: np.ndarray, node: int) -> int:
+    while parent[node] != node:
+        parent[node] = parent[parent[node]]  # path halving
+        node = parent[node]
+    return node
+
+
+@numba.njit(cache=True, nogil=True)
+def _link_runs(run_row, run_start, run_end, row_first, reach) -> np.ndarray:
+    """(r,) cluster id of each run, 0..k-1 in the order of each cluster's first run."""
+    count = len(run_row)
+    parent = np.arange(count)
+    rows_reached = len(reach) - 1
+    for run in range(count):
+        row, start, end = run_row[run], run_start[run], run_end[run]
+        # Same row: the previous run is the nearest; farther ones are linked through it when in reach.
+        if run > row_first[row] and start - run_end[run - 1] <= reach[0]:
+            root, other_root = _root(parent, run), _root(parent, run - 1)
+            parent[max(root, other_root)] = min(root, other_root)
+        for rows_up in range(1, min(rows_reached, row) + 1):
+            gap = reach[rows_up]
+            low, high = row_first[row - rows_up], row_first[row - rows_up + 1]
+            stop = high
+            while low < high:  # first run of that row ending at or after start - gap
+                middle = (low + high) >> 1
+                if run_end[middle] < start - gap:
+                    low = middle + 1
+                else:
+                    high = middle
+            while low < stop and run_start[low] <= end + gap:
+                root, other_root = _root(parent, run), _root(parent, low)
+                if root != other_root:
+                    parent[max(root, other_root)] = min(root, other_root)
+                low += 1
+    labels = np.empty(count, dtype=np.int64)
+    clusters = 0
+    for run in range(count):  # roots are the smallest run of their tree: each cluster's first run
+        root = _root(parent, run)
+        if root == run:
+            labels[run] = clusters
+            clusters += 1
+        else:
+            labels[run] = labels[root]
+    return labels
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_statistics(values, run_row, run_start, run_end, labels, cell_rows, cell_columns, grid_columns, by_cell):
+    """Per cluster (points, centre_x, centre_y, radius, weight); see the module docstring, step 3."""
+    clusters = labels.max() + 1 if len(labels) else 0
+    points = np.zeros(clusters, dtype=np.int64)
+    sum_x = np.zeros(clusters, dtype=np.int64)
+    sum_y = np.zeros(clusters, dtype=np.int64)
+    weight = np.zeros(clusters)
+    for run in range(len(labels)):
+        cluster, row, start, end = labels[run], run_row[run], run_start[run], run_end[run]
+        length = end - start + 1
+        points[cluster] += length
+        sum_x[cluster] += (start + end) * length // 2  # (start + end) * length is always even
+        sum_y[cluster] += row * length
+        if not by_cell:  # per pixel in row-major order
+            for column in range(start, end + 1):
+                weight[cluster] += values[row, column]
+    if by_cell:
+        # One band of cell rows at a time: each column of the band summed top to bottom (runs come in
+        # row-major order), then each occupied cell's columns left to right, cells left to right.
+        column_sums = np.zeros(grid_columns * cell_columns)
+        cell_cluster = np.full(grid_columns, -1, dtype=np.int64)
+        run = 0
+        while run < len(labels):
+            band = run_row[run] // cell_rows
+            while run < len(labels) and run_row[run] // cell_rows == band:
+                row = run_row[run]
+                for column in range(run_start[run], run_end[run] + 1):
+                    column_sums[column] += values[row, column]
+                    cell_cluster[column // cell_columns] = labels[run]
+                run += 1
+            for cell in range(grid_columns):
+                if cell_cluster[cell] >= 0:
+                    cell_sum = 0.0
+                    for column in range(cell * cell_columns, (cell + 1) * cell_columns):
+                        cell_sum += column_sums[column]
+                        column_sums[column] = 0.0
+                    weight[cell_cluster[cell]] += cell_sum
+                    cell_cluster[cell] = -1
+    centre_x = sum_x / points
+    centre_y = sum_y / points
+    radius_squared = np.zeros(clusters)
+    for run in range(len(labels)):
+        cluster = labels[run]
+        left = run_start[run] - centre_x[cluster]
+        right = run_end[run] - centre_x[cluster]
+        down = run_row[run] - centre_y[cluster]
+        radius_squared[cluster] = max(radius_squared[cluster], max(left * left, right * right) + down * down)
+    return points, centre_x, centre_y, np.sqrt(radius_squared), weight
+
+
+@numba.njit(cache=True, nogil=True)
+def _paint_labels(shape, run_row, run_start, run_end, labels):
+    painted = np.full(shape, -1, dtype=np.int64)
+    for run in range(len(labels)):
+        painted[run_row[run], run_start[run] : run_end[run] + 1] = labels[run]
+    return painted
+
+
+def row_reach(max_squared_distance: int) -> np.ndarray:
+    """(D + 1,) int64, reach[dy] = largest column gap still linked dy rows apart; D = isqrt(max_squared)."""
+    rows_reached = math.isqrt(max_squared_distance)
+    return np.array([math.isqrt(max_squared_distance - dy * dy) for dy in range(rows_reached + 1)], dtype=np.int64)
+
+
+def signal_runs(values: np.ndarray, threshold: float, grid: CellGrid) -> SignalRuns:
+    """The signals of a map (value >= threshold and value > 0) as row runs.
+
+    Args:
+        values: (rows, columns) C-contiguous float64 map, finite.
+        threshold: Signal threshold >= 0 (0: every positive pixel).
+        grid: The cell grid of this map shape and link distance (its max_squared_distance < 1 makes every
+            signal a run of its own: nothing links).
+    """
+    return SignalRuns(*_scan_runs(values, threshold, grid.max_squared_distance < 1))
 
 
 def run_queries(runs: SignalRuns, grid: CellGrid) -> int:
-    """Size of the (run, dy) table that `run_labels` builds: the run path's cost driver."""
+    """runs x (rows reached + 1): the run path's linking cost driver."""
     return len(runs) * (math.isqrt(grid.max_squared_distance) + 1)
 
 
 def run_labels(runs: SignalRuns, grid: CellGrid) -> np.ndarray:
-    """(r,) int64 single-linkage cluster of each run, numbered 0..k-1 (needs max_squared_distance >= 1)."""
-    run_count = len(runs)
-    # Keys ordered like the runs; a stride over width + reach keeps every query of row y + dy inside that
-    # row's key range, so a search never lands on a neighbouring row's run.
-    stride = grid.columns + math.isqrt(grid.max_squared_distance) + 1
-    shift_low, shift_high = _row_reach(grid.max_squared_distance, stride)
-    row_key = runs.row * stride
-    start_key, end_key = row_key + runs.start, row_key + runs.end
-    # Runs j of row y_i + dy linked to run i: end_j >= start_i - g(dy) and start_j <= end_i + g(dy).
-    first = end_key.searchsorted(start_key[:, None] + shift_low, side="left")
-    stop = start_key.searchsorted(end_key[:, None] + shift_high, side="right")
-    found = first < stop
-    linked_run = found.nonzero()[0]
-    first, stop = first[found], stop[found]
-    # Runs first..stop-1 are all linked to run i, hence to each other: edges (j, j + 1) for j in first..stop-2.
-    cover = np.bincount(first, minlength=run_count) - np.bincount(stop - 1, minlength=run_count)
-    chained = (np.add.accumulate(cover[:-1]) > 0).nonzero()[0]
-    return components(run_count, np.concatenate((linked_run, chained)), np.concatenate((first, chained + 1)))
+    """(r,) int64 single-linkage cluster of each run, numbered 0..k-1 in the order of their first run."""
+    return _link_runs(runs.row, runs.start, runs.end, runs.row_first, row_reach(grid.max_squared_distance))
 
 
-def cluster_runs(
-    signals: np.ndarray, runs: SignalRuns, labels: np.ndarray, positive_flat: np.ndarray, grid: CellGrid
-) -> ClusterTable:
-    """Per-cluster statistics, equal to `cluster_signals` for the same signals (bit for bit).
+def cluster_runs(values: np.ndarray, runs: SignalRuns, labels: np.ndarray, grid: CellGrid) -> ClusterTable:
+    """Per-cluster statistics, equal to `detection_clusters.cluster_signals` for the same signals, bit for bit.
 
     Args:
-        signals: (n,) sorted flat indices of the signal pixels.
-        runs: Their runs (`SignalRuns.of(signals, grid.columns)`).
-        labels: (r,) cluster of each run, 0..k-1 (`run_labels`).
-        positive_flat: (rows * columns,) positive part of the attribution, flattened row-major.
-        grid: The cell grid of this map shape and link distance (for the mass reduction).
+        values: (rows, columns) C-contiguous float64 map (the signals' values are their positive attribution).
+        runs: The signal runs (`signal_runs`).
+        labels: (r,) cluster of each run (`run_labels`).
+        grid: The cell grid of this map shape and link distance (for the mass reduction order).
     """
-    # 1. Counts and exact integer coordinate sums per cluster, summed per signal pixel.
-    signal_labels = labels.repeat(runs.length)
-    points = np.bincount(signal_labels)
-    cluster_count = len(points)
-    centre_x = np.bincount(signal_labels, weights=runs.signal_x) / points
-    centre_y = np.bincount(signal_labels, weights=runs.signal_y) / points
-    # 2. Radius: squared distances as cluster_table computes them (x term + y term). Along a run the largest
-    #    is at one of its ends (float subtraction, squaring and addition are monotone), so this maximum over
-    #    run ends is the same float as over all signals.
-    run_centre_x = centre_x[labels]
-    squared = np.maximum(np.square(runs.start - run_centre_x), np.square(runs.end - run_centre_x))
-    squared += np.square(runs.row - centre_y[labels])
-    radius_squared = np.zeros(cluster_count)
-    np.maximum.at(radius_squared, labels, squared)
-    # 3. Attribution mass, reduced in the same order as the path the cell engine would take.
-    weight = positive_flat[signals]
-    if grid.links_neighbours_only:  # scipy.ndimage.label path: per pixel, in row-major order
-        mass = np.bincount(signal_labels, weights=weight, minlength=cluster_count)
-    else:
-        mass = _cell_ordered_mass(runs, signal_labels, cluster_count, weight, grid)
-    return ClusterTable(points, centre_x, centre_y, np.sqrt(radius_squared), mass)
+    statistics = _run_statistics(
+        values, runs.row, runs.start, runs.end, labels,
+        grid.cell_rows, grid.cell_columns, grid.grid_columns, not grid.links_neighbours_only,
+    )
+    return ClusterTable(*statistics)
 
 
-def _cell_ordered_mass(
-    runs: SignalRuns, signal_labels: np.ndarray, cluster_count: int, weight: np.ndarray, grid: CellGrid
-) -> np.ndarray:
-    """(k,) attribution sum per cluster: per cell as `cell_sums` adds it, then per cluster in row-major cell order.
-
-    `np.bincount` adds its weights one by one in the order given, and the signals come in row-major map
-    order. Binned by (band of cell rows, map column), each bin is one column of one cell, added top to
-    bottom; the bins of a cell, side by side in the padded band, are then added left to right: the order of
-    `detection_clusters.cell_sums`. Every pixel of a cell is in one cluster (the cell diagonal is within the
-    link distance), so a cell's label is that of any of its signals; the per-cluster sums run over cells in
-    row-major cell order, as `cluster_table`'s do. Empty bins and cells add 0.0, which changes no sum.
-    """
-    column_bin = grid.band_offset[runs.signal_y] + runs.signal_x
-    cell_count = grid.grid_rows * grid.grid_columns
-    if cell_count > 4 * len(column_bin) + 4096:  # huge grid (tiny link distance on a big map): occupied bins only
-        occupied, column_bin = np.unique(column_bin, return_inverse=True)  # sorted: same order of bins
-        column_sum = np.bincount(column_bin, weights=weight)
-        _, cell = np.unique(occupied // grid.cell_columns, return_inverse=True)
-        cell_mass = np.bincount(cell, weights=column_sum)  # a cell's columns left to right
-        cell = cell[column_bin]
-    else:
-        column_sum = np.bincount(column_bin, weights=weight, minlength=cell_count * grid.cell_columns)
-        cell_mass = sequential_row_sums(column_sum.reshape(-1, grid.cell_columns))
-        cell = column_bin // grid.cell_columns
-    cell_label = np.zeros(len(cell_mass), dtype=np.intp)
-    cell_label[cell] = signal_labels
-    return np.bincount(cell_label, weights=cell_mass, minlength=cluster_count)
+def label_image(shape: tuple[int, int], runs: SignalRuns, labels: np.ndarray) -> np.ndarray:
+    """(rows, columns) int64: the cluster id of every signal pixel, -1 elsewhere."""
+    return _paint_labels(shape, runs.row, runs.start, runs.end, labels)

@@ -27,7 +27,8 @@ from cxrmodel.detection import (
 import cxrmodel.detection as detection_module
 from cxrmodel.detection_clusters import cell_sums
 from cxrmodel.detection_grid import CellGrid, components, max_linked_squared_distance
-from cxrmodel.detection_runs import SignalRuns
+from cxrmodel.detection_grid import CellGrid as _Grid
+from cxrmodel.detection_runs import map_summary, signal_runs
 
 LINK_DISTANCES = [0.5, 1.0, 1.2, math.sqrt(2), 1.9, 2.0, 2.5, 3.0, 5.0, math.sqrt(8), 7.3, 12.0, 1000.0]
 SIGHT_SENSITIVITIES = [0.0, 0.3, 0.55, 0.9, 1.0]
@@ -258,16 +259,30 @@ def test_few_and_many_clusters_are_sorted_alike(monkeypatch):
 
 
 def test_signal_runs_never_span_two_rows():
-    mask = np.zeros((3, 5), dtype=bool)
-    mask[0, 3:] = mask[1, :2] = mask[1, 4] = mask[2, :] = True  # row 0 ends and row 1 starts with signals
-    runs = SignalRuns.of(mask.reshape(-1).nonzero()[0], 5)
+    attribution = np.zeros((3, 5))
+    attribution[0, 3:] = attribution[1, :2] = attribution[1, 4] = attribution[2, :] = 1.0
+    runs = signal_runs(attribution, 0.5, _Grid.for_map(attribution.shape, 2.0))
     assert list(zip(runs.row.tolist(), runs.start.tolist(), runs.end.tolist())) == [
         (0, 3, 4), (1, 0, 1), (1, 4, 4), (2, 0, 4)
     ]
-    assert runs.length.tolist() == [2, 2, 1, 5]
+    assert runs.row_first.tolist() == [0, 1, 3, 4]
+    assert runs.signals == 10
+    # Below 1 px nothing links: every signal is a run of its own.
+    single = signal_runs(attribution, 0.5, _Grid.for_map(attribution.shape, 0.5))
+    assert len(single) == 10 and (single.start == single.end).all()
 
 
-# ---------------------------------------------------------------------------------------------- circles
+def test_map_summary_is_the_maximum_the_positive_sum_and_a_finiteness_check():
+    rng = np.random.default_rng(53)
+    for shape in [(1, 1), (1, 3), (3, 3), (7, 5), (224, 224)]:  # sizes around the 4 summary lanes
+        attribution = rng.standard_normal(shape)
+        peak, total, finite = map_summary(attribution)
+        assert peak == attribution.max() and finite
+        assert total == pytest.approx(np.maximum(attribution, 0.0).sum(), rel=1e-12)
+    for bad in (np.nan, np.inf, -np.inf):
+        attribution = np.ones((5, 6))
+        attribution[3, 4] = bad
+        assert not map_summary(attribution)[2]
 
 
 @pytest.mark.parametrize("shape, seed", [((20, 30), 11), ((64, 64), 12), ((100, 80), 13)])
