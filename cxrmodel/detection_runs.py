@@ -10,8 +10,9 @@ cxrmodel.detection_clusters / detection_grid):
 2. Links: two runs dy rows apart with column gap max(0, start' - end, start - end') are linked exactly when
    dy^2 + gap^2 <= max_squared_distance (integers; see detection_grid.max_linked_squared_distance), i.e. when
    gap <= reach[dy] = isqrt(max_squared_distance - dy^2). For each run only the rows within the link distance
-   above it are visited; runs of a row are sorted and disjoint, so a binary search finds the first run in
-   reach and the linked ones follow it. A union-find joins them.
+   above it are visited; runs of a row are sorted and disjoint, and the runs of the current row come left to
+   right, so one pointer per row above moves forward to the first run in reach, and the linked ones follow
+   it. A union-find joins them.
 3. Statistics per cluster: counts and exact integer coordinate sums; the radius from the run ends (the
    farthest pixel of a run from the centre is one of its ends; squares and sums are formed as the cell engine
    forms them on row extremes, and float rounding is monotone, so the maxima are the same floats); the
@@ -25,13 +26,15 @@ cannot express in a few calls and no library offers (scipy's `fclusterdata` buil
 matrix, `scipy.ndimage.label` links 3 x 3 neighbourhoods only, a `cKDTree` radius graph lists every linked
 pixel pair); numba compiles them once per machine (cached on disk, `cache=True`).
 
-Cost: O(map pixels + runs * (isqrt(max_squared_distance) + 1) * log(runs per row)). `detect_circles` and
+Cost: O(map pixels + runs * (isqrt(max_squared_distance) + 1) + linked run pairs). `detect_circles` and
 `cluster_labels` take this path while runs * (rows reached + 1) stays below `RUN_PATH_MAX_QUERIES`, and the
-cell engine otherwise (dense maps, where linking cells instead of runs wins); the sweep keeps the cell engine.
+cell engine otherwise (dense maps, where linking cells instead of runs wins); `sweep_circles` takes it for its
+high thresholds and the incremental cell sweep for the rest.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -42,10 +45,11 @@ from cxrmodel.detection_clusters import ClusterTable
 from cxrmodel.detection_grid import CellGrid
 
 # Largest runs x (rows reached + 1) for which the run path is used; above it the cell engine, whose cost
-# grows with occupied cells rather than with runs times rows reached, is faster (measured in
-# benchmarks/detection_benchmark.py: 224 x 224 tau 0.3 has ~700 runs x 11 rows, 1024 x 1024 tau 0.3
-# ~13 500 runs x 47 rows).
-RUN_PATH_MAX_QUERIES = 60_000
+# grows with occupied cells rather than with runs times rows reached, is faster. Measured on the benchmark
+# maps (benchmarks/detection_benchmark.py, 2 shared cores): the run path wins at every tau at 224 x 224 (up to
+# ~87 000, 2.7 vs 3.8 ms), is even with the cell engine around 200 000 at 1024 x 1024 (4.6 vs 4.7 ms) and
+# 2-8x slower beyond 600 000.
+RUN_PATH_MAX_QUERIES = 150_000
 
 @dataclass(eq=False, slots=True)  # not frozen: a frozen init costs ~1 us on a path of a few tens
 class SignalRuns:
@@ -101,22 +105,26 @@ def map_summary(values: np.ndarray) -> tuple[float, float, bool]:
 def _scan_runs(values: np.ndarray, threshold: float, single_pixels: bool):
     """Row runs of the signals (value >= threshold and value > 0): (row, start, end, row_first)."""
     rows, columns = values.shape
-    capacity = rows * columns if single_pixels else rows * ((columns + 1) // 2)
+    # threshold > 0 implies value > 0; at threshold 0 a signal is any value > 0.
+    positive_only = threshold <= 0.0
+    # 1. Signals per row, in a loop LLVM vectorises: most rows hold none at a high sight sensitivity, and
+    #    the run arrays need no more room than there are signals.
+    row_signals = np.zeros(rows, dtype=np.int64)
+    for row in range(rows):
+        found = 0
+        for column in range(columns):
+            found += (values[row, column] > 0.0) if positive_only else (values[row, column] >= threshold)
+        row_signals[row] = found
+    capacity = row_signals.sum()
     run_row = np.empty(capacity, dtype=np.int64)
     run_start = np.empty(capacity, dtype=np.int64)
     run_end = np.empty(capacity, dtype=np.int64)
     row_first = np.empty(rows + 1, dtype=np.int64)
-    # threshold > 0 implies value > 0; at threshold 0 a signal is any value > 0.
-    positive_only = threshold <= 0.0
+    # 2. Runs of the rows that have signals.
     count = 0
     for row in range(rows):
         row_first[row] = count
-        # Most rows hold no signal at a high sight sensitivity: count first (a loop LLVM vectorises), then
-        # walk only the rows that have some.
-        found = 0
-        for column in range(columns):
-            found += (values[row, column] > 0.0) if positive_only else (values[row, column] >= threshold)
-        if found == 0:
+        if row_signals[row] == 0:
             continue
         in_run = False
         for column in range(columns):
@@ -152,27 +160,45 @@ def _link_runs(run_row, run_start, run_end, row_first, reach) -> np.ndarray:
     count = len(run_row)
     parent = np.arange(count)
     rows_reached = len(reach) - 1
+    first_candidate = np.zeros(rows_reached + 1, dtype=np.int64)  # per row above: first run still in reach
+    joined_until = np.zeros(rows_reached + 1, dtype=np.int64)  # per row above: runs before this were joined
+    joined_by = np.full(rows_reached + 1, -1, dtype=np.int64)  # ... to the cluster of this run (-1: none)
     for run in range(count):
         row, start, end = run_row[run], run_start[run], run_end[run]
+        root = run  # root of this run's tree, kept current: a union makes the smaller root the root
         # Same row: the previous run is the nearest; farther ones are linked through it when in reach.
         if run > row_first[row] and start - run_end[run - 1] <= reach[0]:
-            root, other_root = _root(parent, run), _root(parent, run - 1)
-            parent[max(root, other_root)] = min(root, other_root)
+            other_root = _root(parent, run - 1)
+            parent[root] = other_root  # other_root <= run - 1 < run = root
+            root = other_root
+        if run == row_first[row]:  # a new row: every row above is searched from its first run again
+            for rows_up in range(1, min(rows_reached, row) + 1):
+                first_candidate[rows_up] = row_first[row - rows_up]
+                joined_by[rows_up] = -1
         for rows_up in range(1, min(rows_reached, row) + 1):
             gap = reach[rows_up]
-            low, high = row_first[row - rows_up], row_first[row - rows_up + 1]
-            stop = high
-            while low < high:  # first run of that row ending at or after start - gap
-                middle = (low + high) >> 1
-                if run_end[middle] < start - gap:
-                    low = middle + 1
-                else:
-                    high = middle
-            while low < stop and run_start[low] <= end + gap:
-                root, other_root = _root(parent, run), _root(parent, low)
-                if root != other_root:
-                    parent[max(root, other_root)] = min(root, other_root)
+            low, stop = first_candidate[rows_up], row_first[row - rows_up + 1]
+            # Skip the runs of that row ending before start - gap; starts only grow along a row, so runs
+            # skipped here are out of reach for the rest of this row too.
+            while low < stop and run_end[low] < start - gap:
                 low += 1
+            first_candidate[rows_up] = low
+            # Runs of that row an earlier run of this row already joined to its cluster need no second look
+            # when this run is in that cluster too (in a blob, neighbouring runs share most candidates).
+            if joined_by[rows_up] >= 0 and low < joined_until[rows_up]:
+                if _root(parent, joined_by[rows_up]) == root:
+                    low = joined_until[rows_up]
+            while low < stop and run_start[low] <= end + gap:
+                other_root = _root(parent, low)
+                if other_root < root:
+                    parent[root] = other_root
+                    root = other_root
+                elif other_root > root:
+                    parent[other_root] = root
+                low += 1
+            if low > joined_until[rows_up] or joined_by[rows_up] < 0:
+                joined_until[rows_up] = low
+                joined_by[rows_up] = run
     labels = np.empty(count, dtype=np.int64)
     clusters = 0
     for run in range(count):  # roots are the smallest run of their tree: each cluster's first run
@@ -244,10 +270,47 @@ def _paint_labels(shape, run_row, run_start, run_end, labels):
     return painted
 
 
+@numba.njit(cache=True, nogil=True)
+def _table_by_runs(values, threshold, single_pixels, reach, max_runs, cell_rows, cell_columns, grid_columns, by_cell):
+    """Scan, link and statistics in one compiled call; ok = False (and nothing else) above max_runs runs."""
+    run_row, run_start, run_end, row_first = _scan_runs(values, threshold, single_pixels)
+    if len(run_row) > max_runs:
+        nothing = np.zeros(0)
+        return False, np.zeros(0, dtype=np.int64), nothing, nothing, nothing, nothing
+    labels = _link_runs(run_row, run_start, run_end, row_first, reach)
+    statistics = _run_statistics(
+        values, run_row, run_start, run_end, labels, cell_rows, cell_columns, grid_columns, by_cell
+    )
+    return (True,) + statistics
+
+
+@functools.lru_cache(maxsize=64)
 def row_reach(max_squared_distance: int) -> np.ndarray:
-    """(D + 1,) int64, reach[dy] = largest column gap still linked dy rows apart; D = isqrt(max_squared)."""
+    """(D + 1,) int64, reach[dy] = largest column gap still linked dy rows apart; D = isqrt(max_squared).
+
+    Cached per link distance: callers must not modify the array.
+    """
     rows_reached = math.isqrt(max_squared_distance)
     return np.array([math.isqrt(max_squared_distance - dy * dy) for dy in range(rows_reached + 1)], dtype=np.int64)
+
+
+def table_by_runs(values: np.ndarray, threshold: float, grid: CellGrid, max_queries: int) -> ClusterTable | None:
+    """The per-cluster statistics of the signals by the run path, or None when it has too many runs.
+
+    The same clusters as `signal_runs` + `run_labels` (which `cluster_labels` uses), in one compiled call.
+
+    Args:
+        values: (rows, columns) C-contiguous float64 map, finite.
+        threshold: Signal threshold >= 0 (0: every positive pixel).
+        grid: The cell grid of this map shape and link distance.
+        max_queries: Largest runs x (rows reached + 1) to accept (`RUN_PATH_MAX_QUERIES`).
+    """
+    reach = row_reach(grid.max_squared_distance)
+    ok, *statistics = _table_by_runs(
+        values, threshold, grid.max_squared_distance < 1, reach, max_queries // len(reach),
+        grid.cell_rows, grid.cell_columns, grid.grid_columns, not grid.links_neighbours_only,
+    )
+    return ClusterTable(*statistics) if ok else None
 
 
 def signal_runs(values: np.ndarray, threshold: float, grid: CellGrid) -> SignalRuns:
@@ -270,22 +333,6 @@ def run_queries(runs: SignalRuns, grid: CellGrid) -> int:
 def run_labels(runs: SignalRuns, grid: CellGrid) -> np.ndarray:
     """(r,) int64 single-linkage cluster of each run, numbered 0..k-1 in the order of their first run."""
     return _link_runs(runs.row, runs.start, runs.end, runs.row_first, row_reach(grid.max_squared_distance))
-
-
-def cluster_runs(values: np.ndarray, runs: SignalRuns, labels: np.ndarray, grid: CellGrid) -> ClusterTable:
-    """Per-cluster statistics, equal to `detection_clusters.cluster_signals` for the same signals, bit for bit.
-
-    Args:
-        values: (rows, columns) C-contiguous float64 map (the signals' values are their positive attribution).
-        runs: The signal runs (`signal_runs`).
-        labels: (r,) cluster of each run (`run_labels`).
-        grid: The cell grid of this map shape and link distance (for the mass reduction order).
-    """
-    statistics = _run_statistics(
-        values, runs.row, runs.start, runs.end, labels,
-        grid.cell_rows, grid.cell_columns, grid.grid_columns, not grid.links_neighbours_only,
-    )
-    return ClusterTable(*statistics)
 
 
 def label_image(shape: tuple[int, int], runs: SignalRuns, labels: np.ndarray) -> np.ndarray:

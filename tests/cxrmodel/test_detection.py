@@ -28,7 +28,7 @@ import cxrmodel.detection as detection_module
 from cxrmodel.detection_clusters import cell_sums
 from cxrmodel.detection_grid import CellGrid, components, max_linked_squared_distance
 from cxrmodel.detection_grid import CellGrid as _Grid
-from cxrmodel.detection_runs import map_summary, signal_runs
+from cxrmodel.detection_runs import map_summary, signal_runs, table_by_runs as real_table_by_runs_default
 
 LINK_DISTANCES = [0.5, 1.0, 1.2, math.sqrt(2), 1.9, 2.0, 2.5, 3.0, 5.0, math.sqrt(8), 7.3, 12.0, 1000.0]
 SIGHT_SENSITIVITIES = [0.0, 0.3, 0.55, 0.9, 1.0]
@@ -384,8 +384,18 @@ def test_input_types_are_accepted_as_numbers():
 # ---------------------------------------------------------------------------------------------- sweep
 
 
+@pytest.mark.parametrize("sweep_queries", ["default", "incremental sweep only", "mixed"])
 @pytest.mark.parametrize("shape", [(20, 30), (64, 64), (100, 80), (45, 17), (224, 224)])
-def test_sweep_equals_detection_at_every_threshold(shape):
+def test_sweep_equals_detection_at_every_threshold(shape, sweep_queries, monkeypatch):
+    """The sweep takes the run path for high thresholds and the incremental cell sweep below: both match."""
+    if sweep_queries != "default":
+        limit = -1 if sweep_queries == "incremental sweep only" else 600
+        real_table_by_runs = detection_module.table_by_runs
+        monkeypatch.setattr(  # only the sweep's limit changes; detect_circles keeps its own choice
+            detection_module, "table_by_runs", lambda values, threshold, grid, _: real_table_by_runs(
+                values, threshold, grid, limit
+            ),
+        )
     thresholds = [round(0.04 * k, 2) for k in range(26)] + [0.7, 0.333]  # repeats and off-grid values too
     maps = random_maps(shape, sum(shape))[1:] + [np.round(np.random.default_rng(1).random(shape) * 5)]  # ties
     link_distances = (None, 0.9, 1.5, 2.0, 4.5, 17.0)
@@ -397,7 +407,10 @@ def test_sweep_equals_detection_at_every_threshold(shape):
             assert len(sweep) == len(thresholds)
             for sight_sensitivity, detection in zip(thresholds, sweep):
                 # Bit-for-bit equality: the same circles, floats included.
-                assert detection == detect_circles(attribution, sight_sensitivity, link_distance, min_points=1)
+                with monkeypatch.context() as default_paths:
+                    default_paths.setattr(detection_module, "table_by_runs", real_table_by_runs_default)
+                    expected = detect_circles(attribution, sight_sensitivity, link_distance, min_points=1)
+                assert detection == expected
 
 
 def test_sweep_keeps_the_given_order_and_handles_empty_input():
