@@ -135,6 +135,8 @@ def _validated_map(attribution_map: np.ndarray) -> tuple[np.ndarray, float, floa
         raise ValueError(f"attribution map must hold real numbers, got dtype {values.dtype}")
     # C order: sums (and so masses) then do not depend on the caller's memory layout.
     values = np.ascontiguousarray(values, dtype=np.float64)
+    if not values.flags.writeable:  # the compiled code is specialised to writable arrays: no second compile
+        values = values.copy()
     highest, total, finite = map_summary(values)  # one compiled pass instead of four numpy ones
     if not finite:
         bad = ~np.isfinite(values)

@@ -28,7 +28,7 @@ import cxrmodel.detection as detection_module
 from cxrmodel.detection_clusters import cell_sums
 from cxrmodel.detection_grid import CellGrid, components, max_linked_squared_distance
 from cxrmodel.detection_grid import CellGrid as _Grid
-from cxrmodel.detection_runs import map_summary, signal_runs, table_by_runs as real_table_by_runs_default
+from cxrmodel.detection_runs import _table_by_runs, map_summary, signal_runs, table_by_runs as real_table_by_runs_default
 
 LINK_DISTANCES = [0.5, 1.0, 1.2, math.sqrt(2), 1.9, 2.0, 2.5, 3.0, 5.0, math.sqrt(8), 7.3, 12.0, 1000.0]
 SIGHT_SENSITIVITIES = [0.0, 0.3, 0.55, 0.9, 1.0]
@@ -464,3 +464,17 @@ def test_sweep_validates_every_threshold():
         sweep_circles(np.ones(4), [0.2])
     with pytest.raises(ValueError, match="map width"):
         default_link_distance(0)
+
+
+def test_read_only_and_non_contiguous_maps_give_the_same_circles_without_another_compile():
+    """Maps straight from np.load(mmap_mode="r") or a transposed view reuse the compiled code (~5 s per compile)."""
+    attribution = realistic_map(64, seed=3)
+    expected = detect_circles(attribution, 0.5)
+    compiled = len(_table_by_runs.signatures)
+    read_only = attribution.copy()
+    read_only.setflags(write=False)
+    assert detect_circles(read_only, 0.5) == expected
+    assert detect_circles(np.asfortranarray(attribution), 0.5) == expected
+    assert detect_circles(attribution.astype(np.float32), 0.5).signals == expected.signals
+    assert len(_table_by_runs.signatures) == compiled
+
