@@ -51,6 +51,7 @@ from cxrmodel.detection_grid import CellGrid
 # 2-8x slower beyond 600 000.
 RUN_PATH_MAX_QUERIES = 150_000
 
+
 @dataclass(eq=False, slots=True)  # not frozen: a frozen init costs ~1 us on a path of a few tens
 class SignalRuns:
     """Maximal horizontal runs of signal pixels in row-major order.
