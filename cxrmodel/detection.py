@@ -390,15 +390,14 @@ def sweep_circles(
 
 
 def load_compiled_detection() -> None:
-    """Load the compiled run path (cxrmodel.detection_runs) now, so that no user waits for it later.
+    """Load the compiled code `detect_circles` and `sweep_circles` use now, so that no user waits for it later.
 
-    numba compiles on first use: about 4 s the first time on a machine, then ~0.4 s per process to load the
-    cached code. The dashboard calls this at start-up and `detect` before it times the detection.
+    numba compiles on first use: a few seconds the first time on a machine, then ~0.4 s per process to load
+    the cached code. The dashboard calls this at start-up and `detect` before it times the detection
+    (`cluster_labels`, which neither uses, loads its own pieces on first call).
     """
     started = time.perf_counter()
     tiny = np.zeros((4, 5))
     tiny[1, 1:3] = tiny[2, 2] = 1.0
     detect_circles(tiny, 0.5, 2.0)
-    cluster_labels(tiny, 0.5, 2.0)
     logger.info("compiled detection loaded in %.2f s", time.perf_counter() - started)
-

@@ -70,11 +70,6 @@ class SignalRuns:
     def __len__(self) -> int:
         return len(self.row)
 
-    @property
-    def signals(self) -> int:
-        """Number of signal pixels."""
-        return int(np.add.reduce(self.end - self.start + 1))
-
 
 # fastmath "reassoc" only: LLVM may vectorise the sums (~5x faster) but keeps NaN / inf semantics, which
 # the finiteness check needs. The total's last bits may then differ between CPUs (different vector widths);
