@@ -17,7 +17,7 @@ Output directory (written atomically: ``pretrain.json`` is written last and is t
 
     OUTPUT/image_encoder.weights.h5   weights of the image_encoder sub-model (Keras 3 format)
     OUTPUT/config.json                its ModelConfig (only the image fields matter: image_size, backbone,
-                                      preprocessing, image_feature_units, compact_widths)
+                                      preprocessing, image_feature_units and the compact_* fields)
     OUTPUT/pretrain.json              settings, dataset fingerprint, per-epoch history, per-label AUC
 
 Resumable: a finished output with the same settings and dataset is reused (logged, ``"reused": true``); an
@@ -27,10 +27,8 @@ and the next run with the same settings resumes after the last finished epoch; d
 Transfer (what the training pipeline does)::
 
     encoder, image_config = load_pretrained_image_encoder("runs/pretrain")
-    config = dataclasses.replace(target_config, image_size=image_config.image_size, backbone=image_config.backbone,
-                                 preprocessing=image_config.preprocessing,
-                                 image_feature_units=image_config.image_feature_units,
-                                 compact_widths=image_config.compact_widths)
+    config = dataclasses.replace(target_config, **{name: getattr(image_config, name)
+                                                   for name in cxrmodel.transfer.IMAGE_FIELDS})
     model = build_model("image", config, image_encoder=encoder)
 """
 

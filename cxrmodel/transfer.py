@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrmodel.data.fetch import file_sha256
-from cxrmodel.model import ModelConfig
+from cxrmodel.model import LEGACY_COMPACT_FIELDS, ModelConfig
 from cxrmodel.train import (
     StudyArrays,
     TrainedModels,
@@ -54,7 +54,8 @@ from cxrmodel.train import (
 
 logger = logging.getLogger(__name__)
 
-IMAGE_FIELDS = ("image_size", "backbone", "preprocessing", "image_feature_units", "compact_widths")
+IMAGE_FIELDS = ("image_size", "backbone", "preprocessing", "image_feature_units", "compact_widths",
+                "compact_normalisation", "compact_pooling")
 """ModelConfig fields that a pre-trained image encoder fixes."""
 
 SUB_MODELS = ("image", "text", "multimodal")
@@ -151,8 +152,9 @@ def source_image_fields(sources: TransferSources, image_size: int | None = None)
         image_size: Requested grid size; for CheXNet weights the default is 224 (CheXNet's own).
 
     Returns:
-        ``{}`` without a pre-trained image source; else ``image_size``, ``backbone``, ``preprocessing``,
-        ``image_feature_units`` and ``compact_widths`` (a tuple).
+        ``{}`` without a pre-trained image source; else the :data:`IMAGE_FIELDS` (``compact_widths`` a tuple;
+        a pre-training config written before ``compact_normalisation`` / ``compact_pooling`` existed gets the
+        compact backbone of that time, :data:`~cxrmodel.model.LEGACY_COMPACT_FIELDS`).
 
     Raises:
         FileNotFoundError: The pre-training folder has no ``config.json``.
@@ -166,14 +168,14 @@ def source_image_fields(sources: TransferSources, image_size: int | None = None)
             raise FileNotFoundError(f"{sources.image_encoder} is not a finished image pre-training output (no "
                                     f"{CONFIG_FILE}); run 'python -m cxrmodel pretrain-image' to make one")
         try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
+            stored = {**LEGACY_COMPACT_FIELDS, **json.loads(path.read_text(encoding="utf-8"))}
             fields = {name: stored[name] for name in IMAGE_FIELDS}
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a model config ({error})") from None
     elif sources.image_weights is not None:
         default = ModelConfig()
         fields = {"image_size": image_size or 224, "backbone": "densenet121", "preprocessing": "imagenet",
-                  "image_feature_units": default.image_feature_units, "compact_widths": default.compact_widths}
+                  **{name: getattr(default, name) for name in IMAGE_FIELDS[3:]}}
     else:
         return {}
     fields["compact_widths"] = tuple(int(width) for width in fields["compact_widths"])

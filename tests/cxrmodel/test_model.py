@@ -68,3 +68,39 @@ def test_bad_configuration_is_rejected_with_a_reason():
     with pytest.raises(ValueError, match="unknown config keys: colour"):
         ModelConfig.from_dict({"colour": "blue"})
     assert ModelConfig(image_size=448).default_link_distance == 20.0
+    with pytest.raises(ValueError, match="compact_normalisation must be one of group, batch"):
+        ModelConfig(compact_normalisation="layer")
+    with pytest.raises(ValueError, match="compact_pooling must be one of average, max"):
+        ModelConfig(compact_pooling="median")
+
+
+def _layer_types(model) -> set[str]:
+    backbone = model.get_layer("image_encoder").get_layer("compact_backbone")
+    return {type(layer).__name__ for layer in backbone.layers}
+
+
+def test_compact_backbone_uses_group_norm_and_average_pooling_by_default():
+    types = _layer_types(build_model("image", TINY))
+    assert {"GroupNormalization", "AveragePooling2D"} <= types
+    assert not {"BatchNormalization", "MaxPooling2D"} & types
+
+
+def test_compact_backbone_with_group_norm_predicts_a_study_alone_as_in_a_batch():
+    # Per-image normalisation: a study's probability does not depend on the other studies of its batch,
+    # in training mode too (batch normalisation would use the batch's statistics there).
+    model = build_model("image", TINY)
+    images = _inputs(TINY, count=3)["image"]
+    backbone = model.get_layer("image_encoder").get_layer("compact_backbone")
+    together = np.asarray(backbone(images, training=True))
+    alone = np.asarray(backbone(images[:1], training=True))
+    np.testing.assert_allclose(together[:1], alone, rtol=1e-4, atol=1e-6)
+
+
+def test_a_config_written_before_the_compact_settings_keeps_the_old_backbone():
+    old = TINY.to_dict()
+    del old["compact_normalisation"], old["compact_pooling"]
+    config = ModelConfig.from_dict(old)
+    assert (config.compact_normalisation, config.compact_pooling) == ("batch", "max")
+    types = _layer_types(build_model("image", config))
+    assert {"BatchNormalization", "MaxPooling2D"} <= types
+    assert ModelConfig.from_dict(TINY.to_dict()) == TINY
