@@ -80,19 +80,22 @@ def _layer_types(model) -> set[str]:
 
 
 def test_compact_backbone_uses_group_norm_and_average_pooling_by_default():
-    types = _layer_types(build_model("image", TINY))
+    model = build_model("image", TINY)
+    types = _layer_types(model)
     assert {"GroupNormalization", "AveragePooling2D"} <= types
     assert not {"BatchNormalization", "MaxPooling2D"} & types
+    encoder_layers = {layer.name for layer in model.get_layer("image_encoder").layers}
+    assert "image_feature_norm" not in encoder_layers  # no batch statistics anywhere in the image path
 
 
-def test_compact_backbone_with_group_norm_predicts_a_study_alone_as_in_a_batch():
-    # Per-image normalisation: a study's probability does not depend on the other studies of its batch,
-    # in training mode too (batch normalisation would use the batch's statistics there).
+def test_compact_image_encoder_with_group_norm_treats_a_study_alone_as_in_a_batch():
+    # Per-image normalisation: a study's features do not depend on the other studies of its batch, in
+    # training mode too (batch normalisation would use the batch's statistics there).
     model = build_model("image", TINY)
     images = _inputs(TINY, count=3)["image"]
-    backbone = model.get_layer("image_encoder").get_layer("compact_backbone")
-    together = np.asarray(backbone(images, training=True))
-    alone = np.asarray(backbone(images[:1], training=True))
+    encoder = model.get_layer("image_encoder")
+    together = np.asarray(encoder(images, training=True))
+    alone = np.asarray(encoder(images[:1], training=True))
     np.testing.assert_allclose(together[:1], alone, rtol=1e-4, atol=1e-6)
 
 
@@ -101,6 +104,7 @@ def test_a_config_written_before_the_compact_settings_keeps_the_old_backbone():
     del old["compact_normalisation"], old["compact_pooling"]
     config = ModelConfig.from_dict(old)
     assert (config.compact_normalisation, config.compact_pooling) == ("batch", "max")
-    types = _layer_types(build_model("image", config))
-    assert {"BatchNormalization", "MaxPooling2D"} <= types
+    model = build_model("image", config)
+    assert {"BatchNormalization", "MaxPooling2D"} <= _layer_types(model)
+    assert "image_feature_norm" in {layer.name for layer in model.get_layer("image_encoder").layers}
     assert ModelConfig.from_dict(TINY.to_dict()) == TINY
