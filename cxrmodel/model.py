@@ -15,7 +15,6 @@ differentiable); :func:`embedding_space_model` builds the same network with the 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 
 import keras
@@ -37,9 +36,8 @@ APPLICATION_BACKBONES = {
     "resnet50": "ResNet50",
 }
 BACKBONES = ("compact", *APPLICATION_BACKBONES)
-COMPACT_NORMALISATIONS = ("group", "batch")
 COMPACT_POOLINGS = ("average", "max")
-LEGACY_COMPACT_FIELDS = {"compact_normalisation": "batch", "compact_pooling": "max"}
+LEGACY_COMPACT_FIELDS = {"compact_pooling": "max"}
 """The compact backbone of configs written before its normalisation and pooling became settings."""
 
 
@@ -63,9 +61,6 @@ class ModelConfig:
         text_feature_units: Units of the dense layer after the concatenated text branches.
         fusion_units: Units of the hidden dense layer of the decision head.
         compact_widths: Channel widths of the compact backbone's stages.
-        compact_normalisation: Normalisation after each convolution of the compact backbone: ``"group"``
-            (GroupNormalization, 4 groups: the same computation in training and inference) or ``"batch"``
-            (BatchNormalization, momentum 0.9 — the bundles written before this field existed).
         compact_pooling: Downsampling between the compact backbone's stages: ``"average"`` (2 x 2 average
             pooling: every pixel of a window receives gradient, so integrated-gradients maps are not a
             one-pixel-in-four speckle) or ``"max"`` (the bundles written before this field existed).
@@ -90,7 +85,6 @@ class ModelConfig:
     text_feature_units: int = 64
     fusion_units: int = 32
     compact_widths: tuple[int, ...] = (16, 32, 48, 64, 96)
-    compact_normalisation: str = "group"
     compact_pooling: str = "average"
     default_sight_sensitivity: float = 0.70
     default_link_distance: float = field(default=-1.0)
@@ -101,9 +95,6 @@ class ModelConfig:
             raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(BACKBONES)}")
         if self.preprocessing not in ("imagenet", "unit"):
             raise ValueError(f"preprocessing must be 'imagenet' or 'unit', got {self.preprocessing!r}")
-        if self.compact_normalisation not in COMPACT_NORMALISATIONS:
-            raise ValueError(f"compact_normalisation must be one of {', '.join(COMPACT_NORMALISATIONS)}, "
-                             f"got {self.compact_normalisation!r}")
         if self.compact_pooling not in COMPACT_POOLINGS:
             raise ValueError(f"compact_pooling must be one of {', '.join(COMPACT_POOLINGS)}, got {self.compact_pooling!r}")
         if self.image_size < 32:
@@ -131,8 +122,8 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> "ModelConfig":
         """Inverse of :meth:`to_dict`; unknown keys are rejected so typos in config.json are caught.
 
-        A config written before ``compact_normalisation`` / ``compact_pooling`` existed describes the
-        compact backbone of that time (batch normalisation, max pooling), so those are filled in for it.
+        A config written before ``compact_pooling`` existed describes the compact backbone of that time
+        (max pooling), so that is filled in for it.
         """
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
@@ -142,10 +133,7 @@ class ModelConfig:
 
 
 def _compact_backbone(config: ModelConfig) -> keras.Model:
-    """A small VGG-style CNN: per stage two 3x3 conv + normalisation + ReLU, then 2x2 pooling.
-
-    Normalisation and pooling follow ``config.compact_normalisation`` / ``config.compact_pooling``.
-    """
+    """A small VGG-style CNN: per stage two 3x3 conv + batch norm + ReLU, then 2x2 pooling (``compact_pooling``)."""
     inputs = keras.Input((config.image_size, config.image_size, 3), name="normalised_image")
     features = inputs
     for stage, width in enumerate(config.compact_widths):
@@ -154,16 +142,10 @@ def _compact_backbone(config: ModelConfig) -> keras.Model:
             features = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"stage{stage}_conv{index}")(
                 features
             )
-            if config.compact_normalisation == "group":
-                # Per-image statistics: no moving averages, so validation behaves like training (the batch-norm
-                # demo encoder's validation AUC dropped to 0.5 in some epochs while its moving averages lagged).
-                features = layers.GroupNormalization(
-                    groups=math.gcd(4, width), name=f"stage{stage}_gn{index}"
-                )(features)
-            else:
-                # Momentum 0.9 (Keras default 0.99): the demo trains for a few hundred steps only, and slow
-                # moving statistics made held-out predictions lag far behind training ones.
-                features = layers.BatchNormalization(momentum=0.9, name=f"stage{stage}_bn{index}")(features)
+            # Momentum 0.9 (Keras default 0.99): the demo trains for a few hundred steps only, and slow moving
+            # statistics made held-out predictions lag far behind training ones. (Group normalisation, tried
+            # instead for its batch-independent statistics, did not learn the demo task in 6 epochs.)
+            features = layers.BatchNormalization(momentum=0.9, name=f"stage{stage}_bn{index}")(features)
             features = layers.ReLU(name=f"stage{stage}_relu{index}")(features)
         if stage < len(config.compact_widths) - 1:
             pooling = layers.AveragePooling2D if config.compact_pooling == "average" else layers.MaxPooling2D
@@ -195,7 +177,7 @@ def build_backbone(config: ModelConfig) -> keras.Model:
 
 
 def build_image_encoder(config: ModelConfig) -> keras.Model:
-    """Image submodel: normalisation -> backbone -> batch norm (not after a group-norm compact backbone) -> dense.
+    """Image submodel: normalisation -> backbone -> batch norm -> small dense layer.
 
     Input (batch, S, S, 3) float32 in [0, 1]; output (batch, image_feature_units).
     """
@@ -206,12 +188,8 @@ def build_image_encoder(config: ModelConfig) -> keras.Model:
         )(image)
     else:
         normalised = image
-    features = build_backbone(config)(normalised)
-    if not (config.backbone == "compact" and config.compact_normalisation == "group"):
-        features = layers.BatchNormalization(momentum=0.9, name="image_feature_norm")(features)
-    # else none: features normalised per image vary little between images after pooling, and a batch norm
-    # on them divides by a tiny, noisy batch spread; in a demo build its moving averages made whole
-    # validation epochs constant (validation AUC 0.5).
+    pooled = build_backbone(config)(normalised)
+    features = layers.BatchNormalization(momentum=0.9, name="image_feature_norm")(pooled)
     features = layers.Dense(config.image_feature_units, activation="relu", name="image_features")(features)
     return keras.Model(image, features, name="image_encoder")
 

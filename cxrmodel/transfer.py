@@ -54,8 +54,7 @@ from cxrmodel.train import (
 
 logger = logging.getLogger(__name__)
 
-IMAGE_FIELDS = ("image_size", "backbone", "preprocessing", "image_feature_units", "compact_widths",
-                "compact_normalisation", "compact_pooling")
+IMAGE_FIELDS = ("image_size", "backbone", "preprocessing", "image_feature_units", "compact_widths", "compact_pooling")
 """ModelConfig fields that a pre-trained image encoder fixes."""
 
 SUB_MODELS = ("image", "text", "multimodal")
@@ -153,7 +152,7 @@ def source_image_fields(sources: TransferSources, image_size: int | None = None)
 
     Returns:
         ``{}`` without a pre-trained image source; else the :data:`IMAGE_FIELDS` (``compact_widths`` a tuple;
-        a pre-training config written before ``compact_normalisation`` / ``compact_pooling`` existed gets the
+        a pre-training config written before ``compact_pooling`` existed gets the
         compact backbone of that time, :data:`~cxrmodel.model.LEGACY_COMPACT_FIELDS`).
 
     Raises:
