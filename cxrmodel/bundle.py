@@ -177,8 +177,9 @@ def save_bundle(
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     # Save an uncompiled copy: the optimizer's slots (Adam keeps two per weight) would triple the file and
-    # are of no use for explaining studies; retraining starts a new optimizer anyway.
-    inference_copy = keras.models.clone_model(model)
+    # are of no use for explaining studies; retraining starts a new optimizer anyway. (from_config, not
+    # clone_model: Keras 3.15's clone_model copies the compiled optimizer, and it was saved with the model.)
+    inference_copy = keras.Model.from_config(model.get_config())
     inference_copy.set_weights(model.get_weights())
     inference_copy.save(directory / MODEL_FILE)
     vocabulary.save(directory / VOCABULARY_FILE)

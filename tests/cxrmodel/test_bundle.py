@@ -105,3 +105,28 @@ def test_mean_image_baseline_travels_with_the_bundle(tiny_bundle, tmp_path):
     (copy / "image_baseline.png").unlink()
     with pytest.raises(BundleError, match="image_baseline.png is missing"):
         load_bundle(copy)
+
+
+def test_a_trained_model_is_saved_without_its_optimizer_state(tmp_path):
+    import io  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    import h5py  # noqa: PLC0415
+    import keras  # noqa: PLC0415
+
+    vocabulary = Vocabulary.build(REPORTS)
+    config = ModelConfig(image_size=32, vocabulary_size=len(vocabulary), max_tokens=16, embedding_dimension=8,
+                         text_filters=4, compact_widths=(4, 8), image_feature_units=4, text_feature_units=4,
+                         fusion_units=4)
+    model = build_model("multimodal", config)
+    rng = np.random.default_rng(0)
+    inputs = {"image": rng.random((4, 32, 32, 3), dtype=np.float32),
+              "report_tokens": rng.integers(0, len(vocabulary), (4, 16)).astype(np.int32)}
+    model.compile(keras.optimizers.Adam(), "binary_crossentropy")
+    model.fit(inputs, np.array([0, 1, 0, 1], np.float32), verbose=0)
+    save_bundle(tmp_path / "trained", model, vocabulary, config, _card())
+    with zipfile.ZipFile(tmp_path / "trained" / "model.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        assert "optimizer" not in weights  # Adam's two slots per weight would triple the bundle
+    np.testing.assert_allclose(np.asarray(load_bundle(tmp_path / "trained").model(inputs)), np.asarray(model(inputs)),
+                               rtol=1e-5, atol=1e-6)
