@@ -19,6 +19,7 @@ from cxrmodel.text import Vocabulary, encode_report, tokenize_report  # noqa: E4
 
 TINY = ModelConfig(image_size=32, vocabulary_size=30, max_tokens=12, embedding_dimension=8, text_filters=4,
                    compact_widths=(4, 8), image_feature_units=4, text_feature_units=4, fusion_units=4)
+MAX_POOLING = ModelConfig(**{**TINY.to_dict(), "compact_pooling": "max"})
 # Wider dense layers than TINY: a tiny random ReLU network has a few units whose switching makes the IG
 # integrand jump, and then no rule converges at all; 16 units give a path that 128 steps do resolve.
 WIDER = ModelConfig(**{**TINY.to_dict(), "text_filters": 16, "text_feature_units": 16, "image_feature_units": 16,
@@ -55,7 +56,10 @@ def wider_explainer():
 def image_only_explainer():
     # Text encoder output is 0 whatever the report; from a black image the compact, bias-free network is
     # positively homogeneous, so F(x(α)) = sigmoid(α c + b): a smooth path, a fair test of the quadrature.
-    return IntegratedGradientsExplainer(_model(TINY, text_off=True), batch_size=8)
+    # Max pooling (the compact default before average pooling) keeps c large enough for the sigmoid to curve
+    # over the path, so the rules' step counts differ clearly; with average pooling c is small, the path nearly
+    # linear, and the midpoint rule too reaches 1e-4 within 3 steps, which would leave nothing to compare.
+    return IntegratedGradientsExplainer(_model(MAX_POOLING, text_off=True), batch_size=8)
 
 
 def test_integration_rules_integrate_polynomials_and_weights_sum_to_one():
