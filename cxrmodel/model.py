@@ -38,7 +38,7 @@ APPLICATION_BACKBONES = {
 BACKBONES = ("compact", *APPLICATION_BACKBONES)
 COMPACT_POOLINGS = ("average", "max")
 LEGACY_COMPACT_FIELDS = {"compact_pooling": "max"}
-"""The compact backbone of configs written before its normalisation and pooling became settings."""
+"""The compact backbone of configs written before its pooling became a setting."""
 
 
 @dataclass(frozen=True)
