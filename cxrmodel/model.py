@@ -96,7 +96,8 @@ class ModelConfig:
         if self.preprocessing not in ("imagenet", "unit"):
             raise ValueError(f"preprocessing must be 'imagenet' or 'unit', got {self.preprocessing!r}")
         if self.compact_pooling not in COMPACT_POOLINGS:
-            raise ValueError(f"compact_pooling must be one of {', '.join(COMPACT_POOLINGS)}, got {self.compact_pooling!r}")
+            raise ValueError(f"compact_pooling must be one of {', '.join(COMPACT_POOLINGS)}, "
+                             f"got {self.compact_pooling!r}")
         if self.image_size < 32:
             raise ValueError(f"image_size must be at least 32 pixels, got {self.image_size}")
         if self.vocabulary_size < 2:
