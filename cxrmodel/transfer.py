@@ -173,8 +173,8 @@ def source_image_fields(sources: TransferSources, image_size: int | None = None)
             raise ValueError(f"{path}: not a model config ({error})") from None
     elif sources.image_weights is not None:
         default = ModelConfig()
-        fields = {"image_size": image_size or 224, "backbone": "densenet121", "preprocessing": "imagenet",
-                  **{name: getattr(default, name) for name in IMAGE_FIELDS[3:]}}
+        chexnet = {"image_size": image_size or 224, "backbone": "densenet121", "preprocessing": "imagenet"}
+        fields = {name: chexnet.get(name, getattr(default, name)) for name in IMAGE_FIELDS}
     else:
         return {}
     fields["compact_widths"] = tuple(int(width) for width in fields["compact_widths"])

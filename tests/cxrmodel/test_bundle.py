@@ -22,12 +22,16 @@ def _card() -> dict:
             "metrics": {"multimodal": {"accuracy": 0.5, "auc": 0.5}}}
 
 
+def _tiny_config(vocabulary: Vocabulary) -> ModelConfig:
+    return ModelConfig(image_size=32, vocabulary_size=len(vocabulary), max_tokens=16, embedding_dimension=8,
+                       text_filters=4, compact_widths=(4, 8), image_feature_units=4, text_feature_units=4,
+                       fusion_units=4)
+
+
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory):
     vocabulary = Vocabulary.build(REPORTS)
-    config = ModelConfig(image_size=32, vocabulary_size=len(vocabulary), max_tokens=16, embedding_dimension=8,
-                         text_filters=4, compact_widths=(4, 8), image_feature_units=4, text_feature_units=4,
-                         fusion_units=4)
+    config = _tiny_config(vocabulary)
     model = build_model("multimodal", config)
     directory = tmp_path_factory.mktemp("bundle") / "tiny"
     save_bundle(directory, model, vocabulary, config, _card())
@@ -115,9 +119,7 @@ def test_a_trained_model_is_saved_without_its_optimizer_state(tmp_path):
     import keras  # noqa: PLC0415
 
     vocabulary = Vocabulary.build(REPORTS)
-    config = ModelConfig(image_size=32, vocabulary_size=len(vocabulary), max_tokens=16, embedding_dimension=8,
-                         text_filters=4, compact_widths=(4, 8), image_feature_units=4, text_feature_units=4,
-                         fusion_units=4)
+    config = _tiny_config(vocabulary)
     model = build_model("multimodal", config)
     rng = np.random.default_rng(0)
     inputs = {"image": rng.random((4, 32, 32, 3), dtype=np.float32),
