@@ -162,6 +162,8 @@ class StudyAttribution:
         completeness: The completeness check and the integration settings that produced these arrays.
         modality_share: ``{"image": Σ image / (F(x) − F(x′)), "text": Σ text / (F(x) − F(x′))}``; NaN when
             ``|F(x) − F(x′)| < DIFFERENCE_FLOOR``.
+        raw_image_attribution: When ``image_attribution`` has been smoothed for display and circles
+            (:mod:`cxrmodel.map_smoothing`, same total), the unsmoothed (S, S) map; None otherwise.
     """
 
     probability: float
@@ -171,6 +173,7 @@ class StudyAttribution:
     token_share: np.ndarray
     completeness: Completeness
     modality_share: dict[str, float]
+    raw_image_attribution: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -53,3 +53,9 @@ def sight_sensitivity(text: str) -> float:
     """A threshold τ in [0, 1]."""
     value = _parsed(text, float, "a number between 0 and 1")
     return _checked(value, 0.0 <= value <= 1.0, "sight sensitivity must be between 0 and 1")
+
+
+def attribution_smoothing(text: str) -> float:
+    """Sigma of the attribution-map blur in model-grid pixels, 0 (no blur) to 64."""
+    value = _parsed(text, float, "a number of model-grid pixels such as 3")
+    return _checked(value, 0.0 <= value <= 64.0, "attribution smoothing must be between 0 and 64 model-grid pixels")

@@ -17,6 +17,7 @@ top-left pixel (the same convention as :mod:`cxrmodel.detection`, carried throug
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -36,6 +37,7 @@ from cxrmodel.cache import ExplanationCache, explanation_key
 from cxrmodel.detection import Circle, detect_circles, sweep_circles
 from cxrmodel.distribution_check import check_distribution
 from cxrmodel.imaging import GridMapping, decode_image
+from cxrmodel.map_smoothing import smooth_attribution_map, validate_smoothing
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class ExplanationSettings:
         steps: Integration steps, or "auto" (raise until the completeness error target is met).
         method: Integration rule (cxrmodel.integration_rules.METHODS).
         image_baseline: "black", "blur" or "mean"; None = the bundle's default.
+        attribution_smoothing: Sigma in model-grid pixels of the sum-preserving blur of the image attribution
+            map (:mod:`cxrmodel.map_smoothing`); 0 = the raw map; None = the bundle's default.
     """
 
     sight_sensitivity: float | None = None
@@ -59,6 +63,7 @@ class ExplanationSettings:
     steps: int | str = "auto"
     method: str = "riemann_trapezoid"
     image_baseline: str | None = None
+    attribution_smoothing: float | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,12 @@ class StudyExplainer:
         """The image baseline to use: the settings' choice or the bundle's default."""
         return settings.image_baseline or self.bundle.config.default_image_baseline
 
+    def attribution_smoothing(self, settings: ExplanationSettings) -> float:
+        """Sigma of the image-map blur to use: the settings' choice or the bundle's default."""
+        if settings.attribution_smoothing is None:
+            return self.bundle.config.default_attribution_smoothing
+        return validate_smoothing(settings.attribution_smoothing)
+
     def cache_key(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> str:
         """The cache key of a study's attribution under ``settings`` (no TensorFlow needed)."""
         integration = integration_settings(
@@ -137,6 +148,9 @@ class StudyExplainer:
         progress: ProgressCallback | None = None,
     ) -> tuple[PreparedStudy, StudyAttribution | None, bool, dict[str, float]]:
         """Decode, prepare and attribute one study (cached when a cache is configured).
+
+        The cache holds the raw integrated-gradients result; the image map is smoothed after it
+        (:meth:`attribution_smoothing`), so changing the smoothing never recomputes the gradients.
 
         Args:
             image_bytes: The image file's bytes (PNG, JPEG or DICOM).
@@ -174,6 +188,15 @@ class StudyExplainer:
                 attribution = self.cache.get(key)
                 cached = attribution is not None
         timing["attribution"] = (time.perf_counter() - started) * 1000.0
+        sigma = self.attribution_smoothing(settings)
+        if attribution is not None and sigma > 0.0:
+            started = time.perf_counter()
+            attribution = dataclasses.replace(
+                attribution,
+                image_attribution=smooth_attribution_map(attribution.image_attribution, sigma),
+                raw_image_attribution=attribution.image_attribution,
+            )
+            timing["smoothing"] = (time.perf_counter() - started) * 1000.0
         return prepared, attribution, cached, timing
 
     def cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> Explanation | None:
@@ -267,6 +290,8 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
             "steps": settings.steps,
             "method": settings.method,
             "image_baseline": settings.image_baseline or bundle.config.default_image_baseline,
+            "attribution_smoothing": (bundle.config.default_attribution_smoothing
+                                      if settings.attribution_smoothing is None else settings.attribution_smoothing),
         },
         "cached": explanation.cached,
         "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},
@@ -315,11 +340,19 @@ def circle_sweep(
 
 
 def attribution_arrays(explanation: Explanation) -> dict[str, np.ndarray]:
-    """Arrays for ``--save-attributions``: the 2-D model-grid map and the token scores."""
+    """Arrays for ``--save-attributions``: the 2-D model-grid map and the token scores.
+
+    ``image_attribution`` is the map the circles were found on (smoothed when smoothing is on, so ``detect`` on
+    the file gives the same circles); ``image_attribution_raw`` is the unsmoothed integrated-gradients map, present
+    only when the two differ.
+    """
     attribution = explanation.attribution
-    return {
+    arrays = {
         "image_attribution": np.asarray(attribution.image_attribution, np.float32),
         "token_attribution": np.asarray(attribution.token_attribution, np.float32),
         "token_share": np.asarray(attribution.token_share, np.float32),
         "token_ids": np.asarray(explanation.prepared.report.token_ids, np.int32),
     }
+    if attribution.raw_image_attribution is not None:
+        arrays["image_attribution_raw"] = np.asarray(attribution.raw_image_attribution, np.float32)
+    return arrays

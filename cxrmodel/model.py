@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 import keras
 from keras import layers
 
+from cxrmodel.map_smoothing import validate_smoothing
+
 logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -69,6 +71,9 @@ class ModelConfig:
         default_image_baseline: Image end of the integrated-gradients path: ``"black"`` (the paper's) or
             ``"mean"`` (the bundle's ``image_baseline.png``, the mean of the normal training images — use it
             when the model calls a black image abnormal, which makes black-baseline attributions meaningless).
+        default_attribution_smoothing: Sigma in model-grid pixels of the sum-preserving Gaussian blur applied to
+            the image attribution map before the circles are found (:mod:`cxrmodel.map_smoothing`); 0 = the raw
+            map, as in the paper.
     """
 
     image_size: int = 224
@@ -89,6 +94,7 @@ class ModelConfig:
     default_sight_sensitivity: float = 0.70
     default_link_distance: float = field(default=-1.0)
     default_image_baseline: str = "black"
+    default_attribution_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -106,6 +112,7 @@ class ModelConfig:
             raise ValueError(f"default_image_baseline must be black, blur or mean, got {self.default_image_baseline!r}")
         if not 0.0 <= self.default_sight_sensitivity <= 1.0:
             raise ValueError("default_sight_sensitivity must be in [0, 1]")
+        object.__setattr__(self, "default_attribution_smoothing", validate_smoothing(self.default_attribution_smoothing))
         if self.default_link_distance < 0:
             # The paper's 10 px on a 224 grid, scaled to this grid.
             object.__setattr__(self, "default_link_distance", round(10.0 * self.image_size / 224.0, 3))

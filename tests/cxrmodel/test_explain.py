@@ -133,3 +133,31 @@ def test_circle_sweep_reports_the_positive_attribution_its_circle_masses_are_sha
     assert json.loads(json.dumps(sweep))["positive_mass"] == pytest.approx(41.0)  # plain JSON for the browser
     empty = circle_sweep(np.full((32, 32), -1.0), mapping, link_distance=2.0, min_points=2, thresholds=(0.5,))
     assert empty["positive_mass"] == 0.0 and empty["circles"] == [[]]
+
+
+def test_smoothing_changes_the_circles_map_but_not_the_completeness(tiny_bundle_directory, study, tmp_path, capsys):
+    from cxrmodel.detection import detect_circles
+    from cxrmodel.map_smoothing import smooth_attribution_map
+
+    documents, maps = {}, {}
+    for sigma in ("0", "1.5"):
+        saved = tmp_path / f"maps-{sigma}.npz"
+        assert main(["explain", "--model", str(tiny_bundle_directory), "--image", str(study.image_paths[0]),
+                     "--report-text", REPORT, "--threshold", "0.5", "--steps", "16", "--smoothing", sigma,
+                     "--save-attributions", str(saved), "--json"]) == 0
+        documents[sigma] = json.loads(capsys.readouterr().out)
+        maps[sigma] = dict(np.load(saved))
+    raw, smoothed = maps["0"], maps["1.5"]
+    assert "image_attribution_raw" not in raw
+    np.testing.assert_array_equal(smoothed["image_attribution_raw"], raw["image_attribution"])
+    np.testing.assert_allclose(smoothed["image_attribution"], smooth_attribution_map(raw["image_attribution"], 1.5))
+    assert not np.allclose(smoothed["image_attribution"], raw["image_attribution"])
+    # Same attributions in total: the completeness figures and modality shares do not move.
+    assert documents["1.5"]["completeness"] == documents["0"]["completeness"]
+    for modality in ("image", "text"):
+        assert documents["1.5"]["modality_share"][modality] == pytest.approx(documents["0"]["modality_share"][modality])
+    assert documents["1.5"]["settings"]["attribution_smoothing"] == 1.5
+    # The saved map is the one the circles were found on.
+    detection = detect_circles(smoothed["image_attribution"], 0.5, documents["1.5"]["settings"]["link_distance_model_grid"], 2)
+    assert len(detection.circles) == len(documents["1.5"]["circles"])
+    assert detection.signals == documents["1.5"]["signals"]
