@@ -103,7 +103,8 @@ def create_app(config: AppConfig) -> Dash:
                         dbc.Col(model_card.layout(bundle.card, bundle.fingerprint), md=4),
                     ]
                 ),
-                study_view.layout(bundle.config.default_sight_sensitivity, bundle.config.default_link_distance),
+                study_view.layout(bundle.config.default_sight_sensitivity, bundle.config.default_link_distance,
+                                  bundle.config.default_attribution_smoothing),
             ],
             fluid=True,
         )

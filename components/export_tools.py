@@ -8,6 +8,7 @@ the cache (a study must have been explained, which it has once it is on screen) 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -17,8 +18,8 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
-from components.threshold_control import LINK_DISTANCE_ID, MIN_POINTS_ID, SIGHT_SENSITIVITY_ID
-from cxrmodel.explain import ExplanationSettings, StudyExplainer, explanation_document
+from components.threshold_control import LINK_DISTANCE_ID, MIN_POINTS_ID, SIGHT_SENSITIVITY_ID, SMOOTHING_ID
+from cxrmodel.explain import StudyExplainer, explanation_document
 from cxrmodel.export import annotated_png
 from cxrmodel.imaging import decode_image
 
@@ -68,7 +69,14 @@ def caption_text(title: str, document: dict) -> str:
 
 
 def export_document(
-    study_id, sight_sensitivity, link_distance, min_points, session_id, explainer: StudyExplainer, resolver
+    study_id,
+    sight_sensitivity,
+    link_distance,
+    min_points,
+    session_id,
+    explainer: StudyExplainer,
+    resolver,
+    attribution_smoothing=None,
 ) -> tuple[dict, object] | None:
     """(explanation document, source) of the current view from the cache, or None when not explained yet."""
     from components.study_view import explanation_settings  # noqa: PLC0415 - avoids an import cycle
@@ -76,9 +84,9 @@ def export_document(
     source = resolver.source(study_id, session_id)
     if source is None:
         return None
-    base = explanation_settings(link_distance, min_points)
+    base = explanation_settings(link_distance, min_points, attribution_smoothing=attribution_smoothing)
     tau = float(sight_sensitivity) if isinstance(sight_sensitivity, (int, float)) else None
-    settings = ExplanationSettings(sight_sensitivity=tau, link_distance=base.link_distance, min_points=base.min_points)
+    settings = dataclasses.replace(base, sight_sensitivity=tau)
     explanation = explainer.cached(source.image_bytes, source.report_text, settings)
     if explanation is None:
         return None
@@ -93,6 +101,7 @@ def register_callbacks(app, explainer: StudyExplainer, resolver) -> None:
         State(LINK_DISTANCE_ID, "value"),
         State(MIN_POINTS_ID, "value"),
         State(SESSION_ID, "data"),
+        State(SMOOTHING_ID, "value"),
     ]
     not_ready = dbc.Alert("Pick a study and wait for its explanation before exporting.", color="warning",
                           dismissable=True, className="py-2")
@@ -100,7 +109,8 @@ def register_callbacks(app, explainer: StudyExplainer, resolver) -> None:
     def download(kind: str, current: tuple) -> tuple:
         """(dcc.Download data, status) for one export of the current view; failures become alerts."""
         try:
-            found = export_document(*current, explainer, resolver)
+            *view, smoothing = current
+            found = export_document(*view, explainer, resolver, attribution_smoothing=smoothing)
             if found is None:
                 return no_update, not_ready
             document, source = found

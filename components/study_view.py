@@ -162,7 +162,7 @@ def prediction_children(document: dict, truth_label: str | None) -> list:
     return children
 
 
-def layout(default_sight_sensitivity: float, default_link_distance: float) -> html.Div:
+def layout(default_sight_sensitivity: float, default_link_distance: float, default_smoothing: float = 0.0) -> html.Div:
     """Viewer and slider on the left; prediction, word heatmap and the report on the right; tools below."""
     compare_viewer = html.Div(
         [
@@ -203,7 +203,8 @@ def layout(default_sight_sensitivity: float, default_link_distance: float) -> ht
                     dbc.Row(
                         [
                             dbc.Col(research_tools.layout(), lg=8),
-                            dbc.Col([threshold_control.advanced_layout(default_link_distance), export_tools.layout()], lg=4),
+                            dbc.Col([threshold_control.advanced_layout(default_link_distance,
+                                                                      default_smoothing=default_smoothing), export_tools.layout()], lg=4),
                         ],
                         className="mt-2",
                     ),
@@ -215,14 +216,20 @@ def layout(default_sight_sensitivity: float, default_link_distance: float) -> ht
 
 
 def explanation_settings(
-    link_distance: float | None, min_points: int | None, sight_sensitivity: float | None = None
+    link_distance: float | None,
+    min_points: int | None,
+    sight_sensitivity: float | None = None,
+    attribution_smoothing: float | None = None,
 ) -> ExplanationSettings:
     """Settings from the slider and the clustering controls; invalid or empty values give the defaults (pure)."""
     distance = float(link_distance) if isinstance(link_distance, (int, float)) and link_distance > 0 else None
     points = int(min_points) if isinstance(min_points, (int, float)) and min_points >= 1 else 2
     tau = (float(sight_sensitivity) if isinstance(sight_sensitivity, (int, float)) and 0 <= sight_sensitivity <= 1
            else None)
-    return ExplanationSettings(sight_sensitivity=tau, link_distance=distance, min_points=points)
+    smoothing = (float(attribution_smoothing)
+                 if isinstance(attribution_smoothing, (int, float)) and 0 <= attribution_smoothing <= 64 else None)
+    return ExplanationSettings(sight_sensitivity=tau, link_distance=distance, min_points=points,
+                               attribution_smoothing=smoothing)
 
 
 def render_explanation(
@@ -373,15 +380,16 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
         Input(explanation_progress.EXPLANATION_READY_ID, "data"),
         Input(threshold_control.LINK_DISTANCE_ID, "value"),
         Input(threshold_control.MIN_POINTS_ID, "value"),
+        Input(threshold_control.SMOOTHING_ID, "value"),
         State(SESSION_ID, "data"),
         State(STUDY_PICKER_ID, "options"),
         State(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
     )
-    def show_study(study_id, ready, link_distance, min_points, session_id, options, sight_sensitivity):
+    def show_study(study_id, ready, link_distance, min_points, smoothing, session_id, options, sight_sensitivity):
         triggered_by_job = (callback_context.triggered_id == explanation_progress.EXPLANATION_READY_ID
                             and isinstance(ready, dict) and ready.get("study") == study_id)
         try:
-            settings = explanation_settings(link_distance, min_points, sight_sensitivity)
+            settings = explanation_settings(link_distance, min_points, sight_sensitivity, smoothing)
             return study_panel_outputs(study_id, session_id, triggered_by_job, settings, options, explainer, resolver)
         except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
             logger.exception("showing a study failed")

@@ -55,6 +55,7 @@ SLIDER_MARKS = (0.0, 0.3, 0.5, 0.7, 1.0)
 STRENGTH_TOLERANCE = 1e-9
 LINK_DISTANCE_ID = "link-distance"
 MIN_POINTS_ID = "min-points"
+SMOOTHING_ID = "attribution-smoothing"
 DEFAULT_MIN_POINTS = 2
 CLIENTSIDE_NAMESPACE = "cxr"
 UPDATE_FUNCTION = "redrawCircles"
@@ -179,10 +180,13 @@ def layout(default_sight_sensitivity: float = 0.70, suffix: str = "", viewer_suf
     )
 
 
-def advanced_layout(default_link_distance: float, default_min_points: int = DEFAULT_MIN_POINTS) -> html.Div:
+def advanced_layout(
+    default_link_distance: float, default_min_points: int = DEFAULT_MIN_POINTS, default_smoothing: float = 0.0
+) -> html.Div:
     """Clustering controls that go to the server (they change the circles at every tau, not just which apply).
 
-    ``link-distance``: single-linkage distance in model-grid pixels; ``min-points``: smallest cluster drawn.
+    ``link-distance``: single-linkage distance in model-grid pixels; ``min-points``: smallest cluster drawn;
+    ``attribution-smoothing``: sigma of the sum-preserving blur of the attribution map (0 = the raw map).
     """
     return html.Div(
         [
@@ -194,6 +198,12 @@ def advanced_layout(default_link_distance: float, default_min_points: int = DEFA
             dbc.Input(id=MIN_POINTS_ID, type="number", min=1, max=50, step=1, value=default_min_points,
                       debounce=True, size="sm"),
             html.Small("Signal pixels closer than the link distance join one circle; smaller groups are not drawn.",
+                       className="text-muted d-block mt-1"),
+            dbc.Label("Map smoothing σ (model-grid pixels)", html_for=SMOOTHING_ID, className="small mb-0 mt-2"),
+            dbc.Input(id=SMOOTHING_ID, type="number", min=0, max=64, step=0.5, value=round(default_smoothing, 2),
+                      debounce=True, size="sm"),
+            html.Small("The attribution map is blurred (its total kept) before the signal pixels are picked, so "
+                       "circles follow regions rather than single pixels; 0 shows the raw map, as in the paper.",
                        className="text-muted d-block mt-1"),
         ]
     )

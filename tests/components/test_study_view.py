@@ -86,6 +86,27 @@ def test_clustering_controls_fall_back_to_defaults_on_nonsense():
     assert study_view.explanation_settings(None, None) == ExplanationSettings()
     assert study_view.explanation_settings(-3, 0) == ExplanationSettings()
     assert study_view.explanation_settings(4.5, 3) == ExplanationSettings(link_distance=4.5, min_points=3)
+    assert study_view.explanation_settings(None, None, None, -1) == ExplanationSettings()
+    assert study_view.explanation_settings(None, None, None, 99) == ExplanationSettings()
+    assert study_view.explanation_settings(None, None, None, 0) == ExplanationSettings(attribution_smoothing=0.0)
+
+
+def test_smoothing_control_redraws_the_circles_from_the_cached_attribution(world):
+    explainer, resolver = world
+    image_bytes, report = resolver("CXR2", None)
+    explainer.attribute(image_bytes, report, ExplanationSettings())
+    sweeps = {}
+    for sigma in (0, 3):
+        outputs = study_view.study_panel_outputs(
+            "CXR2", None, False, study_view.explanation_settings(None, 2, None, sigma), None, explainer, resolver)
+        sweeps[sigma] = outputs[1]
+    # The blur redistributes the map, so the circles change; its positive part can only shrink (positive and
+    # negative neighbours cancel), never grow, since the blur keeps the total.
+    assert sweeps[0]["circles"] != sweeps[3]["circles"]
+    assert sweeps[3]["positive_mass"] <= sweeps[0]["positive_mass"] + 1e-9
+    # The export of the same view carries the smoothing it was drawn with.
+    document = export_tools.export_document("CXR2", 0.5, None, None, None, explainer, resolver, attribution_smoothing=3)[0]
+    assert document["settings"]["attribution_smoothing"] == 3.0
 
 
 def test_bigger_link_distance_merges_circles(world):
