@@ -65,6 +65,17 @@ def _command_demo_baseline(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _command_demo_selection(arguments: argparse.Namespace) -> int:
+    from cxrmodel.data.synthetic import write_openi_dataset
+    from cxrmodel.demo import DemoRecipe, selection_study_specs
+
+    recipe = DemoRecipe(seed=arguments.seed)
+    written = write_openi_dataset(arguments.output, selection_study_specs(recipe), recipe.seed,
+                                  recipe.image_width, recipe.image_height)
+    print(json.dumps({"studies": len(written), "output": str(arguments.output)}))
+    return 0
+
+
 def _command_synthetic(arguments: argparse.Namespace) -> int:
     from cxrmodel.data.synthetic import sample_study_spec, write_openi_dataset
 
@@ -253,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--model-output", default="models/demo", help="bundle directory to update")
     baseline.add_argument("--seed", type=int, default=2019)
     baseline.set_defaults(handler=_command_demo_baseline)
+    selection = demo_commands.add_parser(
+        "selection", help="write the selection set (45 synthetic studies with masks, disjoint from the demo studies) "
+        "used to choose explanation settings such as the map smoothing"
+    )
+    selection.add_argument("--output", type=Path, required=True, help="folder to write (created)")
+    selection.add_argument("--seed", type=int, default=2019)
+    selection.set_defaults(handler=_command_demo_selection)
 
     synthetic = commands.add_parser("synthetic", help="write synthetic studies in the OpenI layout with masks")
     synthetic.add_argument("--output", type=Path, required=True, help="folder to write (created)")

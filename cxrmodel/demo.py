@@ -83,6 +83,40 @@ def demo_study_specs(recipe: DemoRecipe) -> list[StudySpec]:
     return specs
 
 
+SELECTION_STUDY_FIRST_NUMBER = 96_001
+"""Study numbers of the selection set start here: disjoint from training (1+), validation (50,001+), test (70,001+)
+and the demo studies (90,001+)."""
+SELECTION_PLACEMENT_SEED = 7
+"""Seed of the sides and lung zones drawn for the selection studies' findings."""
+
+
+def selection_study_specs(recipe: DemoRecipe, studies_per_finding: int = 5, normal_studies: int = 8) -> list[StudySpec]:
+    """The selection set: studies for choosing explanation settings (e.g. the map smoothing) without the demo studies.
+
+    Normals, then every finding kind at ``studies_per_finding`` severities from obvious (0.95) to subtle (0.3) with
+    drawn sides and zones, then two studies with two findings. Settings tuned on these and reported on the demo
+    studies are not tuned on the studies they are reported on.
+    """
+    rng = np.random.default_rng(SELECTION_PLACEMENT_SEED)
+    number = SELECTION_STUDY_FIRST_NUMBER
+    specs: list[StudySpec] = []
+    for _ in range(normal_studies):
+        specs.append(sample_study_spec(number, recipe.seed, findings=[]))
+        number += 1
+    for kind in FINDING_KINDS:
+        for severity in np.linspace(0.95, 0.3, studies_per_finding):
+            side = str(rng.choice(["right", "left"])) if kind in LATERALISED_KINDS else None
+            zone = str(rng.choice(["upper", "middle", "lower"])) if kind in ("nodule", "mass", "consolidation") else None
+            specs.append(sample_study_spec(number, recipe.seed,
+                                           findings=[Finding(kind=kind, severity=float(severity), side=side, zone=zone)]))
+            number += 1
+    for pair in ([Finding("mass", 0.6, side="left", zone="upper"), Finding("effusion", 0.7, side="right")],
+                 [Finding("nodule", 0.7, side="right", zone="middle"), Finding("degenerative_spine", 0.7)]):
+        specs.append(sample_study_spec(number, recipe.seed, findings=pair))
+        number += 1
+    return specs
+
+
 def training_specs(recipe: DemoRecipe) -> list[StudySpec]:
     """The training studies of the recipe (numbers 1 .. training_studies)."""
     return [sample_study_spec(n, recipe.seed, SyntheticDistribution()) for n in range(1, recipe.training_studies + 1)]
