@@ -37,6 +37,7 @@ from components.study_browser import STUDY_PICKER_ID, with_probability
 from cxrmodel.detection_quality import lesion_masks_for_study, sweep_hit_rates
 from cxrmodel.explain import Explanation, ExplanationSettings, StudyExplainer, circle_sweep, explanation_document
 from cxrmodel.imaging import decode_image, encode_png
+from cxrmodel.map_smoothing import MAX_SMOOTHING
 from cxrmodel.studies import StudyCollection
 from cxrmodel.uploads import UploadStore, is_upload_id
 
@@ -227,7 +228,8 @@ def explanation_settings(
     tau = (float(sight_sensitivity) if isinstance(sight_sensitivity, (int, float)) and 0 <= sight_sensitivity <= 1
            else None)
     smoothing = (float(attribution_smoothing)
-                 if isinstance(attribution_smoothing, (int, float)) and 0 <= attribution_smoothing <= 64 else None)
+                 if isinstance(attribution_smoothing, (int, float)) and 0 <= attribution_smoothing <= MAX_SMOOTHING
+                 else None)
     return ExplanationSettings(sight_sensitivity=tau, link_distance=distance, min_points=points,
                                attribution_smoothing=smoothing)
 

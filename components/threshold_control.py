@@ -44,6 +44,7 @@ from components.xray_view import (
     js_fixed,
     xray_ids,
 )
+from cxrmodel.map_smoothing import MAX_SMOOTHING
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ def advanced_layout(
             html.Small("Signal pixels closer than the link distance join one circle; smaller groups are not drawn.",
                        className="text-muted d-block mt-1"),
             dbc.Label("Map smoothing σ (model-grid pixels)", html_for=SMOOTHING_ID, className="small mb-0 mt-2"),
-            dbc.Input(id=SMOOTHING_ID, type="number", min=0, max=64, step=0.5, value=round(default_smoothing, 2),
+            dbc.Input(id=SMOOTHING_ID, type="number", min=0, max=MAX_SMOOTHING, step=0.5, value=round(default_smoothing, 2),
                       debounce=True, size="sm"),
             html.Small("The attribution map is blurred (its total kept) before the signal pixels are picked, so "
                        "circles follow regions rather than single pixels; 0 shows the raw map, as in the paper.",

@@ -18,6 +18,9 @@ from cxrmodel.cli_arguments import attribution_smoothing, positive_float, positi
 
 logger = logging.getLogger("cxrmodel")
 
+SMOOTHING_HELP = ("sigma in model-grid pixels of the sum-preserving blur of the image attribution map before the "
+                  "circles (0 = the raw map; default: the bundle's)")
+
 USER_ERROR_STATUS = 2
 
 
@@ -185,12 +188,12 @@ def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
     cache = ExplanationCache(arguments.cache_dir) if arguments.cache_dir else None
     settings = ExplanationSettings(min_points=arguments.min_points, steps=arguments.steps,
                                    attribution_smoothing=arguments.smoothing)
-    qualities = evaluate_detection(StudyExplainer(bundle, cache), collection, settings=settings)
+    explainer = StudyExplainer(bundle, cache)
+    qualities = evaluate_detection(explainer, collection, settings=settings)
     arguments.output.mkdir(parents=True, exist_ok=True)
     extra = {"model": {"name": bundle.name, "fingerprint": bundle.fingerprint}, "studies": str(arguments.studies),
              "default_sight_sensitivity": bundle.config.default_sight_sensitivity,
-             "attribution_smoothing": (bundle.config.default_attribution_smoothing
-                                       if arguments.smoothing is None else arguments.smoothing)}
+             "attribution_smoothing": explainer.attribution_smoothing(settings)}
     write_quality_json(qualities, arguments.output / "detection-quality.json", extra)
     write_quality_chart(qualities, arguments.output / "detection-quality.png", bundle.config.default_sight_sensitivity)
     for quality in qualities:
@@ -306,9 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "whose own completeness check fails)")
     explain.add_argument("--baseline", choices=("black", "blur", "mean"), default=None,
                          help="image baseline (default: the bundle's; 'mean' = its mean normal training image)")
-    explain.add_argument("--smoothing", type=attribution_smoothing, default=None, metavar="SIGMA",
-                         help="sigma in model-grid pixels of the sum-preserving blur of the image attribution map before the "
-                         "circles (0 = the raw map; default: the bundle's)")
+    explain.add_argument("--smoothing", type=attribution_smoothing, default=None, metavar="SIGMA", help=SMOOTHING_HELP)
     explain.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
     explain.add_argument("--save-attributions", type=Path, default=None, help="write the maps to this .npz")
     explain.add_argument("--json", action="store_true", help="print the JSON document")
@@ -336,9 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--output", type=Path, default=Path("docs"), help="folder for the JSON and PNG")
     quality.add_argument("--min-points", type=positive_int, default=2)
     quality.add_argument("--steps", type=_steps, default="auto")
-    quality.add_argument("--smoothing", type=attribution_smoothing, default=None, metavar="SIGMA",
-                         help="sigma in model-grid pixels of the sum-preserving blur of the image attribution map before the "
-                         "circles (0 = the raw map; default: the bundle's)")
+    quality.add_argument("--smoothing", type=attribution_smoothing, default=None, metavar="SIGMA", help=SMOOTHING_HELP)
     quality.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
     quality.set_defaults(handler=_command_evaluate_detection)
 

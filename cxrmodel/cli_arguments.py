@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable, TypeVar
 
+from cxrmodel.map_smoothing import validate_smoothing
+
 Number = TypeVar("Number", int, float)
 
 
@@ -56,6 +58,9 @@ def sight_sensitivity(text: str) -> float:
 
 
 def attribution_smoothing(text: str) -> float:
-    """Sigma of the attribution-map blur in model-grid pixels, 0 (no blur) to 64."""
+    """Sigma of the attribution-map blur in model-grid pixels (the range of :func:`validate_smoothing`)."""
     value = _parsed(text, float, "a number of model-grid pixels such as 3")
-    return _checked(value, 0.0 <= value <= 64.0, "attribution smoothing must be between 0 and 64 model-grid pixels")
+    try:
+        return validate_smoothing(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

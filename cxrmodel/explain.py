@@ -76,6 +76,7 @@ class Explanation:
     signals: int
     sight_sensitivity: float
     link_distance: float
+    attribution_smoothing: float
     cached: bool
     timing_ms: dict[str, float]
 
@@ -241,6 +242,7 @@ class StudyExplainer:
             signals=detection.signals,
             sight_sensitivity=sight_sensitivity,
             link_distance=link_distance,
+            attribution_smoothing=self.attribution_smoothing(settings),
             cached=cached,
             timing_ms=timing,
         )
@@ -290,8 +292,7 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
             "steps": settings.steps,
             "method": settings.method,
             "image_baseline": settings.image_baseline or bundle.config.default_image_baseline,
-            "attribution_smoothing": (bundle.config.default_attribution_smoothing
-                                      if settings.attribution_smoothing is None else settings.attribution_smoothing),
+            "attribution_smoothing": explanation.attribution_smoothing,
         },
         "cached": explanation.cached,
         "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},

@@ -16,17 +16,19 @@ raw map (the paper's method). The raw map is kept alongside (``--save-attributio
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
+MAX_SMOOTHING = 64.0
+"""Largest sigma accepted, in model-grid pixels (beyond it the map is one blob on any grid this tool uses)."""
 SMOOTHING_TRUNCATE = 3.0
 """The Gaussian is cut at this many sigmas (an 8-sigma kernel would cost more for no visible difference)."""
 
 
 def validate_smoothing(sigma: float) -> float:
-    """``sigma`` as a float, or ValueError when it is negative, not finite or larger than 64 grid pixels."""
+    """``sigma`` as a float, or ValueError when it is negative, not finite or above :data:`MAX_SMOOTHING`."""
     value = float(sigma)
-    if not np.isfinite(value) or value < 0.0 or value > 64.0:
-        raise ValueError(f"attribution smoothing must be between 0 and 64 model-grid pixels, got {sigma!r}")
+    if not np.isfinite(value) or value < 0.0 or value > MAX_SMOOTHING:
+        raise ValueError(f"attribution smoothing must be between 0 and {MAX_SMOOTHING:g} model-grid pixels, "
+                         f"got {sigma!r}")
     return value
 
 
@@ -46,5 +48,7 @@ def smooth_attribution_map(attribution_map: np.ndarray, sigma: float) -> np.ndar
     sigma = validate_smoothing(sigma)
     if sigma == 0.0:
         return values.astype(np.float32, copy=False)
+    from scipy import ndimage  # noqa: PLC0415 - keeps scipy out of the start-up of commands that only validate
+
     blurred = ndimage.gaussian_filter(values.astype(np.float64), sigma, mode="reflect", truncate=SMOOTHING_TRUNCATE)
     return blurred.astype(np.float32)
