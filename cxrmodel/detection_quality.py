@@ -6,11 +6,17 @@ the sight sensitivity tau is swept and, per tau, we count:
 * **lesion hit rate** — a lesion (one finding's mask) is hit when at least one circle's centre lies inside it;
 * **circles per study**;
 * **marker circles** — circles whose centre lies on burnt-in film text (the structured noise), and the share
-  of studies with a marker that get at least one such circle.
+  of studies with a marker that get at least one such circle;
+* **hit rate by finding kind**;
+* **chance hit rate** — the control for how generous the masks are: each lesion's mask scored against the
+  circles of every *normal* study of the folder (same image size), i.e. how often a circle lands on that spot
+  when the finding is not there. A hit rate well above it is the model finding the lesion, not the mask
+  being large or the circles always falling on the same anatomy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -41,6 +47,10 @@ class ThresholdQuality:
     circles_per_study: float
     marker_circles: int
     studies_with_marker_circles: int
+    hit_rate_by_kind: dict[str, float] = dataclasses.field(default_factory=dict)
+    lesions_by_kind: dict[str, int] = dataclasses.field(default_factory=dict)
+    chance_hit_rate: float | None = None
+    chance_hit_rate_by_kind: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain JSON."""
@@ -126,46 +136,83 @@ def evaluate_detection(
     link_distance = settings.link_distance or config.default_link_distance
     if not collection.truth:
         raise ValueError(f"{collection.root} has no truth.json: detection quality needs synthetic ground truth")
-    hits = np.zeros(len(sight_sensitivities))
-    circle_counts = np.zeros(len(sight_sensitivities))
-    marker_circles = np.zeros(len(sight_sensitivities), dtype=int)
-    studies_with_marker_circles = np.zeros(len(sight_sensitivities), dtype=int)
-    lesions = 0
+    taus = len(sight_sensitivities)
+    circle_counts = np.zeros(taus)
+    marker_circles = np.zeros(taus, dtype=int)
+    studies_with_marker_circles = np.zeros(taus, dtype=int)
+    lesions: list[tuple[str, np.ndarray]] = []  # (finding kind, mask) of every lesion
+    lesion_hits: list[np.ndarray] = []  # per lesion, (taus,) bool: hit at each threshold
+    normal_centres: list[tuple[tuple[int, int], list[list[tuple[float, float]]]]] = []  # (image shape, centres per tau)
     for study_id, study in collection.studies.items():
         record = collection.truth.get(study_id)
         if record is None:
             continue
         image_bytes = study.image_paths[0].read_bytes()
         prepared, attribution, _, _ = explainer.attribute(image_bytes, study.report_text, settings)
-        masks = [load_mask(collection.root, path) for path in record["masks"].values()]
+        masks = [(kind, load_mask(collection.root, path)) for kind, path in record["masks"].items()]
         marker_mask = load_mask(collection.root, record["marker_mask"]) if record.get("marker_mask") else None
-        lesions += len(masks)
         detections = sweep_circles(attribution.image_attribution, sight_sensitivities, link_distance, settings.min_points)
-        for index, detection in enumerate(detections):
-            circles = circles_to_image(detection.circles, prepared.mapping)
-            circle_counts[index] += len(circles)
-            hits[index] += _lesions_hit(masks, [(c.x, c.y) for c in circles])
+        centres = [[(c.x, c.y) for c in circles_to_image(d.circles, prepared.mapping)] for d in detections]
+        for index, centres_at_tau in enumerate(centres):
+            circle_counts[index] += len(centres_at_tau)
             if marker_mask is not None:
-                on_markers = sum(_centre_inside(marker_mask, c.x, c.y) for c in circles)
+                on_markers = sum(_centre_inside(marker_mask, x, y) for x, y in centres_at_tau)
                 marker_circles[index] += on_markers
                 studies_with_marker_circles[index] += int(on_markers > 0)
+        for kind, mask in masks:
+            lesions.append((kind, mask))
+            lesion_hits.append(np.array([_lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in centres]))
+        if not masks:
+            normal_centres.append(((prepared.mapping.image_height, prepared.mapping.image_width), centres))
         logger.info("evaluated detection on %s", study_id)
     studies = sum(1 for study_id in collection.studies if study_id in collection.truth)
+    hits = np.sum(lesion_hits, axis=0) if lesion_hits else np.zeros(taus)
+    chance = chance_hit_rates([mask for _, mask in lesions], normal_centres, taus)
+    kinds = sorted({kind for kind, _ in lesions})
+    by_kind = {kind: [hit for (k, _), hit in zip(lesions, lesion_hits) if k == kind] for kind in kinds}
+    chance_by_kind = {
+        kind: chance_hit_rates([mask for k, mask in lesions if k == kind], normal_centres, taus) for kind in kinds
+    }
     return [
         ThresholdQuality(
             sight_sensitivity=float(tau),
-            lesion_hit_rate=float(hits[i] / lesions) if lesions else float("nan"),
-            lesions=lesions,
+            lesion_hit_rate=float(hits[i] / len(lesions)) if lesions else float("nan"),
+            lesions=len(lesions),
             circles_per_study=float(circle_counts[i] / max(studies, 1)),
             marker_circles=int(marker_circles[i]),
             studies_with_marker_circles=int(studies_with_marker_circles[i]),
+            hit_rate_by_kind={kind: float(np.mean([hit[i] for hit in by_kind[kind]])) for kind in kinds},
+            lesions_by_kind={kind: len(by_kind[kind]) for kind in kinds},
+            chance_hit_rate=None if chance is None else float(chance[i]),
+            chance_hit_rate_by_kind={
+                kind: float(rates[i]) for kind, rates in chance_by_kind.items() if rates is not None
+            },
         )
         for i, tau in enumerate(sight_sensitivities)
     ]
 
 
+def chance_hit_rates(
+    masks: Sequence[np.ndarray],
+    normal_centres: Sequence[tuple[tuple[int, int], list[list[tuple[float, float]]]]],
+    taus: int,
+) -> np.ndarray | None:
+    """(taus,) share of (lesion mask, normal study) pairs where one of the normal study's circles hits the mask.
+
+    Only pairs of the same image size are scored; None when there is no such pair (no normal studies).
+    """
+    hits, pairs = np.zeros(taus), 0
+    for mask in masks:
+        for shape, centres in normal_centres:
+            if shape != mask.shape:
+                continue
+            pairs += 1
+            hits += [_lesions_hit([mask], centres_at_tau) for centres_at_tau in centres]
+    return hits / pairs if pairs else None
+
+
 def write_quality_chart(qualities: Sequence[ThresholdQuality], path: Path, default_sight_sensitivity: float) -> None:
-    """PNG chart: hit rate, circles per study and marker circles against tau."""
+    """PNG chart: hit rate (and its chance level), circles per study and marker circles against tau."""
     import matplotlib  # noqa: PLC0415 - only the evaluation command draws charts
 
     matplotlib.use("Agg")
@@ -173,7 +220,11 @@ def write_quality_chart(qualities: Sequence[ThresholdQuality], path: Path, defau
 
     taus = [q.sight_sensitivity for q in qualities]
     figure, (top, bottom) = pyplot.subplots(2, 1, figsize=(6, 5.5), sharex=True)
-    top.plot(taus, [q.lesion_hit_rate for q in qualities], marker="o", color="#1f77b4")
+    top.plot(taus, [q.lesion_hit_rate for q in qualities], marker="o", color="#1f77b4", label="lesion hit rate")
+    if all(q.chance_hit_rate is not None for q in qualities):
+        top.plot(taus, [q.chance_hit_rate for q in qualities], linestyle=":", color="#1f77b4",
+                 label="chance (circles of normal studies)")
+        top.legend(loc="center right")
     top.set_ylabel("lesion hit rate")
     top.set_ylim(0, 1.05)
     bottom.plot(taus, [q.circles_per_study for q in qualities], marker="o", label="circles per study", color="#444")

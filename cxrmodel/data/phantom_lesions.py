@@ -85,7 +85,11 @@ def draw_degenerative_spine(
         rng: Finding generator.
 
     Returns:
-        (height, width) bool mask: the spurs dilated by a few pixels.
+        (height, width) bool mask of the degenerate segment: the vertebral bodies of the affected levels from the
+        first one's upper endplate to the last one's lower endplate (discs between included, so the sclerotic
+        endplates are inside), united with the spurs, dilated by a few pixels. This is the region a reader would
+        outline for "degenerative changes of T5-T9"; a mask of the spurs alone left out the endplate sclerosis
+        this function draws and made two thin columns at the bodies' edges the only place a mark could land.
     """
     frame, params = anatomy.frame, anatomy.params
     levels = anatomy.vertebra_levels
@@ -104,10 +108,14 @@ def draw_degenerative_spine(
         column, row = frame.to_pixels(u, v)
         return float(column - offset[0]), float(row - offset[1])
 
+    segment_left: list[tuple[float, float]] = []
+    segment_right: list[tuple[float, float]] = []
     for level in range(first, first + count):
         # 2. Endplates of this body (the body spans 12 %..98 % of its level; the disc is the rest).
         for endplate, toward_disc in ((levels[level] + 0.12 * level_height, -1.0), (levels[level] + 0.98 * level_height, 1.0)):
             half_width = float(vertebral_half_width(np.float32(endplate), params))
+            segment_left.append(pixels(-half_width, endplate))
+            segment_right.append(pixels(half_width, endplate))
             sclerosis_draw.line([pixels(-half_width, endplate), pixels(half_width, endplate)], fill=1.0,
                                 width=max(1, round(2 * frame.pixel_scale)))
             # 3. Beak-like spurs at the body's corners, pointing out and towards the disc.
@@ -119,7 +127,11 @@ def draw_degenerative_spine(
                 corner = pixels(lateral * half_width, endplate)
                 tip = pixels(lateral * (half_width + length), endplate + toward_disc * 0.4 * length)
                 spurs_draw.polygon([margin, corner, tip], fill=255)
-    # 4. Burn in: dense spurs, sclerotic endplates; the mask is the spurs dilated by a few pixels.
+    # 4. Burn in: dense spurs, sclerotic endplates; the mask is the segment's outline (both body margins, endplate
+    #    by endplate, top to bottom) united with the spurs, dilated by a few pixels. No generator draws here, so the
+    #    image does not depend on how the mask is drawn.
+    segment_image = Image.new("L", size, 0)
+    ImageDraw.Draw(segment_image).polygon(segment_left + segment_right[::-1], fill=255)
     spurs = np.asarray(spurs_image) > 0
     if not spurs.any():
         centre = pixels(vertebral_half_width(np.float32(levels[first]), params), levels[first] + 0.12 * level_height)
@@ -128,5 +140,6 @@ def draw_degenerative_spine(
     density[box] += np.float32(0.08 + 0.1 * finding.severity) * ndimage.gaussian_filter(spurs.astype(np.float32), blur)
     density[box] += np.float32(0.04 + 0.05 * finding.severity) * ndimage.gaussian_filter(np.asarray(sclerosis_image), blur)
     mask = np.zeros(density.shape, dtype=bool)
-    mask[box] = ndimage.binary_dilation(spurs, iterations=max(2, round(3 * frame.pixel_scale)))
+    segment = spurs | (np.asarray(segment_image) > 0)
+    mask[box] = ndimage.binary_dilation(segment, iterations=max(2, round(3 * frame.pixel_scale)))
     return mask

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrmodel.detection_quality import DEFAULT_SWEEP, lesion_masks_for_study, sweep_hit_rates
+from cxrmodel.detection_quality import DEFAULT_SWEEP, chance_hit_rates, lesion_masks_for_study, sweep_hit_rates
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODEL = ROOT / "models" / "demo"
@@ -62,6 +62,20 @@ def test_hit_rate_is_undefined_without_lesions():
 def test_masks_of_another_image_size_are_refused():
     with pytest.raises(ValueError, match="original-image pixels"):
         sweep_hit_rates(hand_built_sweep(), [LESION_A[:, :20]])
+
+
+def test_chance_hit_rate_scores_each_lesion_against_the_circles_of_normal_studies():
+    # Two normal studies, centres per threshold (x, y): the first lands on lesion A at the first threshold only,
+    # the second on lesion B at both; a study of another image size is not compared.
+    normal_studies = [
+        ((HEIGHT, WIDTH), [[(12, 7)], [(2, 2)]]),
+        ((HEIGHT, WIDTH), [[(32, 22), (1, 1)], [(31, 21)]]),
+        ((HEIGHT + 1, WIDTH), [[(12, 7)], [(12, 7)]]),
+    ]
+    rates = chance_hit_rates([LESION_A, LESION_B], normal_studies, taus=2)
+    # 4 (lesion, normal study) pairs: threshold 1 hits A-first and B-second, threshold 2 only B-second.
+    assert rates.tolist() == [0.5, 0.25]
+    assert chance_hit_rates([LESION_A], [], taus=2) is None
 
 
 def test_lesion_masks_come_from_the_study_folder_truth():

@@ -99,6 +99,13 @@ def test_evaluate_detection_writes_json_and_chart(tiny_bundle_directory, tiny_st
     thresholds = document["thresholds"]
     assert thresholds[0]["lesions"] == 3  # cardiomegaly, effusion, nodule in the tiny set
     assert all(0.0 <= row["lesion_hit_rate"] <= 1.0 for row in thresholds)
+    for row in thresholds:  # the per-kind rates break the overall rate down, lesion by lesion
+        assert row["lesions_by_kind"] == {"cardiomegaly": 1, "effusion": 1, "nodule": 1}
+        assert set(row["hit_rate_by_kind"].values()) <= {0.0, 1.0}
+        assert sum(row["hit_rate_by_kind"].values()) / 3 == pytest.approx(row["lesion_hit_rate"])
+        # Three normal studies in the tiny set: each lesion mask scored against their circles.
+        assert set(row["chance_hit_rate_by_kind"]) == {"cardiomegaly", "effusion", "nodule"}
+        assert 0.0 <= row["chance_hit_rate"] <= 1.0
     assert [row["sight_sensitivity"] for row in thresholds] == sorted(row["sight_sensitivity"] for row in thresholds)
     assert (tmp_path / "detection-quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -9,6 +9,7 @@ import pytest
 
 from cxrmodel.data.findings import (
     CARDIOMEGALY,
+    DEGENERATIVE_SPINE,
     EFFUSION,
     FINDING_KINDS,
     LATERALISED_KINDS,
@@ -115,8 +116,30 @@ def test_mask_lies_on_the_drawn_lesion(kind, severity):
     change, mask = _change(kind, severity)
     assert mask.any(), f"{kind} mask is empty at severity {severity}"
     inside, outside = change[mask].mean(), change[~mask].mean()
-    assert inside > 1.5, f"{kind}: the image barely changes inside the mask ({inside:.2f} grey levels)"
     assert inside > 5 * outside, f"{kind}: change inside {inside:.2f} vs outside {outside:.2f}"
+    assert change[mask].sum() > 0.45 * change.sum(), f"{kind}: most of what the finding changed is outside its mask"
+    if kind != DEGENERATIVE_SPINE:  # its mask is the whole degenerate segment: see the test below
+        assert inside > 1.5, f"{kind}: the image barely changes inside the mask ({inside:.2f} grey levels)"
+
+
+@pytest.mark.parametrize("severity", [0.0, 1.0])
+def test_degenerative_spine_mask_is_the_affected_segment(severity):
+    """The mask outlines the affected levels (bodies, endplates, spurs), so a mark on the segment lands inside it."""
+    change, mask = _change(DEGENERATIVE_SPINE, severity)
+    changed = change > 1.0  # grey levels; below that only the blurred rims of the spurs
+    assert mask[changed].all(), "a spur or sclerotic endplate lies outside the mask"
+    rows, columns = np.nonzero(mask)
+    changed_rows = np.nonzero(changed)[0]
+    assert rows.min() <= changed_rows.min() and changed_rows.max() <= rows.max()
+    # One solid band on the midline: the column through the middle of the spine is inside the mask on every row
+    # between the affected levels (the spur-only mask left it out; spur tips may reach a little beyond the first
+    # and last endplates), and the band is narrow.
+    midline = int(round(np.median(columns)))
+    top, bottom = changed_rows.min(), changed_rows.max()
+    margin = (bottom - top) // 10
+    assert mask[top + margin : bottom - margin, midline].all()
+    assert abs(midline - mask.shape[1] / 2) < 0.05 * mask.shape[1]
+    assert np.ptp(columns) < 0.25 * mask.shape[1]
 
 
 @pytest.mark.parametrize("kind", FINDING_KINDS)
