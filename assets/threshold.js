@@ -22,11 +22,13 @@
   const STRENGTH_TOLERANCE = 1e-9;
   const RADIOGRAPH_IMAGE_NAME = "radiograph";
   const OVERLAY_IMAGE_NAME = "attribution overlay";
+  const TRUTH_IMAGE_NAME = "lesion outlines";
   const CIRCLE_TRACE_NAME = "circle centres";
   const POINTS_TRACE_NAME = "signal points";
   const OVERLAY_CIRCLES = "circles";
   const OVERLAY_HEATMAP = "heatmap";
   const OVERLAY_POINTS = "points";
+  const OVERLAY_TRUTH = "truth";
   // Window/level: the frame div carries --xray-filter = url(#cxr-window-<frame id>), an SVG filter kept by
   // windowStyle; this rule applies it to the FIRST image of the plot's image layer (the radiograph) only, so the
   // circles, markers and heatmap overlay are never filtered. (url() references to SVG filters work on SVG
@@ -109,13 +111,14 @@
   /*
    * Slider, sweep store, overlay toggles or heatmap opacity changed: returns [figure, summary].
    * The figure is a shallow copy: new layout.shapes, new circle-marker and signal-point traces, overlay image
-   * visibility/opacity; every other object (the radiograph's data URI included) is reused as it is.
+   * visibility/opacity, lesion outline visibility; every other object (the radiograph's data URI included) is reused as it is.
    */
   function updateCircles(value, sweep, toggles, opacity, figure) {
     const shown = Array.isArray(toggles) ? toggles : [];
     const showCircles = shown.indexOf(OVERLAY_CIRCLES) >= 0;
     const showHeatmap = shown.indexOf(OVERLAY_HEATMAP) >= 0;
     const showPoints = shown.indexOf(OVERLAY_POINTS) >= 0;
+    const showTruth = shown.indexOf(OVERLAY_TRUTH) >= 0;
 
     const thresholds = sweep && Array.isArray(sweep.thresholds) ? sweep.thresholds : [];
     const index = nearestThresholdIndex(thresholds, value);
@@ -148,6 +151,9 @@
       return trace;
     });
     const newImages = images.map(function (image) {
+      if (image.name === TRUTH_IMAGE_NAME) {
+        return Object.assign({}, image, {visible: showTruth});
+      }
       if (image.name !== OVERLAY_IMAGE_NAME) {
         return image;
       }

@@ -250,6 +250,7 @@ def render_explanation(
     mapping = explanation.prepared.mapping
     attribution_map = explanation.attribution.image_attribution
     sweep = circle_sweep(attribution_map, mapping, explanation.link_distance, settings.min_points)
+    lesion_masks = lesion_masks_for_study(collection.root, source.study_id) if source.has_masks else []
     figure = xray_view.xray_figure(
         png_data_uri(encode_png(decode_image(source.image_bytes).pixels)),
         mapping.image_width,
@@ -259,11 +260,10 @@ def render_explanation(
         heatmap_source=xray_view.attribution_overlay_png(attribution_map, mapping),
         show_heatmap=False,
         show_points=False,
+        truth_source=xray_view.lesion_outline_png(lesion_masks),
         uirevision=source.study_id,
     )
-    hit_rates = None
-    if source.has_masks:
-        hit_rates = sweep_hit_rates(sweep, lesion_masks_for_study(collection.root, source.study_id))
+    hit_rates = sweep_hit_rates(sweep, lesion_masks) if source.has_masks else None
     words_figure, strongest = report_view.report_outputs(document["words"])
     return {
         "figure": figure,

@@ -36,9 +36,11 @@ from components.xray_view import (
     OVERLAY_HEATMAP,
     OVERLAY_IMAGE_NAME,
     OVERLAY_POINTS,
+    OVERLAY_TRUTH,
     POINT_OPACITY,
     POINTS_TRACE_NAME,
     RADIOGRAPH_IMAGE_NAME,
+    TRUTH_IMAGE_NAME,
     circle_marker_values,
     circle_shapes,
     js_fixed,
@@ -100,7 +102,7 @@ def apply_sight_sensitivity(
     Args:
         value: The slider value.
         sweep: The ``circle-sweep`` store (see the module docstring) or None.
-        toggles: The ``overlay-toggles`` value (subset of "circles", "heatmap", "points").
+        toggles: The ``overlay-toggles`` value (subset of "circles", "heatmap", "points", "truth").
         opacity: The ``heatmap-opacity`` value.
         figure: The current figure as JSON (``fig.to_plotly_json()`` shape, plain lists).
 
@@ -108,8 +110,9 @@ def apply_sight_sensitivity(
         ``(figure, summary)``; the figure is ``dash.no_update`` while no radiograph is drawn.
     """
     shown = list(toggles or [])
-    show_circles, show_heatmap, show_points = (name in shown for name in (OVERLAY_CIRCLES, OVERLAY_HEATMAP,
-                                                                          OVERLAY_POINTS))
+    show_circles, show_heatmap, show_points, show_truth = (
+        name in shown for name in (OVERLAY_CIRCLES, OVERLAY_HEATMAP, OVERLAY_POINTS, OVERLAY_TRUTH)
+    )
     thresholds = list((sweep or {}).get("thresholds") or [])
     index = nearest_threshold_index(thresholds, value)
     circles_per_threshold = (sweep or {}).get("circles") or []
@@ -143,6 +146,8 @@ def apply_sight_sensitivity(
             image = {**image, "visible": show_heatmap}
             if isinstance(opacity, (int, float)) and math.isfinite(opacity):
                 image["opacity"] = min(1.0, max(0.0, float(opacity)))
+        elif image.get("name") == TRUTH_IMAGE_NAME:
+            image = {**image, "visible": show_truth}
         new_images.append(image)
     new_layout = {**layout, "shapes": circle_shapes(drawn), "images": new_images}
     return {**figure, "data": data, "layout": new_layout}, summary

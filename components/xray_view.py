@@ -10,6 +10,8 @@ Figure contract (shared with ``assets/threshold.js``, which redraws the circles 
 - ``layout.images[0]`` is the radiograph, ONE compressed PNG/JPEG data URI named ``"radiograph"``, placed in
   data coordinates so that pixel (row i, column j) is centred on (x = j, y = i), the convention of the circles.
 - ``layout.images[1]`` (optional) is the attribution heatmap, named ``"attribution overlay"``.
+- An optional image named ``"lesion outlines"`` outlines the ground-truth lesion masks of a synthetic study
+  (:func:`lesion_outline_png`), shown with the ``"truth"`` overlay toggle.
 - ``layout.shapes`` are the circles (:func:`circle_shapes`); shapes do not hover, so the trace named
   ``"circle centres"`` carries one transparent marker per circle with its hover text.
 - The optional trace named ``"signal points"`` holds candidate signal pixels with their strength
@@ -33,6 +35,7 @@ import hashlib
 import io
 import logging
 from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Sequence
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -53,11 +56,12 @@ INVERT_IMAGE_ID = "invert-image"
 XRAY_FRAME_CLASS = "cxr-xray-frame"
 WINDOW_FILTER_PREFIX = "cxr-window-"
 
-OVERLAY_CIRCLES, OVERLAY_HEATMAP, OVERLAY_POINTS = "circles", "heatmap", "points"
+OVERLAY_CIRCLES, OVERLAY_HEATMAP, OVERLAY_POINTS, OVERLAY_TRUTH = "circles", "heatmap", "points", "truth"
 DEFAULT_OVERLAYS = (OVERLAY_CIRCLES,)
 
 RADIOGRAPH_IMAGE_NAME = "radiograph"
 OVERLAY_IMAGE_NAME = "attribution overlay"
+TRUTH_IMAGE_NAME = "lesion outlines"
 CIRCLE_TRACE_NAME = "circle centres"
 POINTS_TRACE_NAME = "signal points"
 
@@ -68,6 +72,9 @@ CIRCLE_LINE_WIDTH = 2.5
 CIRCLE_LABEL_SIZE = 13
 POINT_OPACITY = 0.85
 POINT_COLOUR = "#00E5FF"
+# Lesion outlines: white, so they read as "annotation", not as one of the ranked circle colours or the heatmap.
+TRUTH_OUTLINE_RGBA = (255, 255, 255, 230)
+TRUTH_OUTLINE_WIDTH = 2
 BACKGROUND = "#14171a"
 
 GRAPH_CONFIG = {
@@ -219,6 +226,38 @@ def attribution_overlay_png(attribution_map: np.ndarray, mapping_info: Any) -> s
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def lesion_outline_png(masks: Sequence[np.ndarray]) -> str | None:
+    """The outlines of ground-truth lesion masks as a transparent RGBA PNG data URI (original-image pixels).
+
+    Args:
+        masks: ``(height, width)`` bool arrays of one image (e.g. ``lesion_masks_for_study``), one per lesion.
+
+    Returns:
+        ``"data:image/png;base64,..."``: opaque :data:`TRUTH_OUTLINE_RGBA` on each mask's inner border
+        (:data:`TRUTH_OUTLINE_WIDTH` px), transparent elsewhere; None when there are no masks.
+
+    Raises:
+        ValueError: A mask is not 2-D or the masks differ in size.
+    """
+    if not masks:
+        return None
+    arrays = [np.asarray(mask, dtype=bool) for mask in masks]
+    shape = arrays[0].shape
+    if any(mask.ndim != 2 or mask.shape != shape for mask in arrays):
+        raise ValueError(f"lesion masks must be 2-D and of one size, got shapes {[m.shape for m in arrays]}")
+    from scipy import ndimage  # noqa: PLC0415 - only synthetic studies with masks draw outlines
+
+    border = np.zeros(shape, dtype=bool)
+    for mask in arrays:
+        # The inner border: mask pixels within TRUTH_OUTLINE_WIDTH of the outside (the film edge counts as outside).
+        border |= mask & ~ndimage.binary_erosion(mask, iterations=TRUTH_OUTLINE_WIDTH, border_value=0)
+    rgba = np.zeros(shape + (4,), dtype=np.uint8)
+    rgba[border] = TRUTH_OUTLINE_RGBA
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def signal_points_trace(
     attribution_map: np.ndarray, mapping_info: Any, minimum_strength: float = 0.3, max_points: int = 4000
 ) -> go.Scatter:
@@ -263,6 +302,8 @@ def xray_figure(
     heatmap_opacity: float = 0.4,
     show_heatmap: bool = True,
     show_points: bool = True,
+    truth_source: str | None = None,
+    show_truth: bool = False,
     uirevision: str | None = None,
 ) -> go.Figure:
     """The radiograph as one compressed layout image with the circles and optional overlays on top.
@@ -279,6 +320,8 @@ def xray_figure(
         show_heatmap: Whether the overlay starts visible.
         show_points: Whether the signal points start visible. Pass the ``overlay-toggles`` state (default:
             circles only) so that nothing flickers before the browser applies the toggles.
+        truth_source: Optional lesion outline data URI (:func:`lesion_outline_png`) of a synthetic study.
+        show_truth: Whether the outlines start visible.
         uirevision: Zoom/pan survive updates while this stays the same; default: derived from the image,
             so a new study starts un-zoomed.
     """
@@ -293,6 +336,8 @@ def xray_figure(
     if heatmap_source:
         images.append(_layout_image(heatmap_source, OVERLAY_IMAGE_NAME, width, height,
                                     float(np.clip(heatmap_opacity, 0.0, 1.0)), visible=show_heatmap))
+    if truth_source:
+        images.append(_layout_image(truth_source, TRUTH_IMAGE_NAME, width, height, 1.0, visible=show_truth))
     traces = [circle_centre_trace(shown)]
     if points_trace is not None:
         points = go.Scatter(points_trace)
@@ -365,7 +410,8 @@ def layout(suffix: str = "", height: str = "640px") -> html.Div:
         id=ids["toggles"],
         options=[{"label": " Circles", "value": OVERLAY_CIRCLES},
                  {"label": " Attribution heatmap", "value": OVERLAY_HEATMAP},
-                 {"label": " Signal pixels", "value": OVERLAY_POINTS}],
+                 {"label": " Signal pixels", "value": OVERLAY_POINTS},
+                 {"label": " Lesion outlines (synthetic ground truth)", "value": OVERLAY_TRUTH}],
         value=list(DEFAULT_OVERLAYS), inline=True, inputClassName="me-1", labelClassName="me-3 small",
     )
     controls = dbc.Row(

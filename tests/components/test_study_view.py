@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -10,10 +11,11 @@ import pytest
 from dash import no_update
 from PIL import Image
 
-from components import explanation_progress, export_tools, study_view
+from components import explanation_progress, export_tools, study_view, xray_view
 from components.study_browser import PROBABILITY_SEPARATOR, with_probability
 from cxrmodel.bundle import load_bundle
 from cxrmodel.cache import ExplanationCache
+from cxrmodel.detection_quality import lesion_masks_for_study
 from cxrmodel.explain import ExplanationSettings, StudyExplainer
 from cxrmodel.studies import StudyCollection
 from cxrmodel.uploads import UploadStore, new_session_id, validate_upload
@@ -32,6 +34,11 @@ def _outputs(world, study_id, session_id=None, triggered_by_job=False, options=N
     explainer, resolver = world
     return study_view.study_panel_outputs(study_id, session_id, triggered_by_job, ExplanationSettings(), options,
                                           explainer, resolver)
+
+
+def decode_png(data_uri: str) -> np.ndarray:
+    assert data_uri.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1]))))
 
 
 def _png(seed: int) -> bytes:
@@ -58,6 +65,21 @@ def test_uncached_study_shows_a_placeholder_then_the_job_result_is_drawn(world):
     assert len(sweep["circles"]) == 51 and "positive_mass" in sweep
     assert [trace.name for trace in chart.data][:1] == ["circles"]
     assert PROBABILITY_SEPARATOR in new_options[0]["label"] and new_options[1] == options[1]
+    # A synthetic study with a finding carries its lesion outline (hidden until the "truth" toggle shows it).
+    outlines = [image for image in figure.layout.images if image.name == xray_view.TRUTH_IMAGE_NAME]
+    assert len(outlines) == 1 and outlines[0].visible is False
+    (mask,) = lesion_masks_for_study(resolver.collection.root, "CXR4")
+    opaque = decode_png(outlines[0].source)[..., 3] > 0
+    assert opaque.any() and not (opaque & ~mask).any()
+
+
+def test_a_normal_study_has_no_lesion_outline(world):
+    explainer, resolver = world
+    image_bytes, report = resolver("CXR1", None)
+    explainer.attribute(image_bytes, report, ExplanationSettings())
+    figure = _outputs(world, "CXR1", triggered_by_job=True)[0]
+    assert [image.name for image in figure.layout.images] == [xray_view.RADIOGRAPH_IMAGE_NAME,
+                                                              xray_view.OVERLAY_IMAGE_NAME]
 
 
 def test_a_job_that_left_nothing_in_the_cache_is_reported(world):

@@ -39,7 +39,8 @@ def make_sweep(with_signals: bool = True) -> dict:
 
 def base_figure() -> dict:
     points = {"x": [9.0, 21.0, 22.0], "y": [9.0, 27.0, 28.0], "customdata": [1.0, 0.5, 0.72], "mode": "markers"}
-    figure = xray_view.xray_figure(SOURCE, 40, 40, [], points_trace=points, heatmap_source="data:image/png;base64,QQ==")
+    figure = xray_view.xray_figure(SOURCE, 40, 40, [], points_trace=points, heatmap_source="data:image/png;base64,QQ==",
+                                   truth_source="data:image/png;base64,Qg==")
     return json.loads(figure.to_json())
 
 
@@ -101,6 +102,19 @@ def test_nothing_to_draw_on_before_a_study_is_shown():
     assert threshold_control.apply_sight_sensitivity(0.7, None, ["circles"], 0.4, base_figure())[1] == ""
 
 
+def test_the_truth_toggle_shows_and_hides_the_lesion_outlines_only():
+    figure = base_figure()
+
+    def visibility(toggles):
+        redrawn, _ = threshold_control.apply_sight_sensitivity(0.7, make_sweep(), toggles, 0.4, figure)
+        return {image["name"]: image.get("visible", True) for image in redrawn["layout"]["images"]}
+
+    assert visibility(["circles"])[xray_view.TRUTH_IMAGE_NAME] is False
+    shown = visibility(["circles", "truth"])
+    assert shown[xray_view.TRUTH_IMAGE_NAME] is True and shown[xray_view.OVERLAY_IMAGE_NAME] is False
+    assert visibility(["heatmap"])[xray_view.TRUTH_IMAGE_NAME] is False
+
+
 def test_the_script_defines_the_registered_functions_and_repeats_the_python_constants():
     text = script_text()
     assert "window.dash_clientside.cxr" in text
@@ -111,8 +125,8 @@ def test_the_script_defines_the_registered_functions_and_repeats_the_python_cons
     assert js_constant("CIRCLE_LABEL_SIZE") == xray_view.CIRCLE_LABEL_SIZE
     assert js_constant("POINT_OPACITY") == xray_view.POINT_OPACITY
     assert js_constant("STRENGTH_TOLERANCE") == threshold_control.STRENGTH_TOLERANCE
-    for name in ("RADIOGRAPH_IMAGE_NAME", "OVERLAY_IMAGE_NAME", "CIRCLE_TRACE_NAME", "POINTS_TRACE_NAME",
-                 "OVERLAY_CIRCLES", "OVERLAY_HEATMAP", "OVERLAY_POINTS"):
+    for name in ("RADIOGRAPH_IMAGE_NAME", "OVERLAY_IMAGE_NAME", "TRUTH_IMAGE_NAME", "CIRCLE_TRACE_NAME",
+                 "POINTS_TRACE_NAME", "OVERLAY_CIRCLES", "OVERLAY_HEATMAP", "OVERLAY_POINTS", "OVERLAY_TRUTH"):
         assert js_constant(name) == getattr(xray_view, name)
     assert js_constant("WINDOW_FILTER_PREFIX") == xray_view.WINDOW_FILTER_PREFIX
     assert f".{xray_view.XRAY_FRAME_CLASS} .imagelayer image:first-of-type" in text
@@ -142,6 +156,7 @@ def test_the_javascript_and_its_python_mirror_agree():
         (0.7, tie_sweep, ["circles"], 2.0, figure),
         (0.7, None, ["circles"], 0.4, figure),
         (0.7, sweep, ["circles"], 0.4, placeholder),
+        (0.5, sweep, ["truth", "circles"], 0.4, figure),
     ]
     nearest = [(THRESHOLDS, 0.71), ([0.0, 0.5, 1.0], 0.25), ([], 0.3), (THRESHOLDS, None)]
     windows = [(1, 1, False, "xray-frame"), (1.234, 0.875, True, "xray-frame"), (None, None, None, "xray-frame"),

@@ -110,6 +110,38 @@ def test_heatmap_overlay_is_a_second_layout_image_with_its_opacity():
     assert (overlay["sizex"], overlay["sizey"], overlay["x"], overlay["y"]) == (160, 200, -0.5, -0.5)
 
 
+def test_lesion_outlines_trace_the_inner_border_of_each_mask():
+    first = np.zeros((30, 40), dtype=bool)
+    first[5:15, 10:20] = True  # a 10 x 10 square
+    second = np.zeros((30, 40), dtype=bool)
+    second[20:30, 30:40] = True  # touching the film's corner: the film edge is outside, so it is outlined too
+    rgba = decode_png(xray_view.lesion_outline_png([first, second]))
+    assert rgba.shape == (30, 40, 4)
+    opaque = rgba[..., 3] > 0
+    assert (opaque & ~(first | second)).sum() == 0  # nothing outside the lesions
+    assert opaque[5:7, 10:20].all() and opaque[13:15, 10:20].all() and opaque[5:15, 10:12].all()
+    assert not opaque[7:13, 12:18].any()  # the inside is left clear to see the film
+    assert opaque[28:30, 30:40].all() and opaque[20:30, 38:40].all()
+    assert tuple(rgba[5, 10]) == xray_view.TRUTH_OUTLINE_RGBA
+
+
+def test_lesion_outlines_need_masks_of_one_size():
+    assert xray_view.lesion_outline_png([]) is None
+    with pytest.raises(ValueError, match="one size"):
+        xray_view.lesion_outline_png([np.ones((4, 4), bool), np.ones((4, 5), bool)])
+
+
+def test_lesion_outlines_are_a_layout_image_that_starts_hidden_unless_asked():
+    hidden = as_json(xray_view.xray_figure(SOURCE, 160, 200, CIRCLES, truth_source="data:image/png;base64,Qg=="))
+    radiograph, outlines = hidden["layout"]["images"]
+    assert outlines["name"] == xray_view.TRUTH_IMAGE_NAME and outlines["visible"] is False
+    assert (outlines["sizex"], outlines["sizey"], outlines["x"], outlines["y"]) == (160, 200, -0.5, -0.5)
+    shown = as_json(xray_view.xray_figure(SOURCE, 160, 200, CIRCLES, truth_source="data:image/png;base64,Qg==",
+                                          show_truth=True))
+    assert shown["layout"]["images"][1]["visible"] is True
+    assert len(as_json(xray_view.xray_figure(SOURCE, 160, 200, CIRCLES))["layout"]["images"]) == 1
+
+
 def test_numeric_arrays_are_refused_as_the_image_source():
     with pytest.raises(TypeError):
         xray_view.xray_figure(np.zeros((4, 4)), 4, 4, [])
@@ -180,7 +212,7 @@ def test_layout_has_the_documented_ids_and_a_scroll_zoom_graph():
     graph = found["xray-graph"]
     assert graph.config["scrollZoom"] is True and graph.config["displaylogo"] is False
     assert "autoScale2d" in graph.config["modeBarButtonsToRemove"]  # reset view stays
-    assert [option["value"] for option in found["overlay-toggles"].options] == ["circles", "heatmap", "points"]
+    assert [option["value"] for option in found["overlay-toggles"].options] == ["circles", "heatmap", "points", "truth"]
     assert xray_view.XRAY_FRAME_CLASS in found["xray-frame"].className
     compare = {item.id for item in xray_view.layout("-compare")._traverse() if getattr(item, "id", None)}
     assert "xray-graph-compare" in compare and not compare & set(found)
