@@ -14,7 +14,13 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cxrmodel.cli_arguments import attribution_smoothing, positive_float, positive_int, sight_sensitivity
+from cxrmodel.cli_arguments import (
+    attribution_smoothing,
+    output_folder,
+    positive_float,
+    positive_int,
+    sight_sensitivity,
+)
 
 logger = logging.getLogger("cxrmodel")
 
@@ -271,12 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
         "selection", help="write the selection set (45 synthetic studies with masks, disjoint from the demo studies) "
         "used to choose explanation settings such as the map smoothing"
     )
-    selection.add_argument("--output", type=Path, required=True, help="folder to write (created)")
+    selection.add_argument("--output", type=output_folder, required=True, help="folder to write (created)")
     selection.add_argument("--seed", type=int, default=2019)
     selection.set_defaults(handler=_command_demo_selection)
 
     synthetic = commands.add_parser("synthetic", help="write synthetic studies in the OpenI layout with masks")
-    synthetic.add_argument("--output", type=Path, required=True, help="folder to write (created)")
+    synthetic.add_argument("--output", type=output_folder, required=True, help="folder to write (created)")
     synthetic.add_argument("--count", type=positive_int, default=100)
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.add_argument("--first-number", type=positive_int, default=1, help="number of the first CXR<n>")
@@ -334,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality = commands.add_parser("evaluate-detection", help="sweep tau on synthetic studies: lesion hit rate, markers")
     quality.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
     quality.add_argument("--studies", type=_existing_directory, required=True, help="synthetic OpenI folder with truth")
-    quality.add_argument("--output", type=Path, default=Path("docs"), help="folder for the JSON and PNG")
+    quality.add_argument("--output", type=output_folder, default=Path("docs"), help="folder for the JSON and PNG")
     quality.add_argument("--min-points", type=positive_int, default=2)
     quality.add_argument("--steps", type=_steps, default="auto")
     quality.add_argument("--smoothing", type=attribution_smoothing, default=None, metavar="SIGMA", help=SMOOTHING_HELP)
@@ -392,6 +398,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return handler(arguments)
-    except (CommandError, ValueError, FileNotFoundError, PermissionError) as error:
+    except (CommandError, ValueError, OSError) as error:  # OSError: missing, unwritable or clashing files
         print("error: " + " ".join(str(error).split()), file=sys.stderr)  # always one line
         return USER_ERROR_STATUS

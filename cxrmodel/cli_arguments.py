@@ -7,6 +7,7 @@ prints it as one line and exits with status 2.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Callable, TypeVar
 
 from cxrmodel.map_smoothing import validate_smoothing
@@ -64,3 +65,17 @@ def attribution_smoothing(text: str) -> float:
         return validate_smoothing(value)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def output_folder(text: str) -> Path:
+    """A folder to write into: it exists as a folder, or can be created (its nearest existing ancestor is one).
+
+    Checked when the arguments are parsed, so a long command fails at once rather than after its work.
+    """
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    ancestor = next((parent for parent in path.absolute().parents if parent.exists()), None)
+    if not path.exists() and ancestor is not None and not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot create {text}: {ancestor} is a file, not a folder")
+    return path

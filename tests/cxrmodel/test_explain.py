@@ -110,6 +110,26 @@ def test_evaluate_detection_writes_json_and_chart(tiny_bundle_directory, tiny_st
     assert (tmp_path / "detection-quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("command", [
+    ["evaluate-detection", "--model", "MODEL", "--studies", "STUDIES", "--output", "{file}"],
+    ["evaluate-detection", "--model", "MODEL", "--studies", "STUDIES", "--output", "{file}/inside"],
+    ["demo", "selection", "--output", "{file}"],
+    ["synthetic", "--output", "{file}/inside", "--count", "1"],
+])
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(command, tiny_bundle_directory,
+                                                                     tiny_studies_directory, tmp_path, capsys):
+    existing_file = tmp_path / "notes.txt"
+    existing_file.write_text("keep me")
+    arguments = [part.format(file=existing_file).replace("MODEL", str(tiny_bundle_directory))
+                 .replace("STUDIES", str(tiny_studies_directory)) for part in command]
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--output" in error and "not a folder" in error and "Traceback" not in error
+    assert existing_file.read_text() == "keep me"
+
+
 def test_circle_sweep_matches_single_threshold_detection_in_image_coordinates():
     from cxrmodel.detection import detect_circles
     from cxrmodel.explain import circle_sweep
