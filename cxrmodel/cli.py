@@ -147,6 +147,10 @@ def _command_explain(arguments: argparse.Namespace) -> int:
 
     if not arguments.image.is_file():
         raise CommandError(f"image file {arguments.image} does not exist")
+    if arguments.save_attributions:  # checked before the gradients are computed, not after
+        target = Path(arguments.save_attributions)
+        if target.is_dir() or not target.absolute().parent.is_dir():
+            raise CommandError(f"--save-attributions {target}: expected a file in an existing folder")
     image_bytes = arguments.image.read_bytes()
     # Inputs are checked (as a dashboard upload is) before the model is loaded: a bad file fails in milliseconds.
     decode_image(image_bytes)

@@ -76,6 +76,20 @@ def test_unreadable_image_exits_2_with_one_line(tiny_bundle_directory, tmp_path,
     assert message in error and "\n" not in error and "Traceback" not in error
 
 
+@pytest.mark.parametrize("where", ["{folder}", "{folder}/missing/maps.npz", "{file}/maps.npz"])
+def test_save_attributions_needs_a_file_in_an_existing_folder(tiny_bundle_directory, study, tmp_path, capsys,
+                                                              where):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    status = main(["explain", "--model", str(tiny_bundle_directory), "--image", str(study.image_paths[0]),
+                   "--report-text", study.report_text,
+                   "--save-attributions", where.format(folder=tmp_path, file=a_file)])
+    error = capsys.readouterr().err.strip()
+    assert status == 2
+    assert "--save-attributions" in error and "\n" not in error and "Traceback" not in error
+    assert a_file.read_text() == "keep me"
+
+
 def test_missing_model_directory_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", "--model", str(tmp_path / "nope"), "--image", "x.png", "--report-text", "x"])
