@@ -199,7 +199,7 @@ def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
     settings = ExplanationSettings(min_points=arguments.min_points, steps=arguments.steps,
                                    attribution_smoothing=arguments.smoothing)
     explainer = StudyExplainer(bundle, cache)
-    qualities = evaluate_detection(explainer, collection, settings=settings)
+    qualities = evaluate_detection(explainer, collection, settings=settings, counterfactual=arguments.counterfactual)
     arguments.output.mkdir(parents=True, exist_ok=True)
     extra = {"model": {"name": bundle.name, "fingerprint": bundle.fingerprint}, "studies": str(arguments.studies),
              "default_sight_sensitivity": bundle.config.default_sight_sensitivity,
@@ -345,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--model", type=_existing_directory, required=True, help="model bundle directory")
     quality.add_argument("--studies", type=_existing_directory, required=True, help="synthetic OpenI folder with truth")
     quality.add_argument("--output", type=output_folder, default=Path("docs"), help="folder for the JSON and PNG")
+    quality.add_argument("--counterfactual", action="store_true",
+                         help="also re-render every study with findings without them (same patient, markers and "
+                              "report) and count how often its circles still land on the lesion's spot")
     quality.add_argument("--min-points", type=positive_int, default=2)
     quality.add_argument("--steps", type=_steps, default="auto")
     quality.add_argument("--smoothing", type=attribution_smoothing, default=None, metavar="SIGMA", help=SMOOTHING_HELP)

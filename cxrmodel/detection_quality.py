@@ -11,7 +11,11 @@ the sight sensitivity tau is swept and, per tau, we count:
 * **chance hit rate** — the control for how generous the masks are: each lesion's mask scored against the
   circles of every *normal* study of the folder (same image size), i.e. how often a circle lands on that spot
   when the finding is not there. A hit rate well above it is the model finding the lesion, not the mask
-  being large or the circles always falling on the same anatomy.
+  being large or the circles always falling on the same anatomy;
+* **counterfactual hit rate** (``counterfactual=True``, synthetic folders only) — the stronger control: every
+  study with a finding is re-rendered by the generator *without* its findings (same patient, same film markers,
+  same report), explained, and its circles scored against the original study's masks. A circle that lands on
+  the lesion only when the lesion is there is caused by the lesion.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from cxrmodel.data.synthetic import load_mask, load_truth
+from cxrmodel.data.synthetic import TRUTH_FILE, load_mask, load_truth
 from cxrmodel.detection import sweep_circles
 from cxrmodel.studies import StudyCollection
 
@@ -51,6 +55,8 @@ class ThresholdQuality:
     lesions_by_kind: dict[str, int] = dataclasses.field(default_factory=dict)
     chance_hit_rate: float | None = None
     chance_hit_rate_by_kind: dict[str, float] = dataclasses.field(default_factory=dict)
+    counterfactual_hit_rate: float | None = None
+    counterfactual_hit_rate_by_kind: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain JSON."""
@@ -122,13 +128,90 @@ def sweep_hit_rates(sweep: dict, lesion_masks: Sequence[np.ndarray]) -> list[flo
     ]
 
 
+# Largest mean absolute grey-level difference between a stored synthetic image and the generator's re-rendering
+# for the re-rendering to count as the same film (floating-point rounding moves a pixel or two by one level).
+RERENDER_TOLERANCE = 0.05
+
+
+def _grey_pixels(path: Path) -> np.ndarray:
+    """(height, width) uint8 pixels of a stored synthetic film (8-bit grey PNG)."""
+    from PIL import Image  # noqa: PLC0415
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"))
+
+
+class CounterfactualRenderer:
+    """Re-renders the studies of a synthetic folder with their findings removed (same patient, markers, report).
+
+    Raises:
+        ValueError: The folder's ``truth.json`` was not written by ``cxrmodel.data.synthetic`` with a seed.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        path = Path(root) / TRUTH_FILE
+        document = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if document.get("generator") != "cxrmodel.data.synthetic" or not isinstance(document.get("seed"), int):
+            raise ValueError(f"{root}: the counterfactual control needs a truth.json written by "
+                             "cxrmodel.data.synthetic with its seed (python -m cxrmodel synthetic / demo build)")
+        self.seed = int(document["seed"])
+
+    def _spec(self, record: dict, with_findings: bool):
+        from cxrmodel.data.findings import Finding  # noqa: PLC0415
+        from cxrmodel.data.synthetic import StudySpec  # noqa: PLC0415
+
+        number = int(str(record["study_id"]).removeprefix("CXR"))
+        findings = tuple(Finding.from_dict(finding) for finding in record["findings"]) if with_findings else ()
+        return StudySpec(number=number, findings=findings, markers=tuple(record["markers"]),
+                         understated=bool(record["understated"]) and with_findings)
+
+    def without_findings(self, record: dict, stored_image: np.ndarray) -> bytes:
+        """PNG bytes of the study without its findings, at the stored image's size.
+
+        Args:
+            record: The study's ``truth.json`` record.
+            stored_image: ``(height, width)`` uint8 pixels of the stored film, used to check that this generator
+                reproduces it (otherwise the counterfactual would differ in more than the findings).
+
+        Raises:
+            ValueError: The generator does not reproduce the stored film (written by another version).
+        """
+        import io  # noqa: PLC0415
+
+        from PIL import Image  # noqa: PLC0415
+
+        from cxrmodel.data.synthetic import render_study  # noqa: PLC0415
+
+        height, width = stored_image.shape[:2]
+        again = render_study(self._spec(record, True), self.seed, width, height).phantom.image
+        difference = float(np.abs(again.astype(np.float64) - stored_image.astype(np.float64)).mean())
+        if again.shape != stored_image.shape or difference > RERENDER_TOLERANCE:
+            raise ValueError(f"{record['study_id']}: this version of the generator does not reproduce the stored "
+                             f"film (mean difference {difference:.2f} grey levels), so a counterfactual would "
+                             "differ in more than its findings; regenerate the folder or leave out --counterfactual")
+        buffer = io.BytesIO()  # the uint8 film as the generator writes it (write_openi_study)
+        Image.fromarray(render_study(self._spec(record, False), self.seed, width, height).phantom.image).save(
+            buffer, format="PNG")
+        return buffer.getvalue()
+
+
 def evaluate_detection(
     explainer: StudyExplainer,
     collection: StudyCollection,
     sight_sensitivities: Sequence[float] = DEFAULT_SWEEP,
     settings: ExplanationSettings | None = None,
+    counterfactual: bool = False,
 ) -> list[ThresholdQuality]:
-    """Sweep tau over every study of a synthetic collection that has truth masks."""
+    """Sweep tau over every study of a synthetic collection that has truth masks.
+
+    Args:
+        explainer: Explains each study (its cache, if any, is used).
+        collection: A synthetic OpenI folder with ``truth.json`` and masks.
+        sight_sensitivities: The thresholds tau.
+        settings: Explanation settings (steps, smoothing, minimum points, link distance).
+        counterfactual: Also explain every study with findings re-rendered without them and report the
+            counterfactual hit rate (see the module docstring); costs a second explanation per such study.
+    """
     from cxrmodel.explain import ExplanationSettings, circles_to_image  # noqa: PLC0415 - loads TensorFlow
 
     settings = settings or ExplanationSettings()
@@ -143,16 +226,23 @@ def evaluate_detection(
     lesions: list[tuple[str, np.ndarray]] = []  # (finding kind, mask) of every lesion
     lesion_hits: list[np.ndarray] = []  # per lesion, (taus,) bool: hit at each threshold
     normal_centres: list[tuple[tuple[int, int], list[list[tuple[float, float]]]]] = []  # (image shape, centres per tau)
+    counterfactual_hits: list[np.ndarray] = []  # per lesion, (taus,) bool: its spot hit with the finding removed
+    renderer = CounterfactualRenderer(collection.root) if counterfactual else None
+
+    def centres_per_tau(image_bytes: bytes, report_text: str) -> tuple[object, list[list[tuple[float, float]]]]:
+        prepared, attribution, _, _ = explainer.attribute(image_bytes, report_text, settings)
+        detections = sweep_circles(attribution.image_attribution, sight_sensitivities, link_distance,
+                                   settings.min_points)
+        return prepared, [[(c.x, c.y) for c in circles_to_image(d.circles, prepared.mapping)] for d in detections]
+
     for study_id, study in collection.studies.items():
         record = collection.truth.get(study_id)
         if record is None:
             continue
         image_bytes = study.image_paths[0].read_bytes()
-        prepared, attribution, _, _ = explainer.attribute(image_bytes, study.report_text, settings)
+        prepared, centres = centres_per_tau(image_bytes, study.report_text)
         masks = [(kind, load_mask(collection.root, path)) for kind, path in record["masks"].items()]
         marker_mask = load_mask(collection.root, record["marker_mask"]) if record.get("marker_mask") else None
-        detections = sweep_circles(attribution.image_attribution, sight_sensitivities, link_distance, settings.min_points)
-        centres = [[(c.x, c.y) for c in circles_to_image(d.circles, prepared.mapping)] for d in detections]
         for index, centres_at_tau in enumerate(centres):
             circle_counts[index] += len(centres_at_tau)
             if marker_mask is not None:
@@ -162,6 +252,12 @@ def evaluate_detection(
         for kind, mask in masks:
             lesions.append((kind, mask))
             lesion_hits.append(np.array([_lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in centres]))
+        if renderer is not None and masks:
+            without = renderer.without_findings(record, _grey_pixels(study.image_paths[0]))
+            _, counterfactual_centres = centres_per_tau(without, study.report_text)
+            for _, mask in masks:
+                counterfactual_hits.append(
+                    np.array([_lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in counterfactual_centres]))
         if not masks:
             normal_centres.append(((prepared.mapping.image_height, prepared.mapping.image_width), centres))
         logger.info("evaluated detection on %s", study_id)
@@ -173,6 +269,9 @@ def evaluate_detection(
     chance_by_kind = {
         kind: chance_hit_rates([mask for k, mask in lesions if k == kind], normal_centres, taus) for kind in kinds
     }
+    counterfactual_by_kind = {
+        kind: [hit for (k, _), hit in zip(lesions, counterfactual_hits) if k == kind] for kind in kinds
+    } if counterfactual_hits else {}
     return [
         ThresholdQuality(
             sight_sensitivity=float(tau),
@@ -186,6 +285,12 @@ def evaluate_detection(
             chance_hit_rate=None if chance is None else float(chance[i]),
             chance_hit_rate_by_kind={
                 kind: float(rates[i]) for kind, rates in chance_by_kind.items() if rates is not None
+            },
+            counterfactual_hit_rate=(float(np.mean([hit[i] for hit in counterfactual_hits]))
+                                     if counterfactual_hits else None),
+            counterfactual_hit_rate_by_kind={
+                kind: float(np.mean([hit[i] for hit in hits_of_kind]))
+                for kind, hits_of_kind in counterfactual_by_kind.items()
             },
         )
         for i, tau in enumerate(sight_sensitivities)
@@ -224,6 +329,10 @@ def write_quality_chart(qualities: Sequence[ThresholdQuality], path: Path, defau
     if all(q.chance_hit_rate is not None for q in qualities):
         top.plot(taus, [q.chance_hit_rate for q in qualities], linestyle=":", color="#1f77b4",
                  label="chance (circles of normal studies)")
+    if all(q.counterfactual_hit_rate is not None for q in qualities):
+        top.plot(taus, [q.counterfactual_hit_rate for q in qualities], linestyle="--", color="#1f77b4",
+                 label="same spot, finding removed")
+    if len(top.get_lines()) > 1:
         top.legend(loc="center right")
     top.set_ylabel("lesion hit rate")
     top.set_ylim(0, 1.05)

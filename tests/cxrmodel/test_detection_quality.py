@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrmodel.detection_quality import DEFAULT_SWEEP, chance_hit_rates, lesion_masks_for_study, sweep_hit_rates
+from cxrmodel.detection_quality import (
+    DEFAULT_SWEEP,
+    CounterfactualRenderer,
+    chance_hit_rates,
+    lesion_masks_for_study,
+    sweep_hit_rates,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODEL = ROOT / "models" / "demo"
@@ -76,6 +82,40 @@ def test_chance_hit_rate_scores_each_lesion_against_the_circles_of_normal_studie
     # 4 (lesion, normal study) pairs: threshold 1 hits A-first and B-second, threshold 2 only B-second.
     assert rates.tolist() == [0.5, 0.25]
     assert chance_hit_rates([LESION_A], [], taus=2) is None
+
+
+def _film(path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L")).astype(np.float64)
+
+
+def test_counterfactual_film_is_the_same_patient_without_the_finding(tiny_studies_directory):
+    import io
+
+    from cxrmodel.data.synthetic import IMAGES_FOLDER, load_truth
+
+    record = load_truth(tiny_studies_directory)["CXR2"]  # cardiomegaly
+    stored_path = next((tiny_studies_directory / IMAGES_FOLDER).glob("CXR2_*.png"))
+    stored = _film(stored_path)
+    without = _film(io.BytesIO(CounterfactualRenderer(tiny_studies_directory).without_findings(
+        record, stored.astype(np.uint8))))
+    (mask,) = lesion_masks_for_study(tiny_studies_directory, "CXR2")
+    difference = np.abs(without - stored)
+    assert without.shape == stored.shape
+    assert difference[mask].mean() > 20 * max(difference[~mask].mean(), 0.01)  # the heart shrank, little else moved
+
+
+def test_counterfactual_refuses_folders_it_cannot_reproduce(tiny_studies_directory, tmp_path):
+    from cxrmodel.data.synthetic import IMAGES_FOLDER, load_truth
+
+    with pytest.raises(ValueError, match="truth.json written by cxrmodel.data.synthetic"):
+        CounterfactualRenderer(tmp_path)  # no truth.json
+    record = load_truth(tiny_studies_directory)["CXR2"]
+    stored = _film(next((tiny_studies_directory / IMAGES_FOLDER).glob("CXR2_*.png")))
+    with pytest.raises(ValueError, match="does not reproduce the stored film"):
+        CounterfactualRenderer(tiny_studies_directory).without_findings(record, (255 - stored).astype(np.uint8))
 
 
 def test_lesion_masks_come_from_the_study_folder_truth():

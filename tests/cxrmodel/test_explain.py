@@ -107,7 +107,7 @@ def test_circles_land_on_the_original_image_pixels():
 
 def test_evaluate_detection_writes_json_and_chart(tiny_bundle_directory, tiny_studies_directory, tmp_path, capsys):
     status = main(["evaluate-detection", "--model", str(tiny_bundle_directory), "--studies", str(tiny_studies_directory),
-                   "--output", str(tmp_path), "--steps", "8"])
+                   "--output", str(tmp_path), "--steps", "8", "--counterfactual"])
     assert status == 0
     document = json.loads((tmp_path / "detection-quality.json").read_text())
     thresholds = document["thresholds"]
@@ -120,6 +120,9 @@ def test_evaluate_detection_writes_json_and_chart(tiny_bundle_directory, tiny_st
         # Three normal studies in the tiny set: each lesion mask scored against their circles.
         assert set(row["chance_hit_rate_by_kind"]) == {"cardiomegaly", "effusion", "nodule"}
         assert 0.0 <= row["chance_hit_rate"] <= 1.0
+        # --counterfactual: each of the 3 lesions scored once more on its study re-rendered without the finding.
+        assert row["counterfactual_hit_rate"] in (0.0, 1 / 3, 2 / 3, 1.0)
+        assert set(row["counterfactual_hit_rate_by_kind"]) == {"cardiomegaly", "effusion", "nodule"}
     assert [row["sight_sensitivity"] for row in thresholds] == sorted(row["sight_sensitivity"] for row in thresholds)
     assert (tmp_path / "detection-quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
