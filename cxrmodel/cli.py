@@ -189,7 +189,7 @@ def _command_explain(arguments: argparse.Namespace) -> int:
 def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
     from cxrmodel.bundle import load_bundle
     from cxrmodel.cache import ExplanationCache
-    from cxrmodel.detection_quality import evaluate_detection, write_quality_chart, write_quality_json
+    from cxrmodel.detection_quality import detection_report, write_quality_chart, write_quality_json
     from cxrmodel.explain import ExplanationSettings, StudyExplainer
     from cxrmodel.studies import StudyCollection
 
@@ -199,12 +199,13 @@ def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
     settings = ExplanationSettings(min_points=arguments.min_points, steps=arguments.steps,
                                    attribution_smoothing=arguments.smoothing)
     explainer = StudyExplainer(bundle, cache)
-    qualities = evaluate_detection(explainer, collection, settings=settings, counterfactual=arguments.counterfactual)
+    report = detection_report(explainer, collection, settings=settings, counterfactual=arguments.counterfactual)
+    qualities = report.thresholds
     arguments.output.mkdir(parents=True, exist_ok=True)
     extra = {"model": {"name": bundle.name, "fingerprint": bundle.fingerprint}, "studies": str(arguments.studies),
              "default_sight_sensitivity": bundle.config.default_sight_sensitivity,
              "attribution_smoothing": explainer.attribution_smoothing(settings)}
-    write_quality_json(qualities, arguments.output / "detection-quality.json", extra)
+    write_quality_json(qualities, arguments.output / "detection-quality.json", extra, report.lesions)
     write_quality_chart(qualities, arguments.output / "detection-quality.png", bundle.config.default_sight_sensitivity)
     for quality in qualities:
         print(json.dumps(quality.to_dict()))

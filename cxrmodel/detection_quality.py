@@ -195,6 +195,39 @@ class CounterfactualRenderer:
         return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class LesionOutcome:
+    """One lesion of the evaluated folder and whether a circle found it at each threshold.
+
+    Attributes:
+        study_id: Its study, e.g. ``"CXR90029"``.
+        kind: Its finding kind, e.g. ``"degenerative_spine"``.
+        severity: The generator's severity, 0 (subtle) to 1 (obvious); None when the truth does not say.
+        hits: Per threshold, True when a circle centre lies in its mask.
+        hits_without_finding: Per threshold, the same on the study re-rendered without its findings (only with
+            the counterfactual control), else None.
+    """
+
+    study_id: str
+    kind: str
+    severity: float | None
+    hits: tuple[bool, ...]
+    hits_without_finding: tuple[bool, ...] | None = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON."""
+        return {"study_id": self.study_id, "kind": self.kind, "severity": self.severity, "hits": list(self.hits),
+                "hits_without_finding": None if self.hits_without_finding is None else list(self.hits_without_finding)}
+
+
+@dataclass(frozen=True)
+class DetectionReport:
+    """Detection quality per threshold, and the lesion-by-lesion outcomes it was counted from."""
+
+    thresholds: list[ThresholdQuality]
+    lesions: list[LesionOutcome]
+
+
 def evaluate_detection(
     explainer: StudyExplainer,
     collection: StudyCollection,
@@ -202,6 +235,22 @@ def evaluate_detection(
     settings: ExplanationSettings | None = None,
     counterfactual: bool = False,
 ) -> list[ThresholdQuality]:
+    """Detection quality per threshold over a synthetic folder: ``detection_report(...).thresholds``."""
+    return detection_report(explainer, collection, sight_sensitivities, settings, counterfactual).thresholds
+
+
+def _severity(record: dict, kind: str) -> float | None:
+    return next((float(finding["severity"]) for finding in record.get("findings", [])
+                 if finding.get("kind") == kind and "severity" in finding), None)
+
+
+def detection_report(
+    explainer: StudyExplainer,
+    collection: StudyCollection,
+    sight_sensitivities: Sequence[float] = DEFAULT_SWEEP,
+    settings: ExplanationSettings | None = None,
+    counterfactual: bool = False,
+) -> DetectionReport:
     """Sweep tau over every study of a synthetic collection that has truth masks.
 
     Args:
@@ -211,22 +260,23 @@ def evaluate_detection(
         settings: Explanation settings (steps, smoothing, minimum points, link distance).
         counterfactual: Also explain every study with findings re-rendered without them and report the
             counterfactual hit rate (see the module docstring); costs a second explanation per such study.
+
+    Raises:
+        ValueError: The folder has no truth, or (with ``counterfactual``) the generator cannot reproduce it.
     """
     from cxrmodel.explain import ExplanationSettings, circles_to_image  # noqa: PLC0415 - loads TensorFlow
 
     settings = settings or ExplanationSettings()
-    config = explainer.bundle.config
-    link_distance = settings.link_distance or config.default_link_distance
+    link_distance = settings.link_distance or explainer.bundle.config.default_link_distance
     if not collection.truth:
         raise ValueError(f"{collection.root} has no truth.json: detection quality needs synthetic ground truth")
     taus = len(sight_sensitivities)
     circle_counts = np.zeros(taus)
     marker_circles = np.zeros(taus, dtype=int)
     studies_with_marker_circles = np.zeros(taus, dtype=int)
-    lesions: list[tuple[str, np.ndarray]] = []  # (finding kind, mask) of every lesion
-    lesion_hits: list[np.ndarray] = []  # per lesion, (taus,) bool: hit at each threshold
+    outcomes: list[LesionOutcome] = []
+    masks_of_outcomes: list[np.ndarray] = []  # the mask of each outcome, same order
     normal_centres: list[tuple[tuple[int, int], list[list[tuple[float, float]]]]] = []  # (image shape, centres per tau)
-    counterfactual_hits: list[np.ndarray] = []  # per lesion, (taus,) bool: its spot hit with the finding removed
     renderer = CounterfactualRenderer(collection.root) if counterfactual else None
 
     def centres_per_tau(image_bytes: bytes, report_text: str) -> tuple[object, list[list[tuple[float, float]]]]:
@@ -235,12 +285,14 @@ def evaluate_detection(
                                    settings.min_points)
         return prepared, [[(c.x, c.y) for c in circles_to_image(d.circles, prepared.mapping)] for d in detections]
 
+    def hits_of(mask: np.ndarray, centres: list[list[tuple[float, float]]]) -> tuple[bool, ...]:
+        return tuple(_lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in centres)
+
     for study_id, study in collection.studies.items():
         record = collection.truth.get(study_id)
         if record is None:
             continue
-        image_bytes = study.image_paths[0].read_bytes()
-        prepared, centres = centres_per_tau(image_bytes, study.report_text)
+        prepared, centres = centres_per_tau(study.image_paths[0].read_bytes(), study.report_text)
         masks = [(kind, load_mask(collection.root, path)) for kind, path in record["masks"].items()]
         marker_mask = load_mask(collection.root, record["marker_mask"]) if record.get("marker_mask") else None
         for index, centres_at_tau in enumerate(centres):
@@ -249,49 +301,65 @@ def evaluate_detection(
                 on_markers = sum(_centre_inside(marker_mask, x, y) for x, y in centres_at_tau)
                 marker_circles[index] += on_markers
                 studies_with_marker_circles[index] += int(on_markers > 0)
-        for kind, mask in masks:
-            lesions.append((kind, mask))
-            lesion_hits.append(np.array([_lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in centres]))
+        centres_without = None
         if renderer is not None and masks:
             without = renderer.without_findings(record, _grey_pixels(study.image_paths[0]))
-            _, counterfactual_centres = centres_per_tau(without, study.report_text)
-            for _, mask in masks:
-                counterfactual_hits.append(
-                    np.array([_lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in counterfactual_centres]))
+            _, centres_without = centres_per_tau(without, study.report_text)
+        for kind, mask in masks:
+            outcomes.append(LesionOutcome(
+                study_id=study_id, kind=kind, severity=_severity(record, kind), hits=hits_of(mask, centres),
+                hits_without_finding=None if centres_without is None else hits_of(mask, centres_without)))
+            masks_of_outcomes.append(mask)
         if not masks:
             normal_centres.append(((prepared.mapping.image_height, prepared.mapping.image_width), centres))
         logger.info("evaluated detection on %s", study_id)
     studies = sum(1 for study_id in collection.studies if study_id in collection.truth)
-    hits = np.sum(lesion_hits, axis=0) if lesion_hits else np.zeros(taus)
-    chance = chance_hit_rates([mask for _, mask in lesions], normal_centres, taus)
-    kinds = sorted({kind for kind, _ in lesions})
-    by_kind = {kind: [hit for (k, _), hit in zip(lesions, lesion_hits) if k == kind] for kind in kinds}
+    thresholds = _threshold_qualities(sight_sensitivities, outcomes, masks_of_outcomes, normal_centres,
+                                      circle_counts / max(studies, 1), marker_circles, studies_with_marker_circles)
+    return DetectionReport(thresholds=thresholds, lesions=outcomes)
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return float(np.mean(flags)) if len(flags) else float("nan")
+
+
+def _threshold_qualities(
+    sight_sensitivities: Sequence[float],
+    outcomes: Sequence[LesionOutcome],
+    masks: Sequence[np.ndarray],
+    normal_centres: Sequence[tuple[tuple[int, int], list[list[tuple[float, float]]]]],
+    circles_per_study: np.ndarray,
+    marker_circles: np.ndarray,
+    studies_with_marker_circles: np.ndarray,
+) -> list[ThresholdQuality]:
+    """The per-threshold figures from the lesion outcomes (see :class:`ThresholdQuality`)."""
+    taus = len(sight_sensitivities)
+    kinds = sorted({outcome.kind for outcome in outcomes})
+    of_kind = {kind: [o for o in outcomes if o.kind == kind] for kind in kinds}
+    chance = chance_hit_rates(masks, normal_centres, taus)
     chance_by_kind = {
-        kind: chance_hit_rates([mask for k, mask in lesions if k == kind], normal_centres, taus) for kind in kinds
+        kind: chance_hit_rates([m for o, m in zip(outcomes, masks) if o.kind == kind], normal_centres, taus)
+        for kind in kinds
     }
-    counterfactual_by_kind = {
-        kind: [hit for (k, _), hit in zip(lesions, counterfactual_hits) if k == kind] for kind in kinds
-    } if counterfactual_hits else {}
+    counterfactual = bool(outcomes) and all(o.hits_without_finding is not None for o in outcomes)
     return [
         ThresholdQuality(
             sight_sensitivity=float(tau),
-            lesion_hit_rate=float(hits[i] / len(lesions)) if lesions else float("nan"),
-            lesions=len(lesions),
-            circles_per_study=float(circle_counts[i] / max(studies, 1)),
+            lesion_hit_rate=_share([o.hits[i] for o in outcomes]),
+            lesions=len(outcomes),
+            circles_per_study=float(circles_per_study[i]),
             marker_circles=int(marker_circles[i]),
             studies_with_marker_circles=int(studies_with_marker_circles[i]),
-            hit_rate_by_kind={kind: float(np.mean([hit[i] for hit in by_kind[kind]])) for kind in kinds},
-            lesions_by_kind={kind: len(by_kind[kind]) for kind in kinds},
+            hit_rate_by_kind={kind: _share([o.hits[i] for o in of_kind[kind]]) for kind in kinds},
+            lesions_by_kind={kind: len(of_kind[kind]) for kind in kinds},
             chance_hit_rate=None if chance is None else float(chance[i]),
             chance_hit_rate_by_kind={
                 kind: float(rates[i]) for kind, rates in chance_by_kind.items() if rates is not None
             },
-            counterfactual_hit_rate=(float(np.mean([hit[i] for hit in counterfactual_hits]))
-                                     if counterfactual_hits else None),
+            counterfactual_hit_rate=_share([o.hits_without_finding[i] for o in outcomes]) if counterfactual else None,
             counterfactual_hit_rate_by_kind={
-                kind: float(np.mean([hit[i] for hit in hits_of_kind]))
-                for kind, hits_of_kind in counterfactual_by_kind.items()
-            },
+                kind: _share([o.hits_without_finding[i] for o in of_kind[kind]]) for kind in kinds
+            } if counterfactual else {},
         )
         for i, tau in enumerate(sight_sensitivities)
     ]
@@ -349,6 +417,8 @@ def write_quality_chart(qualities: Sequence[ThresholdQuality], path: Path, defau
     pyplot.close(figure)
 
 
-def write_quality_json(qualities: Sequence[ThresholdQuality], path: Path, extra: dict) -> None:
-    """JSON file with every threshold's figures plus ``extra`` (model, settings)."""
-    path.write_text(json.dumps({**extra, "thresholds": [q.to_dict() for q in qualities]}, indent=1) + "\n")
+def write_quality_json(qualities: Sequence[ThresholdQuality], path: Path, extra: dict,
+                       lesions: Sequence[LesionOutcome] = ()) -> None:
+    """JSON file with every threshold's figures, the lesion-by-lesion outcomes and ``extra`` (model, settings)."""
+    document = {**extra, "thresholds": [q.to_dict() for q in qualities], "lesions": [o.to_dict() for o in lesions]}
+    path.write_text(json.dumps(document, indent=1) + "\n")

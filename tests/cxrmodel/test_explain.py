@@ -124,6 +124,14 @@ def test_evaluate_detection_writes_json_and_chart(tiny_bundle_directory, tiny_st
         assert row["counterfactual_hit_rate"] in (0.0, 1 / 3, 2 / 3, 1.0)
         assert set(row["counterfactual_hit_rate_by_kind"]) == {"cardiomegaly", "effusion", "nodule"}
     assert [row["sight_sensitivity"] for row in thresholds] == sorted(row["sight_sensitivity"] for row in thresholds)
+    # Lesion by lesion, the outcomes the rates were counted from (which study missed, at which tau).
+    lesions = document["lesions"]
+    assert [(o["study_id"], o["kind"], o["severity"]) for o in lesions] == [
+        ("CXR2", "cardiomegaly", 0.9), ("CXR4", "effusion", 0.8), ("CXR5", "nodule", 0.9)]
+    for index, row in enumerate(thresholds):
+        assert sum(o["hits"][index] for o in lesions) / 3 == pytest.approx(row["lesion_hit_rate"])
+        assert sum(o["hits_without_finding"][index] for o in lesions) / 3 == pytest.approx(
+            row["counterfactual_hit_rate"])
     assert (tmp_path / "detection-quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
