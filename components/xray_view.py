@@ -283,9 +283,17 @@ def signal_points_trace(
     )
 
 
-def _layout_image(source: str, name: str, width: int, height: int, opacity: float, visible: bool = True) -> dict:
+# plotly.js draws layout images through a d3 data join keyed by [xref, x, sizex, yref, y, sizey]: images at the
+# same place share a key and only the first is drawn. Each overlay therefore sits this far (in image pixels, far
+# below what a screen can show) to the right of the radiograph per overlay index, which gives it its own key.
+OVERLAY_KEY_NUDGE = 1e-6
+
+
+def _layout_image(source: str, name: str, width: int, height: int, opacity: float, visible: bool = True,
+                  overlay_index: int = 0) -> dict:
     # Pixel (row i, column j) is centred on (j, i): the image spans -0.5 .. width - 0.5 (y reversed).
-    return {"source": source, "name": name, "xref": "x", "yref": "y", "x": -0.5, "y": -0.5,
+    return {"source": source, "name": name, "xref": "x", "yref": "y", "x": -0.5 + overlay_index * OVERLAY_KEY_NUDGE,
+            "y": -0.5,
             "sizex": width, "sizey": height, "xanchor": "left", "yanchor": "top", "sizing": "stretch",
             "layer": "below", "opacity": opacity, "visible": visible}
 
@@ -335,9 +343,10 @@ def xray_figure(
     images = [_layout_image(image_source, RADIOGRAPH_IMAGE_NAME, width, height, 1.0)]
     if heatmap_source:
         images.append(_layout_image(heatmap_source, OVERLAY_IMAGE_NAME, width, height,
-                                    float(np.clip(heatmap_opacity, 0.0, 1.0)), visible=show_heatmap))
+                                    float(np.clip(heatmap_opacity, 0.0, 1.0)), visible=show_heatmap, overlay_index=1))
     if truth_source:
-        images.append(_layout_image(truth_source, TRUTH_IMAGE_NAME, width, height, 1.0, visible=show_truth))
+        images.append(_layout_image(truth_source, TRUTH_IMAGE_NAME, width, height, 1.0, visible=show_truth,
+                                    overlay_index=2))
     traces = [circle_centre_trace(shown)]
     if points_trace is not None:
         points = go.Scatter(points_trace)

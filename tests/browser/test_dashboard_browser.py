@@ -52,6 +52,12 @@ def _progress_visible(driver) -> bool:
         "const panel = document.getElementById('progress-panel'); return panel ? panel.style.display : null") == "block"
 
 
+def _drawn_image_count(driver, graph_id: str = "xray-graph") -> int:
+    """<image> elements plotly.js has drawn in the viewer (the radiograph plus each visible overlay)."""
+    return driver.execute_script("return document.querySelectorAll('#' + arguments[0] + ' .imagelayer image').length",
+                                 graph_id)
+
+
 def _circle_count(driver, graph_id: str = "xray-graph") -> int:
     return driver.execute_script(
         f"const graph = document.querySelector('#{graph_id} .js-plotly-plot');"
@@ -92,8 +98,10 @@ def test_deep_link_draws_circles_and_the_slider_moves_them_in_the_browser(dashbo
                        "return i ? i.visible : null;")
     assert browser.execute_script(outline_visible) is False
     shapes_before = _drawn_boxes(browser)
+    assert _drawn_image_count(browser) == 1  # the radiograph only
     browser.execute_script("document.querySelector('#overlay-toggles input[value=truth]').click()")
     WebDriverWait(browser, 10).until(lambda driver: driver.execute_script(outline_visible) is True)
+    WebDriverWait(browser, 10).until(lambda driver: _drawn_image_count(driver) == 2)  # drawn, not only listed
     assert _drawn_boxes(browser) == shapes_before
     assert _server_requests(browser) == before_requests
     assert _severe_console_entries(browser) == []
@@ -186,6 +194,8 @@ def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_re
     browser.execute_script("document.querySelector('#overlay-toggles input[value=heatmap]').click()")
     WebDriverWait(browser, 10).until(lambda driver: driver.execute_script(
         "return document.querySelector('#xray-graph .js-plotly-plot').layout.images[1].visible === true"))
+    # ... and drawn: the radiograph and the heatmap are two <image> elements on the page.
+    WebDriverWait(browser, 10).until(lambda driver: _drawn_image_count(driver) == 2)
     assert _same_boxes(_drawn_boxes(browser), expected(tau))
 
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})

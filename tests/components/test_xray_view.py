@@ -107,7 +107,8 @@ def test_heatmap_overlay_is_a_second_layout_image_with_its_opacity():
     radiograph, overlay = figure["layout"]["images"]
     assert radiograph["name"] == xray_view.RADIOGRAPH_IMAGE_NAME
     assert overlay["name"] == xray_view.OVERLAY_IMAGE_NAME and overlay["opacity"] == 0.55
-    assert (overlay["sizex"], overlay["sizey"], overlay["x"], overlay["y"]) == (160, 200, -0.5, -0.5)
+    assert (overlay["sizex"], overlay["sizey"], overlay["y"]) == (160, 200, -0.5)
+    assert overlay["x"] == pytest.approx(-0.5, abs=1e-5)
 
 
 def test_lesion_outlines_trace_the_inner_border_of_each_mask():
@@ -135,11 +136,21 @@ def test_lesion_outlines_are_a_layout_image_that_starts_hidden_unless_asked():
     hidden = as_json(xray_view.xray_figure(SOURCE, 160, 200, CIRCLES, truth_source="data:image/png;base64,Qg=="))
     radiograph, outlines = hidden["layout"]["images"]
     assert outlines["name"] == xray_view.TRUTH_IMAGE_NAME and outlines["visible"] is False
-    assert (outlines["sizex"], outlines["sizey"], outlines["x"], outlines["y"]) == (160, 200, -0.5, -0.5)
+    assert (outlines["sizex"], outlines["sizey"], outlines["y"]) == (160, 200, -0.5)
+    assert outlines["x"] == pytest.approx(-0.5, abs=1e-5)
     shown = as_json(xray_view.xray_figure(SOURCE, 160, 200, CIRCLES, truth_source="data:image/png;base64,Qg==",
                                           show_truth=True))
     assert shown["layout"]["images"][1]["visible"] is True
     assert len(as_json(xray_view.xray_figure(SOURCE, 160, 200, CIRCLES))["layout"]["images"]) == 1
+
+
+def test_every_layout_image_has_its_own_plotly_join_key():
+    # plotly.js keys layout images by position and size: two at the same place would draw only the first.
+    figure = as_json(xray_view.xray_figure(SOURCE, 160, 200, CIRCLES, heatmap_source="data:image/png;base64,QQ==",
+                                           truth_source="data:image/png;base64,Qg=="))
+    keys = {"_".join(str(image[key]) for key in ("xref", "x", "sizex", "yref", "y", "sizey"))
+            for image in figure["layout"]["images"]}
+    assert len(keys) == 3
 
 
 def test_numeric_arrays_are_refused_as_the_image_source():
