@@ -128,8 +128,10 @@ def sweep_chart_figure(
         xaxis={"title": {"text": "sight sensitivity τ"}, "range": [-0.02, 1.02], "hoverformat": ".2f",
                "showgrid": False},
         yaxis={"title": {"text": "circles"}, "rangemode": "tozero", "tickformat": "d", "gridcolor": "#eef0f2"},
+        # Fixed percentage ticks: an overlaying axis otherwise syncs its ticks to the circle axis (27.9 %, 55.9 %...).
         yaxis2={"title": {"text": "%"}, "overlaying": "y", "side": "right", "range": [0, 100],
-                "ticksuffix": "%", "showgrid": False},
+                "tickmode": "array", "tickvals": [0, 25, 50, 75, 100],
+                "ticktext": ["0%", "25%", "50%", "75%", "100%"], "showgrid": False},
         shapes=[{
             "type": "line", "name": TAU_LINE_NAME, "xref": "x", "yref": "paper",
             "x0": float(sight_sensitivity), "x1": float(sight_sensitivity), "y0": 0, "y1": 1,

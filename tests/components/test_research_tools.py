@@ -48,6 +48,7 @@ def test_retained_attribution_is_the_percent_of_positive_attribution_inside_circ
     figure = as_json(research_tools.sweep_chart_figure(hand_built_sweep(), None, 0.7))
     retained = trace(figure, research_tools.RETAINED_TRACE_NAME)
     assert retained["yaxis"] == "y2" and figure["layout"]["yaxis2"]["range"] == [0, 100]
+    assert figure["layout"]["yaxis2"]["tickvals"] == [0, 25, 50, 75, 100]  # round percentages, not synced ticks
     assert retained["y"] == pytest.approx([100.0, 70.0, 45.0, 0.0, 0.0])
 
 
