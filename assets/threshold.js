@@ -111,7 +111,8 @@
   /*
    * Slider, sweep store, overlay toggles or heatmap opacity changed: returns [figure, summary].
    * The figure is a shallow copy: new layout.shapes, new circle-marker and signal-point traces, overlay image
-   * visibility/opacity, lesion outline visibility; every other object (the radiograph's data URI included) is reused as it is.
+   * visibility/opacity, lesion outline visibility; every other object (the radiograph's data URI included) is
+   * reused as it is.
    */
   function updateCircles(value, sweep, toggles, opacity, figure) {
     const shown = Array.isArray(toggles) ? toggles : [];

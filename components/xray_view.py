@@ -34,8 +34,8 @@ import base64
 import hashlib
 import io
 import logging
-from decimal import ROUND_HALF_UP, Decimal
 from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import dash_bootstrap_components as dbc

@@ -20,10 +20,9 @@ the sight sensitivity tau is swept and, per tau, we count:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -51,12 +50,12 @@ class ThresholdQuality:
     circles_per_study: float
     marker_circles: int
     studies_with_marker_circles: int
-    hit_rate_by_kind: dict[str, float] = dataclasses.field(default_factory=dict)
-    lesions_by_kind: dict[str, int] = dataclasses.field(default_factory=dict)
+    hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
+    lesions_by_kind: dict[str, int] = field(default_factory=dict)
     chance_hit_rate: float | None = None
-    chance_hit_rate_by_kind: dict[str, float] = dataclasses.field(default_factory=dict)
+    chance_hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
     counterfactual_hit_rate: float | None = None
-    counterfactual_hit_rate_by_kind: dict[str, float] = dataclasses.field(default_factory=dict)
+    counterfactual_hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain JSON."""
@@ -74,7 +73,7 @@ def _lesions_hit(masks: Sequence[np.ndarray], centres: Sequence[tuple[float, flo
 
 
 def lesion_masks_for_study(studies_directory: str | Path, study_id: str) -> list[np.ndarray]:
-    """The lesion masks of one study of a synthetic folder, one per finding, as ``evaluate_detection`` uses.
+    """The lesion masks of one study of a synthetic folder, one per finding, as ``detection_report`` uses.
 
     Args:
         studies_directory: A study folder with ``truth.json`` and ``masks/`` (e.g. ``studies/demo``).
@@ -92,11 +91,11 @@ def lesion_masks_for_study(studies_directory: str | Path, study_id: str) -> list
 
 
 def sweep_hit_rates(sweep: dict, lesion_masks: Sequence[np.ndarray]) -> list[float | None]:
-    """Lesion hit rate at every threshold of a ``circle_sweep`` output, as ``evaluate_detection`` counts hits.
+    """Lesion hit rate at every threshold of a ``circle_sweep`` output, as ``detection_report`` counts hits.
 
     A lesion is hit at a threshold when at least one of that threshold's circle centres, rounded to the
     nearest pixel, lies inside its mask. (``circle_sweep`` keeps centres to 0.01 px, so only a centre within
-    0.005 px of a pixel boundary could be counted differently than in ``evaluate_detection``.)
+    0.005 px of a pixel boundary could be counted differently than in ``detection_report``.)
 
     Args:
         sweep: ``cxrmodel.explain.circle_sweep`` output: ``"circles"`` holds one list of
@@ -228,17 +227,6 @@ class DetectionReport:
     lesions: list[LesionOutcome]
 
 
-def evaluate_detection(
-    explainer: StudyExplainer,
-    collection: StudyCollection,
-    sight_sensitivities: Sequence[float] = DEFAULT_SWEEP,
-    settings: ExplanationSettings | None = None,
-    counterfactual: bool = False,
-) -> list[ThresholdQuality]:
-    """Detection quality per threshold over a synthetic folder: ``detection_report(...).thresholds``."""
-    return detection_report(explainer, collection, sight_sensitivities, settings, counterfactual).thresholds
-
-
 def _severity(record: dict, kind: str) -> float | None:
     return next((float(finding["severity"]) for finding in record.get("findings", [])
                  if finding.get("kind") == kind and "severity" in finding), None)
@@ -336,10 +324,10 @@ def _threshold_qualities(
     taus = len(sight_sensitivities)
     kinds = sorted({outcome.kind for outcome in outcomes})
     of_kind = {kind: [o for o in outcomes if o.kind == kind] for kind in kinds}
-    chance = chance_hit_rates(masks, normal_centres, taus)
+    chance_per_lesion = [_chance_hits(mask, normal_centres, taus) for mask in masks]
+    chance = _pooled(chance_per_lesion)
     chance_by_kind = {
-        kind: chance_hit_rates([m for o, m in zip(outcomes, masks) if o.kind == kind], normal_centres, taus)
-        for kind in kinds
+        kind: _pooled([hits for o, hits in zip(outcomes, chance_per_lesion) if o.kind == kind]) for kind in kinds
     }
     counterfactual = bool(outcomes) and all(o.hits_without_finding is not None for o in outcomes)
     return [
@@ -365,6 +353,27 @@ def _threshold_qualities(
     ]
 
 
+def _chance_hits(
+    mask: np.ndarray,
+    normal_centres: Sequence[tuple[tuple[int, int], list[list[tuple[float, float]]]]],
+    taus: int,
+) -> tuple[np.ndarray, int]:
+    """(taus,) count of the normal studies (of the mask's image size) with a circle centre in ``mask``, and that
+    number of studies."""
+    hits, pairs = np.zeros(taus), 0
+    for shape, centres in normal_centres:
+        if shape == mask.shape:
+            pairs += 1
+            hits += [_lesions_hit([mask], centres_at_tau) for centres_at_tau in centres]
+    return hits, pairs
+
+
+def _pooled(chance_hits: Sequence[tuple[np.ndarray, int]]) -> np.ndarray | None:
+    """Pooled hit share of several ``_chance_hits`` results; None when no pair was scored."""
+    pairs = sum(count for _, count in chance_hits)
+    return sum(hits for hits, _ in chance_hits) / pairs if pairs else None
+
+
 def chance_hit_rates(
     masks: Sequence[np.ndarray],
     normal_centres: Sequence[tuple[tuple[int, int], list[list[tuple[float, float]]]]],
@@ -374,14 +383,7 @@ def chance_hit_rates(
 
     Only pairs of the same image size are scored; None when there is no such pair (no normal studies).
     """
-    hits, pairs = np.zeros(taus), 0
-    for mask in masks:
-        for shape, centres in normal_centres:
-            if shape != mask.shape:
-                continue
-            pairs += 1
-            hits += [_lesions_hit([mask], centres_at_tau) for centres_at_tau in centres]
-    return hits / pairs if pairs else None
+    return _pooled([_chance_hits(mask, normal_centres, taus) for mask in masks])
 
 
 def write_quality_chart(qualities: Sequence[ThresholdQuality], path: Path, default_sight_sensitivity: float) -> None:

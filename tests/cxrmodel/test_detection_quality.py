@@ -1,4 +1,4 @@
-"""Lesion hit rates per slider threshold: hand-built sweeps and agreement with evaluate_detection."""
+"""Lesion hit rates per slider threshold: hand-built sweeps and agreement with detection_report."""
 
 from __future__ import annotations
 
@@ -128,10 +128,10 @@ def test_lesion_masks_come_from_the_study_folder_truth():
     assert lesion_masks_for_study(DEMO_STUDIES, "CXR00000") == []
 
 
-def test_sweep_hit_rates_agree_with_evaluate_detection_on_a_demo_study():
+def test_sweep_hit_rates_agree_with_detection_report_on_a_demo_study():
     pytest.importorskip("keras")
     from cxrmodel.bundle import load_bundle
-    from cxrmodel.detection_quality import evaluate_detection
+    from cxrmodel.detection_quality import detection_report
     from cxrmodel.explain import SLIDER_THRESHOLDS, ExplanationSettings, StudyExplainer, circle_sweep
     from cxrmodel.studies import StudyCollection
 
@@ -143,7 +143,7 @@ def test_sweep_hit_rates_agree_with_evaluate_detection_on_a_demo_study():
     # The raw map (no smoothing): on it the nodule is found at low tau and lost at high tau, which gives the
     # comparison below something to disagree about.
     settings = ExplanationSettings(steps=16, attribution_smoothing=0.0)
-    qualities = evaluate_detection(explainer, only_lesion_study, thresholds, settings)
+    qualities = detection_report(explainer, only_lesion_study, thresholds, settings).thresholds
 
     study = collection.studies[LESION_STUDY]
     prepared, attribution, _, _ = explainer.attribute(study.image_paths[0].read_bytes(), study.report_text, settings)
