@@ -19,14 +19,15 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import CeleryManager, Dash, DiskcacheManager, html
 
-from components import authentication, model_card, session, study_browser, study_view, upload_panel
-from components.job_slots import DEFAULT_SLOTS, JobSlots
-from cxrmodel.bundle import BundleError, load_bundle
-from cxrmodel.cache import ExplanationCache
-from cxrmodel.detection import load_compiled_detection
-from cxrmodel.explain import StudyExplainer
-from cxrmodel.studies import StudyCollection
-from cxrmodel.uploads import DEFAULT_MAX_IMAGE_BYTES, UploadStore
+from components import model_card, session, study_browser, study_view, upload_panel
+from components.server import authentication
+from components.server.job_slots import DEFAULT_SLOTS, JobSlots
+from cxrmodel.modeling.bundle import BundleError, load_bundle
+from cxrmodel.explain.cache import ExplanationCache
+from cxrmodel.detection.circles import load_compiled_detection
+from cxrmodel.explain.study import StudyExplainer
+from cxrmodel.data.collection import StudyCollection
+from cxrmodel.inputs import DEFAULT_MAX_IMAGE_BYTES, UploadStore
 
 logger = logging.getLogger("app")
 
@@ -46,7 +47,7 @@ class AppConfig:
     """Root of the on-disk state: ``explanations/`` (IG cache), ``uploads/`` (per-session), ``jobs/`` (background
     callback results). Several server processes may share it."""
     auth_file: Path | None = None
-    """``username:<werkzeug hash>`` lines; when set, every route needs HTTP basic auth (components.authentication)."""
+    """``username:<werkzeug hash>`` lines; when set, every route needs HTTP basic auth (components.server.authentication)."""
     max_upload_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     """Largest X-ray file accepted by the upload form (``--max-upload-mb``)."""
     max_jobs: int = DEFAULT_SLOTS
@@ -66,7 +67,7 @@ def create_app(config: AppConfig) -> Dash:
     """
     credentials = authentication.load_credentials(config.auth_file) if config.auth_file else None
     # The model is loaded by the first process that computes an explanation (a background job), never by the
-    # web process: TensorFlow's runtime does not survive the fork that starts each job (see cxrmodel.bundle).
+    # web process: TensorFlow's runtime does not survive the fork that starts each job (see cxrmodel.modeling.bundle).
     bundle = load_bundle(config.model_directory, load_model=False)
     load_compiled_detection()  # the first slider move must not wait for numba
     collection = StudyCollection.from_folder(config.studies_directory)

@@ -27,11 +27,11 @@ print(json.dumps({"seconds": time.perf_counter() - started}))
 LOAD_AND_PREDICT = """
 import time, json, sys
 started = time.perf_counter()
-from cxrmodel.bundle import load_bundle
+from cxrmodel.modeling.bundle import load_bundle
 bundle = load_bundle(sys.argv[1])
 loaded = time.perf_counter()
-from cxrmodel.studies import StudyCollection
-from cxrmodel.imaging import decode_image_file
+from cxrmodel.data.collection import StudyCollection
+from cxrmodel.imaging.decode import decode_image_file
 collection = StudyCollection.from_folder(sys.argv[2])
 prepared = [bundle.prepare(decode_image_file(s.image_paths[0]).pixels, s.report_text) for s in collection.studies.values()]
 bundle.predict_studies(prepared)

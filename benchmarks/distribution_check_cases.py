@@ -1,7 +1,7 @@
 """Out-of-distribution check measured: false alarms on in-distribution films, detections on constructed cases.
 
 Every image goes the way an upload goes (PNG/JPEG bytes -> ``decode_image`` -> ``Bundle.prepare``) and is
-judged by ``cxrmodel.distribution_check.check_distribution`` against the bundle's reference image. In
+judged by ``cxrmodel.imaging.distribution.check_distribution`` against the bundle's reference image. In
 distribution: the demo studies and freshly rendered synthetic studies (the generator behind
 ``python -m cxrmodel synthetic``). Out of distribution: constructed cases built from one fresh normal phantom
 (or from nothing). Prints a Markdown table (case, score, flagged, failed checks) and the counts (``-v`` logs
@@ -27,10 +27,10 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cxrmodel.bundle import Bundle, load_bundle  # noqa: E402
-from cxrmodel.data.synthetic import render_study, sample_study_spec  # noqa: E402
-from cxrmodel.distribution_check import DistributionCheck, check_distribution  # noqa: E402
-from cxrmodel.imaging import decode_image  # noqa: E402
+from cxrmodel.modeling.bundle import Bundle, load_bundle  # noqa: E402
+from cxrmodel.data.synthetic.studies import render_study, sample_study_spec  # noqa: E402
+from cxrmodel.imaging.distribution import DistributionCheck, check_distribution  # noqa: E402
+from cxrmodel.imaging.decode import decode_image  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Benchmark: ``steps="auto"`` integrated gradients vs a naive batched 64-step midpoint Riemann sum.
 
-``auto`` is the default: adaptive interval refinement of the trapezoid rule (cxrmodel.attribution); the
+``auto`` is the default: adaptive interval refinement of the trapezoid rule (cxrmodel.explain.integrated_gradients); the
 previous default, the Gauss–Legendre step ladder (14, 32, 64, 128 nodes), is timed as a second variant.
 
 Paper configuration (the default): DenseNet-121 image encoder at 224², ImageNet preprocessing, Kim CNN over
@@ -59,7 +59,7 @@ def build_study(image_size: int, seed: int):
     """
     import keras  # noqa: PLC0415
 
-    from cxrmodel.model import ModelConfig, build_model  # noqa: PLC0415
+    from cxrmodel.modeling.builders import ModelConfig, build_model  # noqa: PLC0415
 
     # 1. The paper's configuration with random weights.
     keras.utils.set_random_seed(seed)
@@ -97,8 +97,8 @@ VARIANTS = {
 
 def demo_studies(bundle, studies_directory: Path):
     """(study id, model image, token ids) of every study in an OpenI-layout demo folder."""
-    from cxrmodel.imaging import decode_image_file  # noqa: PLC0415
-    from cxrmodel.studies import StudyCollection  # noqa: PLC0415
+    from cxrmodel.imaging.decode import decode_image_file  # noqa: PLC0415
+    from cxrmodel.data.collection import StudyCollection  # noqa: PLC0415
 
     collection = StudyCollection.from_folder(studies_directory)
     for study_id, study in collection.studies.items():
@@ -108,8 +108,8 @@ def demo_studies(bundle, studies_directory: Path):
 
 def demo_benchmark(arguments) -> str:
     """The three variants on every demo study: batches, seconds, worst error and studies over 1 %."""
-    from cxrmodel.attribution import IntegratedGradientsExplainer  # noqa: PLC0415
-    from cxrmodel.bundle import load_bundle  # noqa: PLC0415
+    from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer  # noqa: PLC0415
+    from cxrmodel.modeling.bundle import load_bundle  # noqa: PLC0415
 
     bundle = load_bundle(arguments.model)
     explainer = IntegratedGradientsExplainer(bundle.model, batch_size=arguments.batch_size,
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(demo_benchmark(arguments))
         return 0
 
-    from cxrmodel.attribution import IntegratedGradientsExplainer  # noqa: PLC0415
+    from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer  # noqa: PLC0415
 
     model, image, token_ids = build_study(arguments.image_size, arguments.seed)
     explainer = IntegratedGradientsExplainer(model, batch_size=arguments.batch_size)
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"note: auto's error ({auto_error:.2e}) is worse than the naive baseline's ({naive_error:.2e})")
 
     if arguments.convergence:
-        from cxrmodel.integration_rules import METHODS  # noqa: PLC0415
+        from cxrmodel.explain.quadrature import METHODS  # noqa: PLC0415
 
         step_counts = (8, 14, 16, 32, 64)
         lines += ["", "| rule | " + " | ".join(f"{steps} steps" for steps in step_counts) + " |",

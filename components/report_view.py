@@ -1,7 +1,7 @@
 """The report's own words, coloured by how much each pushed the decision toward abnormal or toward normal.
 
 Owns the ids ``words-graph`` (a zoomable heatmap of the words in reading order) and ``strongest-words`` (the
-few words that moved the decision most). Words come from the explanation document (cxrmodel.explain):
+few words that moved the decision most). Words come from the explanation document (cxrmodel.explain.study):
 ``[{"text", "start", "end", "score", "share", "seen"}, ...]`` in reading order.
 
 Layout of the heatmap: words are wrapped into lines of at most ``characters_per_line`` characters; one heatmap

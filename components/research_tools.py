@@ -1,8 +1,8 @@
 """Research tools: how the circles respond to the sight sensitivity tau, as one compact chart.
 
 Owns the id ``sweep-chart`` (a dcc.Graph). :func:`sweep_chart_figure` is pure; this module registers no
-callbacks (the caller feeds it a ``cxrmodel.explain.circle_sweep`` output and, for synthetic studies with
-truth masks, ``cxrmodel.detection_quality.sweep_hit_rates``).
+callbacks (the caller feeds it a ``cxrmodel.explain.study.circle_sweep`` output and, for synthetic studies with
+truth masks, ``cxrmodel.evaluation.detection_quality.sweep_hit_rates``).
 
 Figure contract: x = tau (the sweep's thresholds); trace ``"circles"`` on the left axis (count); on the right
 axis (0-100 %) trace ``"retained attribution"`` (the share of the map's positive attribution that lies in
@@ -50,7 +50,7 @@ def retained_attribution_percent(sweep: dict) -> list[float | None]:
     """Share of the map's positive attribution inside circles at each threshold, in percent.
 
     Args:
-        sweep: ``cxrmodel.explain.circle_sweep`` output. Each circle's ``"mass"`` is already its share of
+        sweep: ``cxrmodel.explain.study.circle_sweep`` output. Each circle's ``"mass"`` is already its share of
             ``"positive_mass"`` (the sum of the map's positive values), so the retained share is the sum of a
             threshold's masses; ``positive_mass`` only marks the case where there is nothing to retain.
 
@@ -79,7 +79,7 @@ def sweep_chart_figure(
     """Circle count, retained attribution and lesion hit rate against tau, with the current tau marked.
 
     Args:
-        sweep: ``cxrmodel.explain.circle_sweep`` output (``"thresholds"``, ``"circles"``, optional
+        sweep: ``cxrmodel.explain.study.circle_sweep`` output (``"thresholds"``, ``"circles"``, optional
             ``"positive_mass"``).
         hit_rates: Per threshold, the fraction of lesions hit (``sweep_hit_rates``), or None / all None when
             the study has no lesion ground truth; then no hit-rate trace is drawn.

@@ -31,15 +31,15 @@ from components import (
     threshold_control,
     xray_view,
 )
-from components.job_slots import JobSlots
+from components.server.job_slots import JobSlots
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID, with_probability
-from cxrmodel.detection_quality import lesion_masks_for_study, sweep_hit_rates
-from cxrmodel.explain import Explanation, ExplanationSettings, StudyExplainer, circle_sweep, explanation_document
-from cxrmodel.imaging import decode_image, encode_png
-from cxrmodel.map_smoothing import MAX_SMOOTHING
-from cxrmodel.studies import StudyCollection
-from cxrmodel.uploads import UploadStore, is_upload_id
+from cxrmodel.evaluation.detection_quality import lesion_masks_for_study, sweep_hit_rates
+from cxrmodel.explain.study import Explanation, ExplanationSettings, StudyExplainer, circle_sweep, explanation_document
+from cxrmodel.imaging.decode import decode_image, encode_png
+from cxrmodel.detection.smoothing import MAX_SMOOTHING
+from cxrmodel.data.collection import StudyCollection
+from cxrmodel.inputs import UploadStore, is_upload_id
 
 logger = logging.getLogger(__name__)
 

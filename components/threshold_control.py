@@ -2,7 +2,7 @@
 
 Owns the ids ``sight-sensitivity`` (dcc.Slider, 0..1), ``circle-sweep`` (dcc.Store) and ``circle-summary``
 (text). The server fills ``circle-sweep`` once per study with the circles at every slider threshold
-(``cxrmodel.explain.circle_sweep``)::
+(``cxrmodel.explain.study.circle_sweep``)::
 
     {"thresholds": [0.0, 0.02, ..., 1.0],
      "circles": [[{"x", "y", "r", "points", "mass"}, ...] per threshold],   # original-image pixels
@@ -46,7 +46,7 @@ from components.xray_view import (
     js_fixed,
     xray_ids,
 )
-from cxrmodel.map_smoothing import MAX_SMOOTHING
+from cxrmodel.detection.smoothing import MAX_SMOOTHING
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Owns the ids ``upload-image`` (dcc.Upload of the X-ray), ``upload-image-name`` (the chosen file's name),
 ``report-text`` (textarea), ``upload-report`` (dcc.Upload of a report file, which fills the textarea),
 ``analyze`` (button) and ``upload-status`` (alerts). "Analyze" validates both at the boundary
-(:func:`cxrmodel.uploads.validate_upload`), stores the study for this browser session only and selects it in
+(:func:`cxrmodel.inputs.validate_upload`), stores the study for this browser session only and selects it in
 the study picker; a rejected upload becomes an alert that says what to do, and nothing else changes.
 """
 
@@ -16,7 +16,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
-from cxrmodel.uploads import (
+from cxrmodel.inputs import (
     DEFAULT_MAX_IMAGE_BYTES,
     UploadError,
     UploadStore,

@@ -67,7 +67,7 @@ POINTS_TRACE_NAME = "signal points"
 
 # Colour-blind-safe colours that stay visible on a grey radiograph, by rank (largest mass first); cycled.
 # assets/threshold.js repeats this list (tests check both agree).
-from cxrmodel.export import CIRCLE_PALETTE  # noqa: E402 - one palette for the viewer and the exported PNG
+from cxrmodel.rendering.annotated import CIRCLE_PALETTE  # noqa: E402 - one palette for the viewer and the exported PNG
 CIRCLE_LINE_WIDTH = 2.5
 CIRCLE_LABEL_SIZE = 13
 POINT_OPACITY = 0.85
@@ -170,7 +170,7 @@ def circle_centre_trace(circles: list[dict]) -> go.Scatter:
 
 
 def _mapping_value(mapping_info: Any, key: str) -> float:
-    """One field of a grid mapping given as a dict or as an object (e.g. cxrmodel.imaging.GridMapping)."""
+    """One field of a grid mapping given as a dict or as an object (e.g. cxrmodel.imaging.decode.GridMapping)."""
     return float(mapping_info[key] if isinstance(mapping_info, dict) else getattr(mapping_info, key))
 
 
@@ -264,7 +264,7 @@ def signal_points_trace(
     """Candidate signal pixels (attribution >= minimum_strength * max) as small markers in image coordinates.
 
     ``customdata`` holds each point's strength (attribution / max attribution); the browser shows only the
-    points at or above tau, matching the definition of a signal in cxrmodel.detection.
+    points at or above tau, matching the definition of a signal in cxrmodel.detection.circles.
     """
     values = np.asarray(attribution_map, dtype=np.float64)
     positive = np.where(np.isfinite(values), np.maximum(values, 0.0), 0.0)

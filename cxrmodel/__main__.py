@@ -1,6 +1,6 @@
-"""`python -m cxrmodel <command>`: see cxrmodel.cli."""
+"""`python -m cxrmodel <command>`: see cxrmodel.cli.main."""
 
-from cxrmodel.cli import main
+from cxrmodel.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -18,8 +18,8 @@ TINY_STUDY_SIZE = {"width": 160, "height": 176}
 @pytest.fixture(scope="session")
 def tiny_studies_directory(tmp_path_factory) -> Path:
     """Six synthetic studies (both labels) in the OpenI layout, small images."""
-    from cxrmodel.data.findings import Finding
-    from cxrmodel.data.synthetic import sample_study_spec, write_openi_dataset
+    from cxrmodel.data.synthetic.findings import Finding
+    from cxrmodel.data.synthetic.studies import sample_study_spec, write_openi_dataset
 
     forced = [[], [Finding("cardiomegaly", 0.9)], [], [Finding("effusion", 0.8, side="left")],
               [Finding("nodule", 0.9, side="right", zone="upper")], []]
@@ -60,9 +60,9 @@ def tiny_kaggle_studies_directory(tmp_path_factory, tiny_studies_directory) -> P
 @pytest.fixture(scope="session")
 def tiny_bundle_directory(tmp_path_factory, tiny_studies_directory) -> Path:
     """An untrained-but-real multimodal bundle (32 px grid, 8-d embeddings) with a synthetic card."""
-    from cxrmodel.bundle import save_bundle
+    from cxrmodel.modeling.bundle import save_bundle
     from cxrmodel.data.openi import load_openi
-    from cxrmodel.model import ModelConfig, build_model
+    from cxrmodel.modeling.builders import ModelConfig, build_model
     from cxrmodel.text import Vocabulary
 
     vocabulary = Vocabulary.build(study.report_text for study in load_openi(tiny_studies_directory))

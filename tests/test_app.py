@@ -10,8 +10,8 @@ pytest.importorskip("dash")
 
 import app as dashboard  # noqa: E402
 from components import study_view  # noqa: E402
-from cxrmodel.bundle import load_bundle  # noqa: E402
-from cxrmodel.studies import StudyCollection  # noqa: E402
+from cxrmodel.modeling.bundle import load_bundle  # noqa: E402
+from cxrmodel.data.collection import StudyCollection  # noqa: E402
 from tests.load.dash_client import find_component as _find  # noqa: E402
 
 
@@ -32,8 +32,8 @@ def test_page_lists_every_study_and_says_the_model_is_synthetic(served):
 
 
 def test_picking_a_study_shows_its_explanation(tiny_bundle_directory, tiny_studies_directory, tmp_path):
-    from cxrmodel.cache import ExplanationCache
-    from cxrmodel.explain import StudyExplainer
+    from cxrmodel.explain.cache import ExplanationCache
+    from cxrmodel.explain.study import StudyExplainer
 
     explainer = StudyExplainer(load_bundle(tiny_bundle_directory), ExplanationCache(tmp_path))
     collection = StudyCollection.from_folder(tiny_studies_directory)
@@ -67,7 +67,7 @@ def test_broken_model_directory_is_a_clear_startup_error(tmp_path, tiny_studies_
 
 def test_the_web_process_never_loads_the_model(tiny_bundle_directory, tiny_studies_directory, tmp_path, monkeypatch):
     """Background jobs are forked from the web process; TensorFlow's runtime would not survive that fork."""
-    from cxrmodel import bundle as bundle_module
+    from cxrmodel.modeling import bundle as bundle_module
 
     loads = []
     original = bundle_module._load_model

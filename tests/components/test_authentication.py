@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import app as dashboard
-from components.authentication import AuthFileError, credential_line, parse_credentials
+from components.server.authentication import AuthFileError, credential_line, parse_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 

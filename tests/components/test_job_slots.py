@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from components.job_slots import JobSlots
+from components.server.job_slots import JobSlots
 
 
 def test_a_third_job_waits_until_one_of_two_slots_is_free(tmp_path):
@@ -45,7 +45,7 @@ def test_a_third_job_waits_until_one_of_two_slots_is_free(tmp_path):
 def test_a_killed_process_does_not_keep_its_slot(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; sys.path.insert(0, '.');"
-        "from components.job_slots import JobSlots;"
+        "from components.server.job_slots import JobSlots;"
         f"slot = JobSlots({str(tmp_path)!r}, count=1).slot(); slot.__enter__(); print('held', flush=True);"
         "time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

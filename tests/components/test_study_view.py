@@ -13,12 +13,12 @@ from PIL import Image
 
 from components import explanation_progress, export_tools, study_view, xray_view
 from components.study_browser import PROBABILITY_SEPARATOR, with_probability
-from cxrmodel.bundle import load_bundle
-from cxrmodel.cache import ExplanationCache
-from cxrmodel.detection_quality import lesion_masks_for_study
-from cxrmodel.explain import ExplanationSettings, StudyExplainer
-from cxrmodel.studies import StudyCollection
-from cxrmodel.uploads import UploadStore, new_session_id, validate_upload
+from cxrmodel.modeling.bundle import load_bundle
+from cxrmodel.explain.cache import ExplanationCache
+from cxrmodel.evaluation.detection_quality import lesion_masks_for_study
+from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
+from cxrmodel.data.collection import StudyCollection
+from cxrmodel.inputs import UploadStore, new_session_id, validate_upload
 
 
 @pytest.fixture(scope="module")

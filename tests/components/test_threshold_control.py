@@ -21,7 +21,7 @@ NO_UPDATE_MARKER = {"__no_update__": True}
 
 
 def make_sweep(with_signals: bool = True) -> dict:
-    """A circle-sweep store like cxrmodel.explain.circle_sweep's: fewer, smaller circles as tau rises."""
+    """A circle-sweep store like cxrmodel.explain.study.circle_sweep's: fewer, smaller circles as tau rises."""
     circles = []
     for tau in THRESHOLDS:
         at_tau = []

@@ -7,14 +7,14 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from cxrmodel.attribution import (  # noqa: E402
+from cxrmodel.explain.integrated_gradients import (  # noqa: E402
     DIFFERENCE_FLOOR,
     IntegratedGradientsExplainer,
     make_image_baseline,
     word_attributions,
 )
-from cxrmodel.integration_rules import METHODS, integration_rule, next_auto_steps  # noqa: E402
-from cxrmodel.model import ModelConfig, build_model  # noqa: E402
+from cxrmodel.explain.quadrature import METHODS, integration_rule, next_auto_steps  # noqa: E402
+from cxrmodel.modeling.builders import ModelConfig, build_model  # noqa: E402
 from cxrmodel.text import Vocabulary, encode_report, tokenize_report  # noqa: E402
 
 TINY = ModelConfig(image_size=32, vocabulary_size=30, max_tokens=12, embedding_dimension=8, text_filters=4,

@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("keras")
 
-from cxrmodel.bundle import BundleError, load_bundle, save_bundle  # noqa: E402
-from cxrmodel.model import ModelConfig, build_model  # noqa: E402
+from cxrmodel.modeling.bundle import BundleError, load_bundle, save_bundle  # noqa: E402
+from cxrmodel.modeling.builders import ModelConfig, build_model  # noqa: E402
 from cxrmodel.text import Vocabulary  # noqa: E402
 
 REPORTS = ["The heart is normal in size. No pneumothorax.", "Mild cardiomegaly. Small right pleural effusion."]
@@ -93,7 +93,7 @@ def test_missing_directory_is_a_clear_error(tmp_path):
 
 
 def test_mean_image_baseline_travels_with_the_bundle(tiny_bundle, tmp_path):
-    from cxrmodel.bundle import write_image_baseline
+    from cxrmodel.modeling.bundle import write_image_baseline
 
     directory, _ = tiny_bundle
     copy = tmp_path / "with-baseline"

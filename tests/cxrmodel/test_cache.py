@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from cxrmodel.attribution import Completeness, StudyAttribution
-from cxrmodel.cache import ExplanationCache, decode_attribution, encode_attribution, explanation_key
+from cxrmodel.explain.integrated_gradients import Completeness, StudyAttribution
+from cxrmodel.explain.cache import ExplanationCache, decode_attribution, encode_attribution, explanation_key
 
 SETTINGS = {"steps": "auto", "method": "gausslegendre", "image_baseline": "black", "target_error": 0.01}
 
@@ -104,7 +104,7 @@ def test_corrupted_entry_is_deleted_and_recomputed_not_served(tmp_path, damage):
 def test_a_checksummed_but_undecodable_record_is_rejected():
     import hashlib
 
-    from cxrmodel.cache import MAGIC, CorruptEntryError
+    from cxrmodel.explain.cache import MAGIC, CorruptEntryError
 
     payload = b"PK\x03\x04 this is no npz archive"
     with pytest.raises(CorruptEntryError, match="cannot be decoded"):

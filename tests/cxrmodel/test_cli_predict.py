@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cxrmodel.cli import USER_ERROR_STATUS, main
+from cxrmodel.cli.main import USER_ERROR_STATUS, main
 
 
 def predictions(capsys, model, studies) -> dict[str, dict]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cxrmodel.data.findings import FINDING_KINDS
-from cxrmodel.demo import DemoRecipe, demo_study_specs, selection_study_specs
+from cxrmodel.data.synthetic.findings import FINDING_KINDS
+from cxrmodel.training.demo import DemoRecipe, demo_study_specs, selection_study_specs
 
 
 def test_selection_set_shares_no_study_with_the_demo_or_training_splits_and_covers_every_finding():

@@ -1,6 +1,6 @@
-"""Tests for the `detect` command (cxrmodel.detect_cli): JSON circles of a stored map, one-line errors, no TF.
+"""Tests for the `detect` command (cxrmodel.cli.detect): JSON circles of a stored map, one-line errors, no TF.
 
-The command is driven through an argparse parser built with `add_detect_parser`, exactly as cxrmodel.cli
+The command is driven through an argparse parser built with `add_detect_parser`, exactly as cxrmodel.cli.main
 registers it, both in-process and once in a subprocess that also checks TensorFlow was never imported.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrmodel.detect_cli import add_detect_parser, run_detect
-from cxrmodel.detection import detect_circles
+from cxrmodel.cli.detect import add_detect_parser, run_detect
+from cxrmodel.detection.circles import detect_circles
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -153,7 +153,7 @@ def test_bad_options_exit_2_with_one_line(npz_file, capsys, options, message):
 
 SCRIPT = """
 import argparse, sys
-from cxrmodel.detect_cli import add_detect_parser
+from cxrmodel.cli.detect import add_detect_parser
 parser = argparse.ArgumentParser(prog="python -m cxrmodel")
 add_detect_parser(parser.add_subparsers(dest="command"))
 arguments = parser.parse_args(sys.argv[1:])

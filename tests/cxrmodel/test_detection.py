@@ -1,4 +1,4 @@
-"""Tests for cxrmodel.detection: circles around single-linkage clusters of the strongest attribution pixels.
+"""Tests for cxrmodel.detection.circles: circles around single-linkage clusters of the strongest attribution pixels.
 
 The reference is the definition itself, computed the slow way: a point list of the signal pixels and scipy's
 `fclusterdata(points, t=link_distance, criterion="distance", method="single")`. Partitions are compared as
@@ -16,7 +16,7 @@ from scipy.cluster.hierarchy import fcluster, fclusterdata, linkage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from cxrmodel.detection import (
+from cxrmodel.detection.circles import (
     Circle,
     Detection,
     cluster_labels,
@@ -24,11 +24,11 @@ from cxrmodel.detection import (
     detect_circles,
     sweep_circles,
 )
-import cxrmodel.detection as detection_module
-from cxrmodel.detection_clusters import cell_sums
-from cxrmodel.detection_grid import CellGrid, components, max_linked_squared_distance
-from cxrmodel.detection_grid import CellGrid as _Grid
-from cxrmodel.detection_runs import _table_by_runs, map_summary, signal_runs, table_by_runs as real_table_by_runs_default
+import cxrmodel.detection.circles as detection_module
+from cxrmodel.detection._clusters import cell_sums
+from cxrmodel.detection._grid import CellGrid, components, max_linked_squared_distance
+from cxrmodel.detection._grid import CellGrid as _Grid
+from cxrmodel.detection._runs import _table_by_runs, map_summary, signal_runs, table_by_runs as real_table_by_runs_default
 
 LINK_DISTANCES = [0.5, 1.0, 1.2, math.sqrt(2), 1.9, 2.0, 2.5, 3.0, 5.0, math.sqrt(8), 7.3, 12.0, 1000.0]
 SIGHT_SENSITIVITIES = [0.0, 0.3, 0.55, 0.9, 1.0]

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cxrmodel.data.synthetic import render_study, sample_study_spec
-from cxrmodel.distribution_check import DistributionCheck, check_distribution
-from cxrmodel.imaging import GridMapping, decode_image, to_model_grid, to_model_input
+from cxrmodel.data.synthetic.studies import render_study, sample_study_spec
+from cxrmodel.imaging.distribution import DistributionCheck, check_distribution
+from cxrmodel.imaging.decode import GridMapping, decode_image, to_model_grid, to_model_input
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_BUNDLE = ROOT / "models" / "demo"
@@ -134,15 +134,15 @@ def test_mismatched_grid_sizes_are_an_error(reference):
 
 
 def test_the_check_does_not_import_tensorflow():
-    code = ("import sys, cxrmodel.distribution_check; "
+    code = ("import sys, cxrmodel.imaging.distribution; "
             "sys.exit(int(any(m in sys.modules for m in ('tensorflow', 'keras'))))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0
 
 
 def test_explanation_document_carries_the_verdict(tiny_bundle_directory, tmp_path):
     pytest.importorskip("keras")
-    from cxrmodel.bundle import load_bundle, write_image_baseline
-    from cxrmodel.explain import ExplanationSettings, StudyExplainer, explanation_document
+    from cxrmodel.modeling.bundle import load_bundle, write_image_baseline
+    from cxrmodel.explain.study import ExplanationSettings, StudyExplainer, explanation_document
 
     blank = _png(np.zeros((64, 64)))
     settings = ExplanationSettings(steps=4)

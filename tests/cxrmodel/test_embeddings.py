@@ -1,4 +1,4 @@
-"""cxrmodel.embeddings and ``python -m cxrmodel embeddings``: word2vec on reports, text formats, initialisation."""
+"""cxrmodel.training.embeddings and ``python -m cxrmodel embeddings``: word2vec on reports, text formats, initialisation."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrmodel.cli import main
-from cxrmodel.embeddings import (
+from cxrmodel.cli.main import main
+from cxrmodel.training.embeddings import (
     WordVectors,
     embedding_coverage,
     embedding_matrix,
@@ -74,7 +74,7 @@ def test_word2vec_is_repeatable_with_a_seed_and_varies_without(small_vectors):
 def test_word2vec_does_not_depend_on_python_hash_seed(tmp_path):
     script = (
         "import hashlib, sys\n"
-        "from cxrmodel.embeddings import train_word2vec\n"
+        "from cxrmodel.training.embeddings import train_word2vec\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_embeddings import _corpus\n"
         "v = train_word2vec(_corpus(10), dimension=8, min_count=1, epochs=3, seed=1)\n"
@@ -169,7 +169,7 @@ def test_embedding_matrix_rows_follow_vocabulary_ids():
 
 
 def test_initialise_word_embedding_sets_the_layer_and_checks_shapes():
-    from cxrmodel.model import ModelConfig, build_model
+    from cxrmodel.modeling.builders import ModelConfig, build_model
 
     model = build_model("text", ModelConfig(vocabulary_size=5, embedding_dimension=3, text_filters=2, max_tokens=8))
     matrix = np.arange(15, dtype=np.float32).reshape(5, 3)
@@ -199,9 +199,9 @@ def test_cli_train_writes_vectors_and_resumes(tmp_path, capsys, monkeypatch):
     assert summary["words"] == len(vectors) and "pneumothorax" in vectors
 
     # A finished output is reused, not recomputed.
-    import cxrmodel.embeddings
+    import cxrmodel.training.embeddings
 
-    monkeypatch.setattr(cxrmodel.embeddings, "train_word2vec", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(cxrmodel.training.embeddings, "train_word2vec", lambda *a, **k: pytest.fail("retrained"))
     assert main(_train(corpus, output)) == 0
     assert json.loads(capsys.readouterr().out)["reused"] is True
     # Other settings: refused unless --force.

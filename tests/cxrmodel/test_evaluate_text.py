@@ -1,4 +1,4 @@
-"""cxrmodel.evaluate_text and ``python -m cxrmodel evaluate``: schema, stratified disjoint folds, missing data.
+"""cxrmodel.training.evaluate_text and ``python -m cxrmodel evaluate``: schema, stratified disjoint folds, missing data.
 
 Runs on ~60 synthetic IU-style reports packed like ``NLMCXR_reports.tgz`` (no real reports in unit tests); a
 separate test runs on the real archive when it is present (required when ``CI`` is set).
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrmodel.cli import main
+from cxrmodel.cli.main import main
 from cxrmodel.data.fetch import REPORTS_SHA256, default_reports_path, file_sha256
 from cxrmodel.data.openi import load_openi
-from cxrmodel.evaluate_text import TextEvaluationSettings, evaluate_openi_reports, stratified_folds
+from cxrmodel.training.evaluate_text import TextEvaluationSettings, evaluate_openi_reports, stratified_folds
 
 SEED = 11
 STUDIES = 60
@@ -26,8 +26,8 @@ STUDIES = 60
 
 def write_reports_archive(path: Path, count: int) -> Path:
     """``count`` synthetic OpenI report XMLs (no images) in a .tgz laid out like the real archive."""
-    from cxrmodel.data.reports import write_report
-    from cxrmodel.data.synthetic import openi_xml, sample_study_spec
+    from cxrmodel.data.synthetic.reports.writer import write_report
+    from cxrmodel.data.synthetic.studies import openi_xml, sample_study_spec
 
     with tarfile.open(path, "w:gz") as archive:
         for number in range(1, count + 1):
@@ -135,17 +135,17 @@ def test_real_reports_archive_when_present():
 
 
 def test_compare_embeddings_same_folds_word2vec_from_training_fold_only(synthetic_reports_archive, monkeypatch):
-    import cxrmodel.embeddings
+    import cxrmodel.training.embeddings
 
     corpora: list[list[str]] = []
-    original = cxrmodel.embeddings.train_word2vec
+    original = cxrmodel.training.embeddings.train_word2vec
 
     def spy(reports, **keywords):
         reports = list(reports)
         corpora.append(reports)
         return original(reports, **{**keywords, "epochs": 2})
 
-    monkeypatch.setattr(cxrmodel.embeddings, "train_word2vec", spy)
+    monkeypatch.setattr(cxrmodel.training.embeddings, "train_word2vec", spy)
     settings = TextEvaluationSettings(folds=2, epochs=1, seed=5, word_vectors="word2vec", compare_embeddings=True,
                                       model_overrides={"embedding_dimension": 16, "text_filters": 4})
     document = json.loads(json.dumps(evaluate_openi_reports(synthetic_reports_archive, settings)))  # plain JSON
@@ -173,7 +173,7 @@ def test_compare_embeddings_same_folds_word2vec_from_training_fold_only(syntheti
 
 
 def test_external_word_vectors_file(synthetic_reports_archive, tmp_path):
-    from cxrmodel.embeddings import save_word_vectors, train_word2vec
+    from cxrmodel.training.embeddings import save_word_vectors, train_word2vec
 
     texts = [study.report_text for study in load_openi(synthetic_reports_archive)]
     path = save_word_vectors(train_word2vec(texts, dimension=8, min_count=1, epochs=2, seed=0), tmp_path / "v.txt")
@@ -209,8 +209,8 @@ def test_fit_model_monitor_choices_restore_the_best_epoch():
     """``monitor="val_loss"`` keeps the weights of the lowest validation loss; the default stays val_auc."""
     import keras
 
-    from cxrmodel.model import ModelConfig, build_model
-    from cxrmodel.train import StudyArrays, fit_model, predict_probabilities
+    from cxrmodel.modeling.builders import ModelConfig, build_model
+    from cxrmodel.training.fit import StudyArrays, fit_model, predict_probabilities
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 80).astype(np.int32)

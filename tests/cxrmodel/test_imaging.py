@@ -1,4 +1,4 @@
-"""Tests for cxrmodel.imaging: decoding uploads and mapping them onto the model grid.
+"""Tests for cxrmodel.imaging.decode: decoding uploads and mapping them onto the model grid.
 
 All fixtures are built inside the tests from one asymmetric test pattern: a non-square (300 wide x 200 high)
 gradient that brightens to the right and downwards, with a bright block near the top-left corner. Any flip,
@@ -22,7 +22,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from cxrmodel.imaging import (
+from cxrmodel.imaging.decode import (
     DecodedImage,
     GridMapping,
     ImageDecodeError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cxrmodel.detection import detect_circles
-from cxrmodel.map_smoothing import smooth_attribution_map
+from cxrmodel.detection.circles import detect_circles
+from cxrmodel.detection.smoothing import smooth_attribution_map
 
 
 @pytest.mark.parametrize("shape", [(32, 32), (160, 160), (75, 120)])

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("keras")
 
-from cxrmodel.cli import main  # noqa: E402
+from cxrmodel.cli.main import main  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_quick_pipeline_runs_every_stage_and_writes_table3(quick_run):
 
 
 def test_quick_bundle_loads_and_says_it_is_synthetic(quick_run):
-    from cxrmodel.bundle import load_bundle
+    from cxrmodel.modeling.bundle import load_bundle
 
     output, _ = quick_run
     bundle = load_bundle(output / "bundle")
@@ -93,9 +93,9 @@ def test_dashboard_starts_on_the_quick_bundle(quick_run, tmp_path):
 
 
 def test_rerun_reuses_every_stage_and_train_reuses_its_sub_models(quick_run, capsys):
-    from cxrmodel.pipeline import QUICK
-    from cxrmodel.train_target import TargetSettings, train_target_bundle
-    from cxrmodel.transfer import TransferSources
+    from cxrmodel.training.pipeline import QUICK
+    from cxrmodel.training.target import TargetSettings, train_target_bundle
+    from cxrmodel.training.transfer import TransferSources
 
     output, first = quick_run
     assert main(["pipeline", "--output", str(output), "--quick", "--seed", "5"]) == 0

@@ -11,12 +11,12 @@ import keras
 import numpy as np
 import pytest
 
-from cxrmodel.cli import main
+from cxrmodel.cli.main import main
 from cxrmodel.data.chestxray14 import ChestXray14Dataset, load_bounding_boxes
-from cxrmodel.data.synthetic import sample_study_spec
-from cxrmodel.data.synthetic_chestxray14 import PHANTOM_TO_CHESTXRAY14
-from cxrmodel.model import build_model
-from cxrmodel.pretrain import (
+from cxrmodel.data.synthetic.studies import sample_study_spec
+from cxrmodel.data.synthetic.chestxray14 import PHANTOM_TO_CHESTXRAY14
+from cxrmodel.modeling.builders import build_model
+from cxrmodel.training.pretrain import (
     ENCODER_WEIGHTS,
     PARTIAL_FOLDER,
     RESULT_FILE,

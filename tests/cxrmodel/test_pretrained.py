@@ -1,4 +1,4 @@
-"""cxrmodel.pretrained: CheXNet Keras weights (written here in the Keras 2 legacy HDF5 layout) into the encoder."""
+"""cxrmodel.modeling.chexnet: CheXNet Keras weights (written here in the Keras 2 legacy HDF5 layout) into the encoder."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from cxrmodel.model import IMAGENET_MEAN, IMAGENET_STD, ModelConfig, build_image_encoder
-from cxrmodel.pretrained import (
+from cxrmodel.modeling.builders import IMAGENET_MEAN, IMAGENET_STD, ModelConfig, build_image_encoder
+from cxrmodel.modeling.chexnet import (
     CHEXNET_FINDINGS,
     ChexnetWeightsError,
     load_chexnet_weights,

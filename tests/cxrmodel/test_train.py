@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("keras")
 
-from cxrmodel.data.reports import write_report  # noqa: E402
-from cxrmodel.data.synthetic import sample_study_spec  # noqa: E402
-from cxrmodel.model import ModelConfig, model_modality  # noqa: E402
+from cxrmodel.data.synthetic.reports.writer import write_report  # noqa: E402
+from cxrmodel.data.synthetic.studies import sample_study_spec  # noqa: E402
+from cxrmodel.modeling.builders import ModelConfig, model_modality  # noqa: E402
 from cxrmodel.text import Vocabulary  # noqa: E402
-from cxrmodel.train import (  # noqa: E402
+from cxrmodel.training.fit import (  # noqa: E402
     TrainingSchedule,
     build_study_arrays,
     classification_metrics,
@@ -19,7 +19,7 @@ from cxrmodel.train import (  # noqa: E402
     predict_probabilities,
     train_three_models,
 )
-from cxrmodel.model import build_model  # noqa: E402
+from cxrmodel.modeling.builders import build_model  # noqa: E402
 
 
 def _reports(first: int, count: int, seed: int = 4):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from cxrmodel.data.openi import load_openi
-from cxrmodel.target import decode_target_images, load_target_dataset
-from cxrmodel.train_target import TargetSettings, _mean_curves, holdout_split, write_evaluation_chart
-from cxrmodel.transfer import TransferSources
+from cxrmodel.training.target_data import decode_target_images, load_target_dataset
+from cxrmodel.training.target import TargetSettings, _mean_curves, holdout_split, write_evaluation_chart
+from cxrmodel.training.transfer import TransferSources
 
 
 def test_openi_folder_is_read_with_frontal_images_reports_and_synthetic_flag(tiny_studies_directory):
@@ -95,10 +95,10 @@ def test_chart_draws_table3_and_curves(tmp_path):
 def test_chexnet_weights_become_the_target_image_encoder(tmp_path):
     """--image-weights: a file in the CheXNet Keras layout fixes a 224 px DenseNet-121 encoder and fills it."""
     pytest.importorskip("h5py")
-    from cxrmodel.model import build_model
+    from cxrmodel.modeling.builders import build_model
     from cxrmodel.text import Vocabulary
-    from cxrmodel.train_target import resolve_image_fields, target_config
-    from cxrmodel.transfer import load_transfer_weights
+    from cxrmodel.training.target import resolve_image_fields, target_config
+    from cxrmodel.training.transfer import load_transfer_weights
     from tests.cxrmodel.test_pretrained import _chexnet_model, _write_keras2_h5
 
     chexnet = _chexnet_model()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cxrmodel.uploads import (
+from cxrmodel.inputs import (
     UPLOAD_ID_PREFIX,
     UploadError,
     UploadStore,

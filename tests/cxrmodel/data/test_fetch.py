@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cxrmodel.cli import main
+from cxrmodel.cli.main import main
 from cxrmodel.data import fetch
 from cxrmodel.data.openi import load_openi
 

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 
-from cxrmodel.data.findings import (
+from cxrmodel.data.synthetic.findings import (
     CARDIOMEGALY,
     DEGENERATIVE_SPINE,
     EFFUSION,
@@ -17,8 +17,8 @@ from cxrmodel.data.findings import (
     PNEUMOTHORAX,
     Finding,
 )
-from cxrmodel.data.phantom import Phantom, render_phantom
-from cxrmodel.data.phantom_geometry import sample_anatomy
+from cxrmodel.data.synthetic.phantom.render import Phantom, render_phantom
+from cxrmodel.data.synthetic.phantom.geometry import sample_anatomy
 
 SEED = 11
 ZONED_KINDS = {"nodule", "mass", "consolidation"}
@@ -242,7 +242,7 @@ def test_rejects_sizes_outside_the_supported_range():
 def test_drawn_heart_width_matches_the_cardiothoracic_ratio(ratio):
     from dataclasses import replace
 
-    from cxrmodel.data.phantom_anatomy import build_anatomy
+    from cxrmodel.data.synthetic.phantom.anatomy import build_anatomy
 
     params = replace(sample_anatomy(np.random.default_rng(4)), cardiothoracic_ratio=ratio, rotation_degrees=0.0)
     anatomy = build_anatomy(params, 480, 512, np.random.default_rng(5), np.random.default_rng(6))

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from cxrmodel.data import report_phrases as phrases
-from cxrmodel.data.findings import (
+from cxrmodel.data.synthetic.reports import phrases
+from cxrmodel.data.synthetic.findings import (
     CARDIOMEGALY,
     CONSOLIDATION,
     DEGENERATIVE_SPINE,
@@ -21,7 +21,7 @@ from cxrmodel.data.findings import (
     PNEUMOTHORAX,
     Finding,
 )
-from cxrmodel.data.reports import Report, mesh_kind, write_report
+from cxrmodel.data.synthetic.reports.writer import Report, mesh_kind, write_report
 
 NEGATION = re.compile(r"\b(no|not|without|negative|or)\b", re.IGNORECASE)
 SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")

@@ -8,9 +8,9 @@ import hashlib
 import numpy as np
 import pytest
 
-from cxrmodel.data.findings import Finding
+from cxrmodel.data.synthetic.findings import Finding
 from cxrmodel.data.openi import load_openi
-from cxrmodel.data.synthetic import (
+from cxrmodel.data.synthetic.studies import (
     IMAGES_FOLDER,
     SyntheticDistribution,
     load_mask,
@@ -19,7 +19,7 @@ from cxrmodel.data.synthetic import (
     sample_study_spec,
     write_openi_dataset,
 )
-from cxrmodel.imaging import decode_image_file
+from cxrmodel.imaging.decode import decode_image_file
 
 SEED = 11
 SIZE = {"width": 160, "height": 176}

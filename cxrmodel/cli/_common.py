@@ -1,0 +1,81 @@
+"""argparse ``type=`` validators shared by every command module (``cli``, ``train_cli``, ``embeddings_cli``).
+
+Each turns a bad value into ``argparse.ArgumentTypeError`` with a message the user can act on; argparse then
+prints it as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from cxrmodel.detection.smoothing import validate_smoothing
+
+Number = TypeVar("Number", int, float)
+
+
+def _parsed(text: str, parse: Callable[[str], Number], expected: str) -> Number:
+    try:
+        return parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def _checked(value: Number, holds: bool, message: str) -> Number:
+    if not holds:
+        raise argparse.ArgumentTypeError(f"{message}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number ≥ 1."""
+    value = _parsed(text, int, "a whole number")
+    return _checked(value, value > 0, "expected a positive number")
+
+
+def positive_float(text: str) -> float:
+    """A number > 0."""
+    value = _parsed(text, float, "a positive number")
+    return _checked(value, value > 0, "expected a positive number")
+
+
+def fraction_below_half(text: str) -> float:
+    """A share of a data set in (0, 0.5), e.g. a validation or test fraction."""
+    value = _parsed(text, float, "a fraction such as 0.1")
+    return _checked(value, 0.0 < value < 0.5, "expected a fraction between 0 and 0.5")
+
+
+def image_size(text: str) -> int:
+    """A model grid side in pixels, at least 32."""
+    value = positive_int(text)
+    return _checked(value, value >= 32, "the model grid must be at least 32 pixels")
+
+
+def sight_sensitivity(text: str) -> float:
+    """A threshold τ in [0, 1]."""
+    value = _parsed(text, float, "a number between 0 and 1")
+    return _checked(value, 0.0 <= value <= 1.0, "sight sensitivity must be between 0 and 1")
+
+
+def attribution_smoothing(text: str) -> float:
+    """Sigma of the attribution-map blur in model-grid pixels (the range of :func:`validate_smoothing`)."""
+    value = _parsed(text, float, "a number of model-grid pixels such as 3")
+    try:
+        return validate_smoothing(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def output_folder(text: str) -> Path:
+    """A folder to write into: it exists as a folder, or can be created (its nearest existing ancestor is one).
+
+    Checked when the arguments are parsed, so a long command fails at once rather than after its work.
+    """
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    ancestor = next((parent for parent in path.absolute().parents if parent.exists()), None)
+    if not path.exists() and ancestor is not None and not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot create {text}: {ancestor} is a file, not a folder")
+    return path

@@ -1,0 +1,201 @@
+"""The ``train``, ``evaluate-models`` and ``pipeline`` commands (transfer-learning stages on a target dataset).
+
+    python -m cxrmodel train --studies DIR --output BUNDLE [--image-encoder PRETRAIN_DIR | --image-weights CHEXNET.h5]
+        [--word-vectors FILE] [--image-size S] [--backbone B] [--epochs E] [--seed S]
+        [--validation-fraction F] [--test-fraction F]
+    python -m cxrmodel evaluate-models --studies DIR --folds K [--json] [--chart OUT.png] [--output-json FILE]
+        [--work-dir DIR] [same transfer and model options]
+    python -m cxrmodel pipeline --output DIR [--quick] [--seed S]
+
+Each prints its JSON result on stdout (``evaluate-models`` without ``--json``: a table); progress goes to stderr,
+one log line per epoch, plus Keras' per-batch bar with ``-v`` when stderr is a terminal. `cxrmodel.cli.main`
+registers them with :func:`add_train_parsers`. User errors exit with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from cxrmodel.cli._common import fraction_below_half, image_size, positive_float, positive_int
+
+PROGRESS_LOGGERS = ("cxrmodel.training.fit", "cxrmodel.training.transfer", "cxrmodel.training.target", "cxrmodel.training.pipeline",
+                    "cxrmodel.training.pretrain", "cxrmodel.training.embeddings")
+"""Loggers shown at INFO even without ``-v``: they speak once the arguments and files have been checked, so a
+user error still ends with exactly one line on stderr (dataset loading, ``cxrmodel.training.target_data``, speaks with ``-v``)."""
+
+
+def _show_progress(arguments: argparse.Namespace) -> bool:
+    for name in PROGRESS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)  # one line per epoch on stderr, even without -v
+    return bool(arguments.verbose and sys.stderr.isatty())
+
+
+def _sources(arguments: argparse.Namespace):
+    from cxrmodel.training.transfer import TransferSources
+
+    return TransferSources(image_encoder=arguments.image_encoder, image_weights=arguments.image_weights,
+                           word_vectors=arguments.word_vectors)
+
+
+def _settings(arguments: argparse.Namespace, test_fraction: float = 0.2):
+    from cxrmodel.training.fit import TrainingSchedule
+    from cxrmodel.training.target import TargetSettings
+
+    schedule = TrainingSchedule(learning_rate=arguments.learning_rate,
+                                fine_tune_learning_rate=arguments.fine_tune_learning_rate,
+                                batch_size=arguments.batch_size)
+    if arguments.epochs:
+        schedule = dataclasses.replace(schedule, image_epochs=arguments.epochs, text_epochs=arguments.epochs,
+                                       head_epochs=max(1, arguments.epochs // 4),
+                                       multimodal_epochs=max(1, arguments.epochs // 3))
+    return TargetSettings(image_size=arguments.image_size, backbone=arguments.backbone, seed=arguments.seed,
+                          embedding_dimension=arguments.embedding_dimension,
+                          validation_fraction=arguments.validation_fraction, test_fraction=test_fraction,
+                          schedule=schedule)
+
+
+def _check_studies(arguments: argparse.Namespace) -> None:
+    from cxrmodel.cli.main import CommandError
+
+    if not arguments.studies.is_dir():
+        raise CommandError(f"--studies {arguments.studies} is not a folder (expected an OpenI folder: "
+                           "ecgen-radiology/*.xml + NLMCXR_png/*.png, or the Kaggle indiana_*.csv layout)")
+
+
+def _command_train(arguments: argparse.Namespace) -> int:
+    from cxrmodel.cli.main import CommandError
+    from cxrmodel.training.target import train_target_bundle
+
+    _check_studies(arguments)
+    if arguments.output.exists() and not arguments.output.is_dir():
+        raise CommandError(f"--output {arguments.output} exists and is not a folder")
+    settings, sources = _settings(arguments, arguments.test_fraction), _sources(arguments)
+    progress = _show_progress(arguments)
+    command = "python -m cxrmodel " + " ".join(shlex.quote(part) for part in sys.argv[1:]) if sys.argv[1:] else None
+    card = train_target_bundle(arguments.studies, arguments.output, settings, sources, progress_bar=progress,
+                               command=command)
+    print(json.dumps({"bundle": card["bundle"], "metrics": card["metrics"], "synthetic": card["synthetic"],
+                      "reused": card["reused"], "training_seconds": card["training_seconds"],
+                      "dashboard": f"python app.py --model {arguments.output} --studies {arguments.studies}"}))
+    return 0
+
+
+def _command_evaluate_models(arguments: argparse.Namespace) -> int:
+    from cxrmodel.cli.main import CommandError
+    from cxrmodel.training.target import MODEL_LABELS, MODEL_ORDER, evaluate_target_models, write_evaluation_chart
+
+    _check_studies(arguments)
+    if arguments.folds < 2:
+        raise CommandError(f"--folds must be at least 2, got {arguments.folds}")
+    for option in ("chart", "output_json"):
+        path = getattr(arguments, option)
+        if path is not None and path.exists() and path.is_dir():
+            raise CommandError(f"--{option.replace('_', '-')} {path} is a folder; give a file name")
+    if arguments.chart is not None and arguments.chart.suffix.lower() != ".png":
+        raise CommandError(f"--chart {arguments.chart} must end in .png")
+    settings, sources = _settings(arguments), _sources(arguments)
+    progress = _show_progress(arguments)
+    document = evaluate_target_models(arguments.studies, arguments.folds, settings, sources,
+                                      work_directory=arguments.work_dir, progress_bar=progress)
+    if arguments.chart is not None:
+        write_evaluation_chart(document, arguments.chart)
+        document["chart"] = str(arguments.chart)
+    if arguments.output_json is not None:
+        arguments.output_json.parent.mkdir(parents=True, exist_ok=True)
+        arguments.output_json.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    if arguments.json:
+        print(json.dumps(document))
+    else:
+        print(f"{document['n_studies']} studies ({document['n_abnormal']} abnormal), {document['folds']} stratified "
+              f"folds, {document['wall_seconds']:.0f} s")
+        for model in MODEL_ORDER:
+            row = document["models"][model]
+            print(f"{MODEL_LABELS[model]:<11} accuracy {row['accuracy_mean']:.4f} +/- {row['accuracy_sd']:.4f}   "
+                  f"AUC {row['auc_mean']:.4f} +/- {row['auc_sd']:.4f}")
+        gain = document["multimodal_gain_points"]
+        print(f"multimodal gain: {gain['over_text']:+.1f} accuracy points over text only, "
+              f"{gain['over_image']:+.1f} over image only")
+    return 0
+
+
+def _command_pipeline(arguments: argparse.Namespace) -> int:
+    from cxrmodel.cli.main import CommandError
+    from cxrmodel.training.pipeline import FULL, QUICK, run_pipeline
+
+    if arguments.output.exists() and not arguments.output.is_dir():
+        raise CommandError(f"--output {arguments.output} exists and is not a folder")
+    recipe = dataclasses.replace(QUICK if arguments.quick else FULL, seed=arguments.seed)
+    progress = _show_progress(arguments)
+    summary = run_pipeline(arguments.output, recipe, progress_bar=progress, mode="quick" if arguments.quick else "full")
+    print(json.dumps({key: summary[key] for key in ("mode", "table3", "bundle", "bundle_metrics", "studies",
+                                                     "dashboard", "wall_seconds")}))
+    return 0
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    transfer = parser.add_argument_group("transfer sources")
+    image = transfer.add_mutually_exclusive_group()
+    image.add_argument("--image-encoder", type=Path, default=None, metavar="PRETRAIN_DIR",
+                       help="image encoder pre-trained by 'pretrain-image' (its grid size and backbone are used)")
+    image.add_argument("--image-weights", type=Path, default=None, metavar="CHEXNET.h5",
+                       help="CheXNet Keras weights for a densenet121 encoder (ImageNet preprocessing)")
+    transfer.add_argument("--word-vectors", type=Path, default=None, metavar="FILE",
+                          help="word2vec/GloVe text vectors initialising the (trainable) word embedding")
+    model = parser.add_argument_group("model and schedule")
+    model.add_argument("--image-size", type=image_size, default=None,
+                       help="model grid side in pixels (default: the pre-trained encoder's, else 224)")
+    # Checked by TargetSettings against cxrmodel.modeling.builders.BACKBONES (importing it here would load TensorFlow for --help).
+    model.add_argument("--backbone", default=None,
+                       help="image backbone: compact, densenet121, mobilenetv3small, efficientnetb0 or resnet50 "
+                            "(default: the pre-trained encoder's, else compact)")
+    model.add_argument("--embedding-dimension", type=positive_int, default=300,
+                       help="word vector length without --word-vectors (default 300, the paper's)")
+    model.add_argument("--epochs", type=positive_int, default=None,
+                       help="epochs of the image and text models (head and multimodal phases: a quarter and a third)")
+    model.add_argument("--learning-rate", type=positive_float, default=1e-3)
+    model.add_argument("--fine-tune-learning-rate", type=positive_float, default=1e-4,
+                       help="low learning rate of the fine-tuning phases")
+    model.add_argument("--batch-size", type=positive_int, default=32)
+    model.add_argument("--seed", type=int, default=2019)
+    model.add_argument("--validation-fraction", type=fraction_below_half, default=0.1,
+                       help="stratified share kept aside for early stopping")
+
+
+def add_train_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``train``, ``evaluate-models`` and ``pipeline`` on the CLI's sub-command set."""
+    train = subparsers.add_parser(
+        "train", help="train text-only, image-only and multimodal on an OpenI folder and write a dashboard bundle")
+    train.add_argument("--studies", type=Path, required=True, help="OpenI folder (XML or Kaggle CSV layout) with images")
+    train.add_argument("--output", type=Path, required=True,
+                       help="bundle folder to write (finished sub-models are kept in OUTPUT/work for resuming)")
+    train.add_argument("--test-fraction", type=fraction_below_half, default=0.2,
+                       help="stratified share held out for the card")
+    _add_model_options(train)
+    train.set_defaults(handler=_command_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate-models", help="k stratified folds: accuracy/AUC mean +/- sd of the three models, accuracy per epoch")
+    evaluate.add_argument("--studies", type=Path, required=True, help="OpenI folder (XML or Kaggle CSV layout)")
+    evaluate.add_argument("--folds", type=positive_int, default=5)
+    evaluate.add_argument("--json", action="store_true", help="print the JSON document")
+    evaluate.add_argument("--chart", type=Path, default=None, metavar="OUT.png",
+                          help="write Table 3 and the accuracy-per-epoch curves as a PNG")
+    evaluate.add_argument("--output-json", type=Path, default=None, metavar="FILE", help="write the JSON document")
+    evaluate.add_argument("--work-dir", type=Path, default=None,
+                          help="keep finished folds here; a rerun with the same settings reuses them")
+    _add_model_options(evaluate)
+    evaluate.set_defaults(handler=_command_evaluate_models)
+
+    pipeline = subparsers.add_parser(
+        "pipeline", help="synthetic end to end: pre-training set, pre-training, word2vec, target set, k-fold "
+                         "evaluation, bundle (resumable)")
+    pipeline.add_argument("--output", type=Path, required=True, help="folder for every stage's output")
+    pipeline.add_argument("--quick", action="store_true", help="tiny CI-sized run (about 2 minutes)")
+    pipeline.add_argument("--seed", type=int, default=2019)
+    pipeline.set_defaults(handler=_command_pipeline)

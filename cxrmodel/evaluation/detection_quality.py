@@ -1,0 +1,426 @@
+"""Detection quality on ground truth: does the circle sweep find the synthetic lesions, and the markers?
+
+For every study of a synthetic folder (with ``truth.json`` and masks) the attribution is computed once; then
+the sight sensitivity tau is swept and, per tau, we count:
+
+* **lesion hit rate** — a lesion (one finding's mask) is hit when at least one circle's centre lies inside it;
+* **circles per study**;
+* **marker circles** — circles whose centre lies on burnt-in film text (the structured noise), and the share
+  of studies with a marker that get at least one such circle;
+* **hit rate by finding kind**;
+* **chance hit rate** — the control for how generous the masks are: each lesion's mask scored against the
+  circles of every *normal* study of the folder (same image size), i.e. how often a circle lands on that spot
+  when the finding is not there. A hit rate well above it is the model finding the lesion, not the mask
+  being large or the circles always falling on the same anatomy;
+* **counterfactual hit rate** (``counterfactual=True``, synthetic folders only) — the stronger control: every
+  study with a finding is re-rendered by the generator *without* its findings (same patient, same film markers,
+  same report), explained, and its circles scored against the original study's masks. A circle that lands on
+  the lesion only when the lesion is there is caused by the lesion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from cxrmodel.data.synthetic.studies import TRUTH_FILE, load_mask, load_truth
+from cxrmodel.detection.circles import sweep_circles
+from cxrmodel.data.collection import StudyCollection
+
+if TYPE_CHECKING:  # cxrmodel.explain.study loads TensorFlow; the dashboard's hit rates must not need it
+    from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SWEEP = tuple(round(value, 2) for value in np.arange(0.1, 0.951, 0.05))
+
+
+@dataclass(frozen=True)
+class ThresholdQuality:
+    """Detection quality at one sight sensitivity over a study set."""
+
+    sight_sensitivity: float
+    lesion_hit_rate: float
+    lesions: int
+    circles_per_study: float
+    marker_circles: int
+    studies_with_marker_circles: int
+    hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
+    lesions_by_kind: dict[str, int] = field(default_factory=dict)
+    chance_hit_rate: float | None = None
+    chance_hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
+    counterfactual_hit_rate: float | None = None
+    counterfactual_hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain JSON."""
+        return dict(self.__dict__)
+
+
+def _centre_inside(mask: np.ndarray, x: float, y: float) -> bool:
+    row, column = int(round(y)), int(round(x))
+    return 0 <= row < mask.shape[0] and 0 <= column < mask.shape[1] and bool(mask[row, column])
+
+
+def _lesions_hit(masks: Sequence[np.ndarray], centres: Sequence[tuple[float, float]]) -> int:
+    """How many lesion masks contain at least one circle centre ``(x, y)`` (original-image pixels)."""
+    return sum(any(_centre_inside(mask, x, y) for x, y in centres) for mask in masks)
+
+
+def lesion_masks_for_study(studies_directory: str | Path, study_id: str) -> list[np.ndarray]:
+    """The lesion masks of one study of a synthetic folder, one per finding, as ``detection_report`` uses.
+
+    Args:
+        studies_directory: A study folder with ``truth.json`` and ``masks/`` (e.g. ``studies/demo``).
+        study_id: The study, e.g. ``"CXR90014"``.
+
+    Returns:
+        ``(height, width)`` bool arrays in original-image pixels (True = lesion), in ``truth.json`` order;
+        ``[]`` when the study has no findings, the folder no ``truth.json`` or the study no truth record
+        (a real upload): then lesion hit rates are undefined.
+    """
+    record = load_truth(studies_directory).get(study_id)
+    if record is None:
+        return []
+    return [load_mask(studies_directory, path) for path in record.get("masks", {}).values()]
+
+
+def sweep_hit_rates(sweep: dict, lesion_masks: Sequence[np.ndarray]) -> list[float | None]:
+    """Lesion hit rate at every threshold of a ``circle_sweep`` output, as ``detection_report`` counts hits.
+
+    A lesion is hit at a threshold when at least one of that threshold's circle centres, rounded to the
+    nearest pixel, lies inside its mask. (``circle_sweep`` keeps centres to 0.01 px, so only a centre within
+    0.005 px of a pixel boundary could be counted differently than in ``detection_report``.)
+
+    Args:
+        sweep: ``cxrmodel.explain.study.circle_sweep`` output: ``"circles"`` holds one list of
+            ``{"x", "y", "r", "points", "mass"}`` (original-image pixels, x = column, y = row) per threshold,
+            and ``"image"`` (optional) ``{"width", "height"}`` of the original image.
+        lesion_masks: ``(height, width)`` bool arrays in original-image pixels, one per lesion (e.g. from
+            :func:`lesion_masks_for_study`).
+
+    Returns:
+        Per threshold, the fraction of lesions hit in ``[0, 1]``; ``None`` at every threshold when there are
+        no lesions.
+
+    Raises:
+        ValueError: A mask is not 2-D or does not match the sweep's image size.
+    """
+    masks = [np.asarray(mask, dtype=bool) for mask in lesion_masks]
+    image = sweep.get("image")
+    for index, mask in enumerate(masks):
+        if mask.ndim != 2:
+            raise ValueError(f"lesion mask {index} must be a 2-D (height, width) array, got shape {mask.shape}")
+        if image and mask.shape != (int(image["height"]), int(image["width"])):
+            raise ValueError(f"lesion mask {index} is {mask.shape[1]}x{mask.shape[0]} pixels but the sweep's "
+                             f"image is {image['width']}x{image['height']}: masks must be in original-image pixels")
+    if not masks:
+        return [None] * len(sweep["circles"])
+    return [
+        _lesions_hit(masks, [(circle["x"], circle["y"]) for circle in circles]) / len(masks)
+        for circles in sweep["circles"]
+    ]
+
+
+# Largest mean absolute grey-level difference between a stored synthetic image and the generator's re-rendering
+# for the re-rendering to count as the same film (floating-point rounding moves a pixel or two by one level).
+RERENDER_TOLERANCE = 0.05
+
+
+def _grey_pixels(path: Path) -> np.ndarray:
+    """(height, width) uint8 pixels of a stored synthetic film (8-bit grey PNG)."""
+    from PIL import Image  # noqa: PLC0415
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L"))
+
+
+class CounterfactualRenderer:
+    """Re-renders the studies of a synthetic folder with their findings removed (same patient, markers, report).
+
+    Raises:
+        ValueError: The folder's ``truth.json`` was not written by ``cxrmodel.data.synthetic.studies`` with a seed.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        path = Path(root) / TRUTH_FILE
+        document = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if document.get("generator") != "cxrmodel.data.synthetic" or not isinstance(document.get("seed"), int):
+            raise ValueError(f"{root}: the counterfactual control needs a truth.json written by "
+                             "cxrmodel.data.synthetic.studies with its seed (python -m cxrmodel synthetic / demo build)")
+        self.seed = int(document["seed"])
+
+    def _spec(self, record: dict, with_findings: bool):
+        from cxrmodel.data.synthetic.findings import Finding  # noqa: PLC0415
+        from cxrmodel.data.synthetic.studies import StudySpec  # noqa: PLC0415
+
+        number = int(str(record["study_id"]).removeprefix("CXR"))
+        findings = tuple(Finding.from_dict(finding) for finding in record["findings"]) if with_findings else ()
+        return StudySpec(number=number, findings=findings, markers=tuple(record["markers"]),
+                         understated=bool(record["understated"]) and with_findings)
+
+    def without_findings(self, record: dict, stored_image: np.ndarray) -> bytes:
+        """PNG bytes of the study without its findings, at the stored image's size.
+
+        Args:
+            record: The study's ``truth.json`` record.
+            stored_image: ``(height, width)`` uint8 pixels of the stored film, used to check that this generator
+                reproduces it (otherwise the counterfactual would differ in more than the findings).
+
+        Raises:
+            ValueError: The generator does not reproduce the stored film (written by another version).
+        """
+        import io  # noqa: PLC0415
+
+        from PIL import Image  # noqa: PLC0415
+
+        from cxrmodel.data.synthetic.studies import render_study  # noqa: PLC0415
+
+        height, width = stored_image.shape[:2]
+        again = render_study(self._spec(record, True), self.seed, width, height).phantom.image
+        difference = float(np.abs(again.astype(np.float64) - stored_image.astype(np.float64)).mean())
+        if again.shape != stored_image.shape or difference > RERENDER_TOLERANCE:
+            raise ValueError(f"{record['study_id']}: this version of the generator does not reproduce the stored "
+                             f"film (mean difference {difference:.2f} grey levels), so a counterfactual would "
+                             "differ in more than its findings; regenerate the folder or leave out --counterfactual")
+        buffer = io.BytesIO()  # the uint8 film as the generator writes it (write_openi_study)
+        Image.fromarray(render_study(self._spec(record, False), self.seed, width, height).phantom.image).save(
+            buffer, format="PNG")
+        return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class LesionOutcome:
+    """One lesion of the evaluated folder and whether a circle found it at each threshold.
+
+    Attributes:
+        study_id: Its study, e.g. ``"CXR90029"``.
+        kind: Its finding kind, e.g. ``"degenerative_spine"``.
+        severity: The generator's severity, 0 (subtle) to 1 (obvious); None when the truth does not say.
+        hits: Per threshold, True when a circle centre lies in its mask.
+        hits_without_finding: Per threshold, the same on the study re-rendered without its findings (only with
+            the counterfactual control), else None.
+    """
+
+    study_id: str
+    kind: str
+    severity: float | None
+    hits: tuple[bool, ...]
+    hits_without_finding: tuple[bool, ...] | None = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON."""
+        return {"study_id": self.study_id, "kind": self.kind, "severity": self.severity, "hits": list(self.hits),
+                "hits_without_finding": None if self.hits_without_finding is None else list(self.hits_without_finding)}
+
+
+@dataclass(frozen=True)
+class DetectionReport:
+    """Detection quality per threshold, and the lesion-by-lesion outcomes it was counted from."""
+
+    thresholds: list[ThresholdQuality]
+    lesions: list[LesionOutcome]
+
+
+def _severity(record: dict, kind: str) -> float | None:
+    return next((float(finding["severity"]) for finding in record.get("findings", [])
+                 if finding.get("kind") == kind and "severity" in finding), None)
+
+
+def detection_report(
+    explainer: StudyExplainer,
+    collection: StudyCollection,
+    sight_sensitivities: Sequence[float] = DEFAULT_SWEEP,
+    settings: ExplanationSettings | None = None,
+    counterfactual: bool = False,
+) -> DetectionReport:
+    """Sweep tau over every study of a synthetic collection that has truth masks.
+
+    Args:
+        explainer: Explains each study (its cache, if any, is used).
+        collection: A synthetic OpenI folder with ``truth.json`` and masks.
+        sight_sensitivities: The thresholds tau.
+        settings: Explanation settings (steps, smoothing, minimum points, link distance).
+        counterfactual: Also explain every study with findings re-rendered without them and report the
+            counterfactual hit rate (see the module docstring); costs a second explanation per such study.
+
+    Raises:
+        ValueError: The folder has no truth, or (with ``counterfactual``) the generator cannot reproduce it.
+    """
+    from cxrmodel.explain.study import ExplanationSettings, circles_to_image  # noqa: PLC0415 - loads TensorFlow
+
+    settings = settings or ExplanationSettings()
+    link_distance = settings.link_distance or explainer.bundle.config.default_link_distance
+    if not collection.truth:
+        raise ValueError(f"{collection.root} has no truth.json: detection quality needs synthetic ground truth")
+    taus = len(sight_sensitivities)
+    circle_counts = np.zeros(taus)
+    marker_circles = np.zeros(taus, dtype=int)
+    studies_with_marker_circles = np.zeros(taus, dtype=int)
+    outcomes: list[LesionOutcome] = []
+    masks_of_outcomes: list[np.ndarray] = []  # the mask of each outcome, same order
+    normal_centres: list[tuple[tuple[int, int], list[list[tuple[float, float]]]]] = []  # (image shape, centres per tau)
+    renderer = CounterfactualRenderer(collection.root) if counterfactual else None
+
+    def centres_per_tau(image_bytes: bytes, report_text: str) -> tuple[object, list[list[tuple[float, float]]]]:
+        prepared, attribution, _, _ = explainer.attribute(image_bytes, report_text, settings)
+        detections = sweep_circles(attribution.image_attribution, sight_sensitivities, link_distance,
+                                   settings.min_points)
+        return prepared, [[(c.x, c.y) for c in circles_to_image(d.circles, prepared.mapping)] for d in detections]
+
+    def hits_of(mask: np.ndarray, centres: list[list[tuple[float, float]]]) -> tuple[bool, ...]:
+        return tuple(_lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in centres)
+
+    for study_id, study in collection.studies.items():
+        record = collection.truth.get(study_id)
+        if record is None:
+            continue
+        prepared, centres = centres_per_tau(study.image_paths[0].read_bytes(), study.report_text)
+        masks = [(kind, load_mask(collection.root, path)) for kind, path in record["masks"].items()]
+        marker_mask = load_mask(collection.root, record["marker_mask"]) if record.get("marker_mask") else None
+        for index, centres_at_tau in enumerate(centres):
+            circle_counts[index] += len(centres_at_tau)
+            if marker_mask is not None:
+                on_markers = sum(_centre_inside(marker_mask, x, y) for x, y in centres_at_tau)
+                marker_circles[index] += on_markers
+                studies_with_marker_circles[index] += int(on_markers > 0)
+        centres_without = None
+        if renderer is not None and masks:
+            without = renderer.without_findings(record, _grey_pixels(study.image_paths[0]))
+            _, centres_without = centres_per_tau(without, study.report_text)
+        for kind, mask in masks:
+            outcomes.append(LesionOutcome(
+                study_id=study_id, kind=kind, severity=_severity(record, kind), hits=hits_of(mask, centres),
+                hits_without_finding=None if centres_without is None else hits_of(mask, centres_without)))
+            masks_of_outcomes.append(mask)
+        if not masks:
+            normal_centres.append(((prepared.mapping.image_height, prepared.mapping.image_width), centres))
+        logger.info("evaluated detection on %s", study_id)
+    studies = sum(1 for study_id in collection.studies if study_id in collection.truth)
+    thresholds = _threshold_qualities(sight_sensitivities, outcomes, masks_of_outcomes, normal_centres,
+                                      circle_counts / max(studies, 1), marker_circles, studies_with_marker_circles)
+    return DetectionReport(thresholds=thresholds, lesions=outcomes)
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return float(np.mean(flags)) if len(flags) else float("nan")
+
+
+def _threshold_qualities(
+    sight_sensitivities: Sequence[float],
+    outcomes: Sequence[LesionOutcome],
+    masks: Sequence[np.ndarray],
+    normal_centres: Sequence[tuple[tuple[int, int], list[list[tuple[float, float]]]]],
+    circles_per_study: np.ndarray,
+    marker_circles: np.ndarray,
+    studies_with_marker_circles: np.ndarray,
+) -> list[ThresholdQuality]:
+    """The per-threshold figures from the lesion outcomes (see :class:`ThresholdQuality`)."""
+    taus = len(sight_sensitivities)
+    kinds = sorted({outcome.kind for outcome in outcomes})
+    of_kind = {kind: [o for o in outcomes if o.kind == kind] for kind in kinds}
+    chance_per_lesion = [_chance_hits(mask, normal_centres, taus) for mask in masks]
+    chance = _pooled(chance_per_lesion)
+    chance_by_kind = {
+        kind: _pooled([hits for o, hits in zip(outcomes, chance_per_lesion) if o.kind == kind]) for kind in kinds
+    }
+    counterfactual = bool(outcomes) and all(o.hits_without_finding is not None for o in outcomes)
+    return [
+        ThresholdQuality(
+            sight_sensitivity=float(tau),
+            lesion_hit_rate=_share([o.hits[i] for o in outcomes]),
+            lesions=len(outcomes),
+            circles_per_study=float(circles_per_study[i]),
+            marker_circles=int(marker_circles[i]),
+            studies_with_marker_circles=int(studies_with_marker_circles[i]),
+            hit_rate_by_kind={kind: _share([o.hits[i] for o in of_kind[kind]]) for kind in kinds},
+            lesions_by_kind={kind: len(of_kind[kind]) for kind in kinds},
+            chance_hit_rate=None if chance is None else float(chance[i]),
+            chance_hit_rate_by_kind={
+                kind: float(rates[i]) for kind, rates in chance_by_kind.items() if rates is not None
+            },
+            counterfactual_hit_rate=_share([o.hits_without_finding[i] for o in outcomes]) if counterfactual else None,
+            counterfactual_hit_rate_by_kind={
+                kind: _share([o.hits_without_finding[i] for o in of_kind[kind]]) for kind in kinds
+            } if counterfactual else {},
+        )
+        for i, tau in enumerate(sight_sensitivities)
+    ]
+
+
+def _chance_hits(
+    mask: np.ndarray,
+    normal_centres: Sequence[tuple[tuple[int, int], list[list[tuple[float, float]]]]],
+    taus: int,
+) -> tuple[np.ndarray, int]:
+    """(taus,) count of the normal studies (of the mask's image size) with a circle centre in ``mask``, and that
+    number of studies."""
+    hits, pairs = np.zeros(taus), 0
+    for shape, centres in normal_centres:
+        if shape == mask.shape:
+            pairs += 1
+            hits += [_lesions_hit([mask], centres_at_tau) for centres_at_tau in centres]
+    return hits, pairs
+
+
+def _pooled(chance_hits: Sequence[tuple[np.ndarray, int]]) -> np.ndarray | None:
+    """Pooled hit share of several ``_chance_hits`` results; None when no pair was scored."""
+    pairs = sum(count for _, count in chance_hits)
+    return sum(hits for hits, _ in chance_hits) / pairs if pairs else None
+
+
+def chance_hit_rates(
+    masks: Sequence[np.ndarray],
+    normal_centres: Sequence[tuple[tuple[int, int], list[list[tuple[float, float]]]]],
+    taus: int,
+) -> np.ndarray | None:
+    """(taus,) share of (lesion mask, normal study) pairs where one of the normal study's circles hits the mask.
+
+    Only pairs of the same image size are scored; None when there is no such pair (no normal studies).
+    """
+    return _pooled([_chance_hits(mask, normal_centres, taus) for mask in masks])
+
+
+def write_quality_chart(qualities: Sequence[ThresholdQuality], path: Path, default_sight_sensitivity: float) -> None:
+    """PNG chart: hit rate (and its chance level), circles per study and marker circles against tau."""
+    import matplotlib  # noqa: PLC0415 - only the evaluation command draws charts
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot  # noqa: PLC0415
+
+    taus = [q.sight_sensitivity for q in qualities]
+    figure, (top, bottom) = pyplot.subplots(2, 1, figsize=(6, 5.5), sharex=True)
+    top.plot(taus, [q.lesion_hit_rate for q in qualities], marker="o", color="#1f77b4", label="lesion hit rate")
+    if all(q.chance_hit_rate is not None for q in qualities):
+        top.plot(taus, [q.chance_hit_rate for q in qualities], linestyle=":", color="#1f77b4",
+                 label="chance (circles of normal studies)")
+    if all(q.counterfactual_hit_rate is not None for q in qualities):
+        top.plot(taus, [q.counterfactual_hit_rate for q in qualities], linestyle="--", color="#1f77b4",
+                 label="same spot, finding removed")
+    if len(top.get_lines()) > 1:
+        top.legend(loc="center right")
+    top.set_ylabel("lesion hit rate")
+    top.set_ylim(0, 1.05)
+    bottom.plot(taus, [q.circles_per_study for q in qualities], marker="o", label="circles per study", color="#444")
+    bottom.plot(taus, [q.marker_circles for q in qualities], marker="s", label="circles on film markers", color="#d62728")
+    bottom.set_xlabel("sight sensitivity τ")
+    bottom.legend()
+    for axis in (top, bottom):
+        axis.axvline(default_sight_sensitivity, color="#999", linestyle="--", linewidth=1)
+        axis.grid(alpha=0.3)
+    top.set_title("Detection quality against synthetic ground truth")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def write_quality_json(qualities: Sequence[ThresholdQuality], path: Path, extra: dict,
+                       lesions: Sequence[LesionOutcome] = ()) -> None:
+    """JSON file with every threshold's figures, the lesion-by-lesion outcomes and ``extra`` (model, settings)."""
+    document = {**extra, "thresholds": [q.to_dict() for q in qualities], "lesions": [o.to_dict() for o in lesions]}
+    path.write_text(json.dumps(document, indent=1) + "\n")

@@ -1,0 +1,359 @@
+"""One study in, one explanation out: prediction, completeness, modality share, circles, words.
+
+This is the engine behind ``python -m cxrmodel explain`` and the dashboard. The JSON it produces is a stable
+contract (see :func:`explanation_document`):
+
+``{"model": {"name", "fingerprint"}, "probability", "label", "completeness": {"expected", "sum",
+"relative_error", ...}, "modality_share": {"image", "text"}, "image": {"width", "height"},
+"circles": [{"x", "y", "r", "points", "mass"}], "words": [{"text", "start", "end", "score", "share",
+"seen"}], "distribution": {"in_distribution", "score", "reasons"}, "settings": {...}, "timing_ms": {...}}``
+
+``distribution`` is the TensorFlow-free out-of-distribution check of the image against the bundle's mean
+training image (:mod:`cxrmodel.imaging.distribution`); ``in_distribution`` is None when it cannot be checked.
+
+Circles are in **original-image pixel coordinates**: x = column, y = row, measured from the centre of the
+top-left pixel (the same convention as :mod:`cxrmodel.detection.circles`, carried through the model-grid mapping).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from cxrmodel.explain.integrated_gradients import (
+    IntegratedGradientsExplainer,
+    ProgressCallback,
+    StudyAttribution,
+    integration_settings,
+    word_attributions,
+)
+from cxrmodel.modeling.bundle import Bundle, PreparedStudy
+from cxrmodel.explain.cache import ExplanationCache, explanation_key
+from cxrmodel.detection.circles import Circle, detect_circles, sweep_circles
+from cxrmodel.imaging.distribution import check_distribution
+from cxrmodel.imaging.decode import GridMapping, decode_image
+from cxrmodel.detection.smoothing import smooth_attribution_map, validate_smoothing
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExplanationSettings:
+    """How to explain and how to draw.
+
+    Attributes:
+        sight_sensitivity: tau in [0, 1]; None = the bundle's default (0.70 for the demo).
+        link_distance: Single-linkage distance in model-grid pixels; None = the bundle's default.
+        min_points: Smallest cluster drawn as a circle.
+        steps: Integration steps, or "auto" (raise until the completeness error target is met).
+        method: Integration rule (cxrmodel.explain.quadrature.METHODS).
+        image_baseline: "black", "blur" or "mean"; None = the bundle's default.
+        attribution_smoothing: Sigma in model-grid pixels of the sum-preserving blur of the image attribution
+            map (:mod:`cxrmodel.detection.smoothing`); 0 = the raw map; None = the bundle's default.
+    """
+
+    sight_sensitivity: float | None = None
+    link_distance: float | None = None
+    min_points: int = 2
+    steps: int | str = "auto"
+    method: str = "riemann_trapezoid"
+    image_baseline: str | None = None
+    attribution_smoothing: float | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Everything computed for one study."""
+
+    prepared: PreparedStudy
+    attribution: StudyAttribution
+    circles: list[Circle]
+    signals: int
+    sight_sensitivity: float
+    link_distance: float
+    attribution_smoothing: float
+    cached: bool
+    timing_ms: dict[str, float]
+
+
+def circles_to_image(circles: list[Circle], mapping: GridMapping) -> list[Circle]:
+    """Model-grid circles (pixel-index coordinates) -> original-image pixel-index coordinates."""
+    converted = []
+    for circle in circles:
+        # Pixel index -> continuous pixel-centre coordinate (+0.5), map, and back (-0.5).
+        x, y = mapping.to_image(circle.x + 0.5, circle.y + 0.5)
+        converted.append(
+            Circle(
+                x=float(x) - 0.5,
+                y=float(y) - 0.5,
+                r=float(mapping.length_to_image(circle.r)),
+                points=circle.points,
+                mass=circle.mass,
+            )
+        )
+    return converted
+
+
+class StudyExplainer:
+    """Explains studies with one bundle; keeps the compiled IG function and an optional on-disk cache."""
+
+    def __init__(self, bundle: Bundle, cache: ExplanationCache | None = None, batch_size: int = 16) -> None:
+        self.bundle = bundle
+        self.cache = cache
+        self.batch_size = int(batch_size)
+        self._integrated_gradients: IntegratedGradientsExplainer | None = None
+
+    @property
+    def integrated_gradients(self) -> IntegratedGradientsExplainer:
+        """The compiled IG explainer, built (and the model loaded) on first use in this process."""
+        if self._integrated_gradients is None:
+            self._integrated_gradients = IntegratedGradientsExplainer(
+                self.bundle.model, batch_size=self.batch_size, mean_image=self.bundle.image_baseline
+            )
+        return self._integrated_gradients
+
+    def image_baseline(self, settings: ExplanationSettings) -> str:
+        """The image baseline to use: the settings' choice or the bundle's default."""
+        return settings.image_baseline or self.bundle.config.default_image_baseline
+
+    def attribution_smoothing(self, settings: ExplanationSettings) -> float:
+        """Sigma of the image-map blur to use: the settings' choice or the bundle's default."""
+        if settings.attribution_smoothing is None:
+            return self.bundle.config.default_attribution_smoothing
+        return validate_smoothing(settings.attribution_smoothing)
+
+    def cache_key(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> str:
+        """The cache key of a study's attribution under ``settings`` (no TensorFlow needed)."""
+        integration = integration_settings(
+            steps=settings.steps, method=settings.method, image_baseline=self.image_baseline(settings),
+            mean_image=self.bundle.image_baseline, batch_size=self.batch_size,
+        )
+        return explanation_key(image_bytes, report_text, self.bundle.fingerprint, integration)
+
+    def is_cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> bool:
+        """True when the attribution is on disk (an intact entry is not re-checked here; see :meth:`cached`)."""
+        return self.cache is not None and self.cache_key(image_bytes, report_text, settings) in self.cache
+
+    def attribute(
+        self,
+        image_bytes: bytes,
+        report_text: str,
+        settings: ExplanationSettings,
+        *,
+        compute: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[PreparedStudy, StudyAttribution | None, bool, dict[str, float]]:
+        """Decode, prepare and attribute one study (cached when a cache is configured).
+
+        The cache holds the raw integrated-gradients result; the image map is smoothed after it
+        (:meth:`attribution_smoothing`), so changing the smoothing never recomputes the gradients.
+
+        Args:
+            image_bytes: The image file's bytes (PNG, JPEG or DICOM).
+            report_text: The report as written.
+            settings: How to explain.
+            compute: False = only look in the cache; the attribution is None when it is not there (then no
+                TensorFlow is touched in this process).
+            progress: Passed to the integrated-gradients loop (fraction done, message).
+        """
+        timing: dict[str, float] = {}
+        started = time.perf_counter()
+        decoded = decode_image(image_bytes)
+        prepared = self.bundle.prepare(decoded.pixels, report_text)
+        timing["prepare"] = (time.perf_counter() - started) * 1000.0
+        image_baseline = self.image_baseline(settings)
+
+        def run() -> StudyAttribution:
+            return self.integrated_gradients.explain(
+                prepared.model_image,
+                prepared.report.token_ids,
+                steps=settings.steps,
+                method=settings.method,
+                image_baseline=image_baseline,
+                progress=progress,
+            )
+
+        started = time.perf_counter()
+        if self.cache is None:
+            attribution, cached = (run() if compute else None), False
+        else:
+            key = self.cache_key(image_bytes, report_text, settings)
+            if compute:
+                attribution, cached = self.cache.get_or_compute(key, run)
+            else:
+                attribution = self.cache.get(key)
+                cached = attribution is not None
+        timing["attribution"] = (time.perf_counter() - started) * 1000.0
+        sigma = self.attribution_smoothing(settings)
+        if attribution is not None and sigma > 0.0:
+            started = time.perf_counter()
+            attribution = dataclasses.replace(
+                attribution,
+                image_attribution=smooth_attribution_map(attribution.image_attribution, sigma),
+                raw_image_attribution=attribution.image_attribution,
+            )
+            timing["smoothing"] = (time.perf_counter() - started) * 1000.0
+        return prepared, attribution, cached, timing
+
+    def cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> Explanation | None:
+        """The explanation if its attribution is in the cache, else None; never computes, never loads the model."""
+        prepared, attribution, cached, timing = self.attribute(image_bytes, report_text, settings, compute=False)
+        if attribution is None:
+            return None
+        return self._finish(prepared, attribution, cached, timing, settings)
+
+    def explain(
+        self,
+        image_bytes: bytes,
+        report_text: str,
+        settings: ExplanationSettings,
+        progress: ProgressCallback | None = None,
+    ) -> Explanation:
+        """Full explanation of one study: attribution plus circles at the requested sight sensitivity."""
+        prepared, attribution, cached, timing = self.attribute(image_bytes, report_text, settings, progress=progress)
+        return self._finish(prepared, attribution, cached, timing, settings)
+
+    def _finish(
+        self,
+        prepared: PreparedStudy,
+        attribution: StudyAttribution,
+        cached: bool,
+        timing: dict[str, float],
+        settings: ExplanationSettings,
+    ) -> Explanation:
+        """Circles at the requested sight sensitivity for an attribution."""
+        config = self.bundle.config
+        sight_sensitivity = (
+            config.default_sight_sensitivity if settings.sight_sensitivity is None else settings.sight_sensitivity
+        )
+        link_distance = config.default_link_distance if settings.link_distance is None else settings.link_distance
+        started = time.perf_counter()
+        detection = detect_circles(attribution.image_attribution, sight_sensitivity, link_distance, settings.min_points)
+        timing["detection"] = (time.perf_counter() - started) * 1000.0
+        return Explanation(
+            prepared=prepared,
+            attribution=attribution,
+            circles=circles_to_image(detection.circles, prepared.mapping),
+            signals=detection.signals,
+            sight_sensitivity=sight_sensitivity,
+            link_distance=link_distance,
+            attribution_smoothing=self.attribution_smoothing(settings),
+            cached=cached,
+            timing_ms=timing,
+        )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def explanation_document(bundle: Bundle, explanation: Explanation, settings: ExplanationSettings) -> dict:
+    """The stable JSON document of an explanation (see the module docstring)."""
+    attribution = explanation.attribution
+    completeness = attribution.completeness
+    mapping = explanation.prepared.mapping
+    words = word_attributions(explanation.prepared.report, attribution)
+    return {
+        "model": {"name": bundle.name, "fingerprint": bundle.fingerprint, "synthetic": bundle.synthetic},
+        "probability": round(float(attribution.probability), 6),
+        "label": "abnormal" if attribution.probability >= 0.5 else "normal",
+        "completeness": {
+            "expected": float(completeness.expected),
+            "sum": float(completeness.sum),
+            "relative_error": float(completeness.relative_error),
+            "converged": bool(completeness.converged),
+            "steps": int(completeness.steps),
+            "method": completeness.method,
+            "baseline_probability": float(attribution.baseline_probability),
+        },
+        "modality_share": {key: _finite_or_none(value) for key, value in attribution.modality_share.items()},
+        "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)},
+        "distribution": check_distribution(
+            explanation.prepared.model_image, mapping, bundle.image_baseline
+        ).to_dict(),
+        "circles": [
+            {"x": round(c.x, 3), "y": round(c.y, 3), "r": round(c.r, 3), "points": c.points, "mass": round(c.mass, 6)}
+            for c in explanation.circles
+        ],
+        "signals": int(explanation.signals),
+        "words": [
+            {"text": w.text, "start": w.start, "end": w.end, "score": float(w.score), "share": float(w.share), "seen": w.seen}
+            for w in words
+        ],
+        "settings": {
+            "sight_sensitivity": explanation.sight_sensitivity,
+            "link_distance_model_grid": explanation.link_distance,
+            "min_points": settings.min_points,
+            "steps": settings.steps,
+            "method": settings.method,
+            "image_baseline": settings.image_baseline or bundle.config.default_image_baseline,
+            "attribution_smoothing": explanation.attribution_smoothing,
+        },
+        "cached": explanation.cached,
+        "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},
+    }
+
+
+SLIDER_THRESHOLDS = tuple(round(index * 0.02, 2) for index in range(51))
+"""Sight sensitivities precomputed for the slider: 0.00, 0.02, ..., 1.00."""
+
+
+def circle_sweep(
+    attribution_map: np.ndarray,
+    mapping: GridMapping,
+    link_distance: float,
+    min_points: int,
+    thresholds: tuple[float, ...] = SLIDER_THRESHOLDS,
+) -> dict:
+    """Circles at every slider threshold, in original-image coordinates, as small JSON for the browser.
+
+    Raising tau only removes signals, so the whole grid comes from one sweep (cxrmodel.detection.circles); the browser
+    then only picks the nearest threshold and draws, with no server round trip per slider move.
+
+    Returns:
+        ``{"thresholds": [...], "circles": [[{"x","y","r","points","mass"}, ...] per threshold],
+        "signals": [int per threshold], "image": {"width", "height"}, "positive_mass": float}``.
+        ``positive_mass`` is the sum of the positive values of ``attribution_map`` (attribution units, model
+        grid): the denominator of "retained attribution mass". Each circle's ``mass`` is already its share
+        of it, so the share retained at a threshold is the sum of that threshold's circle masses, and a
+        circle's absolute attribution is ``mass * positive_mass``.
+    """
+    detections = sweep_circles(attribution_map, thresholds, link_distance, min_points)
+    positive_mass = float(np.maximum(np.asarray(attribution_map, dtype=np.float64), 0.0).sum())
+    return {
+        "thresholds": list(thresholds),
+        "circles": [
+            [
+                {"x": round(c.x, 2), "y": round(c.y, 2), "r": round(c.r, 2), "points": c.points, "mass": round(c.mass, 4)}
+                for c in circles_to_image(detection.circles, mapping)
+            ]
+            for detection in detections
+        ],
+        "signals": [detection.signals for detection in detections],
+        "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)},
+        "positive_mass": positive_mass,
+    }
+
+
+def attribution_arrays(explanation: Explanation) -> dict[str, np.ndarray]:
+    """Arrays for ``--save-attributions``: the 2-D model-grid map and the token scores.
+
+    ``image_attribution`` is the map the circles were found on (smoothed when smoothing is on, so ``detect`` on
+    the file gives the same circles); ``image_attribution_raw`` is the unsmoothed integrated-gradients map, present
+    only when the two differ.
+    """
+    attribution = explanation.attribution
+    arrays = {
+        "image_attribution": np.asarray(attribution.image_attribution, np.float32),
+        "token_attribution": np.asarray(attribution.token_attribution, np.float32),
+        "token_share": np.asarray(attribution.token_share, np.float32),
+        "token_ids": np.asarray(explanation.prepared.report.token_ids, np.int32),
+    }
+    if attribution.raw_image_attribution is not None:
+        arrays["image_attribution_raw"] = np.asarray(attribution.raw_image_attribution, np.float32)
+    return arrays

@@ -1,0 +1,490 @@
+"""Training and k-fold evaluation on a target dataset with transferred encoders (`train`, `evaluate-models`).
+
+``python -m cxrmodel train --studies DIR --output BUNDLE`` (:func:`train_target_bundle`):
+
+1. load the target folder (:func:`cxrmodel.training.target_data.load_target_dataset`: OpenI XML or Kaggle CSV layout) and
+   decode every frontal image onto the model grid;
+2. load the transfer sources (:mod:`cxrmodel.training.transfer`): pre-trained image encoder or CheXNet weights, word vectors;
+3. split the studies, stratified by label, into training, validation (early stopping) and held-out test parts;
+4. build the vocabulary from the training reports only, then train image-only, text-only and the multimodal
+   (:func:`cxrmodel.training.transfer.train_transfer_models`, fine-tuning at a low learning rate), each finished sub-model
+   saved under ``BUNDLE/work/<settings key>/`` so that an interrupted run resumes;
+5. write the bundle (:func:`cxrmodel.modeling.bundle.save_bundle`): the multimodal, vocabulary, config, the mean normal
+   training image as the attribution baseline, and a model card with the training data, the transfer sources, the
+   held-out metrics of all three models and ``synthetic`` from the data.
+
+``python -m cxrmodel evaluate-models --studies DIR --folds K`` (:func:`evaluate_target_models`): the same three
+models trained on each of K stratified folds (a stratified part of each training fold for early stopping, the
+vocabulary from the training fold only), accuracy (at P = 0.5) and ROC AUC on the held-out fold, mean and standard
+deviation (ddof 1) over folds — the paper's Table 3 — and accuracy per epoch (training and validation, mean over
+folds) — its Figure 5. :func:`write_evaluation_chart` draws both as one PNG.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _datetime
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cxrmodel.modeling.builders import BACKBONES, ModelConfig
+from cxrmodel.training.target_data import TargetDataset, data_fingerprint, decode_target_images, load_target_dataset
+from cxrmodel.training.fit import StudyArrays, TrainingSchedule
+from cxrmodel.training.transfer import (
+    TransferSources,
+    TransferWeights,
+    accuracy_curves,
+    load_transfer_weights,
+    settings_key,
+    source_image_fields,
+    train_transfer_models,
+)
+
+logger = logging.getLogger(__name__)
+
+WORK_FOLDER = "work"
+FORMAT_VERSION = 1
+MODEL_ORDER = ("multimodal", "image", "text")
+FOLD_RESULT = "result.json"
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """What determines a target training besides the data and the transfer sources.
+
+    Attributes:
+        image_size: Model grid side in pixels; None = the pre-trained encoder's (224 without one).
+        backbone: One of :data:`cxrmodel.modeling.builders.BACKBONES`; None = the pre-trained encoder's (``compact`` without).
+        embedding_dimension: Word vector length without word vectors (with them: the vectors' dimension).
+        max_words: Vocabulary cap (the paper: 15,000).
+        seed: Seeds the splits, the weights and the shuffling.
+        validation_fraction: Share of the studies (``train``) or of each training fold (``evaluate-models``)
+            kept aside, stratified, for early stopping.
+        test_fraction: Share of the studies held out for the card's metrics (``train`` only).
+        schedule: Epochs and learning rates of the stages.
+        model_overrides: Further :class:`ModelConfig` fields (e.g. ``text_filters``; ``compact_widths`` only
+            without a pre-trained encoder, whose architecture is fixed).
+        eager: Run Keras steps eagerly (:func:`cxrmodel.training.transfer.eager_execution`): faster on a few dozen
+            studies (``pipeline --quick``), slower on real data sets.
+    """
+
+    image_size: int | None = None
+    backbone: str | None = None
+    embedding_dimension: int = 300
+    max_words: int = 15000
+    seed: int = 2019
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.2
+    schedule: TrainingSchedule = TrainingSchedule()
+    model_overrides: dict = field(default_factory=dict)
+    eager: bool = False
+
+    def __post_init__(self) -> None:
+        if self.backbone is not None and self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(BACKBONES)}")
+        if self.image_size is not None and self.image_size < 32:
+            raise ValueError(f"image size must be at least 32 pixels, got {self.image_size}")
+        if not 0.0 < self.validation_fraction < 0.5:
+            raise ValueError(f"validation fraction must be between 0 and 0.5, got {self.validation_fraction}")
+        if not 0.0 < self.test_fraction < 0.5:
+            raise ValueError(f"test fraction must be between 0 and 0.5, got {self.test_fraction}")
+        if self.validation_fraction + self.test_fraction >= 0.7:
+            raise ValueError("validation and test fractions together must leave at least 30 % of the studies for "
+                             f"training, got {self.validation_fraction} + {self.test_fraction}")
+        unknown = sorted(set(self.model_overrides) - set(ModelConfig.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown model settings: {', '.join(unknown)}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+
+def resolve_image_fields(settings: TargetSettings, sources: TransferSources) -> dict:
+    """The image fields of the target :class:`ModelConfig`: the pre-trained source's, else from ``settings``.
+
+    Cheap (reads the pre-training's ``config.json`` only), so option conflicts are reported before any loading.
+
+    Raises:
+        ValueError: ``--image-size``/``--backbone`` contradict the pre-trained image source.
+    """
+    fields = source_image_fields(sources, settings.image_size)
+    if fields:
+        source = "CheXNet weights" if sources.image_weights is not None else "pre-trained image encoder"
+        for name, value in (("image_size", settings.image_size), ("backbone", settings.backbone)):
+            if value is not None and value != fields[name]:
+                raise ValueError(f"--{name.replace('_', '-')} {value} does not match the {source} ({fields[name]}); "
+                                 "leave the option out" + (" or pre-train at that setting"
+                                                           if sources.image_encoder is not None else ""))
+        return fields
+    backbone = settings.backbone or "compact"
+    fields = {"image_size": settings.image_size or 224, "backbone": backbone,
+              "preprocessing": "unit" if backbone == "compact" else "imagenet"}
+    if "compact_widths" in settings.model_overrides:
+        fields["compact_widths"] = tuple(settings.model_overrides["compact_widths"])
+    return fields
+
+
+def target_config(settings: TargetSettings, image_fields: dict, transfer: TransferWeights, vocabulary) -> ModelConfig:
+    """The target model's config: image fields, vocabulary size, embedding dimension, overrides, mean baseline."""
+    overrides = {key: value for key, value in settings.model_overrides.items() if key not in image_fields}
+    return ModelConfig(
+        **image_fields,
+        vocabulary_size=len(vocabulary),
+        embedding_dimension=transfer.embedding_dimension or settings.embedding_dimension,
+        default_image_baseline="mean",
+        **overrides,
+    )
+
+
+def holdout_split(labels: np.ndarray, validation_fraction: float, test_fraction: float, seed: int):
+    """Stratified (train, validation, test) index arrays.
+
+    Raises:
+        ValueError: When a label has too few studies to appear in every part.
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    counts = np.bincount(labels, minlength=2)
+    if counts.min() < 3:
+        raise ValueError(f"a stratified train/validation/test split needs at least 3 studies of each label, found "
+                         f"{int(counts[0])} normal and {int(counts[1])} abnormal")
+    indices = np.arange(len(labels))
+    rest, test = train_test_split(indices, test_size=test_fraction, stratify=labels, random_state=seed)
+    train, validation = train_test_split(rest, test_size=validation_fraction / (1.0 - test_fraction),
+                                         stratify=labels[rest], random_state=seed + 1)
+    return np.sort(train), np.sort(validation), np.sort(test)
+
+
+@dataclass
+class PreparedTarget:
+    """A loaded target dataset with its decoded images and the transfer weights, shared by all splits."""
+
+    dataset: TargetDataset
+    transfer: TransferWeights
+    image_fields: dict
+    grid_images: np.ndarray
+    fingerprint: str
+
+
+def prepare_target(studies: str | os.PathLike, settings: TargetSettings, sources: TransferSources,
+                   check_labels=None) -> PreparedTarget:
+    """Load the studies and the transfer sources, decode the images at the model's grid size.
+
+    Everything a user can get wrong is checked before anything slow happens: option conflicts with the
+    pre-trained encoder, the folder's layout and labels, then ``check_labels(labels)`` (e.g. enough studies per
+    label for the folds).
+    """
+    image_fields = resolve_image_fields(settings, sources)
+    dataset = load_target_dataset(studies)
+    if check_labels is not None:
+        check_labels(dataset.labels)
+    transfer = load_transfer_weights(sources, image_fields or None)
+    grids = decode_target_images(dataset, image_fields["image_size"])
+    return PreparedTarget(dataset, transfer, image_fields, grids, data_fingerprint(dataset, grids))
+
+
+def _split_arrays(prepared: PreparedTarget, settings: TargetSettings, vocabulary_indices: np.ndarray):
+    from cxrmodel.text import Vocabulary, encode_reports
+
+    reports = prepared.dataset.reports
+    vocabulary = Vocabulary.build((reports[i] for i in vocabulary_indices), max_words=settings.max_words)
+    config = target_config(settings, prepared.image_fields, prepared.transfer, vocabulary)
+    token_ids = encode_reports(reports, vocabulary, config.max_tokens).astype(np.int32)
+    return StudyArrays(prepared.grid_images, token_ids, prepared.dataset.labels), vocabulary, config
+
+
+def _resume_key(kind: str, prepared: PreparedTarget, settings: TargetSettings, sources: TransferSources,
+                config: ModelConfig, **extra) -> str:
+    return settings_key({"format": FORMAT_VERSION, "kind": kind, "settings": settings.to_dict(),
+                         "config": config.to_dict(), "data": prepared.fingerprint, "sources": sources.fingerprint(),
+                         **extra})
+
+
+def _clear_session() -> None:
+    import keras
+
+    keras.backend.clear_session()  # keep memory flat across splits
+
+
+def _label_counts(labels: np.ndarray) -> dict:
+    return {"abnormal": int(labels.sum()), "normal": int(len(labels) - labels.sum())}
+
+
+def train_target_bundle(
+    studies: str | os.PathLike,
+    output: str | os.PathLike,
+    settings: TargetSettings | None = None,
+    sources: TransferSources | None = None,
+    *,
+    progress_bar: bool = False,
+    command: str | None = None,
+) -> dict:
+    """Train the three models on a target folder and write the multimodal as a dashboard bundle.
+
+    Args:
+        studies: OpenI folder (XML or Kaggle CSV layout) with images.
+        output: Bundle directory (created); finished sub-models are kept in ``output/work/`` for resuming.
+        settings: Model, split and schedule settings.
+        sources: Transfer sources (None = everything from scratch).
+        progress_bar: Keras' per-batch progress bar on stderr.
+        command: The command line, recorded in the card.
+
+    Returns:
+        The model card, plus ``reused`` (sub-models taken from an earlier run) and ``bundle`` (its path).
+    """
+    from cxrmodel.modeling.bundle import save_bundle
+    from cxrmodel.training.demo import mean_normal_image
+
+    settings = settings or TargetSettings()
+    sources = sources or TransferSources()
+    started = time.perf_counter()
+    output = Path(output)
+    prepared = prepare_target(studies, settings, sources, check_labels=lambda labels: holdout_split(
+        labels, settings.validation_fraction, settings.test_fraction, settings.seed))
+    labels = prepared.dataset.labels
+    train, validation, test = holdout_split(labels, settings.validation_fraction, settings.test_fraction, settings.seed)
+    arrays, vocabulary, config = _split_arrays(prepared, settings, train)
+    key = _resume_key("train", prepared, settings, sources, config)
+    work = output / WORK_FOLDER / key
+    logger.info("training on %d studies, %d for early stopping, %d held out; work folder %s",
+                len(train), len(validation), len(test), work)
+    trained, reused = train_transfer_models(
+        config, arrays.subset(train), arrays.subset(validation), arrays.subset(test), vocabulary, settings.schedule,
+        settings.seed, transfer=prepared.transfer, checkpoint_directory=work, progress_bar=progress_bar,
+        eager=settings.eager,
+    )
+    dataset = prepared.dataset
+    synthetic = dataset.synthetic
+    card = {
+        "name": f"Multimodal trained on {dataset.root.name or dataset.root} ({config.backbone} {config.image_size} px "
+                "+ Kim text CNN)",
+        "synthetic": synthetic,
+        "created": _datetime.datetime.now(_datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        "trained_on": (f"{len(train)} of {dataset.describe()}; {len(validation)} more for early stopping"),
+        "held_out": (f"{len(test)} studies never seen in training ({int(labels[test].sum())} abnormal), a stratified "
+                     f"{settings.test_fraction:.0%} of the folder"),
+        "metrics": trained.metrics,
+        "comparison": "image-only and text-only models trained on the same split; the multimodal is built from "
+                      "their encoders and fine-tuned at a low learning rate",
+        "transfer": sources.describe(),
+        "intended_use": ("Demonstration of the explanation tool only. Synthetic model — not for clinical use."
+                         if synthetic else "Research on explaining multimodal chest X-ray classifiers; not a "
+                         "medical device, not for clinical use."),
+        "limitations": ("Trained on synthetic phantoms and reports: it has never seen a real radiograph."
+                        if synthetic else "Labels come from the reports' MeSH terms, so the report alone nearly "
+                        "determines them; the held-out metrics describe this folder's distribution only."),
+        "command": command or "python -m cxrmodel train",
+        "settings": settings.to_dict(),
+        "data_fingerprint": prepared.fingerprint,
+        "label_counts": {"train": _label_counts(labels[train]), "validation": _label_counts(labels[validation]),
+                         "test": _label_counts(labels[test])},
+        "accuracy_curves": accuracy_curves(trained.history),
+        "reused_sub_models": reused,
+        "training_seconds": round(time.perf_counter() - started, 1),
+        "platform": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",
+    }
+    baseline = mean_normal_image(arrays.grid_images[train], labels[train])
+    save_bundle(output, trained.multimodal, vocabulary, config, card, image_baseline=baseline)
+    _clear_session()
+    logger.info("bundle written to %s: %s", output, trained.metrics)
+    return {**card, "reused": reused, "bundle": str(output)}
+
+
+def _summary(values: list[float]) -> tuple[float, float]:
+    array = np.asarray(values, np.float64)
+    sd = float(array.std(ddof=1)) if len(array) > 1 else 0.0
+    return round(float(array.mean()), 4), round(sd, 4)
+
+
+def _mean_curves(folds: list[dict]) -> dict:
+    """Per model and curve, the mean over folds at each epoch (folds that stopped early count until they stop)."""
+    curves: dict = {}
+    for model in MODEL_ORDER:
+        record: dict = {}
+        for name in ("train_accuracy", "validation_accuracy"):
+            series = [fold["curves"][model][name] for fold in folds]
+            length = max((len(values) for values in series), default=0)
+            means, counts = [], []
+            for epoch in range(length):
+                values = [values[epoch] for values in series if len(values) > epoch]
+                means.append(round(float(np.mean(values)), 4))
+                counts.append(len(values))
+            record[name] = means
+            record["folds_per_epoch"] = counts
+        curves[model] = record
+    return curves
+
+
+def evaluate_target_models(
+    studies: str | os.PathLike,
+    folds: int,
+    settings: TargetSettings | None = None,
+    sources: TransferSources | None = None,
+    *,
+    work_directory: str | os.PathLike | None = None,
+    progress_bar: bool = False,
+) -> dict:
+    """Train and evaluate the three models on each of ``folds`` stratified folds (Table 3 and Figure 5).
+
+    Args:
+        studies: OpenI folder (XML or Kaggle CSV layout) with images.
+        folds: Number of stratified folds (at least 2).
+        settings: As for :func:`train_target_bundle` (``test_fraction`` is not used: each fold is held out once).
+        sources: Transfer sources.
+        work_directory: When given, each finished fold (and each finished sub-model within a fold) is kept there
+            and reused by a rerun with the same settings, data and sources.
+        progress_bar: Keras' per-batch progress bar on stderr.
+
+    Returns:
+        Plain JSON: ``models`` (per model ``accuracy_mean``/``accuracy_sd``/``auc_mean``/``auc_sd`` and the
+        per-fold values), ``multimodal_gain_points`` (accuracy points over text-only and image-only),
+        ``curves`` (per model mean training/validation accuracy per epoch), ``per_fold``, the data description,
+        ``transfer``, ``settings``, ``wall_seconds``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    from cxrmodel.training.evaluate_text import stratified_folds
+
+    if folds < 2:
+        raise ValueError(f"need at least 2 folds, got {folds}")
+    settings = settings or TargetSettings()
+    sources = sources or TransferSources()
+    started = time.perf_counter()
+    prepared = prepare_target(studies, settings, sources,
+                              check_labels=lambda labels: stratified_folds(labels, folds, settings.seed))
+    labels = prepared.dataset.labels
+    splits = stratified_folds(labels, folds, settings.seed)
+    work = Path(work_directory) if work_directory is not None else None
+
+    per_fold: list[dict] = []
+    for fold, (train_all, test) in enumerate(splits, 1):
+        fold_started = time.perf_counter()
+        fold_seed = settings.seed + fold
+        train, validation = train_test_split(train_all, test_size=settings.validation_fraction,
+                                             stratify=labels[train_all], random_state=fold_seed)
+        arrays, vocabulary, config = _split_arrays(prepared, settings, train_all)
+        key = _resume_key("evaluate", prepared, settings, sources, config, fold=fold, folds=folds)
+        fold_directory = work / f"fold-{fold}-{key}" if work is not None else None
+        result_path = fold_directory / FOLD_RESULT if fold_directory is not None else None
+        if result_path is not None and result_path.is_file():
+            record = json.loads(result_path.read_text(encoding="utf-8"))
+            logger.info("fold %d/%d: reusing the finished fold from %s", fold, folds, result_path)
+            per_fold.append({**record, "reused": True})
+            continue
+        trained, reused = train_transfer_models(
+            config, arrays.subset(np.sort(train)), arrays.subset(np.sort(validation)), arrays.subset(test),
+            vocabulary, settings.schedule, fold_seed, transfer=prepared.transfer,
+            checkpoint_directory=fold_directory, progress_bar=progress_bar, eager=settings.eager,
+        )
+        record = {
+            "fold": fold, "n_train": int(len(train)), "n_validation": int(len(validation)), "n_test": int(len(test)),
+            "n_test_abnormal": int(labels[test].sum()), "vocabulary_size": len(vocabulary),
+            "metrics": trained.metrics, "curves": accuracy_curves(trained.history),
+            "reused_sub_models": reused, "seconds": round(time.perf_counter() - fold_started, 1),
+        }
+        if result_path is not None:
+            temporary = result_path.with_name(f".{FOLD_RESULT}.partial")
+            temporary.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+            os.replace(temporary, result_path)
+        logger.info("fold %d/%d (%d held out): %s; %.0f s", fold, folds, len(test),
+                    ", ".join(f"{model} accuracy {trained.metrics[model]['accuracy']:.4f}" for model in MODEL_ORDER),
+                    record["seconds"])
+        per_fold.append({**record, "reused": False})
+        _clear_session()
+
+    models = {}
+    for model in MODEL_ORDER:
+        accuracy = [fold["metrics"][model]["accuracy"] for fold in per_fold]
+        auc = [fold["metrics"][model]["auc"] for fold in per_fold]
+        accuracy_mean, accuracy_sd = _summary(accuracy)
+        auc_mean, auc_sd = _summary(auc)
+        models[model] = {"accuracy_mean": accuracy_mean, "accuracy_sd": accuracy_sd, "auc_mean": auc_mean,
+                         "auc_sd": auc_sd, "accuracy_per_fold": accuracy, "auc_per_fold": auc}
+    gain = {f"over_{other}": round(100.0 * (models["multimodal"]["accuracy_mean"] - models[other]["accuracy_mean"]), 2)
+            for other in ("text", "image")}
+    dataset = prepared.dataset
+    return {
+        "studies": str(dataset.root),
+        "layout": dataset.layout,
+        "synthetic": dataset.synthetic,
+        "n_studies": len(dataset.studies),
+        "n_abnormal": int(labels.sum()),
+        "folds": folds,
+        "models": models,
+        "multimodal_gain_points": gain,
+        "curves": _mean_curves(per_fold),
+        "per_fold": per_fold,
+        "image": {key: list(value) if isinstance(value, tuple) else value for key, value in prepared.image_fields.items()},
+        "transfer": sources.describe(),
+        "settings": settings.to_dict(),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "platform": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",
+    }
+
+
+MODEL_LABELS = {"multimodal": "multimodal", "image": "image only", "text": "text only"}
+MODEL_COLOURS = {"multimodal": "#1b9e77", "image": "#d95f02", "text": "#7570b3"}
+
+
+def write_evaluation_chart(document: dict, path: str | os.PathLike) -> Path:
+    """Draw Table 3 (accuracy and AUC, mean ± sd over folds) and Figure 5 (accuracy per epoch) as one PNG.
+
+    Args:
+        document: The result of :func:`evaluate_target_models`.
+        path: PNG file to write (its folder is created).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, (table, curves) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
+    positions = np.arange(len(MODEL_ORDER))
+    width = 0.38
+    for offset, metric, hatch in ((-width / 2, "accuracy", None), (width / 2, "auc", "//")):
+        means = [document["models"][model][f"{metric}_mean"] for model in MODEL_ORDER]
+        sds = [document["models"][model][f"{metric}_sd"] for model in MODEL_ORDER]
+        bars = table.bar(positions + offset, means, width, yerr=sds, capsize=3, hatch=hatch,
+                         color=[MODEL_COLOURS[model] for model in MODEL_ORDER], alpha=0.85 if hatch else 1.0,
+                         edgecolor="white", label=metric.upper() if metric == "auc" else metric)
+        for bar, mean in zip(bars, means):
+            table.text(bar.get_x() + bar.get_width() / 2, mean + 0.01, f"{mean:.3f}", ha="center", va="bottom",
+                       fontsize=7)
+    table.set_xticks(positions, [MODEL_LABELS[model] for model in MODEL_ORDER])
+    lowest = min(min(document["models"][model]["accuracy_mean"], document["models"][model]["auc_mean"])
+                 for model in MODEL_ORDER)
+    table.set_ylim(max(0.0, lowest - 0.15), 1.05)
+    table.set_ylabel("held-out score (mean ± sd over folds)")
+    table.set_title(f"Accuracy (solid) and AUC (hatched), {document['folds']} stratified folds", fontsize=9)
+    for model in MODEL_ORDER:
+        record = document["curves"][model]
+        epochs = np.arange(1, len(record["validation_accuracy"]) + 1)
+        curves.plot(epochs, record["validation_accuracy"], color=MODEL_COLOURS[model], marker="o", markersize=3,
+                    label=f"{MODEL_LABELS[model]} validation")
+        epochs = np.arange(1, len(record["train_accuracy"]) + 1)
+        curves.plot(epochs, record["train_accuracy"], color=MODEL_COLOURS[model], linestyle="--", marker=".",
+                    markersize=3, label=f"{MODEL_LABELS[model]} training")
+    curves.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    curves.set_xlabel("epoch (image and multimodal: head phase, then fine-tuning)")
+    curves.set_ylabel("accuracy (mean over folds)")
+    curves.set_title("Accuracy per epoch", fontsize=9)
+    curves.legend(fontsize=7, loc="lower right")
+    curves.grid(alpha=0.3)
+    kind = "synthetic " if document.get("synthetic") else ""
+    figure.suptitle(f"{document['n_studies']} {kind}studies ({document['n_abnormal']} abnormal)", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path

@@ -1,0 +1,195 @@
+"""Target datasets for the training stage: an OpenI (IU X-ray) folder, in its XML or Kaggle CSV layout.
+
+:func:`load_target_dataset` reads a folder the way the rest of the product reads studies and keeps the studies
+that have a frontal image:
+
+* **OpenI XML layout** — ``ecgen-radiology/<n>.xml`` + ``NLMCXR_png/<parentImage id>.png``
+  (:func:`cxrmodel.data.openi.load_openi`, the layout ``python app.py --studies DIR`` shows); the first image a
+  report lists is used, as the dashboard does.
+* **Kaggle CSV layout** — ``indiana_reports.csv`` + ``indiana_projections.csv`` + ``images/images_normalized/``
+  (:mod:`cxrmodel.data.kaggle_openi`); the frontal projection is used.
+
+The model reads FINDINGS + IMPRESSION (:attr:`cxrmodel.data.openi.Study.report_text`); the label is 1 (abnormal)
+unless the MeSH major term is exactly ``normal``. A folder with a ``truth.json`` written by the synthetic generator
+(``"synthetic": true``) is synthetic; the bundle's card says so.
+
+:func:`decode_target_images` turns the images into the uint8 model-grid arrays :mod:`cxrmodel.training.fit` trains on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+KAGGLE_REPORTS_FILE = "indiana_reports.csv"  # cxrmodel.data.kaggle_openi.REPORTS_CSV
+OPENI_REPORTS_FOLDER = "ecgen-radiology"
+OPENI_IMAGES_FOLDER = "NLMCXR_png"
+
+
+@dataclass(frozen=True)
+class TargetStudy:
+    """One study of a target dataset, ready to be decoded and encoded.
+
+    Attributes:
+        study_id: e.g. ``"CXR12"``.
+        image_path: The frontal radiograph (PNG, JPEG or DICOM).
+        report_text: FINDINGS + IMPRESSION.
+        label: 1 = abnormal, 0 = normal.
+    """
+
+    study_id: str
+    image_path: Path
+    report_text: str
+    label: int
+
+
+@dataclass(frozen=True)
+class TargetDataset:
+    """The usable studies of a target folder and what the folder is.
+
+    Attributes:
+        root: The folder given.
+        layout: ``"openi-xml"`` or ``"kaggle-csv"``.
+        studies: Studies with a frontal image, in the loader's order.
+        skipped: Studies left out because they have no (frontal) image.
+        synthetic: True when the folder was written by the synthetic generator (its ``truth.json`` says so).
+    """
+
+    root: Path
+    layout: str
+    studies: tuple[TargetStudy, ...]
+    skipped: int
+    synthetic: bool
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(n,) int32 labels."""
+        return np.asarray([study.label for study in self.studies], np.int32)
+
+    @property
+    def reports(self) -> list[str]:
+        """The report texts, in study order."""
+        return [study.report_text for study in self.studies]
+
+    def describe(self) -> str:
+        """One line for the model card: where the studies came from and how many of each label."""
+        abnormal = int(self.labels.sum())
+        kind = "synthetic " if self.synthetic else ""
+        return (f"{len(self.studies)} {kind}studies ({abnormal} abnormal, {len(self.studies) - abnormal} normal) "
+                f"from {self.root} ({self.layout} layout; frontal image + FINDINGS/IMPRESSION report; label abnormal "
+                "unless MeSH major is 'normal')")
+
+
+def _is_synthetic(root: Path) -> bool:
+    path = root / "truth.json"
+    if not path.is_file():
+        return False
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(document, dict) and document.get("synthetic") is True
+
+
+def _load_openi_xml(root: Path) -> tuple[list[TargetStudy], int]:
+    from cxrmodel.data.openi import load_openi
+
+    images = root / OPENI_IMAGES_FOLDER
+    if not images.is_dir():
+        raise FileNotFoundError(f"{root} has reports but no {OPENI_IMAGES_FOLDER}/ image folder: the training needs "
+                                "the radiographs (OpenI layout: ecgen-radiology/*.xml + NLMCXR_png/*.png)")
+    loaded = load_openi(root, images)
+    studies = [TargetStudy(study.study_id, study.image_paths[0], study.report_text, int(study.label))
+               for study in loaded if study.image_paths]
+    return studies, len(loaded) - len(studies)
+
+
+def _load_kaggle_csv(root: Path) -> tuple[list[TargetStudy], int]:
+    from cxrmodel.data.kaggle_openi import load_kaggle_openi
+
+    # The loader keeps only studies whose frontal film is on disk (it logs how many it skipped).
+    studies = [TargetStudy(study.study_id, Path(study.image_paths[0]), study.report_text, int(study.label))
+               for study in load_kaggle_openi(root) if study.image_paths]
+    return studies, 0
+
+
+def load_target_dataset(root: str | os.PathLike) -> TargetDataset:
+    """Load the studies of a target folder (OpenI XML or Kaggle CSV layout) that have a frontal image.
+
+    Raises:
+        FileNotFoundError: The folder does not exist or holds neither layout.
+        ValueError: A malformed report file (named), or fewer than 2 studies of each label with an image.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"studies folder {root} does not exist")
+    from cxrmodel.data.kaggle_openi import is_kaggle_openi_folder
+
+    if is_kaggle_openi_folder(root):
+        layout = "kaggle-csv"
+        studies, skipped = _load_kaggle_csv(root)
+    elif (root / OPENI_REPORTS_FOLDER).is_dir():
+        layout = "openi-xml"
+        studies, skipped = _load_openi_xml(root)
+    else:
+        raise FileNotFoundError(
+            f"{root} is neither an OpenI folder ({OPENI_REPORTS_FOLDER}/*.xml + {OPENI_IMAGES_FOLDER}/*.png) nor the "
+            f"Kaggle layout ({KAGGLE_REPORTS_FILE} + indiana_projections.csv + images/)"
+        )
+    dataset = TargetDataset(root, layout, tuple(studies), skipped, _is_synthetic(root))
+    counts = np.bincount(dataset.labels, minlength=2) if studies else np.zeros(2, int)
+    if counts.min() < 2:
+        raise ValueError(f"{root}: training needs at least 2 studies of each label with an image, found "
+                         f"{int(counts[0])} normal and {int(counts[1])} abnormal")
+    if skipped:
+        logger.info("%s: %d studies have no frontal image and are left out", root, skipped)
+    logger.info("target dataset: %s", dataset.describe())
+    return dataset
+
+
+def _decode_one(arguments: tuple[Path, int]) -> np.ndarray:
+    from cxrmodel.imaging.decode import decode_image_file
+    from cxrmodel.training.fit import grid_image_uint8
+
+    path, image_size = arguments
+    try:
+        pixels = decode_image_file(path).pixels
+    except ValueError as error:
+        raise ValueError(f"{path}: cannot read image ({error})") from None
+    return grid_image_uint8(pixels, image_size)
+
+
+def decode_target_images(dataset: TargetDataset, image_size: int, workers: int | None = None) -> np.ndarray:
+    """(n, S, S) uint8 model-grid images of every study (the same path as at inference).
+
+    Decoded in threads (Pillow and numpy release the GIL for most of the work; threads, unlike a process pool,
+    are safe once TensorFlow has started).
+    """
+    started = time.perf_counter()
+    workers = workers or min(4, os.cpu_count() or 1)
+    tasks = [(study.image_path, image_size) for study in dataset.studies]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        grids = np.stack(list(pool.map(_decode_one, tasks)))
+    logger.info("decoded %d images onto the %d px grid in %.1f s", len(grids), image_size, time.perf_counter() - started)
+    return grids
+
+
+def data_fingerprint(dataset: TargetDataset, grid_images: np.ndarray) -> str:
+    """sha256 (first 16 hex digits) of what the models are trained on: study ids, reports, labels, grid images."""
+    digest = hashlib.sha256()
+    for study in dataset.studies:
+        digest.update(json.dumps([study.study_id, study.report_text, study.label]).encode())
+    grid_images = np.ascontiguousarray(grid_images)
+    digest.update(str((grid_images.dtype.str, grid_images.shape)).encode())
+    digest.update(grid_images.tobytes())
+    return digest.hexdigest()[:16]
