@@ -22,9 +22,9 @@ from dash import CeleryManager, Dash, DiskcacheManager, html
 from components import model_card, session, study_browser, study_view, upload_panel
 from components.server import authentication
 from components.server.job_slots import DEFAULT_SLOTS, JobSlots
-from cxrmodel.modeling.bundle import BundleError, load_bundle
+from cxrmodel.modeling import BundleError, load_bundle
 from cxrmodel.explain.cache import ExplanationCache
-from cxrmodel.detection.circles import load_compiled_detection
+from cxrmodel.detection import load_compiled_detection
 from cxrmodel.explain.study import StudyExplainer
 from cxrmodel.data.collection import StudyCollection
 from cxrmodel.inputs import DEFAULT_MAX_IMAGE_BYTES, UploadStore

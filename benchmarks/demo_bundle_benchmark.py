@@ -27,7 +27,7 @@ print(json.dumps({"seconds": time.perf_counter() - started}))
 LOAD_AND_PREDICT = """
 import time, json, sys
 started = time.perf_counter()
-from cxrmodel.modeling.bundle import load_bundle
+from cxrmodel.modeling import load_bundle
 bundle = load_bundle(sys.argv[1])
 loaded = time.perf_counter()
 from cxrmodel.data.collection import StudyCollection

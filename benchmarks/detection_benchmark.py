@@ -34,7 +34,7 @@ from scipy.cluster.hierarchy import fclusterdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cxrmodel.detection.circles import default_link_distance, detect_circles, sweep_circles  # noqa: E402
+from cxrmodel.detection import default_link_distance, detect_circles, sweep_circles  # noqa: E402
 
 SUBSAMPLE_SIGNALS = 8000
 

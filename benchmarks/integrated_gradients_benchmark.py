@@ -59,7 +59,8 @@ def build_study(image_size: int, seed: int):
     """
     import keras  # noqa: PLC0415
 
-    from cxrmodel.modeling.builders import ModelConfig, build_model  # noqa: PLC0415
+    from cxrmodel.modeling import ModelConfig  # noqa: PLC0415
+    from cxrmodel.modeling.builders import build_model
 
     # 1. The paper's configuration with random weights.
     keras.utils.set_random_seed(seed)
@@ -109,7 +110,7 @@ def demo_studies(bundle, studies_directory: Path):
 def demo_benchmark(arguments) -> str:
     """The three variants on every demo study: batches, seconds, worst error and studies over 1 %."""
     from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer  # noqa: PLC0415
-    from cxrmodel.modeling.bundle import load_bundle  # noqa: PLC0415
+    from cxrmodel.modeling import load_bundle  # noqa: PLC0415
 
     bundle = load_bundle(arguments.model)
     explainer = IntegratedGradientsExplainer(bundle.model, batch_size=arguments.batch_size,

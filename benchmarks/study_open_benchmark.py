@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from components import study_view  # noqa: E402
-from cxrmodel.modeling.bundle import load_bundle  # noqa: E402
+from cxrmodel.modeling import load_bundle  # noqa: E402
 from cxrmodel.explain.cache import ExplanationCache  # noqa: E402
 from cxrmodel.explain.study import ExplanationSettings, StudyExplainer  # noqa: E402
 from cxrmodel.data.collection import StudyCollection  # noqa: E402

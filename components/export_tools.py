@@ -20,7 +20,7 @@ from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
 from components.threshold_control import LINK_DISTANCE_ID, MIN_POINTS_ID, SIGHT_SENSITIVITY_ID, SMOOTHING_ID
 from cxrmodel.explain.study import StudyExplainer, explanation_document
-from cxrmodel.rendering.annotated import annotated_png
+from cxrmodel.rendering import annotated_png
 from cxrmodel.imaging.decode import decode_image
 
 logger = logging.getLogger(__name__)

@@ -35,9 +35,10 @@ from components.server.job_slots import JobSlots
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID, with_probability
 from cxrmodel.evaluation.detection_quality import lesion_masks_for_study, sweep_hit_rates
-from cxrmodel.explain.study import Explanation, ExplanationSettings, StudyExplainer, circle_sweep, explanation_document
+from cxrmodel.detection import circle_sweep
+from cxrmodel.explain.study import Explanation, ExplanationSettings, StudyExplainer, explanation_document
 from cxrmodel.imaging.decode import decode_image, encode_png
-from cxrmodel.detection.smoothing import MAX_SMOOTHING
+from cxrmodel.detection import MAX_SMOOTHING
 from cxrmodel.data.collection import StudyCollection
 from cxrmodel.inputs import UploadStore, is_upload_id
 

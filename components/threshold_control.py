@@ -46,7 +46,7 @@ from components.xray_view import (
     js_fixed,
     xray_ids,
 )
-from cxrmodel.detection.smoothing import MAX_SMOOTHING
+from cxrmodel.detection import MAX_SMOOTHING
 
 logger = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ POINTS_TRACE_NAME = "signal points"
 
 # Colour-blind-safe colours that stay visible on a grey radiograph, by rank (largest mass first); cycled.
 # assets/threshold.js repeats this list (tests check both agree).
-from cxrmodel.rendering.annotated import CIRCLE_PALETTE  # noqa: E402 - one palette for the viewer and the exported PNG
+from cxrmodel.rendering import CIRCLE_PALETTE, circle_colour  # noqa: E402 - one palette for the viewer and the exported PNG
 CIRCLE_LINE_WIDTH = 2.5
 CIRCLE_LABEL_SIZE = 13
 POINT_OPACITY = 0.85
@@ -109,11 +109,6 @@ def js_fixed(value: float, digits: int) -> str:
     """``value`` with ``digits`` decimals, rounded exactly like JavaScript's ``Number.prototype.toFixed``."""
     quantum = Decimal(1).scaleb(-digits)
     return str(Decimal(float(value)).quantize(quantum, rounding=ROUND_HALF_UP))
-
-
-def circle_colour(rank: int) -> str:
-    """Palette colour of the circle with 1-based ``rank`` (cycles past the palette's end)."""
-    return CIRCLE_PALETTE[(rank - 1) % len(CIRCLE_PALETTE)]
 
 
 def circle_shapes(circles: list[dict]) -> list[dict]:

@@ -10,7 +10,7 @@ pytest.importorskip("dash")
 
 import app as dashboard  # noqa: E402
 from components import study_view  # noqa: E402
-from cxrmodel.modeling.bundle import load_bundle  # noqa: E402
+from cxrmodel.modeling import load_bundle  # noqa: E402
 from cxrmodel.data.collection import StudyCollection  # noqa: E402
 from tests.load.dash_client import find_component as _find  # noqa: E402
 

@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 pytest.importorskip("keras")
 
-from cxrmodel.modeling.bundle import load_bundle  # noqa: E402
+from cxrmodel.modeling import load_bundle  # noqa: E402
 from cxrmodel.data.synthetic.findings import FINDING_KINDS  # noqa: E402
 from cxrmodel.imaging.decode import decode_image_file  # noqa: E402
 from cxrmodel.data.collection import StudyCollection  # noqa: E402

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from cxrmodel.detection.smoothing import validate_smoothing
+from cxrmodel.detection import validate_smoothing
 
 Number = TypeVar("Number", int, float)
 

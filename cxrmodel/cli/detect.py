@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrmodel.detection.circles import (
+from cxrmodel.detection import (
     DEFAULT_MIN_POINTS,
     DEFAULT_SIGHT_SENSITIVITY,
     Detection,

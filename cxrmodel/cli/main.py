@@ -96,7 +96,7 @@ def _command_synthetic(arguments: argparse.Namespace) -> int:
 
 
 def _command_predict(arguments: argparse.Namespace) -> int:
-    from cxrmodel.modeling.bundle import load_bundle
+    from cxrmodel.modeling import load_bundle
     from cxrmodel.imaging.decode import decode_image_file
     from cxrmodel.data.collection import StudyCollection
 
@@ -140,7 +140,7 @@ def read_report_file(path: Path) -> str:
 def _command_explain(arguments: argparse.Namespace) -> int:
     import numpy as np
 
-    from cxrmodel.modeling.bundle import load_bundle
+    from cxrmodel.modeling import load_bundle
     from cxrmodel.explain.study import ExplanationSettings, StudyExplainer, attribution_arrays, explanation_document
     from cxrmodel.imaging.decode import decode_image
     from cxrmodel.inputs import clean_report_text
@@ -187,7 +187,7 @@ def _command_explain(arguments: argparse.Namespace) -> int:
 
 
 def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
-    from cxrmodel.modeling.bundle import load_bundle
+    from cxrmodel.modeling import load_bundle
     from cxrmodel.explain.cache import ExplanationCache
     from cxrmodel.evaluation.detection_quality import detection_report, write_quality_chart, write_quality_json
     from cxrmodel.explain.study import ExplanationSettings, StudyExplainer

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cxrmodel.data.kaggle_openi import is_kaggle_openi_folder, load_kaggle_openi
 from cxrmodel.data.openi import Study, load_openi
-from cxrmodel.data.synthetic.studies import IMAGES_FOLDER, load_truth
+from cxrmodel.data.synthetic import IMAGES_FOLDER, load_truth
 
 logger = logging.getLogger(__name__)
 

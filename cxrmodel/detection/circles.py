@@ -19,7 +19,7 @@ Coordinates: pixel (row i, column j) has coordinates x = j, y = i: integer pixel
 map's own grid, so (0, 0) is the centre of the top-left pixel and y points down. Circles (x, y, r) are in
 these map pixels. In continuous coordinates whose origin is the top-left *corner* of the map, a pixel centre
 is at (j + 0.5, i + 0.5): add 0.5 to x and y before mapping to image coordinates (e.g. with
-cxrmodel.imaging.decode's grid mapping), and scale r by the same pixel size.
+cxrmodel.imaging.GridMapping), and scale r by the same pixel size.
 
 This module imports only numpy and scipy (never TensorFlow) so that the threshold slider stays fast.
 """

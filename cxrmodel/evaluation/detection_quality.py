@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from cxrmodel.data.synthetic.studies import TRUTH_FILE, load_mask, load_truth
-from cxrmodel.detection.circles import sweep_circles
+from cxrmodel.data.synthetic import TRUTH_FILE, load_mask, load_truth
+from cxrmodel.detection import sweep_circles
 from cxrmodel.data.collection import StudyCollection
 
 if TYPE_CHECKING:  # cxrmodel.explain.study loads TensorFlow; the dashboard's hit rates must not need it
@@ -252,7 +252,8 @@ def detection_report(
     Raises:
         ValueError: The folder has no truth, or (with ``counterfactual``) the generator cannot reproduce it.
     """
-    from cxrmodel.explain.study import ExplanationSettings, circles_to_image  # noqa: PLC0415 - loads TensorFlow
+    from cxrmodel.detection import circles_to_image  # noqa: PLC0415 - loads TensorFlow
+    from cxrmodel.explain.study import ExplanationSettings
 
     settings = settings or ExplanationSettings()
     link_distance = settings.link_distance or explainer.bundle.config.default_link_distance

@@ -32,12 +32,12 @@ from cxrmodel.explain.integrated_gradients import (
     integration_settings,
     word_attributions,
 )
-from cxrmodel.modeling.bundle import Bundle, PreparedStudy
+from cxrmodel.modeling import Bundle, PreparedStudy
 from cxrmodel.explain.cache import ExplanationCache, explanation_key
-from cxrmodel.detection.circles import Circle, detect_circles, sweep_circles
+from cxrmodel.detection import Circle, circles_to_image, detect_circles, sweep_circles
 from cxrmodel.imaging.distribution import check_distribution
 from cxrmodel.imaging.decode import GridMapping, decode_image
-from cxrmodel.detection.smoothing import smooth_attribution_map, validate_smoothing
+from cxrmodel.detection import smooth_attribution_map, validate_smoothing
 
 logger = logging.getLogger(__name__)
 
@@ -79,24 +79,6 @@ class Explanation:
     attribution_smoothing: float
     cached: bool
     timing_ms: dict[str, float]
-
-
-def circles_to_image(circles: list[Circle], mapping: GridMapping) -> list[Circle]:
-    """Model-grid circles (pixel-index coordinates) -> original-image pixel-index coordinates."""
-    converted = []
-    for circle in circles:
-        # Pixel index -> continuous pixel-centre coordinate (+0.5), map, and back (-0.5).
-        x, y = mapping.to_image(circle.x + 0.5, circle.y + 0.5)
-        converted.append(
-            Circle(
-                x=float(x) - 0.5,
-                y=float(y) - 0.5,
-                r=float(mapping.length_to_image(circle.r)),
-                points=circle.points,
-                mass=circle.mass,
-            )
-        )
-    return converted
 
 
 class StudyExplainer:
@@ -296,47 +278,6 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
         },
         "cached": explanation.cached,
         "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},
-    }
-
-
-SLIDER_THRESHOLDS = tuple(round(index * 0.02, 2) for index in range(51))
-"""Sight sensitivities precomputed for the slider: 0.00, 0.02, ..., 1.00."""
-
-
-def circle_sweep(
-    attribution_map: np.ndarray,
-    mapping: GridMapping,
-    link_distance: float,
-    min_points: int,
-    thresholds: tuple[float, ...] = SLIDER_THRESHOLDS,
-) -> dict:
-    """Circles at every slider threshold, in original-image coordinates, as small JSON for the browser.
-
-    Raising tau only removes signals, so the whole grid comes from one sweep (cxrmodel.detection.circles); the browser
-    then only picks the nearest threshold and draws, with no server round trip per slider move.
-
-    Returns:
-        ``{"thresholds": [...], "circles": [[{"x","y","r","points","mass"}, ...] per threshold],
-        "signals": [int per threshold], "image": {"width", "height"}, "positive_mass": float}``.
-        ``positive_mass`` is the sum of the positive values of ``attribution_map`` (attribution units, model
-        grid): the denominator of "retained attribution mass". Each circle's ``mass`` is already its share
-        of it, so the share retained at a threshold is the sum of that threshold's circle masses, and a
-        circle's absolute attribution is ``mass * positive_mass``.
-    """
-    detections = sweep_circles(attribution_map, thresholds, link_distance, min_points)
-    positive_mass = float(np.maximum(np.asarray(attribution_map, dtype=np.float64), 0.0).sum())
-    return {
-        "thresholds": list(thresholds),
-        "circles": [
-            [
-                {"x": round(c.x, 2), "y": round(c.y, 2), "r": round(c.r, 2), "points": c.points, "mass": round(c.mass, 4)}
-                for c in circles_to_image(detection.circles, mapping)
-            ]
-            for detection in detections
-        ],
-        "signals": [detection.signals for detection in detections],
-        "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)},
-        "positive_mass": positive_mass,
     }
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cxrmodel.imaging.decode import GridMapping, to_model_grid, to_model_input
-from cxrmodel.modeling.builders import ModelConfig
+from cxrmodel.modeling.config import ModelConfig
 from cxrmodel.text import EncodedReport, Vocabulary, encode_report
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; keras is imported lazily to keep imports cheap

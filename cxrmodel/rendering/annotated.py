@@ -28,12 +28,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cxrmodel.imaging.decode import pixels_to_uint8
+from cxrmodel.rendering.palette import CIRCLE_PALETTE, circle_colour
 
 logger = logging.getLogger(__name__)
-
-# Colour-blind-safe colours that stay visible on a grey radiograph, by rank (largest mass first); cycled.
-# components/xray_view.py imports this tuple; assets/threshold.js repeats it (tests check both agree).
-CIRCLE_PALETTE = ("#FFB000", "#FE6100", "#DC267F", "#648FFF", "#3DC9A3", "#A98BF5")
 
 CAPTION_BACKGROUND = "#14171a"
 """Caption band colour (the dashboard's dark background)."""
@@ -53,11 +50,6 @@ _SYSTEM_FONT_PATHS = (
 )
 # Replacements for characters Pillow's built-in font draws as empty boxes.
 _BUILTIN_FONT_SUBSTITUTES = {"τ": "tau", "—": "-", "–": "-", "≥": ">=", "≤": "<="}
-
-
-def circle_colour(rank: int) -> str:
-    """Palette colour of the circle with 1-based ``rank`` (cycles past the palette's end)."""
-    return CIRCLE_PALETTE[(rank - 1) % len(CIRCLE_PALETTE)]
 
 
 def line_width(height: int, width: int) -> int:

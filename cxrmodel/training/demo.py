@@ -31,7 +31,7 @@ from cxrmodel.data.synthetic.studies import (
     sample_study_spec,
     write_openi_dataset,
 )
-from cxrmodel.modeling.builders import ModelConfig
+from cxrmodel.modeling import ModelConfig
 from cxrmodel.text import Vocabulary
 from cxrmodel.training.fit import StudyArrays, TrainingSchedule, build_study_arrays, grid_image_uint8, train_three_models
 
@@ -139,7 +139,7 @@ def write_mean_normal_baseline(model_directory: Path, recipe: DemoRecipe | None 
     """Re-render the recipe's normal training studies and store their mean as the bundle's image baseline."""
     import json  # noqa: PLC0415
 
-    from cxrmodel.modeling.bundle import CONFIG_FILE, write_image_baseline  # noqa: PLC0415
+    from cxrmodel.modeling import CONFIG_FILE, write_image_baseline  # noqa: PLC0415
 
     recipe = recipe or DemoRecipe()
     normals = [spec for spec in training_specs(recipe) if not spec.label]
@@ -167,7 +167,7 @@ def _arrays_for(specs: list[StudySpec], recipe: DemoRecipe, config: ModelConfig,
 
 def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecipe | None = None) -> dict:
     """Rebuild the demo bundle and studies; returns the model card."""
-    from cxrmodel.modeling.bundle import save_bundle  # noqa: PLC0415 - imports keras
+    from cxrmodel.modeling import save_bundle  # noqa: PLC0415 - imports keras
 
     recipe = recipe or DemoRecipe()
     started = time.perf_counter()

@@ -167,7 +167,8 @@ def _train_text_model(texts: list[str], labels: np.ndarray, train: np.ndarray, t
     from sklearn.model_selection import train_test_split
 
     from cxrmodel.training.embeddings import embedding_coverage, embedding_matrix, initialise_word_embedding
-    from cxrmodel.modeling.builders import ModelConfig, build_model
+    from cxrmodel.modeling import ModelConfig
+    from cxrmodel.modeling.builders import build_model
     from cxrmodel.text import Vocabulary, encode_reports
     from cxrmodel.training.fit import StudyArrays, fit_model, predict_probabilities
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from cxrmodel.data.chestxray14 import CHESTXRAY14_FINDINGS, ChestXray14Dataset, find_labels_file
 from cxrmodel.data.fetch import file_sha256
-from cxrmodel.modeling.builders import BACKBONES, ModelConfig
+from cxrmodel.modeling import BACKBONES, ModelConfig
 
 logger = logging.getLogger(__name__)
 

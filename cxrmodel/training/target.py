@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrmodel.modeling.builders import BACKBONES, ModelConfig
+from cxrmodel.modeling import BACKBONES, ModelConfig
 from cxrmodel.training.target_data import TargetDataset, data_fingerprint, decode_target_images, load_target_dataset
 from cxrmodel.training.fit import StudyArrays, TrainingSchedule
 from cxrmodel.training.transfer import (
@@ -241,7 +241,7 @@ def train_target_bundle(
     Returns:
         The model card, plus ``reused`` (sub-models taken from an earlier run) and ``bundle`` (its path).
     """
-    from cxrmodel.modeling.bundle import save_bundle
+    from cxrmodel.modeling import save_bundle
     from cxrmodel.training.demo import mean_normal_image
 
     settings = settings or TargetSettings()

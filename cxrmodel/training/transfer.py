@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrmodel.data.fetch import file_sha256
-from cxrmodel.modeling.builders import LEGACY_COMPACT_FIELDS, ModelConfig
+from cxrmodel.modeling import LEGACY_COMPACT_FIELDS, ModelConfig
 from cxrmodel.training.fit import (
     StudyArrays,
     TrainedModels,

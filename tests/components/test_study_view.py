@@ -13,7 +13,7 @@ from PIL import Image
 
 from components import explanation_progress, export_tools, study_view, xray_view
 from components.study_browser import PROBABILITY_SEPARATOR, with_probability
-from cxrmodel.modeling.bundle import load_bundle
+from cxrmodel.modeling import load_bundle
 from cxrmodel.explain.cache import ExplanationCache
 from cxrmodel.evaluation.detection_quality import lesion_masks_for_study
 from cxrmodel.explain.study import ExplanationSettings, StudyExplainer

@@ -14,7 +14,8 @@ from cxrmodel.explain.integrated_gradients import (  # noqa: E402
     word_attributions,
 )
 from cxrmodel.explain.quadrature import METHODS, integration_rule, next_auto_steps  # noqa: E402
-from cxrmodel.modeling.builders import ModelConfig, build_model  # noqa: E402
+from cxrmodel.modeling import ModelConfig  # noqa: E402
+from cxrmodel.modeling.builders import build_model
 from cxrmodel.text import Vocabulary, encode_report, tokenize_report  # noqa: E402
 
 TINY = ModelConfig(image_size=32, vocabulary_size=30, max_tokens=12, embedding_dimension=8, text_filters=4,

@@ -11,7 +11,8 @@ import pytest
 pytest.importorskip("keras")
 
 from cxrmodel.modeling.bundle import BundleError, load_bundle, save_bundle  # noqa: E402
-from cxrmodel.modeling.builders import ModelConfig, build_model  # noqa: E402
+from cxrmodel.modeling import ModelConfig  # noqa: E402
+from cxrmodel.modeling.builders import build_model
 from cxrmodel.text import Vocabulary  # noqa: E402
 
 REPORTS = ["The heart is normal in size. No pneumothorax.", "Mild cardiomegaly. Small right pleural effusion."]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cxrmodel.cli.detect import add_detect_parser, run_detect
-from cxrmodel.detection.circles import detect_circles
+from cxrmodel.detection import detect_circles
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

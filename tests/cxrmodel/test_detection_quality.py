@@ -94,7 +94,7 @@ def _film(path) -> np.ndarray:
 def test_counterfactual_film_is_the_same_patient_without_the_finding(tiny_studies_directory):
     import io
 
-    from cxrmodel.data.synthetic.studies import IMAGES_FOLDER, load_truth
+    from cxrmodel.data.synthetic import IMAGES_FOLDER, load_truth
 
     record = load_truth(tiny_studies_directory)["CXR2"]  # cardiomegaly
     stored_path = next((tiny_studies_directory / IMAGES_FOLDER).glob("CXR2_*.png"))
@@ -108,7 +108,7 @@ def test_counterfactual_film_is_the_same_patient_without_the_finding(tiny_studie
 
 
 def test_counterfactual_refuses_folders_it_cannot_reproduce(tiny_studies_directory, tmp_path):
-    from cxrmodel.data.synthetic.studies import IMAGES_FOLDER, load_truth
+    from cxrmodel.data.synthetic import IMAGES_FOLDER, load_truth
 
     with pytest.raises(ValueError, match="truth.json written by cxrmodel.data.synthetic.studies"):
         CounterfactualRenderer(tmp_path)  # no truth.json
@@ -130,9 +130,10 @@ def test_lesion_masks_come_from_the_study_folder_truth():
 
 def test_sweep_hit_rates_agree_with_detection_report_on_a_demo_study():
     pytest.importorskip("keras")
-    from cxrmodel.modeling.bundle import load_bundle
+    from cxrmodel.modeling import load_bundle
     from cxrmodel.evaluation.detection_quality import detection_report
-    from cxrmodel.explain.study import SLIDER_THRESHOLDS, ExplanationSettings, StudyExplainer, circle_sweep
+    from cxrmodel.detection import SLIDER_THRESHOLDS, circle_sweep
+    from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
     from cxrmodel.data.collection import StudyCollection
 
     bundle = load_bundle(DEMO_MODEL)

@@ -141,7 +141,7 @@ def test_the_check_does_not_import_tensorflow():
 
 def test_explanation_document_carries_the_verdict(tiny_bundle_directory, tmp_path):
     pytest.importorskip("keras")
-    from cxrmodel.modeling.bundle import load_bundle, write_image_baseline
+    from cxrmodel.modeling import load_bundle, write_image_baseline
     from cxrmodel.explain.study import ExplanationSettings, StudyExplainer, explanation_document
 
     blank = _png(np.zeros((64, 64)))

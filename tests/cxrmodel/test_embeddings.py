@@ -169,7 +169,8 @@ def test_embedding_matrix_rows_follow_vocabulary_ids():
 
 
 def test_initialise_word_embedding_sets_the_layer_and_checks_shapes():
-    from cxrmodel.modeling.builders import ModelConfig, build_model
+    from cxrmodel.modeling import ModelConfig
+    from cxrmodel.modeling.builders import build_model
 
     model = build_model("text", ModelConfig(vocabulary_size=5, embedding_dimension=3, text_filters=2, max_tokens=8))
     matrix = np.arange(15, dtype=np.float32).reshape(5, 3)

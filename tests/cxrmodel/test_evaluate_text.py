@@ -209,7 +209,8 @@ def test_fit_model_monitor_choices_restore_the_best_epoch():
     """``monitor="val_loss"`` keeps the weights of the lowest validation loss; the default stays val_auc."""
     import keras
 
-    from cxrmodel.modeling.builders import ModelConfig, build_model
+    from cxrmodel.modeling import ModelConfig
+    from cxrmodel.modeling.builders import build_model
     from cxrmodel.training.fit import StudyArrays, fit_model, predict_probabilities
 
     rng = np.random.default_rng(0)

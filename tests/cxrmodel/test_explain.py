@@ -11,9 +11,9 @@ pytest.importorskip("keras")
 
 from cxrmodel.cli.main import main  # noqa: E402
 from cxrmodel.data.openi import load_openi  # noqa: E402
-from cxrmodel.data.synthetic.studies import IMAGES_FOLDER  # noqa: E402
-from cxrmodel.detection.circles import Circle  # noqa: E402
-from cxrmodel.explain.study import circles_to_image  # noqa: E402
+from cxrmodel.data.synthetic import IMAGES_FOLDER  # noqa: E402
+from cxrmodel.detection import Circle  # noqa: E402
+from cxrmodel.detection import circles_to_image  # noqa: E402
 from cxrmodel.imaging.decode import GridMapping  # noqa: E402
 
 REPORT = "No pneumothorax or pleural effusion.  Mild cardiomegaly, XXXX stable!"
@@ -156,8 +156,8 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(command, tin
 
 
 def test_circle_sweep_matches_single_threshold_detection_in_image_coordinates():
-    from cxrmodel.detection.circles import detect_circles
-    from cxrmodel.explain.study import circle_sweep
+    from cxrmodel.detection import detect_circles
+    from cxrmodel.detection import circle_sweep
 
     rng = np.random.default_rng(3)
     attribution = rng.normal(size=(32, 32)).astype(np.float32)
@@ -172,7 +172,7 @@ def test_circle_sweep_matches_single_threshold_detection_in_image_coordinates():
 
 
 def test_circle_sweep_reports_the_positive_attribution_its_circle_masses_are_shares_of():
-    from cxrmodel.explain.study import circle_sweep
+    from cxrmodel.detection import circle_sweep
 
     attribution = np.full((32, 32), -0.5, dtype=np.float32)  # negative evidence never counts
     attribution[5:9, 20:25] = 2.0  # one 20-pixel cluster: 40 units
@@ -188,8 +188,8 @@ def test_circle_sweep_reports_the_positive_attribution_its_circle_masses_are_sha
 
 
 def test_smoothing_changes_the_circles_map_but_not_the_completeness(tiny_bundle_directory, study, tmp_path, capsys):
-    from cxrmodel.detection.circles import detect_circles
-    from cxrmodel.detection.smoothing import smooth_attribution_map
+    from cxrmodel.detection import detect_circles
+    from cxrmodel.detection import smooth_attribution_map
 
     documents, maps = {}, {}
     for sigma in ("0", "1.5"):

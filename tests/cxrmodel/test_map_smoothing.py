@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cxrmodel.detection.circles import detect_circles
+from cxrmodel.detection import detect_circles
 from cxrmodel.detection.smoothing import smooth_attribution_map
 
 

@@ -7,7 +7,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from cxrmodel.modeling.builders import ModelConfig, build_model, embedding_space_model, model_modality  # noqa: E402
+from cxrmodel.modeling import ModelConfig  # noqa: E402
+from cxrmodel.modeling.builders import build_model, embedding_space_model, model_modality
 
 TINY = ModelConfig(image_size=32, vocabulary_size=20, max_tokens=12, embedding_dimension=8, text_filters=4,
                    compact_widths=(4, 8), image_feature_units=4, text_feature_units=4, fusion_units=4)

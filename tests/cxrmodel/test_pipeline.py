@@ -56,7 +56,7 @@ def test_quick_pipeline_runs_every_stage_and_writes_table3(quick_run):
 
 
 def test_quick_bundle_loads_and_says_it_is_synthetic(quick_run):
-    from cxrmodel.modeling.bundle import load_bundle
+    from cxrmodel.modeling import load_bundle
 
     output, _ = quick_run
     bundle = load_bundle(output / "bundle")

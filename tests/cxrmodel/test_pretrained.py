@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from cxrmodel.modeling.builders import IMAGENET_MEAN, IMAGENET_STD, ModelConfig, build_image_encoder
+from cxrmodel.modeling import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
+from cxrmodel.modeling.builders import build_image_encoder
 from cxrmodel.modeling.chexnet import (
     CHEXNET_FINDINGS,
     ChexnetWeightsError,

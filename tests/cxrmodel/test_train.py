@@ -9,7 +9,8 @@ pytest.importorskip("keras")
 
 from cxrmodel.data.synthetic.reports.writer import write_report  # noqa: E402
 from cxrmodel.data.synthetic.studies import sample_study_spec  # noqa: E402
-from cxrmodel.modeling.builders import ModelConfig, model_modality  # noqa: E402
+from cxrmodel.modeling import ModelConfig  # noqa: E402
+from cxrmodel.modeling.builders import model_modality
 from cxrmodel.text import Vocabulary  # noqa: E402
 from cxrmodel.training.fit import (  # noqa: E402
     TrainingSchedule,

@@ -67,7 +67,7 @@ def test_background_jobs_run_on_a_celery_worker(tiny_bundle_directory, tiny_stud
 
         result = _session(url, 7)
 
-        from cxrmodel.modeling.bundle import load_bundle
+        from cxrmodel.modeling import load_bundle
         from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
 
         expected = StudyExplainer(load_bundle(tiny_bundle_directory)).explain(

@@ -87,7 +87,7 @@ def test_twenty_sessions_at_once_each_see_only_their_own_correct_result(server_u
     with ThreadPoolExecutor(max_workers=SESSIONS) as pool:
         results = list(pool.map(lambda index: _session(server_url, index), range(SESSIONS)))
 
-    from cxrmodel.modeling.bundle import load_bundle
+    from cxrmodel.modeling import load_bundle
     from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
 
     explainer = StudyExplainer(load_bundle(tiny_bundle_directory))

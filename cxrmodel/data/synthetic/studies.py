@@ -37,14 +37,11 @@ from cxrmodel.data.synthetic.findings import (
     Finding,
 )
 from cxrmodel.data.synthetic.phantom.render import Phantom, render_phantom
+from cxrmodel.data.synthetic.layout import IMAGES_FOLDER, MASKS_FOLDER, REPORTS_FOLDER, TRUTH_FILE
 from cxrmodel.data.synthetic.reports.writer import Report, write_report
 
 logger = logging.getLogger(__name__)
 
-TRUTH_FILE = "truth.json"
-REPORTS_FOLDER = "ecgen-radiology"
-IMAGES_FOLDER = "NLMCXR_png"
-MASKS_FOLDER = "masks"
 ZONED_KINDS = frozenset({"nodule", "mass", "consolidation"})
 
 
@@ -290,18 +287,3 @@ def write_openi_dataset(
     (root / TRUTH_FILE).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     logger.info("wrote %d synthetic studies to %s", len(truth), root)
     return truth
-
-
-def load_truth(root: str | os.PathLike) -> dict[str, dict]:
-    """Truth records of a synthetic OpenI folder keyed by study id ({} when the folder has none)."""
-    path = Path(root) / TRUTH_FILE
-    if not path.is_file():
-        return {}
-    document = json.loads(path.read_text(encoding="utf-8"))
-    return {record["study_id"]: record for record in document.get("studies", [])}
-
-
-def load_mask(root: str | os.PathLike, relative_path: str) -> np.ndarray:
-    """A truth mask as a (height, width) bool array."""
-    with Image.open(Path(root) / relative_path) as image:
-        return np.asarray(image.convert("L")) > 0

@@ -10,11 +10,9 @@ import pytest
 
 from cxrmodel.data.synthetic.findings import Finding
 from cxrmodel.data.openi import load_openi
+from cxrmodel.data.synthetic import IMAGES_FOLDER, load_mask, load_truth
 from cxrmodel.data.synthetic.studies import (
-    IMAGES_FOLDER,
     SyntheticDistribution,
-    load_mask,
-    load_truth,
     render_study,
     sample_study_spec,
     write_openi_dataset,
