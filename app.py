@@ -20,14 +20,15 @@ import diskcache
 from dash import CeleryManager, Dash, DiskcacheManager, html
 
 from components import model_card, session, study_browser, study_view, upload_panel
+from components.presenter import StudyResolver
 from components.server import authentication
 from components.server.job_slots import DEFAULT_SLOTS, JobSlots
-from cxrmodel.modeling import BundleError, load_bundle
-from cxrmodel.explain.cache import ExplanationCache
+from components.server.uploads import UploadStore
+from cxrmodel.data import StudyCollection
 from cxrmodel.detection import load_compiled_detection
-from cxrmodel.explain.study import StudyExplainer
-from cxrmodel.data.collection import StudyCollection
-from cxrmodel.inputs import DEFAULT_MAX_IMAGE_BYTES, UploadStore
+from cxrmodel.explain import ExplanationCache, StudyExplainer
+from cxrmodel.inputs import DEFAULT_MAX_IMAGE_BYTES
+from cxrmodel.modeling import BundleError, load_bundle
 
 logger = logging.getLogger("app")
 
@@ -73,7 +74,7 @@ def create_app(config: AppConfig) -> Dash:
     collection = StudyCollection.from_folder(config.studies_directory)
     explainer = StudyExplainer(bundle, ExplanationCache(config.cache_directory / "explanations"))
     uploads = UploadStore(config.cache_directory / "uploads")
-    resolver = study_view.StudyResolver(collection, uploads)
+    resolver = StudyResolver(collection, uploads)
     celery_app = make_celery(config.redis_url) if config.redis_url else None
     # Generous SQLite timeout: job results must not be lost when the machine is busy (default 60 s).
     background_manager = (CeleryManager(celery_app) if celery_app is not None

@@ -30,8 +30,8 @@ started = time.perf_counter()
 from cxrmodel.modeling import load_bundle
 bundle = load_bundle(sys.argv[1])
 loaded = time.perf_counter()
-from cxrmodel.data.collection import StudyCollection
-from cxrmodel.imaging.decode import decode_image_file
+from cxrmodel.data import StudyCollection
+from cxrmodel.imaging import decode_image_file
 collection = StudyCollection.from_folder(sys.argv[2])
 prepared = [bundle.prepare(decode_image_file(s.image_paths[0]).pixels, s.report_text) for s in collection.studies.values()]
 bundle.predict_studies(prepared)

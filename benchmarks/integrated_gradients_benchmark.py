@@ -98,8 +98,8 @@ VARIANTS = {
 
 def demo_studies(bundle, studies_directory: Path):
     """(study id, model image, token ids) of every study in an OpenI-layout demo folder."""
-    from cxrmodel.imaging.decode import decode_image_file  # noqa: PLC0415
-    from cxrmodel.data.collection import StudyCollection  # noqa: PLC0415
+    from cxrmodel.imaging import decode_image_file  # noqa: PLC0415
+    from cxrmodel.data import StudyCollection  # noqa: PLC0415
 
     collection = StudyCollection.from_folder(studies_directory)
     for study_id, study in collection.studies.items():
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"note: auto's error ({auto_error:.2e}) is worse than the naive baseline's ({naive_error:.2e})")
 
     if arguments.convergence:
-        from cxrmodel.explain.quadrature import METHODS  # noqa: PLC0415
+        from cxrmodel.explain import METHODS  # noqa: PLC0415
 
         step_counts = (8, 14, 16, 32, 64)
         lines += ["", "| rule | " + " | ".join(f"{steps} steps" for steps in step_counts) + " |",

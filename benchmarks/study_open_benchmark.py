@@ -1,6 +1,6 @@
 """Server time to open a study in the dashboard: cached (drawn from the on-disk cache) vs explained from scratch.
 
-Runs the dashboard's study callback body (``components.study_view.study_panel_outputs``, everything the server
+Runs the dashboard's study callback body (``components.presenter.study_panel_outputs``, everything the server
 does when a study is picked: read the image, decode, look the attribution up, sweep 51 thresholds, build the
 figures and the sweep chart) for every demo study, in this process, with the web process's lazy model. The
 baseline, measured in the same run, is what a first-time open costs: the background job's work for the same
@@ -23,11 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components import study_view  # noqa: E402
+from components import presenter  # noqa: E402
 from cxrmodel.modeling import load_bundle  # noqa: E402
-from cxrmodel.explain.cache import ExplanationCache  # noqa: E402
-from cxrmodel.explain.study import ExplanationSettings, StudyExplainer  # noqa: E402
-from cxrmodel.data.collection import StudyCollection  # noqa: E402
+from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer  # noqa: E402
+from cxrmodel.data import StudyCollection  # noqa: E402
 
 TARGET_MS = 300.0
 
@@ -47,7 +46,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as cache_directory:
         explainer = StudyExplainer(load_bundle(arguments.model, load_model=False),
                                    ExplanationCache(Path(cache_directory)))
-        resolver = study_view.StudyResolver(collection)
+        resolver = presenter.StudyResolver(collection)
         settings = ExplanationSettings()
         explainer.integrated_gradients  # noqa: B018 - load and compile once, outside the timings
 
@@ -60,9 +59,9 @@ def main() -> int:
             repeats = []
             for _ in range(arguments.repeats):
                 started = time.perf_counter()
-                outputs = study_view.study_panel_outputs(study_id, None, False, settings, None, explainer, resolver)
+                panel = presenter.study_panel_outputs(study_id, None, False, settings, None, explainer, resolver)
                 repeats.append((time.perf_counter() - started) * 1000.0)
-                if outputs[1] is None:
+                if panel.circle_sweep is None:
                     print(f"error: {study_id} was not drawn from the cache", file=sys.stderr)
                     return 1
             open_ms.append(statistics.median(repeats))

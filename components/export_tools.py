@@ -16,12 +16,13 @@ import re
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
+from components.presenter import StudyResolver, StudySource, explanation_settings
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
 from components.threshold_control import LINK_DISTANCE_ID, MIN_POINTS_ID, SIGHT_SENSITIVITY_ID, SMOOTHING_ID
-from cxrmodel.explain.study import StudyExplainer, explanation_document
+from cxrmodel.explain import StudyExplainer, explanation_document
 from cxrmodel.rendering import annotated_png
-from cxrmodel.imaging.decode import decode_image
+from cxrmodel.imaging import decode_image
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +76,10 @@ def export_document(
     min_points,
     session_id,
     explainer: StudyExplainer,
-    resolver,
+    resolver: StudyResolver,
     attribution_smoothing=None,
-) -> tuple[dict, object] | None:
+) -> tuple[dict, StudySource] | None:
     """(explanation document, source) of the current view from the cache, or None when not explained yet."""
-    from components.study_view import explanation_settings  # noqa: PLC0415 - avoids an import cycle
-
     source = resolver.source(study_id, session_id)
     if source is None:
         return None
@@ -93,7 +92,7 @@ def export_document(
     return explanation_document(explainer.bundle, explanation, settings), source
 
 
-def register_callbacks(app, explainer: StudyExplainer, resolver) -> None:
+def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver) -> None:
     """PNG and JSON downloads of the current view."""
     current_view = [
         State(STUDY_PICKER_ID, "value"),

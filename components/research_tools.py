@@ -1,7 +1,7 @@
 """Research tools: how the circles respond to the sight sensitivity tau, as one compact chart.
 
 Owns the id ``sweep-chart`` (a dcc.Graph). :func:`sweep_chart_figure` is pure; this module registers no
-callbacks (the caller feeds it a ``cxrmodel.explain.study.circle_sweep`` output and, for synthetic studies with
+callbacks (the caller feeds it a ``cxrmodel.detection.circle_sweep`` output and, for synthetic studies with
 truth masks, ``cxrmodel.evaluation.detection_quality.sweep_hit_rates``).
 
 Figure contract: x = tau (the sweep's thresholds); trace ``"circles"`` on the left axis (count); on the right
@@ -20,11 +20,14 @@ from typing import Sequence
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from components.threshold_control import SIGHT_SENSITIVITY_ID
+from cxrmodel.detection import SLIDER_STEP
+
 logger = logging.getLogger(__name__)
 
 SWEEP_CHART_ID = "sweep-chart"
-SLIDER_ID = "sight-sensitivity"
-"""The slider whose value assets/research_tools.js follows (components.threshold_control.SIGHT_SENSITIVITY_ID)."""
+SLIDER_ID = SIGHT_SENSITIVITY_ID
+"""The slider whose value assets/research_tools.js follows."""
 
 COUNT_TRACE_NAME = "circles"
 RETAINED_TRACE_NAME = "retained attribution"
@@ -50,7 +53,7 @@ def retained_attribution_percent(sweep: dict) -> list[float | None]:
     """Share of the map's positive attribution inside circles at each threshold, in percent.
 
     Args:
-        sweep: ``cxrmodel.explain.study.circle_sweep`` output. Each circle's ``"mass"`` is already its share of
+        sweep: ``cxrmodel.detection.circle_sweep`` output. Each circle's ``"mass"`` is already its share of
             ``"positive_mass"`` (the sum of the map's positive values), so the retained share is the sum of a
             threshold's masses; ``positive_mass`` only marks the case where there is nothing to retain.
 
@@ -79,7 +82,7 @@ def sweep_chart_figure(
     """Circle count, retained attribution and lesion hit rate against tau, with the current tau marked.
 
     Args:
-        sweep: ``cxrmodel.explain.study.circle_sweep`` output (``"thresholds"``, ``"circles"``, optional
+        sweep: ``cxrmodel.detection.circle_sweep`` output (``"thresholds"``, ``"circles"``, optional
             ``"positive_mass"``).
         hit_rates: Per threshold, the fraction of lesions hit (``sweep_hit_rates``), or None / all None when
             the study has no lesion ground truth; then no hit-rate trace is drawn.
@@ -125,8 +128,9 @@ def sweep_chart_figure(
         legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom",
                 "font": {"size": 11}},
         font={"size": 11},
-        xaxis={"title": {"text": "sight sensitivity τ"}, "range": [-0.02, 1.02], "hoverformat": ".2f",
-               "showgrid": False},
+        # One slider step of margin either side, so that the bars at tau = 0 and 1 are drawn whole.
+        xaxis={"title": {"text": "sight sensitivity τ"}, "range": [-SLIDER_STEP, 1.0 + SLIDER_STEP],
+               "hoverformat": ".2f", "showgrid": False},
         yaxis={"title": {"text": "circles"}, "rangemode": "tozero", "tickformat": "d", "gridcolor": "#eef0f2"},
         # Fixed percentage ticks: an overlaying axis otherwise syncs its ticks to the circle axis (27.9 %, 55.9 %...).
         yaxis2={"title": {"text": "%"}, "overlaying": "y", "side": "right", "range": [0, 100],

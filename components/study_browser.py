@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from cxrmodel.data.collection import StudySummary
+from cxrmodel.data import StudySummary
 
 STUDY_PICKER_ID = "study-picker"
 STUDY_COUNT_ID = "study-count"

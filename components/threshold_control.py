@@ -2,7 +2,7 @@
 
 Owns the ids ``sight-sensitivity`` (dcc.Slider, 0..1), ``circle-sweep`` (dcc.Store) and ``circle-summary``
 (text). The server fills ``circle-sweep`` once per study with the circles at every slider threshold
-(``cxrmodel.explain.study.circle_sweep``)::
+(``cxrmodel.detection.circle_sweep``)::
 
     {"thresholds": [0.0, 0.02, ..., 1.0],
      "circles": [[{"x", "y", "r", "points", "mass"}, ...] per threshold],   # original-image pixels
@@ -46,20 +46,19 @@ from components.xray_view import (
     js_fixed,
     xray_ids,
 )
-from cxrmodel.detection import MAX_SMOOTHING
+# One source for the slider's step and the clustering defaults: the detection package the sweep is computed by.
+from cxrmodel.detection import DEFAULT_MIN_POINTS, DEFAULT_SIGHT_SENSITIVITY, MAX_SMOOTHING, SLIDER_STEP
 
 logger = logging.getLogger(__name__)
 
 SIGHT_SENSITIVITY_ID = "sight-sensitivity"
 CIRCLE_SWEEP_ID = "circle-sweep"
 CIRCLE_SUMMARY_ID = "circle-summary"
-SLIDER_STEP = 0.02
 SLIDER_MARKS = (0.0, 0.3, 0.5, 0.7, 1.0)
 STRENGTH_TOLERANCE = 1e-9
 LINK_DISTANCE_ID = "link-distance"
 MIN_POINTS_ID = "min-points"
 SMOOTHING_ID = "attribution-smoothing"
-DEFAULT_MIN_POINTS = 2
 CLIENTSIDE_NAMESPACE = "cxr"
 UPDATE_FUNCTION = "redrawCircles"
 
@@ -153,7 +152,9 @@ def apply_sight_sensitivity(
     return {**figure, "data": data, "layout": new_layout}, summary
 
 
-def layout(default_sight_sensitivity: float = 0.70, suffix: str = "", viewer_suffix: str | None = None) -> html.Div:
+def layout(
+    default_sight_sensitivity: float = DEFAULT_SIGHT_SENSITIVITY, suffix: str = "", viewer_suffix: str | None = None
+) -> html.Div:
     """The slider, its one-line summary and the (server-filled) sweep store.
 
     The outer div's ``data-cxr-*`` attributes name the viewer the slider drives (graph, overlay toggles, heatmap

@@ -44,6 +44,10 @@ import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 from PIL import Image
 
+# CIRCLE_PALETTE: colour-blind-safe colours that stay visible on a grey radiograph, by rank (largest mass first),
+# cycled; one palette for the viewer and the exported PNG. assets/threshold.js repeats it (tests check both agree).
+from cxrmodel.rendering import CIRCLE_PALETTE, circle_colour  # noqa: F401 - CIRCLE_PALETTE is re-exported
+
 logger = logging.getLogger(__name__)
 
 XRAY_GRAPH_ID = "xray-graph"
@@ -65,9 +69,6 @@ TRUTH_IMAGE_NAME = "lesion outlines"
 CIRCLE_TRACE_NAME = "circle centres"
 POINTS_TRACE_NAME = "signal points"
 
-# Colour-blind-safe colours that stay visible on a grey radiograph, by rank (largest mass first); cycled.
-# assets/threshold.js repeats this list (tests check both agree).
-from cxrmodel.rendering import CIRCLE_PALETTE, circle_colour  # noqa: E402 - one palette for the viewer and the exported PNG
 CIRCLE_LINE_WIDTH = 2.5
 CIRCLE_LABEL_SIZE = 13
 POINT_OPACITY = 0.85
@@ -165,7 +166,7 @@ def circle_centre_trace(circles: list[dict]) -> go.Scatter:
 
 
 def _mapping_value(mapping_info: Any, key: str) -> float:
-    """One field of a grid mapping given as a dict or as an object (e.g. cxrmodel.imaging.decode.GridMapping)."""
+    """One field of a grid mapping given as a dict or as an object (e.g. cxrmodel.imaging.GridMapping)."""
     return float(mapping_info[key] if isinstance(mapping_info, dict) else getattr(mapping_info, key))
 
 

@@ -1,6 +1,6 @@
-"""`python -m cxrmodel <command>`: see cxrmodel.cli.main."""
+"""`python -m cxrmodel <command>`: see cxrmodel.cli."""
 
-from cxrmodel.cli.main import main
+from cxrmodel.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

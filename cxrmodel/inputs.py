@@ -1,11 +1,10 @@
-"""Studies uploaded through the dashboard: validated at the boundary, kept per browser session on disk.
+"""Studies uploaded through the dashboard, validated at the boundary before anything else sees them.
 
 An uploaded study is an X-ray file (PNG, JPEG or DICOM) plus its report (typed, or read from a ``.txt`` or an
-OpenI ``.xml`` file). :func:`validate_upload` turns raw upload bytes into a study or raises
-:class:`UploadError` whose message says what is wrong and what to do. :class:`UploadStore` keeps accepted
-studies on disk (so several server processes and the background-job processes see them) under an
-unguessable id *and* the uploading session's id: :meth:`UploadStore.get` with another session's id finds
-nothing, so one browser session can never list or open another's upload.
+OpenI ``.xml`` file). :func:`validate_upload` turns raw upload bytes into an :class:`UploadedStudy` or raises
+:class:`UploadError` whose message says what is wrong and what to do; ``python -m cxrmodel explain`` reads
+report files through the same checks. Keeping accepted uploads per browser session is the dashboard's job
+(``components.server.uploads``), not this module's.
 """
 
 from __future__ import annotations
@@ -13,24 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import hashlib
-import logging
 import os
 import re
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
-
-import diskcache
 
 from cxrmodel.data.openi import parse_openi_xml
-from cxrmodel.imaging.decode import ImageDecodeError, decode_image
-
-logger = logging.getLogger(__name__)
-
-UPLOAD_ID_PREFIX = "upload-"
-"""Every upload id starts with this, so it can never collide with a bundled study id."""
+from cxrmodel.imaging import ImageDecodeError, decode_image
 
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 """Largest accepted X-ray file, bytes (20 MB)."""
@@ -38,10 +26,6 @@ DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_REPORT_CHARACTERS = 20_000
 """Longest accepted report, characters (a long radiology report is ~3,000)."""
 
-DEFAULT_MAX_AGE_SECONDS = 24 * 3600
-"""How long an upload is kept on disk (it is deleted afterwards)."""
-
-_UPLOAD_ID_PATTERN = re.compile(r"^upload-[A-Za-z0-9_-]{16,64}$")
 # Control characters other than tab, newline and carriage return.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -194,63 +178,3 @@ def validate_upload(
     display_name = os.path.basename((filename or "uploaded image").replace("\\", "/"))[:120] or "uploaded image"
     return UploadedStudy(image_bytes=bytes(image_bytes), report_text=report, filename=display_name, created=time.time())
 
-
-def is_upload_id(study_id: str | None) -> bool:
-    """True when ``study_id`` has the shape of an upload id (it says nothing about who may open it)."""
-    return bool(study_id) and bool(_UPLOAD_ID_PATTERN.match(study_id))
-
-
-def new_session_id() -> str:
-    """An unguessable browser-session id (128 bits from the OS's CSPRNG)."""
-    return secrets.token_urlsafe(16)
-
-
-class UploadStore:
-    """Uploaded studies on disk, each visible only to the session that uploaded it.
-
-    Entries are keyed by ``(sha256(session id), upload id)``; both ids are random, 128 bits or more. Entries
-    expire after ``max_age_seconds`` (diskcache's expiry; expired entries are culled on writes).
-    """
-
-    def __init__(self, directory: str | os.PathLike, max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> None:
-        self.directory = Path(directory)
-        self.max_age_seconds = float(max_age_seconds)
-        self._cache = diskcache.Cache(str(self.directory))
-
-    @staticmethod
-    def _key(session_id: str, upload_id: str) -> tuple[str, str]:
-        return hashlib.sha256(session_id.encode("utf-8")).hexdigest(), upload_id
-
-    def add(self, session_id: str, study: UploadedStudy) -> str:
-        """Store an accepted upload for ``session_id``; returns its new upload id."""
-        if not session_id:
-            raise UploadError("this page has no session; reload the page and upload again")
-        upload_id = UPLOAD_ID_PREFIX + secrets.token_urlsafe(16)
-        record = {
-            "image_bytes": study.image_bytes,
-            "report_text": study.report_text,
-            "filename": study.filename,
-            "created": study.created,
-        }
-        self._cache.set(self._key(session_id, upload_id), record, expire=self.max_age_seconds)
-        self._cache.expire()
-        logger.info("stored upload %s… (%d bytes)", upload_id[:12], len(study.image_bytes))
-        return upload_id
-
-    def get(self, session_id: str | None, upload_id: str | None) -> UploadedStudy | None:
-        """The upload if it exists *and* belongs to ``session_id``; None otherwise (including expired)."""
-        if not session_id or not is_upload_id(upload_id):
-            return None
-        record = self._cache.get(self._key(session_id, upload_id))
-        if not isinstance(record, dict):
-            return None
-        return UploadedStudy(
-            image_bytes=record["image_bytes"],
-            report_text=record["report_text"],
-            filename=record["filename"],
-            created=record["created"],
-        )
-
-    def close(self) -> None:
-        """Close the underlying disk cache."""
-        self._cache.close()

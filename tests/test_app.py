@@ -9,9 +9,10 @@ import pytest
 pytest.importorskip("dash")
 
 import app as dashboard  # noqa: E402
-from components import study_view  # noqa: E402
+from components import presenter  # noqa: E402
+from components.presenter import StudyPanel  # noqa: E402
 from cxrmodel.modeling import load_bundle  # noqa: E402
-from cxrmodel.data.collection import StudyCollection  # noqa: E402
+from cxrmodel.data import StudyCollection  # noqa: E402
 from tests.load.dash_client import find_component as _find  # noqa: E402
 
 
@@ -32,12 +33,14 @@ def test_page_lists_every_study_and_says_the_model_is_synthetic(served):
 
 
 def test_picking_a_study_shows_its_explanation(tiny_bundle_directory, tiny_studies_directory, tmp_path):
-    from cxrmodel.explain.cache import ExplanationCache
-    from cxrmodel.explain.study import StudyExplainer
+    from cxrmodel.explain import ExplanationCache
+    from cxrmodel.explain import StudyExplainer
 
     explainer = StudyExplainer(load_bundle(tiny_bundle_directory), ExplanationCache(tmp_path))
     collection = StudyCollection.from_folder(tiny_studies_directory)
-    figure, sweep, words, strongest, prediction, report, error = study_view.study_panel("CXR2", explainer, collection)
+    panel = presenter.study_panel("CXR2", explainer, collection)
+    figure, sweep, prediction, report, error = (panel.xray_figure, panel.circle_sweep, panel.prediction_children,
+                                                panel.report_text, panel.study_error)
     # The radiograph is one compressed layout image, never a numeric array.
     assert figure.layout.images[0].source.startswith("data:image/png;base64,")
     assert not any(getattr(trace, "z", None) is not None for trace in figure.data)
@@ -47,16 +50,24 @@ def test_picking_a_study_shows_its_explanation(tiny_bundle_directory, tiny_studi
     text = json.dumps([child.to_plotly_json() for child in prediction], default=str)
     assert "P(abnormal)" in text and "report label: abnormal" in text and "completeness error" in text
     assert error is None
-    assert study_view.study_panel("CXR999", explainer, collection)[1] is None
+    assert presenter.study_panel("CXR999", explainer, collection).circle_sweep is None
 
 
 def test_deep_link_opens_a_study_at_a_threshold(tiny_studies_directory):
     from dash import no_update
 
     collection = StudyCollection.from_folder(tiny_studies_directory)
-    assert study_view.deep_link("?study=CXR3&threshold=0.35", collection) == ("CXR3", 0.35)
-    assert study_view.deep_link("?study=CXR999&threshold=7", collection) == (no_update, no_update)
-    assert study_view.deep_link("", collection) == (no_update, no_update)
+    assert presenter.deep_link("?study=CXR3&threshold=0.35", collection) == ("CXR3", 0.35)
+    assert presenter.deep_link("?study=CXR999&threshold=7", collection) == (no_update, no_update)
+    assert presenter.deep_link("", collection) == (no_update, no_update)
+
+
+def test_the_study_callback_outputs_are_the_study_panel_fields(served):
+    dependencies = json.loads(served.get("/_dash-dependencies").data)
+    expected = [f"{output.component_id}.{output.component_property}" for output in StudyPanel.outputs()]
+    matches = [callback for callback in dependencies if callback["output"] == ".." + "...".join(expected) + ".."]
+    assert len(matches) == 1
+    assert [item["id"] for item in matches[0]["inputs"]][0] == "study-picker"
 
 
 def test_broken_model_directory_is_a_clear_startup_error(tmp_path, tiny_studies_directory, capsys):

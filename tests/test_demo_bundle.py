@@ -12,8 +12,8 @@ pytest.importorskip("keras")
 
 from cxrmodel.modeling import load_bundle  # noqa: E402
 from cxrmodel.data.synthetic.findings import FINDING_KINDS  # noqa: E402
-from cxrmodel.imaging.decode import decode_image_file  # noqa: E402
-from cxrmodel.data.collection import StudyCollection  # noqa: E402
+from cxrmodel.imaging import decode_image_file  # noqa: E402
+from cxrmodel.data import StudyCollection  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "models" / "demo"
@@ -58,7 +58,7 @@ def test_demo_model_predicts_every_demo_study_and_separates_the_labels(demo):
 
 
 def test_demo_explanations_measure_against_a_normal_reference_and_add_up(demo):
-    from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
 
     bundle, collection = demo
     explainer = StudyExplainer(bundle)
@@ -75,7 +75,7 @@ def test_demo_explanations_measure_against_a_normal_reference_and_add_up(demo):
 
 def test_auto_reaches_one_percent_completeness_on_every_demo_study(demo):
     """Issue #3: with the default settings (steps auto) every demo study's attributions add up within 1 %."""
-    from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
 
     bundle, collection = demo
     explainer = StudyExplainer(bundle)

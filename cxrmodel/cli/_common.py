@@ -1,7 +1,12 @@
-"""argparse ``type=`` validators shared by every command module (``cli``, ``train_cli``, ``embeddings_cli``).
+"""What every command module shares: the user-error type and status, and the argparse ``type=`` validators.
 
-Each turns a bad value into ``argparse.ArgumentTypeError`` with a message the user can act on; argparse then
-prints it as one line and exits with status 2.
+A command raises :class:`CommandError` for a problem the user can fix; :func:`cxrmodel.cli.main.main` prints it
+as one line on stderr and returns :data:`USER_ERROR_STATUS`. Each validator turns a bad value into
+``argparse.ArgumentTypeError`` with a message the user can act on; argparse then prints it as one line and exits
+with the same status 2.
+
+Only the standard library and :mod:`cxrmodel.detection` (no TensorFlow) are imported here, so every command
+module can import this one at its top.
 """
 
 from __future__ import annotations
@@ -13,6 +18,17 @@ from typing import Callable, TypeVar
 from cxrmodel.detection import validate_smoothing
 
 Number = TypeVar("Number", int, float)
+
+USER_ERROR_STATUS = 2
+"""Exit status of a user error, the same as argparse's for a bad argument."""
+
+SMOOTHING_HELP = ("sigma in model-grid pixels of the sum-preserving blur of the image attribution map before the "
+                  "circles (0 = the raw map; default: the bundle's)")
+"""Help text of ``--smoothing`` (``explain`` and ``evaluate-detection``)."""
+
+
+class CommandError(Exception):
+    """A problem the user can fix (bad argument, missing file); printed as one line, exit status 2."""
 
 
 def _parsed(text: str, parse: Callable[[str], Number], expected: str) -> Number:
@@ -26,6 +42,11 @@ def _checked(value: Number, holds: bool, message: str) -> Number:
     if not holds:
         raise argparse.ArgumentTypeError(f"{message}, got {value}")
     return value
+
+
+def whole_number(text: str) -> int:
+    """Any whole number (the command checks its range, with its own message)."""
+    return _parsed(text, int, "a whole number")
 
 
 def positive_int(text: str) -> int:
@@ -79,3 +100,24 @@ def output_folder(text: str) -> Path:
     if not path.exists() and ancestor is not None and not ancestor.is_dir():
         raise argparse.ArgumentTypeError(f"cannot create {text}: {ancestor} is a file, not a folder")
     return path
+
+
+def existing_directory(text: str) -> Path:
+    """A folder that exists (a model bundle, a studies folder)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"directory {text!r} does not exist")
+    return path
+
+
+def integration_steps(text: str) -> int | str:
+    """``"auto"`` or a number of integration steps, at least 2."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"steps must be 'auto' or a whole number, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"steps must be at least 2, got {value}")
+    return value

@@ -12,7 +12,7 @@ coordinates). Without --json it prints the same as readable lines. A bad input (
 `image_attribution` array, not 2-D, a threshold outside [0, 1], ...) ends with exit status 2 and one line on
 stderr, never a traceback.
 
-`cxrmodel.cli.main` registers the command with `add_detect_parser(subparsers)`.
+`cxrmodel.cli.main` registers the command with `add_parser(subparsers)`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrmodel.cli._common import USER_ERROR_STATUS
 from cxrmodel.detection import (
     DEFAULT_MIN_POINTS,
     DEFAULT_SIGHT_SENSITIVITY,
@@ -36,14 +37,13 @@ from cxrmodel.detection import (
 )
 
 ATTRIBUTION_KEY = "image_attribution"
-USER_ERROR_STATUS = 2
 
 
 class DetectInputError(Exception):
     """A problem with the command's input that the user can fix; printed as one line, exit status 2."""
 
 
-def add_detect_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the `detect` command on an argparse sub-command set; its handler is `run_detect`.
 
     Numbers are parsed by `run_detect`, not by argparse, so that a bad value gets the command's one-line

@@ -18,7 +18,7 @@ interrupted run leaves no file that looks finished.
 ``check`` loads word2vec or GloVe text vectors (e.g. external ones for ``evaluate --word-vectors FILE``) and prints
 their count and dimension. Every user error exits with status 2 and one line on stderr.
 
-`cxrmodel.cli.main` registers the commands with `add_embeddings_parser(subparsers)`.
+`cxrmodel.cli.main` registers the commands with `add_parser(subparsers)`.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def run_check(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def add_embeddings_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `embeddings train` and `embeddings check` on an argparse sub-command set."""
     embeddings = subparsers.add_parser("embeddings", help="word vectors: train word2vec on reports, check a file")
     commands = embeddings.add_subparsers(dest="embeddings_command", metavar="EMBEDDINGS_COMMAND")

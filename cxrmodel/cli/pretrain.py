@@ -5,7 +5,7 @@
         [--image-size S] [--epochs E] [--batch-size B] [--seed S] [--image-weights CHEXNET.h5] [--limit N]
 
 Both print one JSON line on stdout; progress goes to stderr (one line per epoch; Keras' progress bar with
-``-v`` or when stderr is a terminal). `cxrmodel.cli.main` registers them with :func:`add_pretrain_parsers`.
+``-v`` or when stderr is a terminal). `cxrmodel.cli.main` registers them with :func:`add_parsers`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ import json
 import logging
 from pathlib import Path
 
+from cxrmodel.cli._common import CommandError, whole_number
+
 PHANTOM_SIZE_RANGE = (128, 1024)
 
 
-def _whole_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
 def _command_synthetic_chestxray14(arguments: argparse.Namespace) -> int:
-    from cxrmodel.cli.main import CommandError
     from cxrmodel.data.synthetic.chestxray14 import write_chestxray14_dataset
 
     low, high = PHANTOM_SIZE_RANGE
@@ -45,7 +39,6 @@ def _command_synthetic_chestxray14(arguments: argparse.Namespace) -> int:
 
 
 def _command_pretrain_image(arguments: argparse.Namespace) -> int:
-    from cxrmodel.cli.main import CommandError
     from cxrmodel.training.pretrain import PretrainSettings, pretrain_image_encoder
 
     if not arguments.dataset.is_dir():
@@ -75,18 +68,18 @@ def _command_pretrain_image(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def add_pretrain_parsers(subparsers: argparse._SubParsersAction) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Register ``synthetic-chestxray14`` and ``pretrain-image`` on the CLI's sub-command set."""
     synthetic = subparsers.add_parser(
         "synthetic-chestxray14",
         help="write a synthetic pre-training set in the NIH ChestX-ray14 layout (Data_Entry_2017.csv, images/)",
     )
     synthetic.add_argument("--output", type=Path, required=True, help="folder to write (created)")
-    synthetic.add_argument("--count", type=_whole_number, default=1000, help="number of images")
+    synthetic.add_argument("--count", type=whole_number, default=1000, help="number of images")
     synthetic.add_argument("--seed", type=int, default=0)
-    synthetic.add_argument("--first-number", type=_whole_number, default=1, help="patient number of the first image")
-    synthetic.add_argument("--width", type=_whole_number, default=256, help="image width in pixels (128-1024)")
-    synthetic.add_argument("--height", type=_whole_number, default=256, help="image height in pixels (128-1024)")
+    synthetic.add_argument("--first-number", type=whole_number, default=1, help="patient number of the first image")
+    synthetic.add_argument("--width", type=whole_number, default=256, help="image width in pixels (128-1024)")
+    synthetic.add_argument("--height", type=whole_number, default=256, help="image height in pixels (128-1024)")
     synthetic.set_defaults(handler=_command_synthetic_chestxray14)
 
     pretrain = subparsers.add_parser(
@@ -99,12 +92,12 @@ def add_pretrain_parsers(subparsers: argparse._SubParsersAction) -> None:
     pretrain.add_argument("--backbone", default="compact",
                           help="compact (small CNN, trains on a CPU) or a keras.applications backbone of "
                                "cxrmodel.modeling.builders.BACKBONES, e.g. densenet121 (the paper's)")
-    pretrain.add_argument("--image-size", type=_whole_number, default=224, help="model grid side in pixels")
-    pretrain.add_argument("--epochs", type=_whole_number, default=5)
-    pretrain.add_argument("--batch-size", type=_whole_number, default=32)
+    pretrain.add_argument("--image-size", type=whole_number, default=224, help="model grid side in pixels")
+    pretrain.add_argument("--epochs", type=whole_number, default=5)
+    pretrain.add_argument("--batch-size", type=whole_number, default=32)
     pretrain.add_argument("--learning-rate", type=float, default=1e-3)
     pretrain.add_argument("--seed", type=int, default=2019)
-    pretrain.add_argument("--limit", type=_whole_number, default=None, help="use only the first N images")
+    pretrain.add_argument("--limit", type=whole_number, default=None, help="use only the first N images")
     pretrain.add_argument("--frontal-only", action="store_true", help="keep only PA/AP films")
     pretrain.add_argument("--image-weights", type=Path, default=None, metavar="CHEXNET.h5",
                           help="start from CheXNet Keras weights (needs --backbone densenet121 --image-size 224)")

@@ -9,7 +9,7 @@
 
 Each prints its JSON result on stdout (``evaluate-models`` without ``--json``: a table); progress goes to stderr,
 one log line per epoch, plus Keras' per-batch bar with ``-v`` when stderr is a terminal. `cxrmodel.cli.main`
-registers them with :func:`add_train_parsers`. User errors exit with status 2 and one line on stderr.
+registers them with :func:`add_parsers`. User errors exit with status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from cxrmodel.cli._common import fraction_below_half, image_size, positive_float, positive_int
+from cxrmodel.cli._common import CommandError, fraction_below_half, image_size, positive_float, positive_int
 
 PROGRESS_LOGGERS = ("cxrmodel.training.fit", "cxrmodel.training.transfer", "cxrmodel.training.target", "cxrmodel.training.pipeline",
                     "cxrmodel.training.pretrain", "cxrmodel.training.embeddings")
@@ -61,15 +61,12 @@ def _settings(arguments: argparse.Namespace, test_fraction: float = 0.2):
 
 
 def _check_studies(arguments: argparse.Namespace) -> None:
-    from cxrmodel.cli.main import CommandError
-
     if not arguments.studies.is_dir():
         raise CommandError(f"--studies {arguments.studies} is not a folder (expected an OpenI folder: "
                            "ecgen-radiology/*.xml + NLMCXR_png/*.png, or the Kaggle indiana_*.csv layout)")
 
 
 def _command_train(arguments: argparse.Namespace) -> int:
-    from cxrmodel.cli.main import CommandError
     from cxrmodel.training.target import train_target_bundle
 
     _check_studies(arguments)
@@ -87,8 +84,8 @@ def _command_train(arguments: argparse.Namespace) -> int:
 
 
 def _command_evaluate_models(arguments: argparse.Namespace) -> int:
-    from cxrmodel.cli.main import CommandError
-    from cxrmodel.training.target import MODEL_LABELS, MODEL_ORDER, evaluate_target_models, write_evaluation_chart
+    from cxrmodel.rendering.charts import write_evaluation_chart
+    from cxrmodel.training.target import MODEL_LABELS, MODEL_ORDER, evaluate_target_models
 
     _check_studies(arguments)
     if arguments.folds < 2:
@@ -125,7 +122,6 @@ def _command_evaluate_models(arguments: argparse.Namespace) -> int:
 
 
 def _command_pipeline(arguments: argparse.Namespace) -> int:
-    from cxrmodel.cli.main import CommandError
     from cxrmodel.training.pipeline import FULL, QUICK, run_pipeline
 
     if arguments.output.exists() and not arguments.output.is_dir():
@@ -167,7 +163,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="stratified share kept aside for early stopping")
 
 
-def add_train_parsers(subparsers: argparse._SubParsersAction) -> None:
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train``, ``evaluate-models`` and ``pipeline`` on the CLI's sub-command set."""
     train = subparsers.add_parser(
         "train", help="train text-only, image-only and multimodal on an OpenI folder and write a dashboard bundle")

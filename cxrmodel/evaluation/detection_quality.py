@@ -30,10 +30,11 @@ import numpy as np
 
 from cxrmodel.data.synthetic import TRUTH_FILE, load_mask, load_truth
 from cxrmodel.detection import sweep_circles
-from cxrmodel.data.collection import StudyCollection
+from cxrmodel.evaluation.lesion_hits import centre_inside, lesions_hit
+from cxrmodel.data import StudyCollection
 
 if TYPE_CHECKING:  # cxrmodel.explain.study loads TensorFlow; the dashboard's hit rates must not need it
-    from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
 
 logger = logging.getLogger(__name__)
 
@@ -60,71 +61,6 @@ class ThresholdQuality:
     def to_dict(self) -> dict:
         """Plain JSON."""
         return dict(self.__dict__)
-
-
-def _centre_inside(mask: np.ndarray, x: float, y: float) -> bool:
-    row, column = int(round(y)), int(round(x))
-    return 0 <= row < mask.shape[0] and 0 <= column < mask.shape[1] and bool(mask[row, column])
-
-
-def _lesions_hit(masks: Sequence[np.ndarray], centres: Sequence[tuple[float, float]]) -> int:
-    """How many lesion masks contain at least one circle centre ``(x, y)`` (original-image pixels)."""
-    return sum(any(_centre_inside(mask, x, y) for x, y in centres) for mask in masks)
-
-
-def lesion_masks_for_study(studies_directory: str | Path, study_id: str) -> list[np.ndarray]:
-    """The lesion masks of one study of a synthetic folder, one per finding, as ``detection_report`` uses.
-
-    Args:
-        studies_directory: A study folder with ``truth.json`` and ``masks/`` (e.g. ``studies/demo``).
-        study_id: The study, e.g. ``"CXR90014"``.
-
-    Returns:
-        ``(height, width)`` bool arrays in original-image pixels (True = lesion), in ``truth.json`` order;
-        ``[]`` when the study has no findings, the folder no ``truth.json`` or the study no truth record
-        (a real upload): then lesion hit rates are undefined.
-    """
-    record = load_truth(studies_directory).get(study_id)
-    if record is None:
-        return []
-    return [load_mask(studies_directory, path) for path in record.get("masks", {}).values()]
-
-
-def sweep_hit_rates(sweep: dict, lesion_masks: Sequence[np.ndarray]) -> list[float | None]:
-    """Lesion hit rate at every threshold of a ``circle_sweep`` output, as ``detection_report`` counts hits.
-
-    A lesion is hit at a threshold when at least one of that threshold's circle centres, rounded to the
-    nearest pixel, lies inside its mask. (``circle_sweep`` keeps centres to 0.01 px, so only a centre within
-    0.005 px of a pixel boundary could be counted differently than in ``detection_report``.)
-
-    Args:
-        sweep: ``cxrmodel.explain.study.circle_sweep`` output: ``"circles"`` holds one list of
-            ``{"x", "y", "r", "points", "mass"}`` (original-image pixels, x = column, y = row) per threshold,
-            and ``"image"`` (optional) ``{"width", "height"}`` of the original image.
-        lesion_masks: ``(height, width)`` bool arrays in original-image pixels, one per lesion (e.g. from
-            :func:`lesion_masks_for_study`).
-
-    Returns:
-        Per threshold, the fraction of lesions hit in ``[0, 1]``; ``None`` at every threshold when there are
-        no lesions.
-
-    Raises:
-        ValueError: A mask is not 2-D or does not match the sweep's image size.
-    """
-    masks = [np.asarray(mask, dtype=bool) for mask in lesion_masks]
-    image = sweep.get("image")
-    for index, mask in enumerate(masks):
-        if mask.ndim != 2:
-            raise ValueError(f"lesion mask {index} must be a 2-D (height, width) array, got shape {mask.shape}")
-        if image and mask.shape != (int(image["height"]), int(image["width"])):
-            raise ValueError(f"lesion mask {index} is {mask.shape[1]}x{mask.shape[0]} pixels but the sweep's "
-                             f"image is {image['width']}x{image['height']}: masks must be in original-image pixels")
-    if not masks:
-        return [None] * len(sweep["circles"])
-    return [
-        _lesions_hit(masks, [(circle["x"], circle["y"]) for circle in circles]) / len(masks)
-        for circles in sweep["circles"]
-    ]
 
 
 # Largest mean absolute grey-level difference between a stored synthetic image and the generator's re-rendering
@@ -253,7 +189,7 @@ def detection_report(
         ValueError: The folder has no truth, or (with ``counterfactual``) the generator cannot reproduce it.
     """
     from cxrmodel.detection import circles_to_image  # noqa: PLC0415 - loads TensorFlow
-    from cxrmodel.explain.study import ExplanationSettings
+    from cxrmodel.explain import ExplanationSettings
 
     settings = settings or ExplanationSettings()
     link_distance = settings.link_distance or explainer.bundle.config.default_link_distance
@@ -275,7 +211,7 @@ def detection_report(
         return prepared, [[(c.x, c.y) for c in circles_to_image(d.circles, prepared.mapping)] for d in detections]
 
     def hits_of(mask: np.ndarray, centres: list[list[tuple[float, float]]]) -> tuple[bool, ...]:
-        return tuple(_lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in centres)
+        return tuple(lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in centres)
 
     for study_id, study in collection.studies.items():
         record = collection.truth.get(study_id)
@@ -287,7 +223,7 @@ def detection_report(
         for index, centres_at_tau in enumerate(centres):
             circle_counts[index] += len(centres_at_tau)
             if marker_mask is not None:
-                on_markers = sum(_centre_inside(marker_mask, x, y) for x, y in centres_at_tau)
+                on_markers = sum(centre_inside(marker_mask, x, y) for x, y in centres_at_tau)
                 marker_circles[index] += on_markers
                 studies_with_marker_circles[index] += int(on_markers > 0)
         centres_without = None
@@ -365,7 +301,7 @@ def _chance_hits(
     for shape, centres in normal_centres:
         if shape == mask.shape:
             pairs += 1
-            hits += [_lesions_hit([mask], centres_at_tau) for centres_at_tau in centres]
+            hits += [lesions_hit([mask], centres_at_tau) for centres_at_tau in centres]
     return hits, pairs
 
 
@@ -385,39 +321,6 @@ def chance_hit_rates(
     Only pairs of the same image size are scored; None when there is no such pair (no normal studies).
     """
     return _pooled([_chance_hits(mask, normal_centres, taus) for mask in masks])
-
-
-def write_quality_chart(qualities: Sequence[ThresholdQuality], path: Path, default_sight_sensitivity: float) -> None:
-    """PNG chart: hit rate (and its chance level), circles per study and marker circles against tau."""
-    import matplotlib  # noqa: PLC0415 - only the evaluation command draws charts
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot  # noqa: PLC0415
-
-    taus = [q.sight_sensitivity for q in qualities]
-    figure, (top, bottom) = pyplot.subplots(2, 1, figsize=(6, 5.5), sharex=True)
-    top.plot(taus, [q.lesion_hit_rate for q in qualities], marker="o", color="#1f77b4", label="lesion hit rate")
-    if all(q.chance_hit_rate is not None for q in qualities):
-        top.plot(taus, [q.chance_hit_rate for q in qualities], linestyle=":", color="#1f77b4",
-                 label="chance (circles of normal studies)")
-    if all(q.counterfactual_hit_rate is not None for q in qualities):
-        top.plot(taus, [q.counterfactual_hit_rate for q in qualities], linestyle="--", color="#1f77b4",
-                 label="same spot, finding removed")
-    if len(top.get_lines()) > 1:
-        top.legend(loc="center right")
-    top.set_ylabel("lesion hit rate")
-    top.set_ylim(0, 1.05)
-    bottom.plot(taus, [q.circles_per_study for q in qualities], marker="o", label="circles per study", color="#444")
-    bottom.plot(taus, [q.marker_circles for q in qualities], marker="s", label="circles on film markers", color="#d62728")
-    bottom.set_xlabel("sight sensitivity τ")
-    bottom.legend()
-    for axis in (top, bottom):
-        axis.axvline(default_sight_sensitivity, color="#999", linestyle="--", linewidth=1)
-        axis.grid(alpha=0.3)
-    top.set_title("Detection quality against synthetic ground truth")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    pyplot.close(figure)
 
 
 def write_quality_json(qualities: Sequence[ThresholdQuality], path: Path, extra: dict,

@@ -34,7 +34,7 @@ from pathlib import Path
 import diskcache
 import numpy as np
 
-from cxrmodel.explain.integrated_gradients import Completeness, StudyAttribution
+from cxrmodel.explain.results import Completeness, StudyAttribution
 
 logger = logging.getLogger(__name__)
 

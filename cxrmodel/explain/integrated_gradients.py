@@ -13,7 +13,7 @@ image pixels and with respect to the *output of the embedding layer* (token ids 
 Baselines:
 
 * image — ``"black"`` (all zeros, the default), ``"blur"`` (the input blurred with a Gaussian of
-  sigma = :data:`BLUR_SIGMA_FRACTION` × image side, per channel) or ``"mean"`` (a dataset-mean image given to
+  sigma = :data:`cxrmodel.explain.baselines.BLUR_SIGMA_FRACTION` × image side, per channel) or ``"mean"`` (a dataset-mean image given to
   the explainer) or any (S, S, 3) / (S, S) array.
 * text — the embedding of the padding token (id 0) in every slot. Slots that hold padding in the study are
   therefore identical to the baseline and get an attribution of exactly 0.
@@ -74,7 +74,6 @@ slots. Shares are unsigned, sum to 1 over the used slots, and padding slots get 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -91,181 +90,20 @@ from cxrmodel.explain.quadrature import (
     minimum_steps,
     next_auto_steps,
 )
-from cxrmodel.text import PADDING_ID, EncodedReport
+from cxrmodel.explain.baselines import make_image_baseline
+from cxrmodel.explain.results import DIFFERENCE_FLOOR, Completeness, StudyAttribution
+from cxrmodel.explain.settings import ADAPTIVE_METHOD, DEFAULT_INTEGRATION, IntegrationSettings
+from cxrmodel.text import PADDING_ID
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; TensorFlow is imported when an explainer is built
     import keras
 
 logger = logging.getLogger(__name__)
 
-DIFFERENCE_FLOOR = 1e-3
-"""Smallest |F(x) − F(x′)| (probability units) used as the denominator of the completeness error."""
-
-BLUR_SIGMA_FRACTION = 1.0 / 8.0
-"""Sigma of the "blur" image baseline as a fraction of the image side (28 px on a 224 grid)."""
-
-IMAGE_BASELINES = ("black", "blur", "mean")
-"""Named image baselines; an array may be passed instead."""
-
 _END_POINTS = (0.0, 1.0)
-
-ADAPTIVE_METHOD = "riemann_trapezoid"
-"""The rule whose ``steps="auto"`` is adaptive interval refinement (see the module docstring)."""
 
 SMALLEST_INTERVAL = 2.0**-16
 """Adaptive refinement never splits an interval narrower than this (in α)."""
-
-
-@dataclass(frozen=True)
-class Completeness:
-    """How well the attributions add up to the change in the model's output.
-
-    Attributes:
-        expected: F(x) − F(x′), the change in P(abnormal) from the baseline pair to the study.
-        sum: Σ of all attributions (image pixels and channels + report slots and embedding dimensions).
-        relative_error: ``|sum − expected| / max(|expected|, DIFFERENCE_FLOOR)`` (see the module docstring).
-        steps: Nodes of the integration rule that produced the attributions (gradient evaluations).
-        method: Integration rule name (:data:`cxrmodel.explain.quadrature.METHODS`).
-        converged: ``relative_error <= target_error``.
-        absolute_error: ``|sum − expected|`` in probability units.
-        target_error: The error target that ``converged`` refers to.
-        evaluated_points: Path points evaluated in total, over all levels of ``steps="auto"``, including the
-            two end points (which get a forward pass only when the last batch has no room for them); padding
-            rows not counted.
-        batches: Calls of the compiled gradient function (each costs ``batch_size`` gradient evaluations).
-    """
-
-    expected: float
-    sum: float
-    relative_error: float
-    steps: int
-    method: str
-    converged: bool
-    absolute_error: float = float("nan")
-    target_error: float = 0.01
-    evaluated_points: int = 0
-    batches: int = 0
-
-
-@dataclass(frozen=True)
-class StudyAttribution:
-    """Integrated-gradients explanation of one study.
-
-    Attributes:
-        probability: F(x), P(abnormal) of the study.
-        baseline_probability: F(x′), P(abnormal) of the baseline pair.
-        image_attribution: (S, S) float32 on the model grid: signed IG attribution summed over the 3 channels.
-        token_attribution: (max_tokens,) float32, one per model slot: signed IG attribution summed over the
-            embedding dimension; exactly 0 in padding slots.
-        token_share: (max_tokens,) float32: squared elementwise attributions summed per slot, normalised to
-            sum 1 over the used slots (0 in padding slots; all 0 when the text has no attribution at all).
-        completeness: The completeness check and the integration settings that produced these arrays.
-        modality_share: ``{"image": Σ image / (F(x) − F(x′)), "text": Σ text / (F(x) − F(x′))}``; NaN when
-            ``|F(x) − F(x′)| < DIFFERENCE_FLOOR``.
-        raw_image_attribution: When ``image_attribution`` has been smoothed for display and circles
-            (:mod:`cxrmodel.detection.smoothing`, same total), the unsmoothed (S, S) map; None otherwise.
-    """
-
-    probability: float
-    baseline_probability: float
-    image_attribution: np.ndarray
-    token_attribution: np.ndarray
-    token_share: np.ndarray
-    completeness: Completeness
-    modality_share: dict[str, float]
-    raw_image_attribution: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class WordAttribution:
-    """One written word of the report with its attribution.
-
-    Attributes:
-        text: The word exactly as written (``report[start:end] == text``).
-        start: Character offset of its first character in the report.
-        end: Offset one past its last character.
-        score: Signed IG attribution of its model slot; 0 when the model did not see the word.
-        share: Its :attr:`StudyAttribution.token_share`; 0 when the model did not see the word.
-        seen: False for words the tokenizer dropped (stop words, too short) or beyond the slot cut.
-    """
-
-    text: str
-    start: int
-    end: int
-    score: float
-    share: float
-    seen: bool
-
-
-def word_attributions(encoded_report: EncodedReport, attribution: StudyAttribution) -> list[WordAttribution]:
-    """Every word of the report as written, in order, with its slot's attribution.
-
-    Args:
-        encoded_report: The report the attribution was computed for (its ``token_ids`` were explained).
-        attribution: The explanation.
-
-    Returns:
-        One :class:`WordAttribution` per word of ``encoded_report.tokens`` (kept or not).
-    """
-    scores = encoded_report.slot_values_to_tokens(attribution.token_attribution)
-    shares = encoded_report.slot_values_to_tokens(attribution.token_share)
-    seen = set(encoded_report.positions)
-    return [
-        WordAttribution(
-            text=token.text,
-            start=token.start,
-            end=token.end,
-            score=float(scores[index]),
-            share=float(shares[index]),
-            seen=index in seen,
-        )
-        for index, token in enumerate(encoded_report.tokens)
-    ]
-
-
-def blurred_image(model_image: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur of an (S, S, 3) image over the two spatial axes (mirror edges), float32."""
-    from scipy.ndimage import gaussian_filter  # noqa: PLC0415 - only needed for the blur baseline
-
-    return gaussian_filter(np.asarray(model_image, np.float32), sigma=(sigma, sigma, 0), mode="reflect")
-
-
-def make_image_baseline(
-    model_image: np.ndarray, baseline: str | np.ndarray, mean_image: np.ndarray | None = None
-) -> np.ndarray:
-    """The image end of the path.
-
-    Args:
-        model_image: (S, S, 3) float32 in [0, 1], the study on the model grid.
-        baseline: ``"black"``, ``"blur"``, ``"mean"`` or an (S, S, 3) / (S, S) array.
-        mean_image: The dataset-mean image, (S, S, 3) or (S, S); required for ``"mean"``.
-
-    Returns:
-        (S, S, 3) float32.
-
-    Raises:
-        ValueError: For an unknown name, a missing mean image or a wrong shape.
-    """
-    image = np.asarray(model_image, np.float32)
-    if isinstance(baseline, str):
-        if baseline == "black":
-            return np.zeros_like(image)
-        if baseline == "blur":
-            return blurred_image(image, BLUR_SIGMA_FRACTION * image.shape[0])
-        if baseline == "mean":
-            if mean_image is None:
-                raise ValueError("image_baseline='mean' needs the explainer's mean_image (or pass the array)")
-            baseline = mean_image
-        else:
-            raise ValueError(f"unknown image baseline {baseline!r}; choose {', '.join(IMAGE_BASELINES)} or an array")
-    array = np.asarray(baseline, np.float32)
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], image.shape[-1], axis=-1)
-    if array.shape != image.shape:
-        raise ValueError(f"image baseline has shape {array.shape}, the model image {image.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("image baseline contains NaN or infinite values")
-    return array
 
 
 def _used_slots(token_ids: np.ndarray) -> np.ndarray:
@@ -326,39 +164,6 @@ class _PathEvaluations:
         self.batches = 0
 
 
-def integration_settings(
-    *,
-    steps: int | str = "auto",
-    method: str = "riemann_trapezoid",
-    image_baseline: str | np.ndarray = "black",
-    mean_image: np.ndarray | None = None,
-    batch_size: int = 16,
-    target_error: float = 0.01,
-    max_steps: int = 128,
-) -> dict:
-    """Everything besides the study and the model that determines an explanation (a cache key part).
-
-    Needs no TensorFlow, so a process can look an explanation up in the cache without loading the model.
-    An array baseline is represented by the sha256 of its float32 bytes; the ``"mean"`` baseline by the
-    sha256 of ``mean_image``.
-    """
-    if isinstance(image_baseline, str) and image_baseline != "mean":
-        baseline_name = image_baseline
-    else:
-        array = mean_image if isinstance(image_baseline, str) else np.asarray(image_baseline, np.float32)
-        digest = "none" if array is None else hashlib.sha256(np.ascontiguousarray(array, np.float32)).hexdigest()
-        baseline_name = f"array:{digest}"
-    settings = {"steps": steps, "method": method, "image_baseline": baseline_name, "text_baseline": "padding"}
-    if steps == "auto":
-        # The auto levels depend on the batch size (batches are filled), the target and the cap.
-        settings.update(target_error=float(target_error), max_steps=int(max_steps), batch_size=int(batch_size))
-        if method == ADAPTIVE_METHOD:
-            settings["refinement"] = "adaptive-intervals"
-    if isinstance(image_baseline, str) and image_baseline == "blur":
-        settings["blur_sigma_fraction"] = BLUR_SIGMA_FRACTION
-    return settings
-
-
 ProgressCallback = Callable[[float, str], None]
 """``progress(fraction_done, message)``: fraction in [0, 1], message for a progress bar's label."""
 
@@ -374,7 +179,7 @@ class IntegratedGradientsExplainer:
         words = word_attributions(study.report, attribution)
     """
 
-    def __init__(self, model: "keras.Model", batch_size: int = 16, *, mean_image: np.ndarray | None = None) -> None:
+    def __init__(self, model: "keras.Model", batch_size: int = DEFAULT_INTEGRATION.batch_size, *, mean_image: np.ndarray | None = None) -> None:
         """Build the embedding-space model and the compiled gradient functions.
 
         Args:
@@ -438,31 +243,30 @@ class IntegratedGradientsExplainer:
     def settings(
         self,
         *,
-        steps: int | str = "auto",
-        method: str = "riemann_trapezoid",
-        image_baseline: str | np.ndarray = "black",
-        target_error: float = 0.01,
-        max_steps: int = 128,
+        steps: int | str = DEFAULT_INTEGRATION.steps,
+        method: str = DEFAULT_INTEGRATION.method,
+        image_baseline: str | np.ndarray = DEFAULT_INTEGRATION.image_baseline,
+        target_error: float = DEFAULT_INTEGRATION.target_error,
+        max_steps: int = DEFAULT_INTEGRATION.max_steps,
     ) -> dict:
         """Everything besides the study and the model that determines :meth:`explain`'s result (a cache key part).
 
-        See :func:`integration_settings`; this explainer contributes its mean image and batch size.
+        See :meth:`IntegrationSettings.cache_key_part`; this explainer contributes its mean image and batch size.
         """
-        return integration_settings(
-            steps=steps, method=method, image_baseline=image_baseline, mean_image=self.mean_image,
-            batch_size=self.batch_size, target_error=target_error, max_steps=max_steps,
-        )
+        integration = IntegrationSettings(steps=steps, method=method, target_error=target_error,
+                                          max_steps=max_steps, batch_size=self.batch_size)
+        return integration.cache_key_part(image_baseline, self.mean_image)
 
     def explain(
         self,
         model_image: np.ndarray,
         token_ids: Sequence[int] | np.ndarray,
         *,
-        steps: int | str = "auto",
-        method: str = "riemann_trapezoid",
-        image_baseline: str | np.ndarray = "black",
-        target_error: float = 0.01,
-        max_steps: int = 128,
+        steps: int | str = DEFAULT_INTEGRATION.steps,
+        method: str = DEFAULT_INTEGRATION.method,
+        image_baseline: str | np.ndarray = DEFAULT_INTEGRATION.image_baseline,
+        target_error: float = DEFAULT_INTEGRATION.target_error,
+        max_steps: int = DEFAULT_INTEGRATION.max_steps,
         progress: ProgressCallback | None = None,
     ) -> StudyAttribution:
         """Attribute P(abnormal) of one study to its pixels and report slots.

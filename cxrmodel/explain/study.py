@@ -25,18 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cxrmodel.explain.integrated_gradients import (
-    IntegratedGradientsExplainer,
-    ProgressCallback,
-    StudyAttribution,
-    integration_settings,
-    word_attributions,
-)
+from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer, ProgressCallback
+from cxrmodel.explain.results import StudyAttribution, word_attributions
+from cxrmodel.explain.settings import DEFAULT_INTEGRATION, IntegrationSettings
 from cxrmodel.modeling import Bundle, PreparedStudy
 from cxrmodel.explain.cache import ExplanationCache, explanation_key
-from cxrmodel.detection import Circle, circles_to_image, detect_circles, sweep_circles
-from cxrmodel.imaging.distribution import check_distribution
-from cxrmodel.imaging.decode import GridMapping, decode_image
+from cxrmodel.detection import DEFAULT_MIN_POINTS, Circle, circles_to_image, detect_circles, sweep_circles
+from cxrmodel.imaging import check_distribution
+from cxrmodel.imaging import GridMapping, decode_image
 from cxrmodel.detection import smooth_attribution_map, validate_smoothing
 
 logger = logging.getLogger(__name__)
@@ -59,9 +55,9 @@ class ExplanationSettings:
 
     sight_sensitivity: float | None = None
     link_distance: float | None = None
-    min_points: int = 2
-    steps: int | str = "auto"
-    method: str = "riemann_trapezoid"
+    min_points: int = DEFAULT_MIN_POINTS
+    steps: int | str = DEFAULT_INTEGRATION.steps
+    method: str = DEFAULT_INTEGRATION.method
     image_baseline: str | None = None
     attribution_smoothing: float | None = None
 
@@ -84,7 +80,8 @@ class Explanation:
 class StudyExplainer:
     """Explains studies with one bundle; keeps the compiled IG function and an optional on-disk cache."""
 
-    def __init__(self, bundle: Bundle, cache: ExplanationCache | None = None, batch_size: int = 16) -> None:
+    def __init__(self, bundle: Bundle, cache: ExplanationCache | None = None,
+                 batch_size: int = DEFAULT_INTEGRATION.batch_size) -> None:
         self.bundle = bundle
         self.cache = cache
         self.batch_size = int(batch_size)
@@ -111,11 +108,9 @@ class StudyExplainer:
 
     def cache_key(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> str:
         """The cache key of a study's attribution under ``settings`` (no TensorFlow needed)."""
-        integration = integration_settings(
-            steps=settings.steps, method=settings.method, image_baseline=self.image_baseline(settings),
-            mean_image=self.bundle.image_baseline, batch_size=self.batch_size,
-        )
-        return explanation_key(image_bytes, report_text, self.bundle.fingerprint, integration)
+        integration = IntegrationSettings(steps=settings.steps, method=settings.method, batch_size=self.batch_size)
+        key_part = integration.cache_key_part(self.image_baseline(settings), self.bundle.image_baseline)
+        return explanation_key(image_bytes, report_text, self.bundle.fingerprint, key_part)
 
     def is_cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> bool:
         """True when the attribution is on disk (an intact entry is not re-checked here; see :meth:`cached`)."""

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, stats
 
-from cxrmodel.imaging.decode import GridMapping
+from cxrmodel.imaging.grid import GridMapping
 
 logger = logging.getLogger(__name__)
 

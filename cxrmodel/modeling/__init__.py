@@ -29,6 +29,7 @@ from cxrmodel.modeling.config import (
     IMAGENET_STD,
     LEGACY_COMPACT_FIELDS,
     MODALITIES,
+    MODALITY_LABELS,
     ModelConfig,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "IMAGE_BASELINE_FILE",
     "LEGACY_COMPACT_FIELDS",
     "MODALITIES",
+    "MODALITY_LABELS",
     "MODEL_FILE",
     "VOCABULARY_FILE",
     "Bundle",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cxrmodel.imaging.decode import GridMapping, to_model_grid, to_model_input
+from cxrmodel.imaging import GridMapping, to_model_grid, to_model_input
 from cxrmodel.modeling.config import ModelConfig
 from cxrmodel.text import EncodedReport, Vocabulary, encode_report
 

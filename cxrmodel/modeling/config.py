@@ -14,6 +14,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 MODALITIES = ("multimodal", "image", "text")
+MODALITY_LABELS = {"multimodal": "multimodal", "image": "image only", "text": "text only"}
+"""How tables, charts and the model card name each modality."""
 
 # keras.applications backbones that can serve as image encoder; "compact" is a small CNN defined here for
 # the CPU-trained demo (keras.applications has no network small enough to train from scratch in minutes).

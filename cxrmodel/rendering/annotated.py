@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cxrmodel.imaging.decode import pixels_to_uint8
+from cxrmodel.imaging import pixels_to_uint8
 from cxrmodel.rendering.palette import CIRCLE_PALETTE, circle_colour
 
 logger = logging.getLogger(__name__)

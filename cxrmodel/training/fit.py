@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from cxrmodel.imaging.decode import to_model_grid
+from cxrmodel.imaging import to_model_grid
 from cxrmodel.modeling import ModelConfig
 from cxrmodel.modeling.builders import build_model
 from cxrmodel.text import Vocabulary, encode_report

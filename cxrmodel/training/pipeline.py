@@ -186,12 +186,8 @@ def run_pipeline(output: str | os.PathLike, recipe: PipelineRecipe = FULL, *, pr
     from cxrmodel.data.synthetic.chestxray14 import write_chestxray14_dataset
     from cxrmodel.training.embeddings import save_word_vectors, train_word2vec
     from cxrmodel.training.pretrain import PretrainSettings, pretrain_image_encoder
-    from cxrmodel.training.target import (
-        TargetSettings,
-        evaluate_target_models,
-        train_target_bundle,
-        write_evaluation_chart,
-    )
+    from cxrmodel.rendering.charts import write_evaluation_chart
+    from cxrmodel.training.target import TargetSettings, evaluate_target_models, train_target_bundle
     from cxrmodel.training.transfer import TransferSources, eager_execution
 
     started = time.perf_counter()

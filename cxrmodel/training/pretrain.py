@@ -140,7 +140,7 @@ def _patient_split(dataset: ChestXray14Dataset, fraction: float, seed: int) -> t
 
 def _grid_cache(dataset: ChestXray14Dataset, size: int, folder: Path) -> np.ndarray:
     """(n, size, size) uint8 model-grid images, decoded once into a memory-mapped ``.npy`` and reused on resume."""
-    from cxrmodel.imaging.decode import decode_image_file, pixels_to_uint8, to_model_grid
+    from cxrmodel.imaging import decode_image_file, pixels_to_uint8, to_model_grid
 
     path, names_path = folder / _GRIDS, folder / _GRID_NAMES
     names = [entry.image_index for entry in dataset.entries]

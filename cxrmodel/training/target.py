@@ -17,7 +17,7 @@
 models trained on each of K stratified folds (a stratified part of each training fold for early stopping, the
 vocabulary from the training fold only), accuracy (at P = 0.5) and ROC AUC on the held-out fold, mean and standard
 deviation (ddof 1) over folds — the paper's Table 3 — and accuracy per epoch (training and validation, mean over
-folds) — its Figure 5. :func:`write_evaluation_chart` draws both as one PNG.
+folds) — its Figure 5. :func:`cxrmodel.rendering.charts.write_evaluation_chart` draws both as one PNG.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrmodel.modeling import BACKBONES, ModelConfig
+from cxrmodel.modeling import BACKBONES, MODALITIES, MODALITY_LABELS, ModelConfig
 from cxrmodel.training.target_data import TargetDataset, data_fingerprint, decode_target_images, load_target_dataset
 from cxrmodel.training.fit import StudyArrays, TrainingSchedule
 from cxrmodel.training.transfer import (
@@ -51,7 +51,9 @@ logger = logging.getLogger(__name__)
 
 WORK_FOLDER = "work"
 FORMAT_VERSION = 1
-MODEL_ORDER = ("multimodal", "image", "text")
+MODEL_ORDER = MODALITIES
+"""The three models the pipeline trains, in the order tables and charts list them."""
+MODEL_LABELS = MODALITY_LABELS
 FOLD_RESULT = "result.json"
 
 
@@ -429,62 +431,3 @@ def evaluate_target_models(
         "wall_seconds": round(time.perf_counter() - started, 1),
         "platform": f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}",
     }
-
-
-MODEL_LABELS = {"multimodal": "multimodal", "image": "image only", "text": "text only"}
-MODEL_COLOURS = {"multimodal": "#1b9e77", "image": "#d95f02", "text": "#7570b3"}
-
-
-def write_evaluation_chart(document: dict, path: str | os.PathLike) -> Path:
-    """Draw Table 3 (accuracy and AUC, mean ± sd over folds) and Figure 5 (accuracy per epoch) as one PNG.
-
-    Args:
-        document: The result of :func:`evaluate_target_models`.
-        path: PNG file to write (its folder is created).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure, (table, curves) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
-    positions = np.arange(len(MODEL_ORDER))
-    width = 0.38
-    for offset, metric, hatch in ((-width / 2, "accuracy", None), (width / 2, "auc", "//")):
-        means = [document["models"][model][f"{metric}_mean"] for model in MODEL_ORDER]
-        sds = [document["models"][model][f"{metric}_sd"] for model in MODEL_ORDER]
-        bars = table.bar(positions + offset, means, width, yerr=sds, capsize=3, hatch=hatch,
-                         color=[MODEL_COLOURS[model] for model in MODEL_ORDER], alpha=0.85 if hatch else 1.0,
-                         edgecolor="white", label=metric.upper() if metric == "auc" else metric)
-        for bar, mean in zip(bars, means):
-            table.text(bar.get_x() + bar.get_width() / 2, mean + 0.01, f"{mean:.3f}", ha="center", va="bottom",
-                       fontsize=7)
-    table.set_xticks(positions, [MODEL_LABELS[model] for model in MODEL_ORDER])
-    lowest = min(min(document["models"][model]["accuracy_mean"], document["models"][model]["auc_mean"])
-                 for model in MODEL_ORDER)
-    table.set_ylim(max(0.0, lowest - 0.15), 1.05)
-    table.set_ylabel("held-out score (mean ± sd over folds)")
-    table.set_title(f"Accuracy (solid) and AUC (hatched), {document['folds']} stratified folds", fontsize=9)
-    for model in MODEL_ORDER:
-        record = document["curves"][model]
-        epochs = np.arange(1, len(record["validation_accuracy"]) + 1)
-        curves.plot(epochs, record["validation_accuracy"], color=MODEL_COLOURS[model], marker="o", markersize=3,
-                    label=f"{MODEL_LABELS[model]} validation")
-        epochs = np.arange(1, len(record["train_accuracy"]) + 1)
-        curves.plot(epochs, record["train_accuracy"], color=MODEL_COLOURS[model], linestyle="--", marker=".",
-                    markersize=3, label=f"{MODEL_LABELS[model]} training")
-    curves.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    curves.set_xlabel("epoch (image and multimodal: head phase, then fine-tuning)")
-    curves.set_ylabel("accuracy (mean over folds)")
-    curves.set_title("Accuracy per epoch", fontsize=9)
-    curves.legend(fontsize=7, loc="lower right")
-    curves.grid(alpha=0.3)
-    kind = "synthetic " if document.get("synthetic") else ""
-    figure.suptitle(f"{document['n_studies']} {kind}studies ({document['n_abnormal']} abnormal)", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path

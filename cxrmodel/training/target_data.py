@@ -158,7 +158,7 @@ def load_target_dataset(root: str | os.PathLike) -> TargetDataset:
 
 
 def _decode_one(arguments: tuple[Path, int]) -> np.ndarray:
-    from cxrmodel.imaging.decode import decode_image_file
+    from cxrmodel.imaging import decode_image_file
     from cxrmodel.training.fit import grid_image_uint8
 
     path, image_size = arguments

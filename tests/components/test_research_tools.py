@@ -63,7 +63,7 @@ def test_retained_attribution_guards_rounding_an_empty_map_and_old_sweeps():
 
 def test_on_a_real_sweep_retained_attribution_only_falls_while_the_circle_count_need_not():
     from cxrmodel.detection import circle_sweep
-    from cxrmodel.imaging.decode import GridMapping
+    from cxrmodel.imaging import GridMapping
 
     rng = np.random.default_rng(3)
     attribution = rng.normal(size=(32, 32))

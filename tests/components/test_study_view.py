@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 
@@ -11,14 +12,16 @@ import pytest
 from dash import no_update
 from PIL import Image
 
-from components import explanation_progress, export_tools, study_view, xray_view
+from components import explanation_progress, export_tools, presenter, xray_view
+from components.presenter import StudyPanel
+from components.server.uploads import UploadStore, new_session_id
 from components.study_browser import PROBABILITY_SEPARATOR, with_probability
 from cxrmodel.modeling import load_bundle
-from cxrmodel.explain.cache import ExplanationCache
-from cxrmodel.evaluation.detection_quality import lesion_masks_for_study
-from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
-from cxrmodel.data.collection import StudyCollection
-from cxrmodel.inputs import UploadStore, new_session_id, validate_upload
+from cxrmodel.explain import ExplanationCache
+from cxrmodel.evaluation import lesion_masks_for_study
+from cxrmodel.explain import ExplanationSettings, StudyExplainer
+from cxrmodel.data import StudyCollection
+from cxrmodel.inputs import validate_upload
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +29,14 @@ def world(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
     root = tmp_path_factory.mktemp("view")
     explainer = StudyExplainer(load_bundle(tiny_bundle_directory), ExplanationCache(root / "explanations"))
     collection = StudyCollection.from_folder(tiny_studies_directory)
-    resolver = study_view.StudyResolver(collection, UploadStore(root / "uploads"))
+    resolver = presenter.StudyResolver(collection, UploadStore(root / "uploads"))
     return explainer, resolver
 
 
 def _outputs(world, study_id, session_id=None, triggered_by_job=False, options=None):
     explainer, resolver = world
-    return study_view.study_panel_outputs(study_id, session_id, triggered_by_job, ExplanationSettings(), options,
-                                          explainer, resolver)
+    return presenter.study_panel_outputs(study_id, session_id, triggered_by_job, ExplanationSettings(), options,
+                                         explainer, resolver)
 
 
 def decode_png(data_uri: str) -> np.ndarray:
@@ -50,16 +53,17 @@ def _png(seed: int) -> bytes:
 def test_uncached_study_shows_a_placeholder_then_the_job_result_is_drawn(world):
     explainer, resolver = world
     before = _outputs(world, "CXR4")
-    assert len(before) == study_view.PANEL_OUTPUT_COUNT
-    assert before[1] is None  # no sweep yet: the slider has nothing to draw
-    assert "Explaining CXR4" in json.dumps(before[0].to_plotly_json(), default=str)
+    assert isinstance(before, StudyPanel) and len(before.as_tuple()) == len(StudyPanel.outputs())
+    assert before.circle_sweep is None  # no sweep yet: the slider has nothing to draw
+    assert "Explaining CXR4" in json.dumps(before.xray_figure.to_plotly_json(), default=str)
     # The background job's body computes into the cache ...
     image_bytes, report = resolver("CXR4", None)
     explainer.attribute(image_bytes, report, ExplanationSettings())
     # ... after which the same callback draws it, and the study list learns its probability.
     options = [{"label": "CXR4 — abnormal", "value": "CXR4"}, {"label": "CXR5 — normal", "value": "CXR5"}]
-    figure, sweep, words, strongest, prediction, report_text, error, chart, new_options = _outputs(
-        world, "CXR4", triggered_by_job=True, options=options)
+    after = _outputs(world, "CXR4", triggered_by_job=True, options=options)
+    figure, sweep, chart, new_options = after.xray_figure, after.circle_sweep, after.sweep_chart, after.picker_options
+    error, report_text = after.study_error, after.report_text
     assert error is None and report_text == report
     assert figure.layout.images[0].source.startswith("data:image/png;base64,")
     assert len(sweep["circles"]) == 51 and "positive_mass" in sweep
@@ -77,14 +81,14 @@ def test_a_normal_study_has_no_lesion_outline(world):
     explainer, resolver = world
     image_bytes, report = resolver("CXR1", None)
     explainer.attribute(image_bytes, report, ExplanationSettings())
-    figure = _outputs(world, "CXR1", triggered_by_job=True)[0]
+    figure = _outputs(world, "CXR1", triggered_by_job=True).xray_figure
     assert [image.name for image in figure.layout.images] == [xray_view.RADIOGRAPH_IMAGE_NAME,
                                                               xray_view.OVERLAY_IMAGE_NAME]
 
 
 def test_a_job_that_left_nothing_in_the_cache_is_reported(world):
     outputs = _outputs(world, "CXR6", triggered_by_job=True)
-    assert "not in the cache" in json.dumps(outputs[6].to_plotly_json(), default=str)
+    assert "not in the cache" in json.dumps(outputs.study_error.to_plotly_json(), default=str)
 
 
 def test_an_upload_opens_only_in_its_own_session(world):
@@ -95,22 +99,23 @@ def test_an_upload_opens_only_in_its_own_session(world):
     assert resolver.source(upload_id, alice).truth_label is None
     assert resolver.source(upload_id, bob) is None
     refused = _outputs(world, upload_id, session_id=bob)
-    assert refused[1] is None
-    assert "another session" in json.dumps(refused[6].to_plotly_json(), default=str)
+    assert refused.circle_sweep is None
+    assert "another session" in json.dumps(refused.study_error.to_plotly_json(), default=str)
 
 
 def test_unknown_or_empty_study_draws_nothing(world):
-    assert _outputs(world, None)[1] is None and _outputs(world, None)[6] is None
-    assert "not in this collection" in json.dumps(_outputs(world, "CXR999")[6].to_plotly_json(), default=str)
+    assert _outputs(world, None).circle_sweep is None and _outputs(world, None).study_error is None
+    assert "not in this collection" in json.dumps(_outputs(world, "CXR999").study_error.to_plotly_json(),
+                                                  default=str)
 
 
 def test_clustering_controls_fall_back_to_defaults_on_nonsense():
-    assert study_view.explanation_settings(None, None) == ExplanationSettings()
-    assert study_view.explanation_settings(-3, 0) == ExplanationSettings()
-    assert study_view.explanation_settings(4.5, 3) == ExplanationSettings(link_distance=4.5, min_points=3)
-    assert study_view.explanation_settings(None, None, None, -1) == ExplanationSettings()
-    assert study_view.explanation_settings(None, None, None, 99) == ExplanationSettings()
-    assert study_view.explanation_settings(None, None, None, 0) == ExplanationSettings(attribution_smoothing=0.0)
+    assert presenter.explanation_settings(None, None) == ExplanationSettings()
+    assert presenter.explanation_settings(-3, 0) == ExplanationSettings()
+    assert presenter.explanation_settings(4.5, 3) == ExplanationSettings(link_distance=4.5, min_points=3)
+    assert presenter.explanation_settings(None, None, None, -1) == ExplanationSettings()
+    assert presenter.explanation_settings(None, None, None, 99) == ExplanationSettings()
+    assert presenter.explanation_settings(None, None, None, 0) == ExplanationSettings(attribution_smoothing=0.0)
 
 
 def test_smoothing_control_redraws_the_circles_from_the_cached_attribution(world):
@@ -119,9 +124,9 @@ def test_smoothing_control_redraws_the_circles_from_the_cached_attribution(world
     explainer.attribute(image_bytes, report, ExplanationSettings())
     sweeps = {}
     for sigma in (0, 3):
-        outputs = study_view.study_panel_outputs(
-            "CXR2", None, False, study_view.explanation_settings(None, 2, None, sigma), None, explainer, resolver)
-        sweeps[sigma] = outputs[1]
+        outputs = presenter.study_panel_outputs(
+            "CXR2", None, False, presenter.explanation_settings(None, 2, None, sigma), None, explainer, resolver)
+        sweeps[sigma] = outputs.circle_sweep
     # The blur redistributes the map, so the circles change; its positive part can only shrink (positive and
     # negative neighbours cancel), never grow, since the blur keeps the total.
     assert sweeps[0]["circles"] != sweeps[3]["circles"]
@@ -137,9 +142,9 @@ def test_bigger_link_distance_merges_circles(world):
     explainer.attribute(image_bytes, report, ExplanationSettings())
     counts = []
     for distance in (1.0, 30.0):
-        outputs = study_view.study_panel_outputs("CXR2", None, False, study_view.explanation_settings(distance, 1),
-                                                 None, explainer, resolver)
-        counts.append(sum(len(circles) for circles in outputs[1]["circles"]))
+        outputs = presenter.study_panel_outputs("CXR2", None, False, presenter.explanation_settings(distance, 1),
+                                                None, explainer, resolver)
+        counts.append(sum(len(circles) for circles in outputs.circle_sweep["circles"]))
     assert counts[1] < counts[0]
 
 
@@ -210,11 +215,62 @@ def test_prediction_warns_when_the_image_is_out_of_distribution():
                 "distribution": {"in_distribution": False, "score": 0.05,
                                  "reasons": ["the image looks rotated by 90 degrees (similarity 0.06)"]}}
     heading = "This image may not be a frontal chest radiograph like the ones the model was trained on"
-    flagged = json.dumps([child.to_plotly_json() for child in study_view.prediction_children(document, None)],
+    flagged = json.dumps([child.to_plotly_json() for child in presenter.prediction_children(document, None)],
                          default=str)
     assert heading in flagged and "rotated by 90 degrees" in flagged and '"color": "warning"' in flagged
     for verdict in (True, None):
         document["distribution"] = {"in_distribution": verdict, "score": 0.97, "reasons": []}
-        clean = json.dumps([child.to_plotly_json() for child in study_view.prediction_children(document, "normal")],
+        clean = json.dumps([child.to_plotly_json() for child in presenter.prediction_children(document, "normal")],
                            default=str)
         assert heading not in clean and "warning" not in clean
+
+
+def test_the_study_panel_fields_are_the_callback_outputs_in_order():
+    outputs = [(output.component_id, output.component_property) for output in StudyPanel.outputs()]
+    assert outputs == [
+        ("xray-graph", "figure"),
+        ("circle-sweep", "data"),
+        ("words-graph", "figure"),
+        ("strongest-words", "children"),
+        ("prediction", "children"),
+        ("study-report", "children"),
+        ("study-error", "children"),
+        ("sweep-chart", "figure"),
+        ("study-picker", "options"),
+    ]
+    assert [field.name for field in dataclasses.fields(StudyPanel)] == [
+        "xray_figure", "circle_sweep", "words_figure", "strongest_words", "prediction_children", "report_text",
+        "study_error", "sweep_chart", "picker_options"]
+    sweep = {"thresholds": [0.0], "circles": [[]]}
+    panel = dataclasses.replace(presenter.empty_panel("Pick a study."), circle_sweep=sweep)
+    values = panel.as_tuple()
+    assert len(values) == len(outputs) and values[1] is sweep  # shallow: the sweep is not copied
+    assert values == tuple(getattr(panel, field.name) for field in dataclasses.fields(StudyPanel))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        panel.report_text = "changed"
+
+
+def test_a_failed_study_callback_changes_only_the_error():
+    alert = "could not show"
+    panel = StudyPanel.unchanged(study_error=alert)
+    assert panel.study_error == alert
+    assert [name for name, value in zip([f.name for f in dataclasses.fields(panel)], panel.as_tuple())
+            if value is not no_update] == ["study_error"]
+
+
+def test_an_empty_panel_draws_nothing_and_leaves_the_picker_alone():
+    panel = presenter.empty_panel("Pick a study.")
+    assert panel.circle_sweep is None and panel.strongest_words is None and panel.prediction_children == []
+    assert panel.report_text == "Pick a study." and panel.study_error is None and panel.picker_options is no_update
+    assert "Pick a study." in json.dumps(panel.xray_figure.to_plotly_json(), default=str)
+
+
+def test_exports_need_only_the_presenter_not_the_study_view():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = "import sys, components.export_tools; print('components.study_view' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "False"

@@ -11,7 +11,7 @@ from dash import no_update
 from PIL import Image
 
 from components.upload_panel import UPLOADED_LABEL_PREFIX, analyze_upload, report_file_to_text
-from cxrmodel.inputs import UploadStore, new_session_id
+from components.server.uploads import UploadStore, new_session_id
 
 
 def _data_url(data: bytes, kind: str = "image/png") -> str:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from components import xray_view
-from cxrmodel.imaging.decode import GridMapping
+from cxrmodel.imaging import GridMapping
 
 SOURCE = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake bytes").decode("ascii")
 CIRCLES = [

@@ -7,12 +7,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from cxrmodel.explain.integrated_gradients import (  # noqa: E402
-    DIFFERENCE_FLOOR,
-    IntegratedGradientsExplainer,
-    make_image_baseline,
-    word_attributions,
-)
+from cxrmodel.explain.baselines import make_image_baseline
+from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer
+from cxrmodel.explain.results import DIFFERENCE_FLOOR, word_attributions
 from cxrmodel.explain.quadrature import METHODS, integration_rule, next_auto_steps  # noqa: E402
 from cxrmodel.modeling import ModelConfig  # noqa: E402
 from cxrmodel.modeling.builders import build_model

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from cxrmodel.explain.integrated_gradients import Completeness, StudyAttribution
+from cxrmodel.explain.results import Completeness, StudyAttribution
 from cxrmodel.explain.cache import ExplanationCache, decode_attribution, encode_attribution, explanation_key
 
 SETTINGS = {"steps": "auto", "method": "gausslegendre", "image_baseline": "black", "target_error": 0.01}

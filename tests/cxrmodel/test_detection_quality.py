@@ -9,13 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrmodel.evaluation.detection_quality import (
-    DEFAULT_SWEEP,
-    CounterfactualRenderer,
-    chance_hit_rates,
-    lesion_masks_for_study,
-    sweep_hit_rates,
-)
+from cxrmodel.evaluation import lesion_masks_for_study, sweep_hit_rates
+from cxrmodel.evaluation.detection_quality import DEFAULT_SWEEP, CounterfactualRenderer, chance_hit_rates
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODEL = ROOT / "models" / "demo"
@@ -133,8 +128,8 @@ def test_sweep_hit_rates_agree_with_detection_report_on_a_demo_study():
     from cxrmodel.modeling import load_bundle
     from cxrmodel.evaluation.detection_quality import detection_report
     from cxrmodel.detection import SLIDER_THRESHOLDS, circle_sweep
-    from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
-    from cxrmodel.data.collection import StudyCollection
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
+    from cxrmodel.data import StudyCollection
 
     bundle = load_bundle(DEMO_MODEL)
     explainer = StudyExplainer(bundle)

@@ -14,7 +14,7 @@ from cxrmodel.data.openi import load_openi  # noqa: E402
 from cxrmodel.data.synthetic import IMAGES_FOLDER  # noqa: E402
 from cxrmodel.detection import Circle  # noqa: E402
 from cxrmodel.detection import circles_to_image  # noqa: E402
-from cxrmodel.imaging.decode import GridMapping  # noqa: E402
+from cxrmodel.imaging import GridMapping  # noqa: E402
 
 REPORT = "No pneumothorax or pleural effusion.  Mild cardiomegaly, XXXX stable!"
 

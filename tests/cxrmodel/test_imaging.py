@@ -22,7 +22,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from cxrmodel.imaging.decode import (
+from cxrmodel.imaging import (
     DecodedImage,
     GridMapping,
     ImageDecodeError,

@@ -11,7 +11,8 @@ import pytest
 
 from cxrmodel.data.openi import load_openi
 from cxrmodel.training.target_data import decode_target_images, load_target_dataset
-from cxrmodel.training.target import TargetSettings, _mean_curves, holdout_split, write_evaluation_chart
+from cxrmodel.rendering.charts import write_evaluation_chart
+from cxrmodel.training.target import TargetSettings, _mean_curves, holdout_split
 from cxrmodel.training.transfer import TransferSources
 
 

@@ -68,7 +68,7 @@ def test_background_jobs_run_on_a_celery_worker(tiny_bundle_directory, tiny_stud
         result = _session(url, 7)
 
         from cxrmodel.modeling import load_bundle
-        from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
+        from cxrmodel.explain import ExplanationSettings, StudyExplainer
 
         expected = StudyExplainer(load_bundle(tiny_bundle_directory)).explain(
             result["image"], result["report"], ExplanationSettings()).attribution.probability

@@ -88,7 +88,7 @@ def test_twenty_sessions_at_once_each_see_only_their_own_correct_result(server_u
         results = list(pool.map(lambda index: _session(server_url, index), range(SESSIONS)))
 
     from cxrmodel.modeling import load_bundle
-    from cxrmodel.explain.study import ExplanationSettings, StudyExplainer
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
 
     explainer = StudyExplainer(load_bundle(tiny_bundle_directory))
     assert len({result["page"].session_id for result in results}) == SESSIONS

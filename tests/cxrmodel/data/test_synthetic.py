@@ -17,7 +17,7 @@ from cxrmodel.data.synthetic.studies import (
     sample_study_spec,
     write_openi_dataset,
 )
-from cxrmodel.imaging.decode import decode_image_file
+from cxrmodel.imaging import decode_image_file
 
 SEED = 11
 SIZE = {"width": 160, "height": 176}

@@ -1,0 +1,335 @@
+"""The study view's domain side: which study a pick means, and everything the page shows for it.
+
+:class:`StudyResolver` turns a picked id into a :class:`StudySource` (a bundled study, or one of *this session's*
+uploads). :func:`study_panel_outputs` turns the source and its cached explanation into a :class:`StudyPanel`,
+whose fields are the outputs of the study callback in :mod:`components.study_view`, in order:
+``StudyPanel.outputs()`` is that callback's ``Output`` list and ``panel.as_tuple()`` its return value.
+Nothing here lays out the page or registers a callback; the functions are pure apart from reading the study,
+its masks and the explanation cache from disk.
+
+The panel's own ids (``prediction``, ``study-report``, ``study-error``) are defined here, next to the contract
+that fills them, and laid out by :func:`components.study_view.layout`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import parse_qs
+
+import dash_bootstrap_components as dbc
+from dash import Output, html, no_update
+
+from components import report_view, research_tools, threshold_control, xray_view
+from components.server.uploads import UploadStore, is_upload_id
+from components.study_browser import STUDY_PICKER_ID, with_probability
+from cxrmodel.data import StudyCollection
+from cxrmodel.detection import DEFAULT_MIN_POINTS, MAX_SMOOTHING, circle_sweep
+from cxrmodel.evaluation import lesion_masks_for_study, sweep_hit_rates
+from cxrmodel.explain import Explanation, ExplanationSettings, StudyExplainer, explanation_document
+from cxrmodel.imaging import decode_image, encode_png
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_ID = "prediction"
+STUDY_REPORT_ID = "study-report"
+STUDY_ERROR_ID = "study-error"
+
+
+@dataclass(frozen=True)
+class StudySource:
+    """What a picked study is made of.
+
+    Attributes:
+        study_id: Bundled study id or an upload id.
+        image_bytes: The X-ray file.
+        report_text: The report as written.
+        truth_label: The label from the report's MeSH terms (bundled studies), or None (uploads).
+        title: How the study is named on screen and in exports.
+        has_masks: True when ground-truth lesion masks exist (synthetic bundled studies).
+    """
+
+    study_id: str
+    image_bytes: bytes
+    report_text: str
+    truth_label: str | None
+    title: str
+    has_masks: bool = False
+
+
+class StudyResolver:
+    """Finds a study by id: a bundled one, or one of *this session's* uploads (never another session's)."""
+
+    def __init__(self, collection: StudyCollection, uploads: UploadStore | None = None) -> None:
+        self.collection = collection
+        self.uploads = uploads
+
+    def source(self, study_id: str | None, session_id: str | None) -> StudySource | None:
+        """The study, or None when the id is unknown or the upload belongs to another session."""
+        if not study_id:
+            return None
+        if study_id in self.collection:
+            study = self.collection.get(study_id)
+            return StudySource(
+                study_id=study_id,
+                image_bytes=self.collection.image_path(study_id).read_bytes(),
+                report_text=study.report_text,
+                truth_label=study.label_name,
+                title=study_id,
+                has_masks=study_id in self.collection.truth,
+            )
+        if self.uploads is not None and is_upload_id(study_id):
+            upload = self.uploads.get(session_id, study_id)
+            if upload is not None:
+                return StudySource(study_id, upload.image_bytes, upload.report_text, None, upload.filename)
+        return None
+
+    def __call__(self, study_id: str, session_id: str | None) -> tuple[bytes, str] | None:
+        """(image bytes, report) for the background job, or None."""
+        source = self.source(study_id, session_id)
+        return None if source is None else (source.image_bytes, source.report_text)
+
+
+def _output(component_id: str, component_property: str) -> Any:
+    """A :class:`StudyPanel` field filled into ``component_id.component_property``."""
+    return field(metadata={"output": (component_id, component_property)})
+
+
+@dataclass(frozen=True)
+class StudyPanel:
+    """Everything the study callback sets, one field per Dash output, in the callback's output order.
+
+    Any field may be ``dash.no_update`` (that output is left as it is).
+
+    Attributes:
+        xray_figure: The radiograph with its circles (``xray-graph.figure``).
+        circle_sweep: The circles at every slider threshold, drawn in the browser (``circle-sweep.data``);
+            None when nothing is drawn.
+        words_figure: The report word heatmap (``words-graph.figure``).
+        strongest_words: The list of the most attributed words (``strongest-words.children``).
+        prediction_children: The prediction card body (``prediction.children``).
+        report_text: The report as written, or the placeholder message (``study-report.children``).
+        study_error: An alert, or None (``study-error.children``).
+        sweep_chart: Circles and retained attribution against tau (``sweep-chart.figure``).
+        picker_options: The study list with this study's probability added (``study-picker.options``).
+    """
+
+    xray_figure: Any = _output(xray_view.XRAY_GRAPH_ID, "figure")
+    circle_sweep: dict | None = _output(threshold_control.CIRCLE_SWEEP_ID, "data")
+    words_figure: Any = _output(report_view.WORDS_GRAPH_ID, "figure")
+    strongest_words: Any = _output(report_view.STRONGEST_WORDS_ID, "children")
+    prediction_children: Any = _output(PREDICTION_ID, "children")
+    report_text: str | None = _output(STUDY_REPORT_ID, "children")
+    study_error: Any = _output(STUDY_ERROR_ID, "children")
+    sweep_chart: Any = _output(research_tools.SWEEP_CHART_ID, "figure")
+    picker_options: list[dict] | None = _output(STUDY_PICKER_ID, "options")
+
+    @classmethod
+    def outputs(cls) -> list[Output]:
+        """The study callback's ``Output`` list, in field order (the one source of that order)."""
+        return [Output(*item.metadata["output"]) for item in fields(cls)]
+
+    @classmethod
+    def unchanged(cls, **changes: Any) -> StudyPanel:
+        """A panel that leaves every output as it is (``no_update``) except the ones given."""
+        return cls(**{**{item.name: no_update for item in fields(cls)}, **changes})
+
+    def as_tuple(self) -> tuple:
+        """The field values in output order: what the callback returns (shallow, unlike ``dataclasses.astuple``)."""
+        return tuple(getattr(self, item.name) for item in fields(self))
+
+
+def png_data_uri(png_bytes: bytes) -> str:
+    """A PNG as a data URI for an image source (pure)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.0f}%"
+
+
+def prediction_children(document: dict, truth_label: str | None) -> list:
+    """The prediction card body from an explanation document (pure)."""
+    probability = document["probability"]
+    predicted = document["label"]
+    share = document["modality_share"]
+    error = document["completeness"]["relative_error"]
+    children = [
+        html.Div("P(abnormal)", className="small text-muted"),
+        html.Div(f"{probability:.3f}", className="display-6"),
+        dbc.Badge(f"model: {predicted}", color="danger" if predicted == "abnormal" else "success", className="me-2"),
+    ]
+    if truth_label is not None:
+        children.append(dbc.Badge(f"report label: {truth_label}", color="secondary"))
+    distribution = document.get("distribution") or {}
+    if distribution.get("in_distribution") is False:
+        children.append(
+            dbc.Alert(
+                [
+                    html.Strong("This image may not be a frontal chest radiograph like the ones the model was "
+                                "trained on"),
+                    html.Ul([html.Li(reason) for reason in distribution.get("reasons", [])], className="mb-0 mt-1"),
+                ],
+                color="warning",
+                className="small mt-2 mb-0 py-2",
+            )
+        )
+    children.append(
+        html.Div(
+            [
+                html.Span(f"Image {_percent(share.get('image'))}", className="me-3"),
+                html.Span(f"Report {_percent(share.get('text'))}", className="me-3"),
+                html.Span(f"completeness error {100 * error:.1f}%", className="text-muted"),
+            ],
+            className="small mt-2",
+            title="Share of the change in P(abnormal), from the reference image and empty report to this study, "
+            "that integrated gradients attribute to the image and to the report.",
+        )
+    )
+    return children
+
+
+def explanation_settings(
+    link_distance: float | None,
+    min_points: int | None,
+    sight_sensitivity: float | None = None,
+    attribution_smoothing: float | None = None,
+) -> ExplanationSettings:
+    """Settings from the slider and the clustering controls; invalid or empty values give the defaults (pure)."""
+    distance = float(link_distance) if isinstance(link_distance, (int, float)) and link_distance > 0 else None
+    points = int(min_points) if isinstance(min_points, (int, float)) and min_points >= 1 else DEFAULT_MIN_POINTS
+    tau = (float(sight_sensitivity) if isinstance(sight_sensitivity, (int, float)) and 0 <= sight_sensitivity <= 1
+           else None)
+    smoothing = (float(attribution_smoothing)
+                 if isinstance(attribution_smoothing, (int, float)) and 0 <= attribution_smoothing <= MAX_SMOOTHING
+                 else None)
+    return ExplanationSettings(sight_sensitivity=tau, link_distance=distance, min_points=points,
+                               attribution_smoothing=smoothing)
+
+
+def render_explanation(
+    source: StudySource,
+    explanation: Explanation,
+    explainer: StudyExplainer,
+    settings: ExplanationSettings,
+    collection: StudyCollection,
+) -> tuple[StudyPanel, float]:
+    """Everything the page shows for an explained study (pure apart from reading masks from disk).
+
+    Returns:
+        ``(panel, probability)``: the panel leaves the study picker's options unchanged; ``probability`` is
+        P(abnormal), for the caller to add to them (:func:`components.study_browser.with_probability`).
+    """
+    document = explanation_document(explainer.bundle, explanation, settings)
+    mapping = explanation.prepared.mapping
+    attribution_map = explanation.attribution.image_attribution
+    sweep = circle_sweep(attribution_map, mapping, explanation.link_distance, settings.min_points)
+    lesion_masks = lesion_masks_for_study(collection.root, source.study_id) if source.has_masks else []
+    figure = xray_view.xray_figure(
+        png_data_uri(encode_png(decode_image(source.image_bytes).pixels)),
+        mapping.image_width,
+        mapping.image_height,
+        document["circles"],
+        points_trace=xray_view.signal_points_trace(attribution_map, mapping),
+        heatmap_source=xray_view.attribution_overlay_png(attribution_map, mapping),
+        show_heatmap=False,
+        show_points=False,
+        truth_source=xray_view.lesion_outline_png(lesion_masks),
+        uirevision=source.study_id,
+    )
+    hit_rates = sweep_hit_rates(sweep, lesion_masks) if source.has_masks else None
+    words_figure, strongest = report_view.report_outputs(document["words"])
+    panel = StudyPanel(
+        xray_figure=figure,
+        circle_sweep=sweep,
+        words_figure=words_figure,
+        strongest_words=strongest,
+        prediction_children=prediction_children(document, source.truth_label),
+        report_text=source.report_text,
+        study_error=None,
+        sweep_chart=research_tools.sweep_chart_figure(sweep, hit_rates, explanation.sight_sensitivity),
+        picker_options=no_update,
+    )
+    return panel, document["probability"]
+
+
+def empty_panel(message: str, alert: dbc.Alert | None = None) -> StudyPanel:
+    """A panel with nothing drawn, ``message`` in place of the report and an optional alert."""
+    return StudyPanel(
+        xray_figure=xray_view.empty_xray_figure(message),
+        circle_sweep=None,
+        words_figure=report_view.empty_words_figure(),
+        strongest_words=None,
+        prediction_children=[],
+        report_text=message,
+        study_error=alert,
+        sweep_chart=research_tools.sweep_chart_figure({"thresholds": [], "circles": []}, None, 0.0),
+        picker_options=no_update,
+    )
+
+
+def study_panel_outputs(
+    study_id: str | None,
+    session_id: str | None,
+    triggered_by_job: bool,
+    settings: ExplanationSettings,
+    options: list[dict] | None,
+    explainer: StudyExplainer,
+    resolver: StudyResolver,
+) -> StudyPanel:
+    """Everything the study callback sets for a picked study.
+
+    A cached study is drawn (and its probability added to the picker's ``options``); an uncached one gets a
+    "being explained" placeholder (the background job, triggered by the same pick, computes it).
+    """
+    source = resolver.source(study_id, session_id)
+    if source is None:
+        if study_id:
+            alert = dbc.Alert("That study is not in this collection or belongs to another session.", color="warning")
+            return empty_panel("Pick a study.", alert)
+        return empty_panel("Pick a study.")
+    explanation = explainer.cached(source.image_bytes, source.report_text, settings)
+    if explanation is None:
+        if triggered_by_job:
+            alert = dbc.Alert("The explanation finished but is not in the cache; pick the study again.",
+                              color="danger")
+            return empty_panel("Not explained.", alert)
+        return empty_panel(f"Explaining {source.title}… (integrated gradients, see the progress bar)")
+    panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection)
+    return dataclasses.replace(panel, picker_options=with_probability(options, source.study_id, probability))
+
+
+def study_panel(study_id: str | None, explainer: StudyExplainer, collection: StudyCollection) -> StudyPanel:
+    """Explain (computing if needed, in this process) and draw a bundled study, for scripts and benchmarks.
+
+    The picker's options are left unchanged (``no_update``).
+    """
+    resolver = StudyResolver(collection)
+    source = resolver.source(study_id, None)
+    if source is None:
+        return empty_panel("Pick a study.")
+    settings = ExplanationSettings()
+    explanation = explainer.explain(source.image_bytes, source.report_text, settings)
+    return render_explanation(source, explanation, explainer, settings, collection)[0]
+
+
+def deep_link(search: str | None, collection: StudyCollection) -> tuple:
+    """(study id, sight sensitivity) from ``?study=<uId>&threshold=<tau>``; invalid parts are ignored.
+
+    Deep links open bundled studies only: an upload lives in one page's session and is never shared by URL.
+    """
+    query = parse_qs((search or "").lstrip("?"))
+    study_id = (query.get("study") or [None])[0]
+    threshold = (query.get("threshold") or [None])[0]
+    try:
+        sight_sensitivity = float(threshold) if threshold is not None else None
+    except ValueError:
+        sight_sensitivity = None
+    if sight_sensitivity is not None and not 0.0 <= sight_sensitivity <= 1.0:
+        sight_sensitivity = None
+    return (study_id if study_id in collection else no_update,
+            sight_sensitivity if sight_sensitivity is not None else no_update)
