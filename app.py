@@ -48,7 +48,8 @@ class AppConfig:
     """Root of the on-disk state: ``explanations/`` (IG cache), ``uploads/`` (per-session), ``jobs/`` (background
     callback results). Several server processes may share it."""
     auth_file: Path | None = None
-    """``username:<werkzeug hash>`` lines; when set, every route needs HTTP basic auth (components.server.authentication)."""
+    """``username:<werkzeug hash>`` lines; when set, every route needs HTTP basic auth
+    (components.server.authentication)."""
     max_upload_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     """Largest X-ray file accepted by the upload form (``--max-upload-mb``)."""
     max_jobs: int = DEFAULT_SLOTS
@@ -140,7 +141,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the chest X-ray explanation dashboard.")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model bundle directory (default: the demo)")
     parser.add_argument("--studies", type=Path, default=DEFAULT_STUDIES, help="OpenI-layout studies folder")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="on-disk state: explanation cache, uploads, background jobs")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help="on-disk state: explanation cache, uploads, background jobs")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_IMAGE_BYTES / 2**20,

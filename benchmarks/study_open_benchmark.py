@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from components import presenter  # noqa: E402
-from cxrmodel.modeling import load_bundle  # noqa: E402
-from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer  # noqa: E402
 from cxrmodel.data import StudyCollection  # noqa: E402
+from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer  # noqa: E402
+from cxrmodel.modeling import load_bundle  # noqa: E402
 
 TARGET_MS = 300.0
 

@@ -21,8 +21,8 @@ from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
 from components.threshold_control import LINK_DISTANCE_ID, MIN_POINTS_ID, SIGHT_SENSITIVITY_ID, SMOOTHING_ID
 from cxrmodel.explain import StudyExplainer, explanation_document
-from cxrmodel.rendering import annotated_png
 from cxrmodel.imaging import decode_image
+from cxrmodel.rendering import annotated_png
 
 logger = logging.getLogger(__name__)
 

@@ -46,7 +46,8 @@ def layout(card: dict, fingerprint: str) -> dbc.Card:
     """The model card panel."""
     metrics = card.get("metrics", {})
     table = dbc.Table(
-        [html.Thead(html.Tr([html.Th("Held-out"), html.Th("Accuracy"), html.Th("AUC")])), html.Tbody(metrics_rows(metrics))],
+        [html.Thead(html.Tr([html.Th("Held-out"), html.Th("Accuracy"), html.Th("AUC")])),
+         html.Tbody(metrics_rows(metrics))],
         size="sm",
         className="mb-2",
     )

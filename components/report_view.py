@@ -93,11 +93,11 @@ def _line_traces(line: int, members: list[tuple[dict, dict]]) -> list[go.Heatmap
     hover = [word_hover_text(word) for word in words]
 
     def only(keep: bool, values: list) -> list:
-        return [value if flag == keep else "" for value, flag in zip(values, seen)]
+        return [value if flag == keep else "" for value, flag in zip(values, seen, strict=True)]
 
     traces = [go.Heatmap(
         **common, name=f"line {line + 1}", coloraxis="coloraxis",
-        z=[[float(word["score"]) if flag else None for word, flag in zip(words, seen)]],
+        z=[[float(word["score"]) if flag else None for word, flag in zip(words, seen, strict=True)]],
         text=[only(True, labels)], hovertext=[only(True, hover)], textfont={"size": WORD_FONT_SIZE},
     )]
     if not all(seen):
@@ -125,7 +125,7 @@ def words_figure(words: list[dict], characters_per_line: int = 70) -> go.Figure:
         return empty_words_figure()
     positions = word_positions(words, characters_per_line)
     lines: dict[int, list[tuple[dict, dict]]] = {}
-    for word, position in zip(words, positions):
+    for word, position in zip(words, positions, strict=True):
         lines.setdefault(position["line"], []).append((word, position))
     traces = [trace for line, members in lines.items() for trace in _line_traces(line, members)]
     line_count = len(lines)

@@ -100,7 +100,8 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                             dbc.Card(dbc.CardBody(id=PREDICTION_ID), className="mb-3"),
                             report_view.layout(),
                             html.Details(
-                                [html.Summary("Report as written"), html.Pre(id=STUDY_REPORT_ID, className="report-text")],
+                                [html.Summary("Report as written"),
+                                 html.Pre(id=STUDY_REPORT_ID, className="report-text")],
                                 className="mt-2",
                             ),
                         ],
@@ -117,7 +118,8 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                         [
                             dbc.Col(research_tools.layout(), lg=8),
                             dbc.Col([threshold_control.advanced_layout(default_link_distance,
-                                                                      default_smoothing=default_smoothing), export_tools.layout()], lg=4),
+                                                                      default_smoothing=default_smoothing),
+                                     export_tools.layout()], lg=4),
                         ],
                         className="mt-2",
                     ),

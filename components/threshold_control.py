@@ -46,6 +46,7 @@ from components.xray_view import (
     js_fixed,
     xray_ids,
 )
+
 # One source for the slider's step and the clustering defaults: the detection package the sweep is computed by.
 from cxrmodel.detection import DEFAULT_MIN_POINTS, DEFAULT_SIGHT_SENSITIVITY, MAX_SMOOTHING, SLIDER_STEP
 
@@ -207,8 +208,8 @@ def advanced_layout(
             html.Small("Signal pixels closer than the link distance join one circle; smaller groups are not drawn.",
                        className="text-muted d-block mt-1"),
             dbc.Label("Map smoothing σ (model-grid pixels)", html_for=SMOOTHING_ID, className="small mb-0 mt-2"),
-            dbc.Input(id=SMOOTHING_ID, type="number", min=0, max=MAX_SMOOTHING, step=0.5, value=round(default_smoothing, 2),
-                      debounce=True, size="sm"),
+            dbc.Input(id=SMOOTHING_ID, type="number", min=0, max=MAX_SMOOTHING, step=0.5,
+                      value=round(default_smoothing, 2), debounce=True, size="sm"),
             html.Small("The attribution map is blurred (its total kept) before the signal pixels are picked, so "
                        "circles follow regions rather than single pixels; 0 shows the raw map, as in the paper.",
                        className="text-muted d-block mt-1"),

@@ -14,9 +14,9 @@ import logging
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
+from components.server.uploads import UploadStore
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
-from components.server.uploads import UploadStore
 from cxrmodel.inputs import DEFAULT_MAX_IMAGE_BYTES, UploadError, decode_data_url, report_from_file, validate_upload
 
 logger = logging.getLogger(__name__)

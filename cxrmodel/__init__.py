@@ -1,7 +1,10 @@
-"""cxrmodel: everything that is not UI — imaging, text, models, attribution, data.
+"""cxrmodel: everything that is not UI — imaging, text, models, explanations, circles, data, training.
 
-Importing this package must stay cheap: submodules that need TensorFlow import it lazily so that the
-slider path (`cxrmodel.detection.circles`) and the data tools never pay for it.
+Subpackages, one reason each (each declares its public API in ``__all__``): ``detection`` (circles; numpy,
+scipy and numba only), ``explain`` (integrated gradients and the study explainer), ``modeling`` (config and
+bundle; Keras builders apart), ``imaging``, ``evaluation``, ``rendering``, ``data`` (with ``data.synthetic``),
+``training`` and ``cli``. Importing this package must stay cheap: TensorFlow is imported only where a model is
+built or loaded, so the web process and the slider path never pay for it (tests/test_import_boundaries.py).
 """
 
 __version__ = "0.1.0"

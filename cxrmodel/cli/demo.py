@@ -23,8 +23,8 @@ from cxrmodel.cli._common import output_folder, positive_int
 
 
 def _command_demo_build(arguments: argparse.Namespace) -> int:
-    from cxrmodel.training.demo import DemoRecipe, build_demo
-    from cxrmodel.training.fit import TrainingSchedule
+    from cxrmodel.training.demo import DemoRecipe, build_demo  # noqa: PLC0415 - TensorFlow only when training
+    from cxrmodel.training.fit import TrainingSchedule  # noqa: PLC0415
 
     schedule = TrainingSchedule()
     if arguments.epochs:
@@ -48,7 +48,7 @@ def _command_demo_build(arguments: argparse.Namespace) -> int:
 
 
 def _command_demo_baseline(arguments: argparse.Namespace) -> int:
-    from cxrmodel.training.demo import DemoRecipe, write_mean_normal_baseline
+    from cxrmodel.training.demo import DemoRecipe, write_mean_normal_baseline  # noqa: PLC0415 - the training code only when the command runs
 
     write_mean_normal_baseline(Path(arguments.model_output), DemoRecipe(seed=arguments.seed))
     print(json.dumps({"image_baseline": str(Path(arguments.model_output) / "image_baseline.png")}))
@@ -56,8 +56,8 @@ def _command_demo_baseline(arguments: argparse.Namespace) -> int:
 
 
 def _command_demo_selection(arguments: argparse.Namespace) -> int:
-    from cxrmodel.data.synthetic.studies import write_openi_dataset
-    from cxrmodel.training.demo import DemoRecipe, selection_study_specs
+    from cxrmodel.data.synthetic.studies import write_openi_dataset  # noqa: PLC0415 - the phantom renderer only when writing studies
+    from cxrmodel.training.demo import DemoRecipe, selection_study_specs  # noqa: PLC0415
 
     recipe = DemoRecipe(seed=arguments.seed)
     written = write_openi_dataset(arguments.output, selection_study_specs(recipe), recipe.seed,
@@ -67,7 +67,7 @@ def _command_demo_selection(arguments: argparse.Namespace) -> int:
 
 
 def _command_synthetic(arguments: argparse.Namespace) -> int:
-    from cxrmodel.data.synthetic.studies import sample_study_spec, write_openi_dataset
+    from cxrmodel.data.synthetic.studies import sample_study_spec, write_openi_dataset  # noqa: PLC0415 - the phantom renderer only when writing studies
 
     specs = [sample_study_spec(arguments.first_number + index, arguments.seed) for index in range(arguments.count)]
     truth = write_openi_dataset(arguments.output, specs, arguments.seed, arguments.width, arguments.height)

@@ -6,9 +6,9 @@
 
 ``train`` reads the corpus — an OpenI reports archive (``.tgz``/``.tar``), a folder of OpenI XML files or one
 ``.xml`` (the FINDINGS + IMPRESSION text each study's model reads, :func:`cxrmodel.data.openi.load_openi`), or a
-plain ``.txt`` / ``.txt.gz`` with one report per line — trains word2vec (:func:`cxrmodel.training.embeddings.train_word2vec`,
-one thread, seeded: repeatable) and writes the vectors in word2vec text format (``.gz`` = compressed). It prints a
-JSON summary (words, dimension, reports, seconds).
+plain ``.txt`` / ``.txt.gz`` with one report per line — trains word2vec
+(:func:`cxrmodel.training.embeddings.train_word2vec`, one thread, seeded: repeatable) and writes the vectors in
+word2vec text format (``.gz`` = compressed). It prints a JSON summary (words, dimension, reports, seconds).
 
 Resumable: the settings and the corpus' sha256 are written next to the vectors (``FILE.meta.json``); a rerun with
 the same settings and corpus reuses the finished file (``"reused": true``) instead of retraining, a rerun with
@@ -59,7 +59,7 @@ def read_corpus(path: Path) -> list[str]:
         except (gzip.BadGzipFile, EOFError) as error:
             raise ValueError(f"corpus {path} is a damaged gzip file ({error})") from None
     elif path.is_dir() or name.endswith(OPENI_SUFFIXES):
-        from cxrmodel.data.openi import load_openi
+        from cxrmodel.data.openi import load_openi  # noqa: PLC0415 - the OpenI reader only for an OpenI corpus
 
         reports = [study.report_text for study in load_openi(path) if study.report_text.strip()]
     else:
@@ -86,7 +86,7 @@ def _meta_path(output: Path) -> Path:
 
 def run_train(arguments: argparse.Namespace) -> int:
     """Handler of `embeddings train` (see the module docstring)."""
-    from cxrmodel.training.embeddings import save_word_vectors, train_word2vec
+    from cxrmodel.training.embeddings import save_word_vectors, train_word2vec  # noqa: PLC0415 - gensim only when training
 
     output: Path = arguments.output
     if output.is_dir():
@@ -128,7 +128,7 @@ def run_train(arguments: argparse.Namespace) -> int:
 
 def run_check(arguments: argparse.Namespace) -> int:
     """Handler of `embeddings check`: load a vectors file and print its count and dimension."""
-    from cxrmodel.training.embeddings import load_word_vectors
+    from cxrmodel.training.embeddings import load_word_vectors  # noqa: PLC0415 - the training code only when the command runs
 
     vectors = load_word_vectors(arguments.file, dimension=arguments.dimension)
     print(json.dumps({"file": str(arguments.file), "words": len(vectors), "dimension": vectors.dimension}))

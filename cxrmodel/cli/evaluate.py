@@ -34,12 +34,11 @@ from cxrmodel.cli._common import (
 
 
 def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
-    from cxrmodel.modeling import load_bundle
-    from cxrmodel.explain import ExplanationCache
-    from cxrmodel.evaluation import detection_report, write_quality_json
-    from cxrmodel.rendering.charts import write_quality_chart
-    from cxrmodel.explain import ExplanationSettings, StudyExplainer
-    from cxrmodel.data import StudyCollection
+    from cxrmodel.data import StudyCollection  # noqa: PLC0415 - TensorFlow and matplotlib only when the command runs
+    from cxrmodel.evaluation import detection_report, write_quality_json  # noqa: PLC0415
+    from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer  # noqa: PLC0415
+    from cxrmodel.modeling import load_bundle  # noqa: PLC0415
+    from cxrmodel.rendering.charts import write_quality_chart  # noqa: PLC0415
 
     bundle = load_bundle(arguments.model)
     collection = StudyCollection.from_folder(arguments.studies)
@@ -61,8 +60,8 @@ def _command_evaluate_detection(arguments: argparse.Namespace) -> int:
 
 
 def _command_evaluate(arguments: argparse.Namespace) -> int:
-    from cxrmodel.data.fetch import default_reports_path
-    from cxrmodel.training.evaluate_text import TextEvaluationSettings, evaluate_openi_reports
+    from cxrmodel.data.fetch import default_reports_path  # noqa: PLC0415 - TensorFlow and gensim only when the command runs
+    from cxrmodel.training.evaluate_text import TextEvaluationSettings, evaluate_openi_reports  # noqa: PLC0415
 
     logging.getLogger("cxrmodel.training.evaluate_text").setLevel(logging.INFO)  # one progress line per fold on stderr
     if arguments.compare_embeddings and arguments.word_vectors not in ("random", "word2vec"):
@@ -78,7 +77,8 @@ def _command_evaluate(arguments: argparse.Namespace) -> int:
     if arguments.json:
         print(json.dumps(document))
     else:
-        print(f"{document['n_studies']} reports, {document['folds']} stratified folds, {document['wall_seconds']:.0f} s")
+        print(f"{document['n_studies']} reports, {document['folds']} stratified folds, "
+              f"{document['wall_seconds']:.0f} s")
         for name, block in document["models"].items():
             print(f"{name:22s} accuracy {block['accuracy_mean']:.4f} +/- {block['accuracy_sd']:.4f}, "
                   f"AUC {block['auc_mean']:.4f} +/- {block['auc_sd']:.4f}")

@@ -21,7 +21,7 @@ PHANTOM_SIZE_RANGE = (128, 1024)
 
 
 def _command_synthetic_chestxray14(arguments: argparse.Namespace) -> int:
-    from cxrmodel.data.synthetic.chestxray14 import write_chestxray14_dataset
+    from cxrmodel.data.synthetic.chestxray14 import write_chestxray14_dataset  # noqa: PLC0415 - the phantom renderer only when writing images
 
     low, high = PHANTOM_SIZE_RANGE
     for name in ("count", "first_number"):
@@ -39,7 +39,7 @@ def _command_synthetic_chestxray14(arguments: argparse.Namespace) -> int:
 
 
 def _command_pretrain_image(arguments: argparse.Namespace) -> int:
-    from cxrmodel.training.pretrain import PretrainSettings, pretrain_image_encoder
+    from cxrmodel.training.pretrain import PretrainSettings, pretrain_image_encoder  # noqa: PLC0415 - TensorFlow only when training
 
     if not arguments.dataset.is_dir():
         raise CommandError(f"--dataset {arguments.dataset} is not a folder (expected a ChestX-ray14-format folder "

@@ -24,10 +24,11 @@ from pathlib import Path
 
 from cxrmodel.cli._common import CommandError, fraction_below_half, image_size, positive_float, positive_int
 
-PROGRESS_LOGGERS = ("cxrmodel.training.fit", "cxrmodel.training.transfer", "cxrmodel.training.target", "cxrmodel.training.pipeline",
-                    "cxrmodel.training.pretrain", "cxrmodel.training.embeddings")
+PROGRESS_LOGGERS = ("cxrmodel.training.fit", "cxrmodel.training.transfer", "cxrmodel.training.target",
+                    "cxrmodel.training.pipeline", "cxrmodel.training.pretrain", "cxrmodel.training.embeddings")
 """Loggers shown at INFO even without ``-v``: they speak once the arguments and files have been checked, so a
-user error still ends with exactly one line on stderr (dataset loading, ``cxrmodel.training.target_data``, speaks with ``-v``)."""
+user error still ends with exactly one line on stderr (dataset loading, ``cxrmodel.training.target_data``, speaks
+with ``-v``)."""
 
 
 def _show_progress(arguments: argparse.Namespace) -> bool:
@@ -37,15 +38,15 @@ def _show_progress(arguments: argparse.Namespace) -> bool:
 
 
 def _sources(arguments: argparse.Namespace):
-    from cxrmodel.training.transfer import TransferSources
+    from cxrmodel.training.transfer import TransferSources  # noqa: PLC0415 - TensorFlow only when training
 
     return TransferSources(image_encoder=arguments.image_encoder, image_weights=arguments.image_weights,
                            word_vectors=arguments.word_vectors)
 
 
 def _settings(arguments: argparse.Namespace, test_fraction: float = 0.2):
-    from cxrmodel.training.fit import TrainingSchedule
-    from cxrmodel.training.target import TargetSettings
+    from cxrmodel.training.fit import TrainingSchedule  # noqa: PLC0415 - TensorFlow only when training
+    from cxrmodel.training.target import TargetSettings  # noqa: PLC0415
 
     schedule = TrainingSchedule(learning_rate=arguments.learning_rate,
                                 fine_tune_learning_rate=arguments.fine_tune_learning_rate,
@@ -67,7 +68,7 @@ def _check_studies(arguments: argparse.Namespace) -> None:
 
 
 def _command_train(arguments: argparse.Namespace) -> int:
-    from cxrmodel.training.target import train_target_bundle
+    from cxrmodel.training.target import train_target_bundle  # noqa: PLC0415 - TensorFlow only when training
 
     _check_studies(arguments)
     if arguments.output.exists() and not arguments.output.is_dir():
@@ -84,8 +85,8 @@ def _command_train(arguments: argparse.Namespace) -> int:
 
 
 def _command_evaluate_models(arguments: argparse.Namespace) -> int:
-    from cxrmodel.rendering.charts import write_evaluation_chart
-    from cxrmodel.training.target import MODEL_LABELS, MODEL_ORDER, evaluate_target_models
+    from cxrmodel.rendering.charts import write_evaluation_chart  # noqa: PLC0415 - TensorFlow and matplotlib only when training
+    from cxrmodel.training.target import MODEL_LABELS, MODEL_ORDER, evaluate_target_models  # noqa: PLC0415
 
     _check_studies(arguments)
     if arguments.folds < 2:
@@ -122,7 +123,7 @@ def _command_evaluate_models(arguments: argparse.Namespace) -> int:
 
 
 def _command_pipeline(arguments: argparse.Namespace) -> int:
-    from cxrmodel.training.pipeline import FULL, QUICK, run_pipeline
+    from cxrmodel.training.pipeline import FULL, QUICK, run_pipeline  # noqa: PLC0415 - TensorFlow only when training
 
     if arguments.output.exists() and not arguments.output.is_dir():
         raise CommandError(f"--output {arguments.output} exists and is not a folder")
@@ -146,7 +147,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model and schedule")
     model.add_argument("--image-size", type=image_size, default=None,
                        help="model grid side in pixels (default: the pre-trained encoder's, else 224)")
-    # Checked by TargetSettings against cxrmodel.modeling.builders.BACKBONES (importing it here would load TensorFlow for --help).
+    # Checked by TargetSettings against cxrmodel.modeling.builders.BACKBONES (importing it here would load
+    # TensorFlow for --help).
     model.add_argument("--backbone", default=None,
                        help="image backbone: compact, densenet121, mobilenetv3small, efficientnetb0 or resnet50 "
                             "(default: the pre-trained encoder's, else compact)")
@@ -167,7 +169,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train``, ``evaluate-models`` and ``pipeline`` on the CLI's sub-command set."""
     train = subparsers.add_parser(
         "train", help="train text-only, image-only and multimodal on an OpenI folder and write a dashboard bundle")
-    train.add_argument("--studies", type=Path, required=True, help="OpenI folder (XML or Kaggle CSV layout) with images")
+    train.add_argument("--studies", type=Path, required=True,
+                       help="OpenI folder (XML or Kaggle CSV layout) with images")
     train.add_argument("--output", type=Path, required=True,
                        help="bundle folder to write (finished sub-models are kept in OUTPUT/work for resuming)")
     train.add_argument("--test-fraction", type=fraction_below_half, default=0.2,

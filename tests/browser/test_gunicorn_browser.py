@@ -7,7 +7,6 @@ worker's memory. The test opens an uncached study (background job, then circles)
 
 from __future__ import annotations
 
-
 import pytest
 
 pytest.importorskip("selenium")

@@ -53,7 +53,7 @@ def test_one_labelled_cell_per_word_in_reading_order():
 def test_wrapping_respects_characters_per_line_and_words_never_overlap():
     words = random_report(60, seed=1)
     positions = report_view.word_positions(words, characters_per_line=30)
-    for previous, current in zip(positions, positions[1:]):
+    for previous, current in zip(positions, positions[1:], strict=False):
         if current["line"] == previous["line"]:
             assert current["start"] == previous["end"]  # side by side, no overlap
         else:

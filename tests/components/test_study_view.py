@@ -6,6 +6,9 @@ import base64
 import dataclasses
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,12 +19,11 @@ from components import explanation_progress, export_tools, presenter, xray_view
 from components.presenter import StudyPanel
 from components.server.uploads import UploadStore, new_session_id
 from components.study_browser import PROBABILITY_SEPARATOR, with_probability
-from cxrmodel.modeling import load_bundle
-from cxrmodel.explain import ExplanationCache
-from cxrmodel.evaluation import lesion_masks_for_study
-from cxrmodel.explain import ExplanationSettings, StudyExplainer
 from cxrmodel.data import StudyCollection
+from cxrmodel.evaluation import lesion_masks_for_study
+from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer
 from cxrmodel.inputs import validate_upload
+from cxrmodel.modeling import load_bundle
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +134,8 @@ def test_smoothing_control_redraws_the_circles_from_the_cached_attribution(world
     assert sweeps[0]["circles"] != sweeps[3]["circles"]
     assert sweeps[3]["positive_mass"] <= sweeps[0]["positive_mass"] + 1e-9
     # The export of the same view carries the smoothing it was drawn with.
-    document = export_tools.export_document("CXR2", 0.5, None, None, None, explainer, resolver, attribution_smoothing=3)[0]
+    document = export_tools.export_document("CXR2", 0.5, None, None, None, explainer, resolver,
+                                            attribution_smoothing=3)[0]
     assert document["settings"]["attribution_smoothing"] == 3.0
 
 
@@ -254,7 +257,7 @@ def test_a_failed_study_callback_changes_only_the_error():
     alert = "could not show"
     panel = StudyPanel.unchanged(study_error=alert)
     assert panel.study_error == alert
-    assert [name for name, value in zip([f.name for f in dataclasses.fields(panel)], panel.as_tuple())
+    assert [name for name, value in zip([f.name for f in dataclasses.fields(panel)], panel.as_tuple(), strict=True)
             if value is not no_update] == ["study_error"]
 
 
@@ -266,10 +269,6 @@ def test_an_empty_panel_draws_nothing_and_leaves_the_picker_alone():
 
 
 def test_exports_need_only_the_presenter_not_the_study_view():
-    import subprocess
-    import sys
-    from pathlib import Path
-
     script = "import sys, components.export_tools; print('components.study_view' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])

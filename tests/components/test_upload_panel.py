@@ -10,8 +10,8 @@ import numpy as np
 from dash import no_update
 from PIL import Image
 
-from components.upload_panel import UPLOADED_LABEL_PREFIX, analyze_upload, report_file_to_text
 from components.server.uploads import UploadStore, new_session_id
+from components.upload_panel import UPLOADED_LABEL_PREFIX, analyze_upload, report_file_to_text
 
 
 def _data_url(data: bytes, kind: str = "image/png") -> str:

@@ -64,7 +64,7 @@ def test_uirevision_keeps_zoom_for_one_image_and_resets_for_another():
 def test_circles_become_rank_coloured_shapes_with_exact_extents():
     shapes = as_json(xray_view.xray_figure(SOURCE, 160, 200, CIRCLES))["layout"]["shapes"]
     assert len(shapes) == len(CIRCLES)
-    for rank, (shape, circle) in enumerate(zip(shapes, CIRCLES), start=1):
+    for rank, (shape, circle) in enumerate(zip(shapes, CIRCLES, strict=True), start=1):
         assert shape["type"] == "circle" and (shape["xref"], shape["yref"]) == ("x", "y")
         x, y, r = circle["x"], circle["y"], circle["r"]
         assert (shape["x0"], shape["x1"], shape["y0"], shape["y1"]) == pytest.approx((x - r, x + r, y - r, y + r))

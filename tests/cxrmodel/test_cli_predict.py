@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from cxrmodel.cli.main import USER_ERROR_STATUS, main
+from cxrmodel.cli import main
+from cxrmodel.cli._common import USER_ERROR_STATUS
 
 
 def predictions(capsys, model, studies) -> dict[str, dict]:

@@ -1,6 +1,6 @@
 """Tests for the `detect` command (cxrmodel.cli.detect): JSON circles of a stored map, one-line errors, no TF.
 
-The command is driven through an argparse parser built with `add_detect_parser`, exactly as cxrmodel.cli.main
+The command is driven through an argparse parser built with `add_parser`, exactly as cxrmodel.cli.main
 registers it, both in-process and once in a subprocess that also checks TensorFlow was never imported.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrmodel.cli.detect import add_detect_parser, run_detect
+from cxrmodel.cli.detect import add_parser, run_detect
 from cxrmodel.detection import detect_circles
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cxrmodel")
-    add_detect_parser(parser.add_subparsers(dest="command"))
+    add_parser(parser.add_subparsers(dest="command"))
     return parser
 
 
@@ -153,9 +153,9 @@ def test_bad_options_exit_2_with_one_line(npz_file, capsys, options, message):
 
 SCRIPT = """
 import argparse, sys
-from cxrmodel.cli.detect import add_detect_parser
+from cxrmodel.cli.detect import add_parser
 parser = argparse.ArgumentParser(prog="python -m cxrmodel")
-add_detect_parser(parser.add_subparsers(dest="command"))
+add_parser(parser.add_subparsers(dest="command"))
 arguments = parser.parse_args(sys.argv[1:])
 status = arguments.handler(arguments)
 heavy = sorted({name.split(".")[0] for name in sys.modules} & {"tensorflow", "keras", "torch"})

@@ -67,8 +67,8 @@ def test_background_jobs_run_on_a_celery_worker(tiny_bundle_directory, tiny_stud
 
         result = _session(url, 7)
 
-        from cxrmodel.modeling import load_bundle
         from cxrmodel.explain import ExplanationSettings, StudyExplainer
+        from cxrmodel.modeling import load_bundle
 
         expected = StudyExplainer(load_bundle(tiny_bundle_directory)).explain(
             result["image"], result["report"], ExplanationSettings()).attribution.probability

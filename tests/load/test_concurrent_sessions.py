@@ -87,8 +87,8 @@ def test_twenty_sessions_at_once_each_see_only_their_own_correct_result(server_u
     with ThreadPoolExecutor(max_workers=SESSIONS) as pool:
         results = list(pool.map(lambda index: _session(server_url, index), range(SESSIONS)))
 
-    from cxrmodel.modeling import load_bundle
     from cxrmodel.explain import ExplanationSettings, StudyExplainer
+    from cxrmodel.modeling import load_bundle
 
     explainer = StudyExplainer(load_bundle(tiny_bundle_directory))
     assert len({result["page"].session_id for result in results}) == SESSIONS
