@@ -33,7 +33,8 @@ loaded = time.perf_counter()
 from cxrmodel.data import StudyCollection
 from cxrmodel.imaging import decode_image_file
 collection = StudyCollection.from_folder(sys.argv[2])
-prepared = [bundle.prepare(decode_image_file(s.image_paths[0]).pixels, s.report_text) for s in collection.studies.values()]
+prepared = [bundle.prepare(decode_image_file(s.image_paths[0]).pixels, s.report_text)
+            for s in collection.studies.values()]
 bundle.predict_studies(prepared)
 print(json.dumps({"load": loaded - started, "predict": time.perf_counter() - loaded, "studies": len(prepared)}))
 """
@@ -62,7 +63,8 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| import keras (baseline) | {import_median:.2f} | 1.00 |")
     print(f"| load_bundle(models/demo), imports included | {load_median:.2f} | {load_median / import_median:.2f} |")
-    print(f"| decode + prepare + predict {runs[0]['studies']} demo studies | {predict_median:.2f} | {predict_median / import_median:.2f} |")
+    print(f"| decode + prepare + predict {runs[0]['studies']} demo studies | {predict_median:.2f} | "
+          f"{predict_median / import_median:.2f} |")
 
 
 if __name__ == "__main__":

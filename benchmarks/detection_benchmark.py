@@ -133,7 +133,8 @@ def main() -> int:
         attribution = realistic_map(size)
         for sight_sensitivity in (0.7, 0.3):
             detection = detect_circles(attribution, sight_sensitivity)
-            fast = timed(lambda: detect_circles(attribution, sight_sensitivity), arguments.repeats)
+            fast = timed(lambda attribution=attribution, sight_sensitivity=sight_sensitivity:
+                         detect_circles(attribution, sight_sensitivity), arguments.repeats)
             seed_repeats = arguments.seed_repeats if size == 224 else 1
             seed, extrapolated = seed_milliseconds(attribution, sight_sensitivity, seed_repeats)
             note = " (extrapolated)" if extrapolated else ""

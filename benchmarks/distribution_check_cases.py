@@ -27,10 +27,13 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cxrmodel.modeling import Bundle, load_bundle  # noqa: E402
 from cxrmodel.data.synthetic.studies import render_study, sample_study_spec  # noqa: E402
-from cxrmodel.imaging import DistributionCheck, check_distribution  # noqa: E402
-from cxrmodel.imaging import decode_image  # noqa: E402
+from cxrmodel.imaging import (  # noqa: E402
+    DistributionCheck,
+    check_distribution,
+    decode_image,  # noqa: E402
+)
+from cxrmodel.modeling import Bundle, load_bundle  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -91,15 +91,17 @@ AUTO = "auto: adaptive trapezoid (default, target 1 %)"
 VARIANTS = {
     NAIVE: {"steps": 64, "method": "riemann_midpoint"},
     AUTO: {"steps": "auto", "method": "riemann_trapezoid", "target_error": 0.01},
-    "auto: Gauss–Legendre ladder (previous default)": {"steps": "auto", "method": "gausslegendre", "target_error": 0.01},
+    "auto: Gauss–Legendre ladder (previous default)": {
+        "steps": "auto", "method": "gausslegendre", "target_error": 0.01,
+    },
 }
 """The timed variants; the first is the baseline every ratio refers to."""
 
 
 def demo_studies(bundle, studies_directory: Path):
     """(study id, model image, token ids) of every study in an OpenI-layout demo folder."""
-    from cxrmodel.imaging import decode_image_file  # noqa: PLC0415
     from cxrmodel.data import StudyCollection  # noqa: PLC0415
+    from cxrmodel.imaging import decode_image_file  # noqa: PLC0415
 
     collection = StudyCollection.from_folder(studies_directory)
     for study_id, study in collection.studies.items():

@@ -267,8 +267,8 @@ def expected_boxes(circles: list[dict]) -> list[list[float]]:
 
 def boxes_match(drawn: list, expected: list) -> bool:
     return len(drawn) == len(expected) and all(
-        all(isinstance(a, (int, float)) and abs(a - b) < 1e-6 for a, b in zip(box, want))
-        for box, want in zip(drawn, expected))
+        all(isinstance(a, (int, float)) and abs(a - b) < 1e-6 for a, b in zip(box, want, strict=False))
+        for box, want in zip(drawn, expected, strict=True))
 
 
 def slider_value(driver) -> float | None:
@@ -331,7 +331,7 @@ def move_to(driver, handle, sweep: dict, index: int, timeout_s: float = 30.0) ->
         if current == index:
             break
         press(driver, handle, Keys.ARROW_RIGHT if current < index else Keys.ARROW_LEFT)
-        wait_for(lambda: slider_value(driver) != value, 10, "the slider to move")
+        wait_for(lambda value=value: slider_value(driver) != value, 10, "the slider to move")
     else:
         raise RuntimeError("could not put the slider on the chosen threshold")
     want = expected_boxes(sweep["circles"][index])
@@ -413,7 +413,7 @@ def measure(driver, url: str, sweep_hint: dict | None, args, load_timeout_s: flo
             raise RuntimeError(f"move {move + 1}: circles did not change within {MOVE_TIMEOUT_MS} ms "
                                f"(keydown seen: {result.get('keydown_seen')})")
         want = expected_boxes(sweep["circles"][target])
-        wait_for(lambda: boxes_match(driver.execute_script("return window.__sliderBench.shapes()"), want), 10,
+        wait_for(lambda want=want: boxes_match(driver.execute_script("return window.__sliderBench.shapes()"), want), 10,
                  f"move {move + 1} to land on tau = {sweep['thresholds'][target]:.2f}")
         if move >= WARMUP_MOVES:
             times.append(result["paint_ms"])

@@ -35,6 +35,23 @@ Decisions (deliberate, tested):
   vocabulary from filling up with ``x-xxxx``, ``xxxxyearold`` and the like.
 * **Stop words** are scikit-learn's ``ENGLISH_STOP_WORDS`` minus :data:`NEGATIONS`. scikit-learn is imported
   lazily on first use (it takes about a second), so importing this module stays cheap.
+* **Section headers** ("FINDINGS:", "Impression:", "CLINICAL HISTORY:", ...; :func:`section_headers`) are dropped like
+  stop words (``kept=False``, offsets exact): they are the same words in every report, carry no information and
+  would still receive attributions (one uploaded report gave "IMPRESSION" half of the word share). A form of
+  :data:`SECTION_HEADER_FORMS` is a header when, ignoring case,
+
+  1. it starts a line (only spaces before it) and is followed by a colon or ends the line ("FINDINGS:",
+     "Findings :", "IMPRESSION" alone on its line); or
+  2. it is followed by a colon and is written in capitals ("... shortness of breath FINDINGS: The heart") or starts
+     a sentence (". Impression: stable"), as in a report pasted as one paragraph.
+
+  Anything else is a word like any other: "no acute findings", "Findings of COPD ..." and "Comparison XXXX, XXXX.
+  Clear lungs." at the start of a line (IU X-ray writes both), "Chest Comparison: ...". The training texts
+  (:func:`cxrmodel.data.openi.compose_report_text`, FINDINGS then IMPRESSION without headings) contain no header by
+  this rule, except one IU X-ray report (CXR2415, whose flattened findings repeat "IMPRESSION:" and "FINDINGS:"), so
+  the rule changes nothing for the bundled studies; it keeps an uploaded or typed report with headings in the same
+  form the model was trained on. Page, CLI and training all encode with :func:`encode_report` (or
+  :meth:`Vocabulary.build` / :func:`model_tokens`), so they apply the same rule.
 """
 
 from __future__ import annotations
@@ -98,6 +115,43 @@ _JOINER = r"['\u2019\u2010\u2011-]"  # ASCII/right single quote, ASCII hyphen, U
 _WORD_PATTERN = re.compile(rf"{_WORD_CHARACTER}+(?:{_JOINER}{_WORD_CHARACTER}+)*")
 _REDACTION_PATTERN = re.compile(r"x{4,}", re.IGNORECASE)
 
+SECTION_HEADER_FORMS: tuple[str, ...] = (
+    "findings",
+    "finding",
+    "impression",
+    "impressions",
+    "comparison",
+    "comparisons",
+    "indication",
+    "indications",
+    "clinical indication",
+    "history",
+    "clinical history",
+    "technique",
+    "exam",
+    "examination",
+    "reason for exam",
+    "reason for examination",
+    "conclusion",
+    "conclusions",
+)
+"""Section headings of chest X-ray reports (IU X-ray's COMPARISON, INDICATION, FINDINGS, IMPRESSION, and the
+"Exam:", "History:", "Technique:" of reports written in one block), lower case; words separated by spaces.
+
+Where one counts as a header rather than a word is the rule in the module docstring (:func:`section_headers`)."""
+
+_HORIZONTAL_SPACE = r"[^\S\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"  # whitespace that does not end a line
+_SECTION_HEADER_PATTERN = re.compile(
+    r"\b(?P<header>"
+    + "|".join(
+        rf"{_HORIZONTAL_SPACE}+".join(map(re.escape, form.split()))
+        for form in sorted(SECTION_HEADER_FORMS, key=len, reverse=True)
+    )
+    + rf")\b(?P<colon>{_HORIZONTAL_SPACE}*:)?",
+    re.IGNORECASE,
+)
+_SENTENCE_ENDS = (".", "!", "?")
+
 
 @functools.cache
 def stop_words() -> frozenset[str]:
@@ -106,7 +160,7 @@ def stop_words() -> frozenset[str]:
     Returns:
         scikit-learn's ``ENGLISH_STOP_WORDS`` without :data:`NEGATIONS`. Imported on first call and cached.
     """
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # noqa: PLC0415 - sklearn on first call only
 
     return frozenset(ENGLISH_STOP_WORDS) - NEGATIONS
 
@@ -154,6 +208,33 @@ def normalize_word(word: str) -> str | None:
     return letters
 
 
+def section_headers(report: str) -> list[tuple[int, int]]:
+    """Character spans of the report's section headers (the rule is in the module docstring).
+
+    Args:
+        report: Free-text report.
+
+    Returns:
+        ``(start, end)`` of each header's words in reading order (the colon is not included), e.g.
+        ``[(0, 8)]`` for ``"FINDINGS: Clear lungs."``; ``report[start:end]`` is the heading as written.
+    """
+    spans = []
+    line_start = 0
+    for line in report.splitlines(keepends=True):
+        content = line.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+        for match in _SECTION_HEADER_PATTERN.finditer(content):
+            before = content[: match.start()].strip()
+            has_colon = match.group("colon") is not None
+            if not before:
+                is_header = has_colon or not content[match.end() :].strip()
+            else:
+                is_header = has_colon and (match.group("header").isupper() or before.endswith(_SENTENCE_ENDS))
+            if is_header:
+                spans.append((line_start + match.start("header"), line_start + match.end("header")))
+        line_start += len(line)
+    return spans
+
+
 def tokenize_report(report: str) -> list[Token]:
     """Split a report into every written word, in reading order, with offsets and normalised forms.
 
@@ -162,11 +243,14 @@ def tokenize_report(report: str) -> list[Token]:
 
     Returns:
         One :class:`Token` per word (see the module docstring for what a word is); punctuation and
-        whitespace produce no token. Dropped words are included with ``kept=False``.
+        whitespace produce no token. Dropped words are included with ``kept=False``: stop words, too short
+        words and the words of section headers (:func:`section_headers`).
     """
+    headers = section_headers(report)
     tokens = []
     for match in _WORD_PATTERN.finditer(report):
-        normalized = normalize_word(match.group())
+        in_header = any(start <= match.start() and match.end() <= end for start, end in headers)
+        normalized = None if in_header else normalize_word(match.group())
         tokens.append(
             Token(
                 text=match.group(),

@@ -41,9 +41,10 @@ def main() -> int:
             options.add_argument(argument)
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         try:
-            for tau, name in ((arguments.default_tau, "dashboard-default.png"), (arguments.low, "dashboard-low-threshold.png")):
+            for tau, name in ((arguments.default_tau, "dashboard-default.png"),
+                              (arguments.low, "dashboard-low-threshold.png")):
                 driver.get(f"{url}/?study={arguments.study}&threshold={tau}")
-                WebDriverWait(driver, 180).until(lambda d: f"τ = {tau:.2f}" in d.execute_script(
+                WebDriverWait(driver, 180).until(lambda d, tau=tau: f"τ = {tau:.2f}" in d.execute_script(
                     "const s = document.getElementById('circle-summary'); return s ? s.innerText : ''"))
                 time.sleep(1.5)  # let the heatmap and the fonts settle
                 driver.save_screenshot(str(ROOT / "docs" / name))

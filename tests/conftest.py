@@ -60,9 +60,8 @@ def tiny_kaggle_studies_directory(tmp_path_factory, tiny_studies_directory) -> P
 @pytest.fixture(scope="session")
 def tiny_bundle_directory(tmp_path_factory, tiny_studies_directory) -> Path:
     """An untrained-but-real multimodal bundle (32 px grid, 8-d embeddings) with a synthetic card."""
-    from cxrmodel.modeling import save_bundle
     from cxrmodel.data.openi import load_openi
-    from cxrmodel.modeling import ModelConfig
+    from cxrmodel.modeling import ModelConfig, save_bundle
     from cxrmodel.modeling.builders import build_model
     from cxrmodel.text import Vocabulary
 

@@ -10,10 +10,10 @@ from sklearn.metrics import roc_auc_score
 
 pytest.importorskip("keras")
 
-from cxrmodel.modeling import load_bundle  # noqa: E402
+from cxrmodel.data import StudyCollection  # noqa: E402
 from cxrmodel.data.synthetic.findings import FINDING_KINDS  # noqa: E402
 from cxrmodel.imaging import decode_image_file  # noqa: E402
-from cxrmodel.data import StudyCollection  # noqa: E402
+from cxrmodel.modeling import load_bundle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "models" / "demo"

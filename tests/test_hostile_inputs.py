@@ -505,7 +505,7 @@ def _post_callback(client, callback: dict, input_value, state_values: list) -> t
         "output": callback["output"],
         "outputs": outputs,
         "inputs": [{**trigger, "value": input_value}],
-        "state": [{**spec, "value": value} for spec, value in zip(callback["state"], state_values)],
+        "state": [{**spec, "value": value} for spec, value in zip(callback["state"], state_values, strict=False)],
         "changedPropIds": [f"{trigger['id']}.{trigger['property']}"],
     }
     response = client.post("/_dash-update-component", json=body)

@@ -53,7 +53,9 @@ class FetchError(Exception):
 
 
 def default_data_directory() -> Path:
-    """``$XDG_CACHE_HOME/cxrmodel/data`` when ``XDG_CACHE_HOME`` is set (and not empty), else ``~/.cache/cxrmodel/data``."""
+    """``$XDG_CACHE_HOME/cxrmodel/data`` when ``XDG_CACHE_HOME`` is set (and not empty), else
+    ``~/.cache/cxrmodel/data``.
+    """
     cache = os.environ.get("XDG_CACHE_HOME", "").strip()
     base = Path(cache) if cache else Path.home() / ".cache"
     return base / "cxrmodel" / "data"

@@ -11,9 +11,9 @@ Layout (as in the published archives):
 Labels follow the usual convention for this dataset: a study is normal (0) exactly when its MeSH major terms
 are the single term ``normal``; anything else is abnormal (1).
 
-The text the model reads, :attr:`Study.report_text` (:func:`compose_report_text`), is the FINDINGS section then the IMPRESSION section,
-separated by a blank line, with empty sections omitted and no section headings (headings would be the same
-words in every report: they carry no information but would still receive attributions).
+The text the model reads, :attr:`Study.report_text` (:func:`compose_report_text`), is the FINDINGS section then the
+IMPRESSION section, separated by a blank line, with empty sections omitted and no section headings (headings would be
+the same words in every report: they carry no information but would still receive attributions).
 
 XML safety: parsed with :mod:`xml.etree.ElementTree` (``defusedxml`` is not installed). A document with a
 DOCTYPE (entity declarations) is refused before parsing (OpenI reports have none), so neither entity-expansion
@@ -31,6 +31,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from xml.parsers import expat
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +140,6 @@ def _reject_doctype(data: bytes | str, source: str) -> None:
     makes entity-expansion attacks ("billion laughs", external entities) fail with a clear message whatever
     the expat version, instead of relying on expat's amplification limits.
     """
-    from xml.parsers import expat
-
     def doctype(*_arguments: object) -> None:
         raise ValueError(
             f"{source}: XML with a DOCTYPE or entity declarations is not accepted (OpenI reports have none)"

@@ -5,9 +5,9 @@ links them, and sums per cell, then per cluster:
 
 - counts and coordinate sums are exact integers per cell;
 - attribution sums are per cell, each column of a cell top to bottom, then its columns left to right
-  (`cell_sums`), then per cluster in row-major cell order, so the sweep (cxrmodel.detection._incremental), which recomputes only
-  the cells that changed, and the compiled run path (cxrmodel.detection._runs), which adds the same columns
-  of the same cells in the same order, get bit-identical sums;
+  (`cell_sums`), then per cluster in row-major cell order, so the sweep (cxrmodel.detection._incremental), which
+  recomputes only the cells that changed, and the compiled run path (cxrmodel.detection._runs), which adds the same
+  columns of the same cells in the same order, get bit-identical sums;
 - the farthest signal from a cluster's centre is a vertex of the cluster's convex hull, and hull vertices
   are row extremes of their cell (a pixel between two signals of its row is not a vertex), so the radius
   is evaluated on the per-cell row extremes only.

@@ -44,7 +44,7 @@ def sweep_cluster_tables(positive: np.ndarray, thresholds: Sequence[float], grid
         return []
     if grid.links_neighbours_only or step_count == 1:
         return [cluster_signals(signal_mask(positive, threshold), positive, grid) for threshold in thresholds]
-    if any(later > earlier for earlier, later in zip(thresholds, thresholds[1:])):
+    if any(later > earlier for earlier, later in zip(thresholds, thresholds[1:], strict=False)):
         raise ValueError("sweep thresholds must be in non-increasing order")
     side = grid.across.shape[1]
     cell_count = grid.grid_rows * grid.grid_columns

@@ -38,6 +38,7 @@ import numpy as np
 
 from cxrmodel.detection._clusters import ClusterTable, cluster_signals, signal_labels
 from cxrmodel.detection._grid import CellGrid, signal_mask
+from cxrmodel.detection._incremental import sweep_cluster_tables
 from cxrmodel.detection._runs import (
     RUN_PATH_MAX_QUERIES,
     SignalRuns,
@@ -48,7 +49,6 @@ from cxrmodel.detection._runs import (
     signal_runs,
     table_by_runs,
 )
-from cxrmodel.detection._incremental import sweep_cluster_tables
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +250,7 @@ def _circles(table: ClusterTable, total: float, min_points: int) -> list[Circle]
                 table.radius.tolist(),
                 table.points.tolist(),
                 table.weight.tolist(),
+                strict=True,
             )
             if points >= min_points
         ]
@@ -268,6 +269,7 @@ def _circles(table: ClusterTable, total: float, min_points: int) -> list[Circle]
             table.radius[order].tolist(),
             table.points[order].tolist(),
             (table.weight[order] / total).tolist(),
+            strict=True,
         )
     ]
 
@@ -384,7 +386,7 @@ def sweep_circles(
         tables += sweep_cluster_tables(prepared.positive, thresholds[len(tables):], prepared.grid)
     by_sight_sensitivity = {
         sight_sensitivity: _detection(table, prepared.total, min_points)
-        for sight_sensitivity, table in zip(descending, tables)
+        for sight_sensitivity, table in zip(descending, tables, strict=True)
     }
     return [by_sight_sensitivity[sight_sensitivity] for sight_sensitivity in requested]
 

@@ -76,7 +76,8 @@ def circle_sweep(
         "thresholds": list(thresholds),
         "circles": [
             [
-                {"x": round(c.x, 2), "y": round(c.y, 2), "r": round(c.r, 2), "points": c.points, "mass": round(c.mass, 4)}
+                {"x": round(c.x, 2), "y": round(c.y, 2), "r": round(c.r, 2), "points": c.points,
+                 "mass": round(c.mass, 4)}
                 for c in circles_to_image(detection.circles, mapping)
             ]
             for detection in detections

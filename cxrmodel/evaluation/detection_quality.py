@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from cxrmodel.data.synthetic import TRUTH_FILE, load_mask, load_truth
+from cxrmodel.data import StudyCollection
+from cxrmodel.data.synthetic import TRUTH_FILE, load_mask
 from cxrmodel.detection import sweep_circles
 from cxrmodel.evaluation.lesion_hits import centre_inside, lesions_hit
-from cxrmodel.data import StudyCollection
 
 if TYPE_CHECKING:  # cxrmodel.explain.study loads TensorFlow; the dashboard's hit rates must not need it
     from cxrmodel.explain import ExplanationSettings, StudyExplainer
@@ -88,7 +88,8 @@ class CounterfactualRenderer:
         document = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         if document.get("generator") != "cxrmodel.data.synthetic" or not isinstance(document.get("seed"), int):
             raise ValueError(f"{root}: the counterfactual control needs a truth.json written by "
-                             "cxrmodel.data.synthetic.studies with its seed (python -m cxrmodel synthetic / demo build)")
+                             "cxrmodel.data.synthetic.studies with its seed "
+                             "(python -m cxrmodel synthetic / demo build)")
         self.seed = int(document["seed"])
 
     def _spec(self, record: dict, with_findings: bool):
@@ -189,7 +190,7 @@ def detection_report(
         ValueError: The folder has no truth, or (with ``counterfactual``) the generator cannot reproduce it.
     """
     from cxrmodel.detection import circles_to_image  # noqa: PLC0415 - loads TensorFlow
-    from cxrmodel.explain import ExplanationSettings
+    from cxrmodel.explain import ExplanationSettings  # noqa: PLC0415 - cxrmodel.explain only when explaining
 
     settings = settings or ExplanationSettings()
     link_distance = settings.link_distance or explainer.bundle.config.default_link_distance
@@ -264,7 +265,8 @@ def _threshold_qualities(
     chance_per_lesion = [_chance_hits(mask, normal_centres, taus) for mask in masks]
     chance = _pooled(chance_per_lesion)
     chance_by_kind = {
-        kind: _pooled([hits for o, hits in zip(outcomes, chance_per_lesion) if o.kind == kind]) for kind in kinds
+        kind: _pooled([hits for o, hits in zip(outcomes, chance_per_lesion, strict=True) if o.kind == kind])
+        for kind in kinds
     }
     counterfactual = bool(outcomes) and all(o.hits_without_finding is not None for o in outcomes)
     return [

@@ -11,7 +11,13 @@ without TensorFlow.
 from cxrmodel.explain.baselines import BLUR_SIGMA_FRACTION, IMAGE_BASELINES, make_image_baseline
 from cxrmodel.explain.cache import CorruptEntryError, ExplanationCache, explanation_key
 from cxrmodel.explain.quadrature import METHODS
-from cxrmodel.explain.results import DIFFERENCE_FLOOR, Completeness, StudyAttribution, WordAttribution, word_attributions
+from cxrmodel.explain.results import (
+    DIFFERENCE_FLOOR,
+    Completeness,
+    StudyAttribution,
+    WordAttribution,
+    word_attributions,
+)
 from cxrmodel.explain.settings import ADAPTIVE_METHOD, DEFAULT_INTEGRATION, IntegrationSettings
 from cxrmodel.explain.study import (
     Explanation,

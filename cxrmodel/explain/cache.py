@@ -2,8 +2,8 @@
 
 Keys (:func:`explanation_key`) are the sha256 of a canonical JSON record of: the sha256 of the image file's
 bytes, the sha256 of the report text (UTF-8), the model bundle fingerprint and the IG settings (steps, method,
-baselines, ... — see :meth:`cxrmodel.explain.integrated_gradients.IntegratedGradientsExplainer.settings`). Change any of them
-and the key changes.
+baselines, ... — see :meth:`cxrmodel.explain.integrated_gradients.IntegratedGradientsExplainer.settings`). Change any of
+them and the key changes.
 
 Values are one bytes record per explanation::
 

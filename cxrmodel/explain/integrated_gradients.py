@@ -13,8 +13,8 @@ image pixels and with respect to the *output of the embedding layer* (token ids 
 Baselines:
 
 * image — ``"black"`` (all zeros, the default), ``"blur"`` (the input blurred with a Gaussian of
-  sigma = :data:`cxrmodel.explain.baselines.BLUR_SIGMA_FRACTION` × image side, per channel) or ``"mean"`` (a dataset-mean image given to
-  the explainer) or any (S, S, 3) / (S, S) array.
+  sigma = :data:`cxrmodel.explain.baselines.BLUR_SIGMA_FRACTION` × image side, per channel) or ``"mean"`` (a
+  dataset-mean image given to the explainer) or any (S, S, 3) / (S, S) array.
 * text — the embedding of the padding token (id 0) in every slot. Slots that hold padding in the study are
   therefore identical to the baseline and get an attribution of exactly 0.
 
@@ -39,9 +39,10 @@ completeness check: the directional derivative ``g(α) = ∇F(x(α)) · (x − x
 ``(b − a)(g(a) + g(b)) / 2``, against the exact ``F(x(b)) − F(x(a))``. The interval errors add up (the F
 differences telescope) to the study's completeness error. Each further batch puts its ``batch_size`` new
 nodes into the intervals with the largest errors (one midpoint each, or several equally spaced cuts in an
-interval whose error dominates), until ``relative_error <= target_error`` or ``max_steps`` nodes. On a ReLU network the integrand is piecewise smooth with jumps where units switch, so the
-error sits in a few intervals; refining only those is what makes this cheaper than doubling every interval
-(measured on the 32 demo studies and on the paper's DenseNet-121, benchmarks/integrated_gradients_benchmark.py).
+interval whose error dominates), until ``relative_error <= target_error`` or ``max_steps`` nodes. On a ReLU network the
+integrand is piecewise smooth with jumps where units switch, so the error sits in a few intervals; refining only those
+is what makes this cheaper than doubling every interval (measured on the 32 demo studies and on the paper's
+DenseNet-121, benchmarks/integrated_gradients_benchmark.py).
 
 With the other rules ``steps="auto"`` raises the step count level by level (8, 16, 32, 64, capped at
 ``max_steps``) until ``relative_error <= target_error``. Nodes are reused where a rule nests (left, right:
@@ -77,11 +78,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cxrmodel.explain.baselines import make_image_baseline
 from cxrmodel.explain.quadrature import (
     FIRST_AUTO_STEPS,
     METHODS,
@@ -90,7 +91,6 @@ from cxrmodel.explain.quadrature import (
     minimum_steps,
     next_auto_steps,
 )
-from cxrmodel.explain.baselines import make_image_baseline
 from cxrmodel.explain.results import DIFFERENCE_FLOOR, Completeness, StudyAttribution
 from cxrmodel.explain.settings import ADAPTIVE_METHOD, DEFAULT_INTEGRATION, IntegrationSettings
 from cxrmodel.text import PADDING_ID
@@ -179,11 +179,13 @@ class IntegratedGradientsExplainer:
         words = word_attributions(study.report, attribution)
     """
 
-    def __init__(self, model: "keras.Model", batch_size: int = DEFAULT_INTEGRATION.batch_size, *, mean_image: np.ndarray | None = None) -> None:
+    def __init__(self, model: "keras.Model", batch_size: int = DEFAULT_INTEGRATION.batch_size, *,
+                 mean_image: np.ndarray | None = None) -> None:
         """Build the embedding-space model and the compiled gradient functions.
 
         Args:
-            model: A multimodal built by :func:`cxrmodel.modeling.builders.build_model` (inputs ``image``, ``report_tokens``).
+            model: A multimodal built by :func:`cxrmodel.modeling.builders.build_model` (inputs ``image``,
+                ``report_tokens``).
             batch_size: Path points per call of the compiled gradient function (fixed; the last call of a
                 study is padded). Memory grows linearly with it (a DenseNet-121 at 224² needs a few GB at 16).
             mean_image: Optional dataset-mean image, (S, S, 3) or (S, S) in [0, 1], for ``image_baseline="mean"``.
@@ -486,7 +488,7 @@ class IntegratedGradientsExplainer:
         # 2. Path-averaged gradients: the weighted sum over the nodes (float64 accumulation).
         image_gradient = np.zeros(self.image_shape, np.float64)
         embedding_gradient = np.zeros(self.text_shape, np.float64)
-        for alpha, weight in zip(alphas, weights):
+        for alpha, weight in zip(alphas, weights, strict=True):
             node_image_gradient, node_embedding_gradient = evaluations.gradients[alpha]
             image_gradient += weight * node_image_gradient
             embedding_gradient += weight * node_embedding_gradient

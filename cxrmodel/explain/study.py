@@ -25,15 +25,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cxrmodel.detection import (
+    DEFAULT_MIN_POINTS,
+    Circle,
+    circles_to_image,
+    detect_circles,
+    smooth_attribution_map,
+    validate_smoothing,
+)
+from cxrmodel.explain.cache import ExplanationCache, explanation_key
 from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer, ProgressCallback
 from cxrmodel.explain.results import StudyAttribution, word_attributions
 from cxrmodel.explain.settings import DEFAULT_INTEGRATION, IntegrationSettings
+from cxrmodel.imaging import check_distribution, decode_image
 from cxrmodel.modeling import Bundle, PreparedStudy
-from cxrmodel.explain.cache import ExplanationCache, explanation_key
-from cxrmodel.detection import DEFAULT_MIN_POINTS, Circle, circles_to_image, detect_circles, sweep_circles
-from cxrmodel.imaging import check_distribution
-from cxrmodel.imaging import GridMapping, decode_image
-from cxrmodel.detection import smooth_attribution_map, validate_smoothing
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +264,8 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
         ],
         "signals": int(explanation.signals),
         "words": [
-            {"text": w.text, "start": w.start, "end": w.end, "score": float(w.score), "share": float(w.share), "seen": w.seen}
+            {"text": w.text, "start": w.start, "end": w.end, "score": float(w.score), "share": float(w.share),
+             "seen": w.seen}
             for w in words
         ],
         "settings": {

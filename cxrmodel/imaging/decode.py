@@ -65,7 +65,7 @@ def _looks_like_preambleless_dicom(data: bytes) -> bool:
     if len(data) < 8 or data[:2] not in (b"\x02\x00", b"\x08\x00"):
         return False
     try:
-        import pydicom
+        import pydicom  # noqa: PLC0415 - pydicom only for a DICOM candidate
 
         dataset = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
         return "Rows" in dataset or "SOPClassUID" in dataset

@@ -24,7 +24,7 @@ def _voi_output_range(dataset: Any) -> tuple[float, float]:
     two extreme inputs through pydicom's own windowing, so it always matches the pydicom version in use
     (the range depends on Bits Stored, Pixel Representation and the rescale parameters).
     """
-    from pydicom.pixels import apply_voi_lut
+    from pydicom.pixels import apply_voi_lut  # noqa: PLC0415 - pydicom only when a DICOM is decoded
 
     sequence = dataset.get("VOILUTSequence")
     if sequence:
@@ -38,7 +38,7 @@ def _voi_output_range(dataset: Any) -> tuple[float, float]:
 
 def _dicom_grayscale_to_unit(frame: np.ndarray, dataset: Any) -> np.ndarray:
     """Modality LUT, then VOI LUT / window, then scale to ``[0, 1]`` (still in stored polarity)."""
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut  # noqa: PLC0415 - pydicom only when a DICOM is decoded
 
     values = apply_modality_lut(frame, dataset).astype(np.float64)
     has_window = "WindowCenter" in dataset and "WindowWidth" in dataset
@@ -66,8 +66,8 @@ def _ensure_transfer_syntax(dataset: Any) -> None:
     pydicom needs (0002,0010) Transfer Syntax UID to decode pixel data. A bare data set can only be
     uncompressed, and ``force=True`` reading has already worked out its VR and byte order.
     """
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+    from pydicom.dataset import FileMetaDataset  # noqa: PLC0415 - pydicom only when a DICOM is decoded
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian  # noqa: PLC0415 - same
 
     file_meta = getattr(dataset, "file_meta", None)
     if file_meta is not None and "TransferSyntaxUID" in file_meta:
@@ -102,7 +102,7 @@ def _check_uncompressed_length(dataset: Any, transfer_syntax: Any, rows: int, co
 
 
 def decode_dicom(data: bytes, max_pixels: int, min_side: int) -> DecodedImage:
-    import pydicom
+    import pydicom  # noqa: PLC0415 - pydicom only when a DICOM is decoded
 
     label = "DICOM file"
     try:
@@ -159,7 +159,7 @@ def decode_dicom(data: bytes, max_pixels: int, min_side: int) -> DecodedImage:
                 unit = 1.0 - unit
         else:
             if photometric == "PALETTE COLOR":
-                from pydicom.pixels import apply_color_lut
+                from pydicom.pixels import apply_color_lut  # noqa: PLC0415 - pydicom only for a palette-colour DICOM
 
                 rgb = np.asarray(apply_color_lut(frame, dataset))
                 full_scale = float(np.iinfo(rgb.dtype).max) if rgb.dtype.kind in "ui" else float(rgb.max() or 1)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+
 def _as_coordinate(value: Any) -> Any:
     array = np.asarray(value, dtype=np.float64)
     return float(array) if array.ndim == 0 else array

@@ -21,7 +21,6 @@ from keras import layers
 
 from cxrmodel.modeling.config import (
     APPLICATION_BACKBONES,
-    COMPACT_POOLINGS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     MODALITIES,

@@ -205,7 +205,8 @@ def _read_image_baseline(directory: Path, config: ModelConfig) -> np.ndarray | N
     path = directory / IMAGE_BASELINE_FILE
     if not path.is_file():
         if config.default_image_baseline == "mean":
-            raise BundleError(f"{directory / CONFIG_FILE} asks for the 'mean' image baseline but {path.name} is missing")
+            raise BundleError(f"{directory / CONFIG_FILE} asks for the 'mean' image baseline but {path.name} "
+                              "is missing")
         return None
     from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
 
@@ -220,7 +221,7 @@ def _read_image_baseline(directory: Path, config: ModelConfig) -> np.ndarray | N
 
 
 def _validate_model(model: "keras.Model", config: ModelConfig, vocabulary: Vocabulary, path: Path) -> None:
-    from cxrmodel.modeling.builders import model_modality
+    from cxrmodel.modeling.builders import model_modality  # noqa: PLC0415 - builders loads Keras
 
     shapes = {tensor.name.split(":")[0]: tuple(tensor.shape[1:]) for tensor in model.inputs}
     try:

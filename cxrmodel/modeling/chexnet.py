@@ -86,7 +86,7 @@ def _check_encoder(image_encoder) -> object:
 
 def _read_layers(path: Path) -> tuple[dict[str, list[np.ndarray]], dict[str, str], str]:
     """Weights per layer (name with ``/`` read as ``_``), the file's own names, and a description of the file."""
-    import h5py
+    import h5py  # noqa: PLC0415 - h5py only when CheXNet weights are read
 
     if not path.is_file():
         raise FileNotFoundError(f"CheXNet weights file {path} does not exist")
@@ -120,8 +120,8 @@ def load_chexnet_weights(image_encoder, path: str | os.PathLike) -> ChexnetHead 
     """Copy CheXNet Keras weights into the DenseNet-121 backbone of an image encoder, in place.
 
     Args:
-        image_encoder: The ``image_encoder`` sub-model of :func:`cxrmodel.modeling.builders.build_image_encoder` built with
-            ``ModelConfig(backbone="densenet121", preprocessing="imagenet", image_size=224)``. Its
+        image_encoder: The ``image_encoder`` sub-model of :func:`cxrmodel.modeling.builders.build_image_encoder` built
+            with ``ModelConfig(backbone="densenet121", preprocessing="imagenet", image_size=224)``. Its
             ``densenet121`` backbone receives all 241 weighted layers (120 convolutions, 121 batch normalisations);
             the layers after the backbone (``image_feature_norm``, ``image_features``) keep their weights. The
             encoder's own ImageNet normalisation of [0, 1] pixels equals CheXNet's input (RGB / 255, ImageNet

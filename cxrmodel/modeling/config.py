@@ -100,7 +100,8 @@ class ModelConfig:
             raise ValueError(f"default_image_baseline must be black, blur or mean, got {self.default_image_baseline!r}")
         if not 0.0 <= self.default_sight_sensitivity <= 1.0:
             raise ValueError("default_sight_sensitivity must be in [0, 1]")
-        object.__setattr__(self, "default_attribution_smoothing", validate_smoothing(self.default_attribution_smoothing))
+        object.__setattr__(self, "default_attribution_smoothing",
+                           validate_smoothing(self.default_attribution_smoothing))
         if self.default_link_distance < 0:
             # The paper's 10 px on a 224 grid, scaled to this grid.
             object.__setattr__(self, "default_link_distance", round(10.0 * self.image_size / 224.0, 3))

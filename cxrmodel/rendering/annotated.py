@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cxrmodel.imaging import pixels_to_uint8
-from cxrmodel.rendering.palette import CIRCLE_PALETTE, circle_colour
+from cxrmodel.rendering.palette import circle_colour
 
 logger = logging.getLogger(__name__)
 

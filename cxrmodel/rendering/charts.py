@@ -42,7 +42,8 @@ def write_quality_chart(qualities: Sequence["ThresholdQuality"], path: Path, def
     top.set_ylabel("lesion hit rate")
     top.set_ylim(0, 1.05)
     bottom.plot(taus, [q.circles_per_study for q in qualities], marker="o", label="circles per study", color="#444")
-    bottom.plot(taus, [q.marker_circles for q in qualities], marker="s", label="circles on film markers", color="#d62728")
+    bottom.plot(taus, [q.marker_circles for q in qualities], marker="s", label="circles on film markers",
+                color="#d62728")
     bottom.set_xlabel("sight sensitivity τ")
     bottom.legend()
     for axis in (top, bottom):
@@ -78,7 +79,7 @@ def write_evaluation_chart(document: dict, path: str | os.PathLike) -> Path:
         bars = table.bar(positions + offset, means, width, yerr=sds, capsize=3, hatch=hatch,
                          color=[MODALITY_COLOURS[model] for model in MODALITIES], alpha=0.85 if hatch else 1.0,
                          edgecolor="white", label=metric.upper() if metric == "auc" else metric)
-        for bar, mean in zip(bars, means):
+        for bar, mean in zip(bars, means, strict=True):
             table.text(bar.get_x() + bar.get_width() / 2, mean + 0.01, f"{mean:.3f}", ha="center", va="bottom",
                        fontsize=7)
     table.set_xticks(positions, [MODALITY_LABELS[model] for model in MODALITIES])

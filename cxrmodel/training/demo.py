@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrmodel.data.synthetic.findings import FINDING_KINDS, LATERALISED_KINDS, Finding
 from cxrmodel.data.openi import compose_report_text
+from cxrmodel.data.synthetic.findings import FINDING_KINDS, LATERALISED_KINDS, Finding
 from cxrmodel.data.synthetic.studies import (
     StudySpec,
     SyntheticDistribution,
@@ -33,7 +33,13 @@ from cxrmodel.data.synthetic.studies import (
 )
 from cxrmodel.modeling import ModelConfig
 from cxrmodel.text import Vocabulary
-from cxrmodel.training.fit import StudyArrays, TrainingSchedule, build_study_arrays, grid_image_uint8, train_three_models
+from cxrmodel.training.fit import (
+    StudyArrays,
+    TrainingSchedule,
+    build_study_arrays,
+    grid_image_uint8,
+    train_three_models,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +80,8 @@ def demo_study_specs(recipe: DemoRecipe) -> list[StudySpec]:
     for kind_index, kind in enumerate(FINDING_KINDS):
         for repeat, severity in enumerate(severities):
             side = ("right", "left")[(kind_index + repeat) % 2] if kind in LATERALISED_KINDS else None
-            zone = ("upper", "middle", "lower")[(kind_index + repeat) % 3] if kind in ("nodule", "mass", "consolidation") else None
+            zone = (("upper", "middle", "lower")[(kind_index + repeat) % 3]
+                    if kind in ("nodule", "mass", "consolidation") else None)
             finding = Finding(kind=kind, severity=float(severity), side=side, zone=zone)
             specs.append(sample_study_spec(number, recipe.seed, findings=[finding]))
             number += 1
@@ -106,9 +113,11 @@ def selection_study_specs(recipe: DemoRecipe, studies_per_finding: int = 5, norm
     for kind in FINDING_KINDS:
         for severity in np.linspace(0.95, 0.3, studies_per_finding):
             side = str(rng.choice(["right", "left"])) if kind in LATERALISED_KINDS else None
-            zone = str(rng.choice(["upper", "middle", "lower"])) if kind in ("nodule", "mass", "consolidation") else None
-            specs.append(sample_study_spec(number, recipe.seed,
-                                           findings=[Finding(kind=kind, severity=float(severity), side=side, zone=zone)]))
+            zone = (str(rng.choice(["upper", "middle", "lower"]))
+                    if kind in ("nodule", "mass", "consolidation") else None)
+            specs.append(sample_study_spec(
+                number, recipe.seed, findings=[Finding(kind=kind, severity=float(severity), side=side, zone=zone)]
+            ))
             number += 1
     for pair in ([Finding("mass", 0.6, side="left", zone="upper"), Finding("effusion", 0.7, side="right")],
                  [Finding("nodule", 0.7, side="right", zone="middle"), Finding("degenerative_spine", 0.7)]):
@@ -178,7 +187,8 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
         "validation": range(50_001, 50_001 + recipe.validation_studies),
         "test": range(70_001, 70_001 + recipe.test_studies),
     }
-    specs = {name: [sample_study_spec(n, recipe.seed, distribution) for n in numbers] for name, numbers in splits.items()}
+    specs = {name: [sample_study_spec(n, recipe.seed, distribution) for n in numbers]
+             for name, numbers in splits.items()}
     specs["train"] = training_specs(recipe)
 
     # 2-3. Render, vocabulary from the training reports only.
@@ -201,12 +211,14 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
     trained = train_three_models(config, train_arrays, validation_arrays, test_arrays, recipe.schedule, recipe.seed)
 
     # 5. Bundle with its card.
-    card = _model_card(recipe, train_arrays, validation_arrays, test_arrays, trained.metrics, time.perf_counter() - started)
+    card = _model_card(recipe, train_arrays, validation_arrays, test_arrays, trained.metrics,
+                       time.perf_counter() - started)
     baseline = mean_normal_image(train_arrays.grid_images, train_arrays.labels)
     save_bundle(model_directory, trained.multimodal, vocabulary, config, card, image_baseline=baseline)
 
     # 6. Curated demo studies in the OpenI layout.
-    write_openi_dataset(studies_directory, demo_study_specs(recipe), recipe.seed, recipe.image_width, recipe.image_height)
+    write_openi_dataset(studies_directory, demo_study_specs(recipe), recipe.seed, recipe.image_width,
+                        recipe.image_height)
     card["build_seconds"] = round(time.perf_counter() - started, 1)
     logger.info("demo build finished in %.0f s: %s", card["build_seconds"], trained.metrics)
     return card

@@ -197,7 +197,7 @@ def save_word_vectors(vectors: WordVectors, path: str | Path) -> Path:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(temporary, "wt", encoding="utf-8", newline="\n") as stream:
         stream.write(f"{len(vectors)} {vectors.dimension}\n")
-        for word, row in zip(vectors.words, vectors.vectors):
+        for word, row in zip(vectors.words, vectors.vectors, strict=True):
             stream.write(word + " " + " ".join(f"{value:.9g}" for value in row.tolist()) + "\n")
     temporary.replace(path)
     logger.info("wrote %d word vectors of dimension %d to %s", len(vectors), vectors.dimension, path)
@@ -374,7 +374,9 @@ def initialise_word_embedding(model, matrix: np.ndarray) -> None:
     try:
         layer = model.get_layer("word_embedding")
     except ValueError:
-        raise ValueError(f"model {model.name!r} has no 'word_embedding' layer (not a text or multimodal model)") from None
+        raise ValueError(
+            f"model {model.name!r} has no 'word_embedding' layer (not a text or multimodal model)"
+        ) from None
     (current,) = layer.get_weights()
     matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.shape != current.shape:

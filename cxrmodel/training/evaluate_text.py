@@ -3,19 +3,19 @@
 For each of ``k`` stratified folds (scikit-learn ``StratifiedKFold``, shuffled with the run's seed):
 
 1. the vocabulary is built from the training fold's reports only;
-2. the Kim CNN text model (:func:`cxrmodel.modeling.builders.build_model` ``"text"``, the paper's architecture) is trained as
-   :mod:`cxrmodel.training.fit` trains the text submodel (Adam, binary cross-entropy, early stopping on the validation
-   AUC with the best weights restored), the validation set being a stratified part of the training fold;
+2. the Kim CNN text model (:func:`cxrmodel.modeling.builders.build_model` ``"text"``, the paper's architecture) is
+   trained as :mod:`cxrmodel.training.fit` trains the text submodel (Adam, binary cross-entropy, early stopping on the
+   validation AUC with the best weights restored), the validation set being a stratified part of the training fold;
 3. accuracy (at P = 0.5) and ROC AUC are measured on the held-out fold;
 4. on the same folds, TF-IDF (word 1-2 grams) + logistic regression (C chosen by cross-validation inside the
    training fold) is fitted on the training fold only and measured the same way.
 
 Word vectors (``word_vectors``): ``"random"`` initialises the embedding at random (Keras' uniform +/-0.05);
-``"word2vec"`` (the default, as in the paper) trains word2vec (:func:`cxrmodel.training.embeddings.train_word2vec`) on the **training fold's reports
-only** and initialises the (trainable) embedding from it — the held-out fold's reports are never seen, not even
-without labels, so the score is what a model gets on reports that arrive after training; a path loads external
-vectors (word2vec or GloVe text). ``compare_embeddings`` trains both the random and the word2vec model on every
-fold (the paper's Table 1 analogue) next to the TF-IDF baseline.
+``"word2vec"`` (the default, as in the paper) trains word2vec (:func:`cxrmodel.training.embeddings.train_word2vec`) on
+the **training fold's reports only** and initialises the (trainable) embedding from it — the held-out fold's reports are
+never seen, not even without labels, so the score is what a model gets on reports that arrive after training; a path
+loads external vectors (word2vec or GloVe text). ``compare_embeddings`` trains both the random and the word2vec model on
+every fold (the paper's Table 1 analogue) next to the TF-IDF baseline.
 
 The text read is :attr:`cxrmodel.data.openi.Study.report_text` (FINDINGS + IMPRESSION); the label is 1 unless the
 MeSH major term is exactly ``normal``. Caution: on IU X-ray the labels were derived from these very reports, so
@@ -117,7 +117,7 @@ def stratified_folds(labels: Sequence[int], folds: int, seed: int) -> list[tuple
     Raises:
         ValueError: When a label has fewer studies than ``folds`` (a fold could not hold both labels).
     """
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415 - sklearn only when folds are made
 
     labels = np.asarray(labels)
     counts = np.bincount(labels, minlength=2)
@@ -143,10 +143,10 @@ def fit_tfidf_baseline(train_texts: Sequence[str], train_labels: np.ndarray, see
     cross-validation (log loss) inside the given texts, so the baseline is not handicapped by one arbitrary C and
     never sees the held-out fold.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
+    from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415 - sklearn only for the baseline
+    from sklearn.linear_model import LogisticRegressionCV  # noqa: PLC0415 - same
+    from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415 - same
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415 - same
 
     inner_folds = int(min(5, np.bincount(np.asarray(train_labels), minlength=2).min()))
     pipeline = make_pipeline(
@@ -164,13 +164,17 @@ def _train_text_model(texts: list[str], labels: np.ndarray, train: np.ndarray, t
 
     ``vectors`` (:class:`cxrmodel.training.embeddings.WordVectors`) initialises the embedding; ``None`` = random.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - sklearn only when training
 
-    from cxrmodel.training.embeddings import embedding_coverage, embedding_matrix, initialise_word_embedding
-    from cxrmodel.modeling import ModelConfig
-    from cxrmodel.modeling.builders import build_model
-    from cxrmodel.text import Vocabulary, encode_reports
-    from cxrmodel.training.fit import StudyArrays, fit_model, predict_probabilities
+    from cxrmodel.modeling import ModelConfig  # noqa: PLC0415 - same: the model stack only when training
+    from cxrmodel.modeling.builders import build_model  # noqa: PLC0415 - same (loads Keras)
+    from cxrmodel.text import Vocabulary, encode_reports  # noqa: PLC0415 - same
+    from cxrmodel.training.embeddings import (  # noqa: PLC0415 - same
+        embedding_coverage,
+        embedding_matrix,
+        initialise_word_embedding,
+    )
+    from cxrmodel.training.fit import StudyArrays, fit_model, predict_probabilities  # noqa: PLC0415 - same (Keras)
 
     vocabulary = Vocabulary.build((texts[index] for index in train), max_words=settings.max_words)
     config = ModelConfig(vocabulary_size=len(vocabulary), **settings.model_overrides)
@@ -180,7 +184,7 @@ def _train_text_model(texts: list[str], labels: np.ndarray, train: np.ndarray, t
     inner_train, inner_validation = train_test_split(
         train, test_size=settings.validation_fraction, stratify=labels[train], random_state=fold_seed
     )
-    import keras
+    import keras  # noqa: PLC0415 - Keras only when training
 
     keras.utils.set_random_seed(fold_seed)  # the same initial weights with or without pre-trained vectors
     model = build_model("text", config)
@@ -213,7 +217,7 @@ def _fold_word_vectors(name: str, texts: list[str], train: np.ndarray, settings:
         return None, {}
     if name == "kim_cnn_vectors_file":
         return external, {}
-    from cxrmodel.training.embeddings import train_word2vec
+    from cxrmodel.training.embeddings import train_word2vec  # noqa: PLC0415 - gensim only when word2vec is trained
 
     dimension = int(settings.model_overrides.get("embedding_dimension", 300))
     started = time.perf_counter()
@@ -243,13 +247,13 @@ def evaluate_text_model(studies: Sequence, settings: TextEvaluationSettings | No
     Raises:
         FileNotFoundError / ValueError: When ``settings.word_vectors`` is a missing or malformed file.
     """
-    from cxrmodel.training.fit import classification_metrics
+    from cxrmodel.training.fit import classification_metrics  # noqa: PLC0415 - fit loads Keras
 
     settings = settings or TextEvaluationSettings()
     started = time.perf_counter()
     external = None
     if settings.word_vectors not in WORD_VECTOR_MODES:
-        from cxrmodel.training.embeddings import load_word_vectors
+        from cxrmodel.training.embeddings import load_word_vectors  # noqa: PLC0415 - only for a vectors file
 
         external = load_word_vectors(settings.word_vectors,
                                      dimension=int(settings.model_overrides.get("embedding_dimension", 300)))
@@ -325,7 +329,7 @@ def evaluate_openi_reports(reports: str | Path, settings: TextEvaluationSettings
     Raises:
         FileNotFoundError: ``reports`` is missing (the message says how to fetch it).
     """
-    from cxrmodel.data.openi import load_openi
+    from cxrmodel.data.openi import load_openi  # noqa: PLC0415 - the OpenI reader only for reports
 
     reports = Path(reports)
     if not reports.exists():

@@ -4,10 +4,10 @@ Stages, each written under ``OUTPUT/`` and skipped on a rerun with the same reci
 what finished, with the parameters it ran with):
 
 a. ``pretraining-data/`` — a synthetic pre-training set in the NIH ChestX-ray14 layout (14-label
-   ``Data_Entry_2017.csv``, larger than the target set; :func:`cxrmodel.data.synthetic.chestxray14.write_chestxray14_dataset`,
-   its own seed, so no target study is in it);
-b. ``pretrained-encoder/`` — the image encoder pre-trained on it (:func:`cxrmodel.training.pretrain.pretrain_image_encoder`,
-   resumable per epoch);
+   ``Data_Entry_2017.csv``, larger than the target set;
+   :func:`cxrmodel.data.synthetic.chestxray14.write_chestxray14_dataset`, its own seed, so no target study is in it);
+b. ``pretrained-encoder/`` — the image encoder pre-trained on it
+   (:func:`cxrmodel.training.pretrain.pretrain_image_encoder`, resumable per epoch);
 c. ``corpus/reports.txt`` and ``word-vectors.txt`` — word2vec (:func:`cxrmodel.training.embeddings.train_word2vec`) on a
    separate synthetic report corpus (reports only, drawn with a third seed: the target reports are never seen);
 d. ``target/`` — an OpenI-layout synthetic target set (``ecgen-radiology/`` + ``NLMCXR_png/`` + masks and
@@ -161,9 +161,9 @@ def synthetic_report_corpus(count: int, seed: int) -> list[str]:
     :func:`cxrmodel.data.synthetic.studies.render_study`, so the corpus follows the target distribution without holding
     any target report.
     """
-    from cxrmodel.data.openi import compose_report_text
-    from cxrmodel.data.synthetic.reports.writer import write_report
-    from cxrmodel.data.synthetic.studies import sample_study_spec
+    from cxrmodel.data.openi import compose_report_text  # noqa: PLC0415 - report generator only for a corpus
+    from cxrmodel.data.synthetic.reports.writer import write_report  # noqa: PLC0415 - same
+    from cxrmodel.data.synthetic.studies import sample_study_spec  # noqa: PLC0415 - same
 
     reports = []
     for number in range(1, count + 1):
@@ -182,13 +182,19 @@ def run_pipeline(output: str | os.PathLike, recipe: PipelineRecipe = FULL, *, pr
         ``recipe``, ``mode``, ``stages`` (seconds, reused, result per stage), ``table3`` (the evaluation's models
         and multimodal gain), ``bundle``, ``studies``, ``wall_seconds``, ``load_average`` (start and end).
     """
-    from cxrmodel.data.synthetic.studies import sample_study_spec, write_openi_dataset
-    from cxrmodel.data.synthetic.chestxray14 import write_chestxray14_dataset
-    from cxrmodel.training.embeddings import save_word_vectors, train_word2vec
-    from cxrmodel.training.pretrain import PretrainSettings, pretrain_image_encoder
-    from cxrmodel.rendering.charts import write_evaluation_chart
-    from cxrmodel.training.target import TargetSettings, evaluate_target_models, train_target_bundle
-    from cxrmodel.training.transfer import TransferSources, eager_execution
+    from cxrmodel.data.synthetic.chestxray14 import (  # noqa: PLC0415 - the generator and the stages only when run
+        write_chestxray14_dataset,
+    )
+    from cxrmodel.data.synthetic.studies import sample_study_spec, write_openi_dataset  # noqa: PLC0415 - same
+    from cxrmodel.rendering.charts import write_evaluation_chart  # noqa: PLC0415 - same (matplotlib)
+    from cxrmodel.training.embeddings import save_word_vectors, train_word2vec  # noqa: PLC0415 - same (gensim)
+    from cxrmodel.training.pretrain import PretrainSettings, pretrain_image_encoder  # noqa: PLC0415 - same (Keras)
+    from cxrmodel.training.target import (  # noqa: PLC0415 - same
+        TargetSettings,
+        evaluate_target_models,
+        train_target_bundle,
+    )
+    from cxrmodel.training.transfer import TransferSources, eager_execution  # noqa: PLC0415 - same
 
     started = time.perf_counter()
     load_at_start = os.getloadavg()

@@ -70,7 +70,8 @@ class PretrainSettings:
     """Everything that determines a pre-training run (a finished output is reused only when these match).
 
     Attributes:
-        backbone: One of :data:`cxrmodel.modeling.builders.BACKBONES` (``"densenet121"`` as in the paper, ``"compact"`` on CPU).
+        backbone: One of :data:`cxrmodel.modeling.builders.BACKBONES`
+            (``"densenet121"`` as in the paper, ``"compact"`` on CPU).
         image_size: Model grid side in pixels (CheXNet weights need 224).
         epochs: Training epochs.
         batch_size: Images per step.
@@ -140,7 +141,7 @@ def _patient_split(dataset: ChestXray14Dataset, fraction: float, seed: int) -> t
 
 def _grid_cache(dataset: ChestXray14Dataset, size: int, folder: Path) -> np.ndarray:
     """(n, size, size) uint8 model-grid images, decoded once into a memory-mapped ``.npy`` and reused on resume."""
-    from cxrmodel.imaging import decode_image_file, pixels_to_uint8, to_model_grid
+    from cxrmodel.imaging import decode_image_file, pixels_to_uint8, to_model_grid  # noqa: PLC0415 - decoders on use
 
     path, names_path = folder / _GRIDS, folder / _GRID_NAMES
     names = [entry.image_index for entry in dataset.entries]
@@ -171,7 +172,7 @@ def _batches(grids: np.ndarray, labels: np.ndarray, indices: np.ndarray, batch_s
     images left over fall in other batches in other epochs; one batch shape means one traced training step);
     without (validation) every image is served once, in order.
     """
-    import keras
+    import keras  # noqa: PLC0415 - Keras only when training
 
     class Batches(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -204,7 +205,7 @@ def _batches(grids: np.ndarray, labels: np.ndarray, indices: np.ndarray, batch_s
 
 def per_label_auc(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """ROC AUC of each finding that has both classes in ``labels`` ((n, 14) each); others are left out."""
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415 - sklearn only when scoring
 
     result = {}
     for column, name in enumerate(CHESTXRAY14_FINDINGS):
@@ -215,14 +216,14 @@ def per_label_auc(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, fl
 
 
 def _build_classifier(settings: PretrainSettings, config: ModelConfig):
-    import keras
+    import keras  # noqa: PLC0415 - Keras only when training
 
-    from cxrmodel.modeling.builders import build_image_encoder
+    from cxrmodel.modeling.builders import build_image_encoder  # noqa: PLC0415 - builders loads Keras
 
     keras.utils.set_random_seed(settings.seed)
     encoder = build_image_encoder(config)
     if settings.image_weights:
-        from cxrmodel.modeling.chexnet import load_chexnet_weights
+        from cxrmodel.modeling.chexnet import load_chexnet_weights  # noqa: PLC0415 - only with CheXNet weights
 
         load_chexnet_weights(encoder, settings.image_weights)
     image = keras.Input((config.image_size, config.image_size, 3), name="image")
@@ -282,7 +283,7 @@ def pretrain_image_encoder(
         FileNotFoundError: Missing dataset folder, label file or images.
         ValueError: Malformed files, unreadable images, fewer than 2 patients, incompatible image weights.
     """
-    import keras
+    import keras  # noqa: PLC0415 - Keras only when training
 
     started = time.monotonic()
     dataset_root = Path(dataset)
@@ -393,7 +394,7 @@ def load_pretrained_image_encoder(directory: str | os.PathLike):
         FileNotFoundError: Not a finished pre-training output (the message names the missing file).
         ValueError: An unreadable config or weights file.
     """
-    from cxrmodel.modeling.builders import build_image_encoder
+    from cxrmodel.modeling.builders import build_image_encoder  # noqa: PLC0415 - builders loads Keras
 
     directory = Path(directory)
     for name in (RESULT_FILE, CONFIG_FILE, ENCODER_WEIGHTS):

@@ -2,13 +2,14 @@
 
 ``python -m cxrmodel train --studies DIR --output BUNDLE`` (:func:`train_target_bundle`):
 
-1. load the target folder (:func:`cxrmodel.training.target_data.load_target_dataset`: OpenI XML or Kaggle CSV layout) and
-   decode every frontal image onto the model grid;
-2. load the transfer sources (:mod:`cxrmodel.training.transfer`): pre-trained image encoder or CheXNet weights, word vectors;
+1. load the target folder (:func:`cxrmodel.training.target_data.load_target_dataset`: OpenI XML or Kaggle CSV layout)
+   and decode every frontal image onto the model grid;
+2. load the transfer sources (:mod:`cxrmodel.training.transfer`): pre-trained image encoder or CheXNet weights,
+   word vectors;
 3. split the studies, stratified by label, into training, validation (early stopping) and held-out test parts;
 4. build the vocabulary from the training reports only, then train image-only, text-only and the multimodal
-   (:func:`cxrmodel.training.transfer.train_transfer_models`, fine-tuning at a low learning rate), each finished sub-model
-   saved under ``BUNDLE/work/<settings key>/`` so that an interrupted run resumes;
+   (:func:`cxrmodel.training.transfer.train_transfer_models`, fine-tuning at a low learning rate), each finished
+   sub-model saved under ``BUNDLE/work/<settings key>/`` so that an interrupted run resumes;
 5. write the bundle (:func:`cxrmodel.modeling.bundle.save_bundle`): the multimodal, vocabulary, config, the mean normal
    training image as the attribution baseline, and a model card with the training data, the transfer sources, the
    held-out metrics of all three models and ``synthetic`` from the data.
@@ -35,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from cxrmodel.modeling import BACKBONES, MODALITIES, MODALITY_LABELS, ModelConfig
-from cxrmodel.training.target_data import TargetDataset, data_fingerprint, decode_target_images, load_target_dataset
 from cxrmodel.training.fit import StudyArrays, TrainingSchedule
+from cxrmodel.training.target_data import TargetDataset, data_fingerprint, decode_target_images, load_target_dataset
 from cxrmodel.training.transfer import (
     TransferSources,
     TransferWeights,
@@ -63,7 +64,8 @@ class TargetSettings:
 
     Attributes:
         image_size: Model grid side in pixels; None = the pre-trained encoder's (224 without one).
-        backbone: One of :data:`cxrmodel.modeling.builders.BACKBONES`; None = the pre-trained encoder's (``compact`` without).
+        backbone: One of :data:`cxrmodel.modeling.builders.BACKBONES`;
+            None = the pre-trained encoder's (``compact`` without).
         embedding_dimension: Word vector length without word vectors (with them: the vectors' dimension).
         max_words: Vocabulary cap (the paper: 15,000).
         seed: Seeds the splits, the weights and the shuffling.
@@ -152,7 +154,7 @@ def holdout_split(labels: np.ndarray, validation_fraction: float, test_fraction:
     Raises:
         ValueError: When a label has too few studies to appear in every part.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - sklearn only when splitting
 
     labels = np.asarray(labels)
     counts = np.bincount(labels, minlength=2)
@@ -195,7 +197,7 @@ def prepare_target(studies: str | os.PathLike, settings: TargetSettings, sources
 
 
 def _split_arrays(prepared: PreparedTarget, settings: TargetSettings, vocabulary_indices: np.ndarray):
-    from cxrmodel.text import Vocabulary, encode_reports
+    from cxrmodel.text import Vocabulary, encode_reports  # noqa: PLC0415 - kept where used (fit loads it anyway)
 
     reports = prepared.dataset.reports
     vocabulary = Vocabulary.build((reports[i] for i in vocabulary_indices), max_words=settings.max_words)
@@ -212,7 +214,7 @@ def _resume_key(kind: str, prepared: PreparedTarget, settings: TargetSettings, s
 
 
 def _clear_session() -> None:
-    import keras
+    import keras  # noqa: PLC0415 - Keras only when training
 
     keras.backend.clear_session()  # keep memory flat across splits
 
@@ -243,8 +245,8 @@ def train_target_bundle(
     Returns:
         The model card, plus ``reused`` (sub-models taken from an earlier run) and ``bundle`` (its path).
     """
-    from cxrmodel.modeling import save_bundle
-    from cxrmodel.training.demo import mean_normal_image
+    from cxrmodel.modeling import save_bundle  # noqa: PLC0415 - kept where used (Keras-free)
+    from cxrmodel.training.demo import mean_normal_image  # noqa: PLC0415 - demo loads the phantom generator
 
     settings = settings or TargetSettings()
     sources = sources or TransferSources()
@@ -352,9 +354,9 @@ def evaluate_target_models(
         ``curves`` (per model mean training/validation accuracy per epoch), ``per_fold``, the data description,
         ``transfer``, ``settings``, ``wall_seconds``.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - sklearn only when splitting
 
-    from cxrmodel.training.evaluate_text import stratified_folds
+    from cxrmodel.training.evaluate_text import stratified_folds  # noqa: PLC0415 - same; the k-fold helper
 
     if folds < 2:
         raise ValueError(f"need at least 2 folds, got {folds}")
@@ -425,7 +427,8 @@ def evaluate_target_models(
         "multimodal_gain_points": gain,
         "curves": _mean_curves(per_fold),
         "per_fold": per_fold,
-        "image": {key: list(value) if isinstance(value, tuple) else value for key, value in prepared.image_fields.items()},
+        "image": {key: list(value) if isinstance(value, tuple) else value
+                  for key, value in prepared.image_fields.items()},
         "transfer": sources.describe(),
         "settings": settings.to_dict(),
         "wall_seconds": round(time.perf_counter() - started, 1),

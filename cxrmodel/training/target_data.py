@@ -102,7 +102,7 @@ def _is_synthetic(root: Path) -> bool:
 
 
 def _load_openi_xml(root: Path) -> tuple[list[TargetStudy], int]:
-    from cxrmodel.data.openi import load_openi
+    from cxrmodel.data.openi import load_openi  # noqa: PLC0415 - the XML reader only for that layout
 
     images = root / OPENI_IMAGES_FOLDER
     if not images.is_dir():
@@ -115,7 +115,7 @@ def _load_openi_xml(root: Path) -> tuple[list[TargetStudy], int]:
 
 
 def _load_kaggle_csv(root: Path) -> tuple[list[TargetStudy], int]:
-    from cxrmodel.data.kaggle_openi import load_kaggle_openi
+    from cxrmodel.data.kaggle_openi import load_kaggle_openi  # noqa: PLC0415 - the CSV reader only for that layout
 
     # The loader keeps only studies whose frontal film is on disk (it logs how many it skipped).
     studies = [TargetStudy(study.study_id, Path(study.image_paths[0]), study.report_text, int(study.label))
@@ -133,7 +133,7 @@ def load_target_dataset(root: str | os.PathLike) -> TargetDataset:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"studies folder {root} does not exist")
-    from cxrmodel.data.kaggle_openi import is_kaggle_openi_folder
+    from cxrmodel.data.kaggle_openi import is_kaggle_openi_folder  # noqa: PLC0415 - CSV layout check only when loading
 
     if is_kaggle_openi_folder(root):
         layout = "kaggle-csv"
@@ -158,8 +158,8 @@ def load_target_dataset(root: str | os.PathLike) -> TargetDataset:
 
 
 def _decode_one(arguments: tuple[Path, int]) -> np.ndarray:
-    from cxrmodel.imaging import decode_image_file
-    from cxrmodel.training.fit import grid_image_uint8
+    from cxrmodel.imaging import decode_image_file  # noqa: PLC0415 - the image decoders only when decoding
+    from cxrmodel.training.fit import grid_image_uint8  # noqa: PLC0415 - fit loads Keras
 
     path, image_size = arguments
     try:
@@ -180,7 +180,8 @@ def decode_target_images(dataset: TargetDataset, image_size: int, workers: int |
     tasks = [(study.image_path, image_size) for study in dataset.studies]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         grids = np.stack(list(pool.map(_decode_one, tasks)))
-    logger.info("decoded %d images onto the %d px grid in %.1f s", len(grids), image_size, time.perf_counter() - started)
+    logger.info("decoded %d images onto the %d px grid in %.1f s", len(grids), image_size,
+                time.perf_counter() - started)
     return grids
 
 

@@ -5,8 +5,9 @@ Sources (:class:`TransferSources`, the ``train``/``evaluate-models`` options):
 * ``--image-encoder DIR`` — the output of ``python -m cxrmodel pretrain-image`` (image encoder pre-trained on a
   ChestX-ray14-format set, :func:`cxrmodel.training.pretrain.load_pretrained_image_encoder`); its image settings (grid
   size, backbone, preprocessing, feature units, compact widths) become the target model's.
-* ``--image-weights FILE.h5`` — CheXNet Keras weights (DenseNet-121, :func:`cxrmodel.modeling.chexnet.load_chexnet_weights`)
-  loaded into a ``densenet121`` encoder with ImageNet preprocessing.
+* ``--image-weights FILE.h5`` — CheXNet Keras weights (DenseNet-121,
+  :func:`cxrmodel.modeling.chexnet.load_chexnet_weights`) loaded into a ``densenet121`` encoder with ImageNet
+  preprocessing.
 * ``--word-vectors FILE`` — word2vec/GloVe text vectors (:func:`cxrmodel.training.embeddings.load_word_vectors`) that
   initialise the word embedding (rows in vocabulary order, :func:`cxrmodel.training.embeddings.embedding_matrix`); the
   embedding stays trainable, as in the paper. The embedding dimension becomes the vectors'.
@@ -15,7 +16,8 @@ Schedule (:func:`train_transfer_models`, the paper's recipe):
 
 1. image-only model. With a pre-trained encoder: a fresh decision head is trained on the frozen encoder
    (``head_epochs`` at ``learning_rate``), then the whole model is fine-tuned at ``fine_tune_learning_rate``
-   (``image_epochs``). Without one, it is trained from scratch at ``learning_rate`` (as :func:`cxrmodel.training.fit.train_three_models`);
+   (``image_epochs``). Without one, it is trained from scratch at ``learning_rate`` (as
+   :func:`cxrmodel.training.fit.train_three_models`);
 2. text-only model, its embedding initialised from the word vectors when given (``text_epochs`` at ``learning_rate``);
 3. multimodal from copies of both encoders: head on the frozen encoders, then end-to-end fine-tuning at the low
    learning rate (as :func:`cxrmodel.training.fit.train_three_models`).
@@ -90,7 +92,7 @@ class TransferSources:
         """Content hashes of the sources (part of the resume key: other weights, other models)."""
         record: dict = {}
         if self.image_encoder is not None:
-            from cxrmodel.training.pretrain import CONFIG_FILE, ENCODER_WEIGHTS
+            from cxrmodel.training.pretrain import CONFIG_FILE, ENCODER_WEIGHTS  # noqa: PLC0415 - only with an encoder
 
             record["image_encoder"] = {name: file_sha256(Path(self.image_encoder) / name)
                                        for name in (CONFIG_FILE, ENCODER_WEIGHTS)
@@ -160,7 +162,7 @@ def source_image_fields(sources: TransferSources, image_size: int | None = None)
         ValueError: Its ``config.json`` is unreadable.
     """
     if sources.image_encoder is not None:
-        from cxrmodel.training.pretrain import CONFIG_FILE
+        from cxrmodel.training.pretrain import CONFIG_FILE  # noqa: PLC0415 - pretrain only with an encoder folder
 
         path = Path(sources.image_encoder) / CONFIG_FILE
         if not path.is_file():
@@ -194,7 +196,7 @@ def load_transfer_weights(sources: TransferSources, image_fields: dict | None = 
     image_fields = dict(image_fields or source_image_fields(sources))
     weights = TransferWeights()
     if sources.image_encoder is not None:
-        from cxrmodel.training.pretrain import load_pretrained_image_encoder
+        from cxrmodel.training.pretrain import load_pretrained_image_encoder  # noqa: PLC0415 - only with an encoder
 
         encoder, encoder_config = load_pretrained_image_encoder(sources.image_encoder)
         loaded = {name: getattr(encoder_config, name) for name in IMAGE_FIELDS}
@@ -204,8 +206,8 @@ def load_transfer_weights(sources: TransferSources, image_fields: dict | None = 
         weights.image_config = loaded
         logger.info("image encoder pre-trained in %s: %s", sources.image_encoder, loaded)
     elif sources.image_weights is not None:
-        from cxrmodel.modeling.builders import build_image_encoder
-        from cxrmodel.modeling.chexnet import load_chexnet_weights
+        from cxrmodel.modeling.builders import build_image_encoder  # noqa: PLC0415 - builders loads Keras
+        from cxrmodel.modeling.chexnet import load_chexnet_weights  # noqa: PLC0415 - same; only with CheXNet weights
 
         config = ModelConfig(**image_fields)
         encoder = build_image_encoder(config)
@@ -215,7 +217,7 @@ def load_transfer_weights(sources: TransferSources, image_fields: dict | None = 
         logger.info("CheXNet weights %s loaded into a %d px DenseNet-121 encoder", sources.image_weights,
                     config.image_size)
     if sources.word_vectors is not None:
-        from cxrmodel.training.embeddings import load_word_vectors
+        from cxrmodel.training.embeddings import load_word_vectors  # noqa: PLC0415 - only with word vectors
 
         weights.word_vectors = load_word_vectors(sources.word_vectors)
         logger.info("word vectors %s: %d words, dimension %d", sources.word_vectors, len(weights.word_vectors),
@@ -249,7 +251,7 @@ def eager_execution(enabled: bool):
     if not enabled:
         yield
         return
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 - TensorFlow only when eager is asked for
 
     previous = tf.config.functions_run_eagerly()
     tf.config.run_functions_eagerly(True)
@@ -289,7 +291,7 @@ class _Checkpoints:
         model_path, history_path = self.directory / f"{name}.keras", self.directory / f"{name}.history.json"
         if not (model_path.is_file() and history_path.is_file()):
             return None, None
-        import keras
+        import keras  # noqa: PLC0415 - Keras only when a checkpoint exists
 
         try:
             model = keras.saving.load_model(model_path, compile=False)
@@ -375,9 +377,9 @@ def train_transfer_models(
 
 def _train_transfer_models(config, train, validation, test, vocabulary, schedule, seed, transfer,
                            checkpoint_directory, progress_bar):
-    import keras
+    import keras  # noqa: PLC0415 - Keras only when training
 
-    from cxrmodel.modeling.builders import build_model
+    from cxrmodel.modeling.builders import build_model  # noqa: PLC0415 - builders loads Keras
 
     schedule = schedule or TrainingSchedule()
     transfer = transfer or TransferWeights()
@@ -416,7 +418,10 @@ def _train_transfer_models(config, train, validation, test, vocabulary, schedule
         keras.utils.set_random_seed(seed)
         text_model = build_model("text", config)
         if transfer.word_vectors is not None:
-            from cxrmodel.training.embeddings import embedding_matrix, initialise_word_embedding
+            from cxrmodel.training.embeddings import (  # noqa: PLC0415 - only with word vectors
+                embedding_matrix,
+                initialise_word_embedding,
+            )
 
             matrix = embedding_matrix(transfer.word_vectors, vocabulary, config.embedding_dimension, seed)
             initialise_word_embedding(text_model, matrix)

@@ -23,7 +23,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)"
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)",
 )
 
 
@@ -132,7 +133,9 @@ def _boxes(circles: list[dict]) -> list[list[float]]:
 
 def _same_boxes(drawn: list, expected: list, tolerance: float = 1e-6) -> bool:
     return len(drawn) == len(expected) and all(
-        abs(a - b) < tolerance for box, want in zip(drawn, expected) for a, b in zip(box, want))
+        abs(a - b) < tolerance
+        for box, want in zip(drawn, expected, strict=True)
+        for a, b in zip(box, want, strict=False))
 
 
 def _drawn_boxes(driver, graph_id: str = "xray-graph") -> list:
@@ -250,7 +253,9 @@ def test_upload_a_png_with_a_typed_report_and_see_it_explained(dashboard_url, br
     browser.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(fake))
     browser.find_element(By.ID, "report-text").send_keys("No acute disease.")
     browser.find_element(By.ID, "analyze").click()
-    WebDriverWait(browser, 20).until(lambda driver: "cannot be used" in driver.find_element(By.ID, "upload-status").text)
+    WebDriverWait(browser, 20).until(
+        lambda driver: "cannot be used" in driver.find_element(By.ID, "upload-status").text
+    )
 
     image = ROOT / "studies" / "demo" / "NLMCXR_png" / "CXR90003_IM-90003-1001.png"
     browser.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(image))

@@ -24,7 +24,8 @@ from tests.browser.test_dashboard_browser import (  # noqa: E402
 from tests.serving import ROOT, free_port, gunicorn_command, serving  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)"
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)",
 )
 
 

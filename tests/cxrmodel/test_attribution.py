@@ -9,8 +9,8 @@ keras = pytest.importorskip("keras")
 
 from cxrmodel.explain.baselines import make_image_baseline
 from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer
-from cxrmodel.explain.results import DIFFERENCE_FLOOR, word_attributions
 from cxrmodel.explain.quadrature import METHODS, integration_rule, next_auto_steps  # noqa: E402
+from cxrmodel.explain.results import DIFFERENCE_FLOOR, word_attributions
 from cxrmodel.modeling import ModelConfig  # noqa: E402
 from cxrmodel.modeling.builders import build_model
 from cxrmodel.text import Vocabulary, encode_report, tokenize_report  # noqa: E402

@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("keras")
 
-from cxrmodel.modeling.bundle import BundleError, load_bundle, save_bundle  # noqa: E402
 from cxrmodel.modeling import ModelConfig  # noqa: E402
 from cxrmodel.modeling.builders import build_model
+from cxrmodel.modeling.bundle import BundleError, load_bundle, save_bundle  # noqa: E402
 from cxrmodel.text import Vocabulary  # noqa: E402
 
 REPORTS = ["The heart is normal in size. No pneumothorax.", "Mild cardiomegaly. Small right pleural effusion."]
@@ -70,14 +70,16 @@ def test_fingerprint_changes_when_the_model_changes(tiny_bundle, tmp_path):
     [
         (lambda d: (d / "card.json").unlink(), "missing card.json"),
         (lambda d: (d / "vocab.json").write_text("{not json"), "vocab.json"),
-        (lambda d: (d / "config.json").write_text('{"image_size": 32, "colour": 1}'), "config.json: unknown config keys: colour"),
+        (lambda d: (d / "config.json").write_text('{"image_size": 32, "colour": 1}'),
+         "config.json: unknown config keys: colour"),
         (lambda d: (d / "model.keras").write_bytes(b"PK\x03\x04 truncated"), "model.keras could not be loaded"),
         (lambda d: (d / "card.json").write_text('{"name": "x"}'), "card.json lacks"),
         (lambda d: (d / "vocab.json").write_text(json.dumps(
             {"format": "cxrmodel-vocabulary", "version": 1, "padding_id": 0, "oov_id": 1,
              "words": ["<pad>", "<oov>", "heart"]})), "different trainings"),
     ],
-    ids=["missing-card", "corrupt-vocabulary", "unknown-config-key", "corrupt-model", "incomplete-card", "vocabulary-mismatch"],
+    ids=["missing-card", "corrupt-vocabulary", "unknown-config-key", "corrupt-model", "incomplete-card",
+         "vocabulary-mismatch"],
 )
 def test_broken_bundle_names_the_broken_file(tiny_bundle, tmp_path, breakage, message):
     directory, _ = tiny_bundle

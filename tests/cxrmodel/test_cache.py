@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from cxrmodel.explain.results import Completeness, StudyAttribution
 from cxrmodel.explain.cache import ExplanationCache, decode_attribution, encode_attribution, explanation_key
+from cxrmodel.explain.results import Completeness, StudyAttribution
 
 SETTINGS = {"steps": "auto", "method": "gausslegendre", "image_baseline": "black", "target_error": 0.01}
 

@@ -16,6 +16,12 @@ from scipy.cluster.hierarchy import fcluster, fclusterdata, linkage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+import cxrmodel.detection.circles as detection_module
+from cxrmodel.detection._clusters import cell_sums
+from cxrmodel.detection._grid import CellGrid, components, max_linked_squared_distance
+from cxrmodel.detection._grid import CellGrid as _Grid
+from cxrmodel.detection._runs import _table_by_runs, map_summary, signal_runs
+from cxrmodel.detection._runs import table_by_runs as real_table_by_runs_default
 from cxrmodel.detection.circles import (
     Circle,
     Detection,
@@ -24,11 +30,6 @@ from cxrmodel.detection.circles import (
     detect_circles,
     sweep_circles,
 )
-import cxrmodel.detection.circles as detection_module
-from cxrmodel.detection._clusters import cell_sums
-from cxrmodel.detection._grid import CellGrid, components, max_linked_squared_distance
-from cxrmodel.detection._grid import CellGrid as _Grid
-from cxrmodel.detection._runs import _table_by_runs, map_summary, signal_runs, table_by_runs as real_table_by_runs_default
 
 LINK_DISTANCES = [0.5, 1.0, 1.2, math.sqrt(2), 1.9, 2.0, 2.5, 3.0, 5.0, math.sqrt(8), 7.3, 12.0, 1000.0]
 SIGHT_SENSITIVITIES = [0.0, 0.3, 0.55, 0.9, 1.0]
@@ -45,7 +46,7 @@ def signal_points(attribution: np.ndarray, sight_sensitivity: float) -> np.ndarr
 def partition_from_labels(points: np.ndarray, labels: np.ndarray) -> set[frozenset]:
     xy = points.astype(int).tolist()
     groups: dict[int, set] = {}
-    for (x, y), label in zip(xy, labels.tolist()):
+    for (x, y), label in zip(xy, labels.tolist(), strict=False):
         groups.setdefault(label, set()).add((x, y))
     return {frozenset(group) for group in groups.values()}
 
@@ -81,7 +82,7 @@ def reference_circles(attribution, sight_sensitivity, link_distance, min_points)
 def partition_of(labels: np.ndarray) -> set[frozenset]:
     ys, xs = np.nonzero(labels >= 0)
     groups: dict[int, set] = {}
-    for x, y, label in zip(xs.tolist(), ys.tolist(), labels[ys, xs].tolist()):
+    for x, y, label in zip(xs.tolist(), ys.tolist(), labels[ys, xs].tolist(), strict=True):
         groups.setdefault(label, set()).add((x, y))
     return {frozenset(group) for group in groups.values()}
 
@@ -175,7 +176,7 @@ def test_union_find_components_match_scipy():
         labels = components(node_count, first, second)
         graph = coo_matrix((np.ones(edge_count), (first, second)), shape=(node_count, node_count))
         _, expected = connected_components(graph, directed=False)
-        assert len(set(zip(labels.tolist(), expected.tolist()))) == len(set(expected.tolist()))
+        assert len(set(zip(labels.tolist(), expected.tolist(), strict=True))) == len(set(expected.tolist()))
         assert labels.max(initial=-1) + 1 == len(set(expected.tolist()))
 
 
@@ -262,7 +263,7 @@ def test_signal_runs_never_span_two_rows():
     attribution = np.zeros((3, 5))
     attribution[0, 3:] = attribution[1, :2] = attribution[1, 4] = attribution[2, :] = 1.0
     runs = signal_runs(attribution, 0.5, _Grid.for_map(attribution.shape, 2.0))
-    assert list(zip(runs.row.tolist(), runs.start.tolist(), runs.end.tolist())) == [
+    assert list(zip(runs.row.tolist(), runs.start.tolist(), runs.end.tolist(), strict=True)) == [
         (0, 3, 4), (1, 0, 1), (1, 4, 4), (2, 0, 4)
     ]
     assert runs.row_first.tolist() == [0, 1, 3, 4]
@@ -293,7 +294,7 @@ def test_circles_equal_the_definition(shape, seed, engine):
                 expected = reference_circles(attribution, sight_sensitivity, link_distance, 2)
                 got = detect_circles(attribution, sight_sensitivity, link_distance, min_points=2).circles
                 assert len(got) == len(expected)
-                for circle, (x, y, r, points, mass) in zip(got, expected):
+                for circle, (x, y, r, points, mass) in zip(got, expected, strict=True):
                     assert circle.points == points
                     assert circle.x == pytest.approx(x, abs=1e-9)
                     assert circle.y == pytest.approx(y, abs=1e-9)
@@ -405,7 +406,7 @@ def test_sweep_equals_detection_at_every_threshold(shape, sweep_queries, monkeyp
         for link_distance in link_distances:
             sweep = sweep_circles(attribution, thresholds, link_distance, min_points=1)
             assert len(sweep) == len(thresholds)
-            for sight_sensitivity, detection in zip(thresholds, sweep):
+            for sight_sensitivity, detection in zip(thresholds, sweep, strict=True):
                 # Bit-for-bit equality: the same circles, floats included.
                 with monkeypatch.context() as default_paths:
                     default_paths.setattr(detection_module, "table_by_runs", real_table_by_runs_default)

@@ -125,11 +125,11 @@ def test_lesion_masks_come_from_the_study_folder_truth():
 
 def test_sweep_hit_rates_agree_with_detection_report_on_a_demo_study():
     pytest.importorskip("keras")
-    from cxrmodel.modeling import load_bundle
-    from cxrmodel.evaluation.detection_quality import detection_report
-    from cxrmodel.detection import SLIDER_THRESHOLDS, circle_sweep
-    from cxrmodel.explain import ExplanationSettings, StudyExplainer
     from cxrmodel.data import StudyCollection
+    from cxrmodel.detection import SLIDER_THRESHOLDS, circle_sweep
+    from cxrmodel.evaluation.detection_quality import detection_report
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
+    from cxrmodel.modeling import load_bundle
 
     bundle = load_bundle(DEMO_MODEL)
     explainer = StudyExplainer(bundle)

@@ -14,8 +14,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from cxrmodel.data.synthetic.studies import render_study, sample_study_spec
-from cxrmodel.imaging import DistributionCheck, check_distribution
-from cxrmodel.imaging import GridMapping, decode_image, to_model_grid, to_model_input
+from cxrmodel.imaging import (
+    DistributionCheck,
+    GridMapping,
+    check_distribution,
+    decode_image,
+    to_model_grid,
+    to_model_input,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_BUNDLE = ROOT / "models" / "demo"
@@ -141,8 +147,8 @@ def test_the_check_does_not_import_tensorflow():
 
 def test_explanation_document_carries_the_verdict(tiny_bundle_directory, tmp_path):
     pytest.importorskip("keras")
-    from cxrmodel.modeling import load_bundle, write_image_baseline
     from cxrmodel.explain import ExplanationSettings, StudyExplainer, explanation_document
+    from cxrmodel.modeling import load_bundle, write_image_baseline
 
     blank = _png(np.zeros((64, 64)))
     settings = ExplanationSettings(steps=4)

@@ -1,4 +1,6 @@
-"""cxrmodel.training.embeddings and ``python -m cxrmodel embeddings``: word2vec on reports, text formats, initialisation."""
+"""cxrmodel.training.embeddings and ``python -m cxrmodel embeddings``: word2vec on reports, text formats,
+initialisation.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 
 from cxrmodel.cli.main import main
+from cxrmodel.text import Vocabulary
 from cxrmodel.training.embeddings import (
     WordVectors,
     embedding_coverage,
@@ -22,7 +25,6 @@ from cxrmodel.training.embeddings import (
     save_word_vectors,
     train_word2vec,
 )
-from cxrmodel.text import Vocabulary
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

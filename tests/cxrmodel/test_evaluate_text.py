@@ -74,7 +74,8 @@ def test_cli_json_schema_and_stratified_folds(synthetic_reports_archive, capsys)
     _check_metrics(document, 2, STUDIES)
     _check_metrics(document["baseline_tfidf_logreg"], 2, STUDIES)
     # Same folds for the model and the baseline; each held-out fold keeps the label balance (stratified).
-    for model_fold, baseline_fold in zip(document["per_fold"], document["baseline_tfidf_logreg"]["per_fold"]):
+    for model_fold, baseline_fold in zip(document["per_fold"], document["baseline_tfidf_logreg"]["per_fold"],
+                                         strict=True):
         assert {k: model_fold[k] for k in ("n_test", "n_test_abnormal")} == \
                {k: baseline_fold[k] for k in ("n_test", "n_test_abnormal")}
         assert abs(model_fold["n_test_abnormal"] - sum(labels) / 2) <= 1
@@ -89,8 +90,8 @@ def test_folds_are_disjoint_stratified_and_seeded():
     for train, test in folds:
         assert not set(train) & set(test)
         assert abs(labels[test].mean() - labels.mean()) < 0.05
-    assert all((a[1] == b[1]).all() for a, b in zip(folds, stratified_folds(labels, 5, seed=3)))
-    assert any((a[1] != b[1]).any() for a, b in zip(folds, stratified_folds(labels, 5, seed=4)))
+    assert all((a[1] == b[1]).all() for a, b in zip(folds, stratified_folds(labels, 5, seed=3), strict=True))
+    assert any((a[1] != b[1]).any() for a, b in zip(folds, stratified_folds(labels, 5, seed=4), strict=True))
     with pytest.raises(ValueError, match="at least 5 studies of each label"):
         stratified_folds(np.array([0] * 3 + [1] * 20), 5, seed=0)
 

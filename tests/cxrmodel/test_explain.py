@@ -12,8 +12,10 @@ pytest.importorskip("keras")
 from cxrmodel.cli.main import main  # noqa: E402
 from cxrmodel.data.openi import load_openi  # noqa: E402
 from cxrmodel.data.synthetic import IMAGES_FOLDER  # noqa: E402
-from cxrmodel.detection import Circle  # noqa: E402
-from cxrmodel.detection import circles_to_image  # noqa: E402
+from cxrmodel.detection import (
+    Circle,  # noqa: E402
+    circles_to_image,  # noqa: E402
+)
 from cxrmodel.imaging import GridMapping  # noqa: E402
 
 REPORT = "No pneumothorax or pleural effusion.  Mild cardiomegaly, XXXX stable!"
@@ -21,7 +23,8 @@ REPORT = "No pneumothorax or pleural effusion.  Mild cardiomegaly, XXXX stable!"
 
 @pytest.fixture(scope="module")
 def study(tiny_studies_directory):
-    return next(s for s in load_openi(tiny_studies_directory, tiny_studies_directory / IMAGES_FOLDER) if s.study_id == "CXR2")
+    return next(s for s in load_openi(tiny_studies_directory, tiny_studies_directory / IMAGES_FOLDER)
+                if s.study_id == "CXR2")
 
 
 def test_explain_prints_the_documented_json(tiny_bundle_directory, study, tmp_path, capsys):
@@ -60,6 +63,28 @@ def test_explain_reads_an_openi_xml_report(tiny_bundle_directory, tiny_studies_d
     document = json.loads(capsys.readouterr().out)
     assert "".join(w["text"] for w in document["words"]) == "".join(
         w for w in study.report_text.replace(".", " ").replace(",", " ").split())
+
+
+def test_section_headers_of_a_txt_report_are_shown_unseen_and_not_fed_to_the_model(
+        tiny_bundle_directory, study, tmp_path, capsys):
+    headed = tmp_path / "report.txt"
+    headed.write_text(f"FINDINGS: {study.findings}\r\n\r\nIMPRESSION:\r\n{study.impression}\r\n", encoding="utf-8")
+    runs = {}
+    for name, report in (("headed", ["--report", str(headed)]), ("plain", ["--report-text", study.report_text])):
+        saved = tmp_path / f"{name}.npz"
+        assert main(["explain", "--model", str(tiny_bundle_directory), "--image", str(study.image_paths[0]), *report,
+                     "--steps", "8", "--save-attributions", str(saved), "--json"]) == 0
+        runs[name] = (json.loads(capsys.readouterr().out), dict(np.load(saved)))
+    (document, arrays), (plain_document, plain_arrays) = runs["headed"], runs["plain"]
+    np.testing.assert_array_equal(arrays["token_ids"], plain_arrays["token_ids"])
+    assert document["probability"] == plain_document["probability"]
+    text = f"FINDINGS: {study.findings}\n\nIMPRESSION:\n{study.impression}\n"  # line ends as the upload check makes them
+    headers = [w for w in document["words"] if w["text"] in ("FINDINGS", "IMPRESSION")]
+    assert [(w["start"], w["end"], w["seen"], w["score"]) for w in headers] == [
+        (0, 8, False, 0), (text.index("IMPRESSION"), text.index("IMPRESSION") + 10, False, 0)]
+    assert all(text[w["start"]:w["end"]] == w["text"] for w in document["words"])
+    assert [w["text"] for w in document["words"] if w["seen"]] == [w["text"] for w in plain_document["words"]
+                                                                   if w["seen"]]
 
 
 @pytest.mark.parametrize(
@@ -106,7 +131,8 @@ def test_circles_land_on_the_original_image_pixels():
 
 
 def test_evaluate_detection_writes_json_and_chart(tiny_bundle_directory, tiny_studies_directory, tmp_path, capsys):
-    status = main(["evaluate-detection", "--model", str(tiny_bundle_directory), "--studies", str(tiny_studies_directory),
+    status = main(["evaluate-detection", "--model", str(tiny_bundle_directory),
+                   "--studies", str(tiny_studies_directory),
                    "--output", str(tmp_path), "--steps", "8", "--counterfactual"])
     assert status == 0
     document = json.loads((tmp_path / "detection-quality.json").read_text())
@@ -156,8 +182,7 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(command, tin
 
 
 def test_circle_sweep_matches_single_threshold_detection_in_image_coordinates():
-    from cxrmodel.detection import detect_circles
-    from cxrmodel.detection import circle_sweep
+    from cxrmodel.detection import circle_sweep, detect_circles
 
     rng = np.random.default_rng(3)
     attribution = rng.normal(size=(32, 32)).astype(np.float32)
@@ -188,8 +213,7 @@ def test_circle_sweep_reports_the_positive_attribution_its_circle_masses_are_sha
 
 
 def test_smoothing_changes_the_circles_map_but_not_the_completeness(tiny_bundle_directory, study, tmp_path, capsys):
-    from cxrmodel.detection import detect_circles
-    from cxrmodel.detection import smooth_attribution_map
+    from cxrmodel.detection import detect_circles, smooth_attribution_map
 
     documents, maps = {}, {}
     for sigma in ("0", "1.5"):
@@ -210,6 +234,7 @@ def test_smoothing_changes_the_circles_map_but_not_the_completeness(tiny_bundle_
         assert documents["1.5"]["modality_share"][modality] == pytest.approx(documents["0"]["modality_share"][modality])
     assert documents["1.5"]["settings"]["attribution_smoothing"] == 1.5
     # The saved map is the one the circles were found on.
-    detection = detect_circles(smoothed["image_attribution"], 0.5, documents["1.5"]["settings"]["link_distance_model_grid"], 2)
+    detection = detect_circles(smoothed["image_attribution"], 0.5,
+                               documents["1.5"]["settings"]["link_distance_model_grid"], 2)
     assert len(detection.circles) == len(documents["1.5"]["circles"])
     assert detection.signals == documents["1.5"]["signals"]

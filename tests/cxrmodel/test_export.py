@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageColor
 
-from cxrmodel.rendering.annotated import CIRCLE_PALETTE, CAPTION_BACKGROUND, annotated_png, caption_band_height, line_width
+from cxrmodel.rendering.annotated import (
+    CAPTION_BACKGROUND,
+    annotated_png,
+    caption_band_height,
+    line_width,
+)
+from cxrmodel.rendering.palette import CIRCLE_PALETTE
 
 CAPTION = "CXR90014 · P(abnormal) 0.93 · τ 0.70 · 3 circles · synthetic demo model — not for clinical use"
 HEIGHT, WIDTH = 300, 400

@@ -59,7 +59,8 @@ def test_embedding_space_model_gives_the_same_probability():
     inputs = _inputs(TINY)
     embedded = np.asarray(model.get_layer("word_embedding")(inputs["report_tokens"]))
     direct = np.asarray(model(inputs, training=False))
-    rewired = np.asarray(embedding_space_model(model)({"image": inputs["image"], "embedded_report": embedded}, training=False))
+    rewired = np.asarray(embedding_space_model(model)({"image": inputs["image"], "embedded_report": embedded},
+                                                      training=False))
     np.testing.assert_allclose(direct, rewired, rtol=1e-5, atol=1e-6)
 
 

@@ -36,7 +36,8 @@ def test_quick_pipeline_runs_every_stage_and_writes_table3(quick_run):
                                        "bundle"]
     # a. ChestX-ray14-format pre-training set, larger than the target set; b. encoder pre-trained on it.
     entries = (output / "pretraining-data" / "Data_Entry_2017.csv").read_text().splitlines()
-    assert entries[0].startswith("Image Index,Finding Labels,") and len(entries) - 1 > summary["recipe"]["target_studies"]
+    assert (entries[0].startswith("Image Index,Finding Labels,")
+            and len(entries) - 1 > summary["recipe"]["target_studies"])
     pretrained = json.loads((output / "pretrained-encoder" / "pretrain.json").read_text())
     assert len(pretrained["findings"]) == 14
     # c. word2vec in the standard text format; d. OpenI-format target set.
@@ -123,7 +124,8 @@ def test_rerun_reuses_every_stage_and_train_reuses_its_sub_models(quick_run, cap
         (["train", "--studies", "{target}", "--output", "{tmp}/b", "--backbone", "vgg"], "unknown backbone"),
         (["train", "--studies", "{tmp}", "--output", "{tmp}/b"], "is neither an OpenI folder"),
         (["evaluate-models", "--studies", "{target}", "--folds", "1"], "--folds must be at least 2"),
-        (["evaluate-models", "--studies", "{target}", "--folds", "3", "--chart", "{tmp}/chart.jpg"], "must end in .png"),
+        (["evaluate-models", "--studies", "{target}", "--folds", "3", "--chart", "{tmp}/chart.jpg"],
+         "must end in .png"),
         (["evaluate-models", "--studies", "{target}", "--folds", "90"], "90 folds need at least 90 studies"),
         (["pipeline", "--output", "{file}"], "exists and is not a folder"),
     ],

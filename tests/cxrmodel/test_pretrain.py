@@ -13,8 +13,8 @@ import pytest
 
 from cxrmodel.cli.main import main
 from cxrmodel.data.chestxray14 import ChestXray14Dataset, load_bounding_boxes
-from cxrmodel.data.synthetic.studies import sample_study_spec
 from cxrmodel.data.synthetic.chestxray14 import PHANTOM_TO_CHESTXRAY14
+from cxrmodel.data.synthetic.studies import sample_study_spec
 from cxrmodel.modeling.builders import build_model
 from cxrmodel.training.pretrain import (
     ENCODER_WEIGHTS,

@@ -1,4 +1,6 @@
-"""cxrmodel.modeling.chexnet: CheXNet Keras weights (written here in the Keras 2 legacy HDF5 layout) into the encoder."""
+"""cxrmodel.modeling.chexnet: CheXNet Keras weights (written here in the Keras 2 legacy HDF5 layout) into the
+encoder.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ def _write_keras2_h5(model: keras.Model, path, skip: str | None = None, reshape:
             suffixes = WEIGHT_SUFFIXES.get(type(layer).__name__, [])[: len(values)]
             weight_names = [f"{name}/{suffix}:0" for suffix in suffixes]
             group.attrs["weight_names"] = np.array([w.encode() for w in weight_names], dtype="S")
-            for weight_name, value in zip(weight_names, values):
+            for weight_name, value in zip(weight_names, values, strict=False):
                 if layer.name == reshape:
                     value = value[..., :-1]
                 group.create_dataset(weight_name, data=value)
@@ -92,7 +94,7 @@ def test_loaded_backbone_gives_chexnet_pooled_features_and_head(chexnet, encoder
     np.testing.assert_allclose(pooled, expected_pooled, rtol=1e-4, atol=1e-4)
     probabilities = 1.0 / (1.0 + np.exp(-(pooled @ head.kernel + head.bias)))
     np.testing.assert_allclose(probabilities, np.asarray(model(chexnet_input)), atol=1e-5)
-    for mine, kept in zip(encoder.get_layer("image_features").get_weights(), after_untouched):
+    for mine, kept in zip(encoder.get_layer("image_features").get_weights(), after_untouched, strict=True):
         np.testing.assert_array_equal(mine, kept)  # only the backbone is replaced
     kernel, bias = head.in_chestxray14_order()
     assert kernel[:, 2].tolist() == head.kernel[:, CHEXNET_FINDINGS.index("Consolidation")].tolist()
@@ -121,7 +123,7 @@ def test_wrong_layout_is_refused_and_nothing_changes(chexnet, encoder, tmp_path)
     _write_keras2_h5(model, tmp_path / "shape.h5", reshape="conv5_block16_2_conv")
     with pytest.raises(ChexnetWeightsError, match="conv5_block16_2_conv.*shapes"):
         load_chexnet_weights(encoder, tmp_path / "shape.h5")
-    for array, kept in zip(encoder.get_layer("densenet121").get_weights()[:3], snapshot):
+    for array, kept in zip(encoder.get_layer("densenet121").get_weights()[:3], snapshot, strict=True):
         np.testing.assert_array_equal(array, kept)
 
 

@@ -19,6 +19,7 @@ from cxrmodel.text import (
     encode_report,
     encode_reports,
     model_tokens,
+    section_headers,
     stop_words,
     tokenize_report,
 )
@@ -64,7 +65,7 @@ def test_text_outside_tokens_has_no_letters_or_digits(report: str) -> None:
     covered = [False] * len(report)
     for token in tokenize_report(report):
         covered[token.start : token.end] = [True] * (token.end - token.start)
-    leftover = "".join(character for character, is_covered in zip(report, covered) if not is_covered)
+    leftover = "".join(character for character, is_covered in zip(report, covered, strict=False) if not is_covered)
     assert not any(character.isalnum() for character in leftover)
 
 
@@ -295,3 +296,89 @@ def test_encode_reports_batch() -> None:
     assert batch.shape == (2, 5) and batch.dtype == np.int32
     assert batch[1, :2].tolist() == [vocabulary.id_of("small"), vocabulary.id_of("pneumothorax")]
     assert encode_reports([], vocabulary).shape == (0, MAX_TOKENS)
+
+
+# --- Section headers (issue #17): dropped like stop words, offsets exact -------------------------------------------
+
+FINDINGS = "Heart size is normal. No acute findings. Comparison with prior films shows no change."
+IMPRESSION = "No acute cardiopulmonary disease; history of smoking."
+PLAIN_REPORT = f"{FINDINGS}\n\n{IMPRESSION}"
+# A vocabulary that knows every header word, so a header fed to the model would show as a real id, not as OOV.
+HEADER_VOCABULARY = Vocabulary.build(
+    [PLAIN_REPORT, "impression technique examination exam indication clinical reason conclusion finding findings"]
+)
+
+
+@pytest.mark.parametrize(
+    "headed, plain",
+    [
+        (f"FINDINGS: {FINDINGS}\n\nIMPRESSION: {IMPRESSION}\n", PLAIN_REPORT),
+        (f"Findings:\n{FINDINGS}\n\nImpression:\n{IMPRESSION}", PLAIN_REPORT),
+        (f"FINDINGS\n{FINDINGS}\n\nIMPRESSION\n{IMPRESSION}", PLAIN_REPORT),
+        (f"  Findings :  {FINDINGS}\r\n\r\n\tIMPRESSION:\t{IMPRESSION}", PLAIN_REPORT),
+        (f"EXAM: CHEST 2V\nCLINICAL HISTORY: cough\nTECHNIQUE: PA and lateral\nCOMPARISON: None\n"
+         f"INDICATION: cough\nFINDINGS: {FINDINGS}\nIMPRESSION: {IMPRESSION}",
+         f"CHEST 2V\ncough\nPA and lateral\nNone\ncough\n{PLAIN_REPORT}"),
+        (f"FINDINGS: {FINDINGS} IMPRESSION: {IMPRESSION}", PLAIN_REPORT),  # pasted as one paragraph
+        (f"Findings: {FINDINGS} Impression: {IMPRESSION}", PLAIN_REPORT),  # one paragraph, headers start sentences
+        (f"findings: {FINDINGS}\nREASON FOR EXAM: cough\nConclusion: {IMPRESSION}",
+         f"{FINDINGS}\ncough\n{IMPRESSION}"),
+    ],
+    ids=["caps-colon", "title-colon-own-line", "alone-on-line", "spaces-crlf-tabs", "full-header-block",
+         "one-paragraph-caps", "one-paragraph-title", "lower-and-multiword"],
+)
+def test_a_report_with_section_headers_encodes_like_the_same_report_without(headed: str, plain: str) -> None:
+    with_headers = encode_report(headed, HEADER_VOCABULARY)
+    without = encode_report(plain, HEADER_VOCABULARY)
+    np.testing.assert_array_equal(with_headers.token_ids, without.token_ids)
+    assert [t.normalized for t in model_tokens(with_headers.tokens)] == [
+        t.normalized for t in model_tokens(without.tokens)]
+    assert with_headers.used_slots > 10  # the report's own words are all there
+
+
+def test_header_words_stay_tokens_unseen_with_exact_offsets() -> None:
+    report = f"FINDINGS: {FINDINGS}\n\nCLINICAL  HISTORY: smoker\nIMPRESSION\n{IMPRESSION}"
+    tokens = tokenize_report(report)
+    headers = [token for token in tokens if token.text in ("FINDINGS", "CLINICAL", "HISTORY", "IMPRESSION")]
+    assert [token.text for token in headers] == ["FINDINGS", "CLINICAL", "HISTORY", "IMPRESSION"]
+    for token in headers:
+        assert report[token.start : token.end] == token.text
+        assert not token.kept and token.normalized is None
+    assert [(start, end) for start, end in section_headers(report)] == [
+        (0, 8), (report.index("CLINICAL"), report.index(":", report.index("CLINICAL"))),
+        (report.index("IMPRESSION"), report.index("IMPRESSION") + len("IMPRESSION"))]
+    encoded = encode_report(report, HEADER_VOCABULARY)
+    seen = {encoded.tokens[index].text for index in encoded.positions}
+    assert seen.isdisjoint({"FINDINGS", "CLINICAL", "HISTORY", "IMPRESSION"})
+    assert {"findings", "history", "smoker"} <= {encoded.tokens[i].normalized for i in encoded.positions}
+
+
+@pytest.mark.parametrize(
+    "report, word",
+    [
+        ("There are no acute findings.", "findings"),
+        ("No acute findings: stable.", "findings"),  # a colon, but after a word that does not end a sentence
+        ("Findings of COPD with no acute changes.", "findings"),  # IU X-ray, line start, no colon: a sentence
+        ("Heart normal.\n\nFindings consistent with edema.", "findings"),
+        ("Comparison XXXX, XXXX. Clear lungs.", "comparison"),  # IU X-ray's findings often start so
+        ("Chest  Comparison: There is a mass.", "comparison"),  # IU X-ray CXR206: mixed case, mid-line
+        ("History of smoking. No effusion.", "history"),
+        ("Findings.", "findings"),  # not a colon, not alone on its line
+        ("The technique was portable", "technique"),
+        ("Impressions differ", "impressions"),
+    ],
+)
+def test_header_words_inside_sentences_are_words(report: str, word: str) -> None:
+    assert section_headers(report) == []
+    assert word in _kept(report)
+
+
+def test_headers_never_split_a_hyphenated_word() -> None:
+    report = "x-FINDINGS: FINDINGS-based"
+    assert _kept(report) == ["xfindings", "findingsbased"]
+
+
+def test_vocabulary_and_model_tokens_skip_headers() -> None:
+    vocabulary = Vocabulary.build(["FINDINGS: clear\nIMPRESSION: clear", "Findings: normal"])
+    assert vocabulary.words == ["<pad>", "<oov>", "clear", "normal"]
+    assert _kept("FINDINGS: Findings of COPD.") == ["findings", "copd"]

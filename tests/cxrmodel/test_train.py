@@ -10,7 +10,10 @@ pytest.importorskip("keras")
 from cxrmodel.data.synthetic.reports.writer import write_report  # noqa: E402
 from cxrmodel.data.synthetic.studies import sample_study_spec  # noqa: E402
 from cxrmodel.modeling import ModelConfig  # noqa: E402
-from cxrmodel.modeling.builders import model_modality
+from cxrmodel.modeling.builders import (
+    build_model,  # noqa: E402
+    model_modality,
+)
 from cxrmodel.text import Vocabulary  # noqa: E402
 from cxrmodel.training.fit import (  # noqa: E402
     TrainingSchedule,
@@ -20,12 +23,12 @@ from cxrmodel.training.fit import (  # noqa: E402
     predict_probabilities,
     train_three_models,
 )
-from cxrmodel.modeling.builders import build_model  # noqa: E402
 
 
 def _reports(first: int, count: int, seed: int = 4):
     specs = [sample_study_spec(number, seed) for number in range(first, first + count)]
-    reports = [write_report(spec.findings, np.random.default_rng([seed, spec.number]), understate=False).text for spec in specs]
+    reports = [write_report(spec.findings, np.random.default_rng([seed, spec.number]), understate=False).text
+               for spec in specs]
     return reports, [spec.label for spec in specs]
 
 
@@ -64,10 +67,12 @@ def test_three_model_schedule_returns_all_models_and_held_out_metrics():
     vocabulary = Vocabulary.build(reports)
     config = _tiny_config(vocabulary)
     arrays = _arrays(reports, labels, config, vocabulary, image_signal=True)
-    train, validation, test = arrays.subset(np.arange(0, 40)), arrays.subset(np.arange(40, 52)), arrays.subset(np.arange(52, 64))
+    train, validation, test = (arrays.subset(np.arange(0, 40)), arrays.subset(np.arange(40, 52)),
+                               arrays.subset(np.arange(52, 64)))
     schedule = TrainingSchedule(image_epochs=1, text_epochs=1, head_epochs=1, multimodal_epochs=1)
     trained = train_three_models(config, train, validation, test, schedule, seed=0)
-    assert [model_modality(m) for m in (trained.multimodal, trained.image, trained.text)] == ["multimodal", "image", "text"]
+    modalities = [model_modality(m) for m in (trained.multimodal, trained.image, trained.text)]
+    assert modalities == ["multimodal", "image", "text"]
     assert set(trained.metrics) == {"multimodal", "image", "text"}
     for values in trained.metrics.values():
         assert 0.0 <= values["accuracy"] <= 1.0

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from cxrmodel.data.openi import load_openi
-from cxrmodel.training.target_data import decode_target_images, load_target_dataset
 from cxrmodel.rendering.charts import write_evaluation_chart
 from cxrmodel.training.target import TargetSettings, _mean_curves, holdout_split
+from cxrmodel.training.target_data import decode_target_images, load_target_dataset
 from cxrmodel.training.transfer import TransferSources
 
 
@@ -115,4 +115,5 @@ def test_chexnet_weights_become_the_target_image_encoder(tmp_path):
     image_model = build_model("image", config)
     image_model.get_layer("image_encoder").set_weights(weights.image_encoder)
     backbone = image_model.get_layer("image_encoder").get_layer("densenet121")
-    assert np.array_equal(backbone.get_layer("conv1_conv").get_weights()[0], chexnet.get_layer("conv1_conv").get_weights()[0])
+    assert np.array_equal(backbone.get_layer("conv1_conv").get_weights()[0],
+                          chexnet.get_layer("conv1_conv").get_weights()[0])

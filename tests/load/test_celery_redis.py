@@ -32,7 +32,7 @@ def _wait_for(check, seconds: float, what: str, processes=(), logs=()) -> None:
     while time.monotonic() < deadline:
         if check():
             return
-        for process, log in zip(processes, logs):
+        for process, log in zip(processes, logs, strict=False):
             if process.poll() is not None:
                 pytest.fail(f"{what}: a process exited:\n" + Path(log).read_text()[-3000:])
         time.sleep(0.5)

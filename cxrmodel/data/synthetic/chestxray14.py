@@ -1,7 +1,7 @@
 """Synthetic pre-training set in the exact NIH ChestX-ray14 layout (``python -m cxrmodel synthetic-chestxray14``).
 
-The phantom radiographs of :mod:`cxrmodel.data.synthetic.studies` (same sampling, same seeding: image ``n`` of seed ``s``
-is study ``n`` of ``sample_study_spec(n, s)``) are written as a ChestX-ray14 folder::
+The phantom radiographs of :mod:`cxrmodel.data.synthetic.studies` (same sampling, same seeding: image ``n`` of seed
+``s`` is study ``n`` of ``sample_study_spec(n, s)``) are written as a ChestX-ray14 folder::
 
     DIR/Data_Entry_2017.csv     original NIH format, trailing comma on every line
     DIR/BBox_List_2017.csv      one box per localised finding (original header with its ",,," tail)
@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+
 import numpy as np
 from PIL import Image
 

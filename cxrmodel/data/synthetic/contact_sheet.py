@@ -97,4 +97,5 @@ def write_contact_sheet(path: str | Path, seed: int = 0) -> Path:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     arguments = sys.argv[1:]
-    write_contact_sheet(arguments[0] if arguments else "docs/synthetic-studies.png", int(arguments[1]) if len(arguments) > 1 else 0)
+    write_contact_sheet(arguments[0] if arguments else "docs/synthetic-studies.png",
+                        int(arguments[1]) if len(arguments) > 1 else 0)

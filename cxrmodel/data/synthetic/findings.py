@@ -1,8 +1,8 @@
 """The vocabulary of synthetic findings shared by the phantom renderer and the report writer.
 
 A synthetic study is described by a list of :class:`Finding` objects plus the burnt-in markers on the film.
-The phantom renderer (``cxrmodel.data.synthetic.phantom.render``) draws them and returns one ground-truth mask per finding;
-the report writer (``cxrmodel.data.synthetic.reports.writer``) describes them in IU X-ray style.
+The phantom renderer (``cxrmodel.data.synthetic.phantom.render``) draws them and returns one ground-truth mask per
+finding; the report writer (``cxrmodel.data.synthetic.reports.writer``) describes them in IU X-ray style.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ from cxrmodel.data.synthetic.findings import (
     SIDE_MARKERS,
     Finding,
 )
-from cxrmodel.data.synthetic.phantom.render import Phantom, render_phantom
 from cxrmodel.data.synthetic.layout import IMAGES_FOLDER, MASKS_FOLDER, REPORTS_FOLDER, TRUTH_FILE
+from cxrmodel.data.synthetic.phantom.render import Phantom, render_phantom
 from cxrmodel.data.synthetic.reports.writer import Report, write_report
 
 logger = logging.getLogger(__name__)

@@ -184,7 +184,8 @@ def test_real_label_file_when_present():
     assert len(entries) == 112120
     matrix = label_matrix(entries)
     assert int((matrix.sum(axis=1) == 0).sum()) == 60361  # No Finding
-    assert dict(zip(CHESTXRAY14_FINDINGS, matrix.sum(axis=0).astype(int).tolist()))["Infiltration"] == 19894
+    counts = dict(zip(CHESTXRAY14_FINDINGS, matrix.sum(axis=0).astype(int).tolist(), strict=True))
+    assert counts["Infiltration"] == 19894
     assert {entry.view_position for entry in entries} == {"PA", "AP"}
     assert len({entry.patient_id for entry in entries}) == 30805
 

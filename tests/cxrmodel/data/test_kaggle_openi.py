@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cxrmodel.data.kaggle_openi import load_kaggle_openi
 from cxrmodel.data import StudyCollection
+from cxrmodel.data.kaggle_openi import load_kaggle_openi
 
 # Two rows as the Kaggle file has them (pandas-style quoting, ';'-separated MeSH and Problems).
 HEAD = """uid,MeSH,Problems,image,indication,comparison,findings,impression

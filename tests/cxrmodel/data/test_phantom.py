@@ -17,8 +17,8 @@ from cxrmodel.data.synthetic.findings import (
     PNEUMOTHORAX,
     Finding,
 )
-from cxrmodel.data.synthetic.phantom.render import Phantom, render_phantom
 from cxrmodel.data.synthetic.phantom.geometry import sample_anatomy
+from cxrmodel.data.synthetic.phantom.render import Phantom, render_phantom
 
 SEED = 11
 ZONED_KINDS = {"nodule", "mass", "consolidation"}
@@ -77,7 +77,8 @@ def test_image_has_radiograph_polarity():
     height, width = image.shape
     assert phantom.image.dtype == np.uint8 and image.shape == (512, 480)
     # Air above the shoulders is near black; mediastinum and abdomen bright; aerated lung in between.
-    top_corners = np.concatenate([image[: height // 20, : width // 12].ravel(), image[: height // 20, -width // 12 :].ravel()])
+    top_corners = np.concatenate([image[: height // 20, : width // 12].ravel(),
+                                  image[: height // 20, -width // 12 :].ravel()])
     mediastinum = image[int(0.55 * height) : int(0.65 * height), int(0.47 * width) : int(0.53 * width)]
     abdomen = image[int(0.92 * height) :, int(0.3 * width) : int(0.7 * width)]
     right_lung = image[int(0.35 * height) : int(0.5 * height), int(0.18 * width) : int(0.3 * width)]

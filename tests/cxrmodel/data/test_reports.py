@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pytest
 
-from cxrmodel.data.synthetic.reports import phrases
 from cxrmodel.data.synthetic.findings import (
     CARDIOMEGALY,
     CONSOLIDATION,
@@ -21,6 +20,7 @@ from cxrmodel.data.synthetic.findings import (
     PNEUMOTHORAX,
     Finding,
 )
+from cxrmodel.data.synthetic.reports import phrases
 from cxrmodel.data.synthetic.reports.writer import Report, mesh_kind, write_report
 
 NEGATION = re.compile(r"\b(no|not|without|negative|or)\b", re.IGNORECASE)

@@ -8,9 +8,9 @@ import hashlib
 import numpy as np
 import pytest
 
-from cxrmodel.data.synthetic.findings import Finding
 from cxrmodel.data.openi import load_openi
 from cxrmodel.data.synthetic import IMAGES_FOLDER, load_mask, load_truth
+from cxrmodel.data.synthetic.findings import Finding
 from cxrmodel.data.synthetic.studies import (
     SyntheticDistribution,
     render_study,
@@ -46,7 +46,8 @@ def test_same_seed_writes_byte_identical_studies(written, tmp_path):
     write_openi_dataset(tmp_path, specs, SEED, workers=1, **SIZE)
     assert _folder_digest(tmp_path) == _folder_digest(root)
     other = sample_study_spec(3, SEED + 1)
-    assert render_study(other, SEED + 1, **SIZE).phantom.image.tobytes() != render_study(specs[2], SEED, **SIZE).phantom.image.tobytes()
+    assert (render_study(other, SEED + 1, **SIZE).phantom.image.tobytes()
+            != render_study(specs[2], SEED, **SIZE).phantom.image.tobytes())
 
 
 def test_openi_loader_reads_the_synthetic_folder_with_the_generators_labels(written):

@@ -1,7 +1,7 @@
 """Normal chest anatomy (soft tissue, lungs, heart, mediastinum, vessels) of the synthetic radiograph phantom.
 
-Every structure adds density (bone, soft tissue) or removes it (aerated lung); :mod:`cxrmodel.data.synthetic.phantom.render`
-maps the summed density to film brightness. Coordinates are those of
+Every structure adds density (bone, soft tissue) or removes it (aerated lung);
+:mod:`cxrmodel.data.synthetic.phantom.render` maps the summed density to film brightness. Coordinates are those of
 :class:`cxrmodel.data.synthetic.phantom.geometry.Frame`.
 """
 
@@ -171,9 +171,11 @@ def _vessel_tree(frame: Frame, hila: dict[str, tuple[float, float]], rng: np.ran
             heading = heading + rng.normal(0, 0.15, heading.size)
             step = np.stack([outward * np.cos(heading), np.sin(heading) / NOMINAL_ASPECT], axis=1)
             end = start + step * length[:, None]
-            columns, rows = frame.to_pixels(np.stack([start[:, 0], end[:, 0]], 1), np.stack([start[:, 1], end[:, 1]], 1))
+            columns, rows = frame.to_pixels(np.stack([start[:, 0], end[:, 0]], 1),
+                                            np.stack([start[:, 1], end[:, 1]], 1))
             strengths = np.minimum(1.0, 0.3 + 0.15 * width / scale)
-            for column, row, strength, line_width in zip(columns.tolist(), rows.tolist(), strengths.tolist(), width.tolist()):
+            for column, row, strength, line_width in zip(columns.tolist(), rows.tolist(), strengths.tolist(),
+                                                         width.tolist(), strict=True):
                 draw.line([(column[0], row[0]), (column[1], row[1])], fill=strength, width=max(1, round(line_width)))
             # 3. Each segment forks in two: shorter, thinner, turned either way.
             turns = rng.uniform(0.15, 0.55, (heading.size, 2)) * np.array([-1.0, 1.0])

@@ -49,7 +49,9 @@ def draw_air_bronchograms(
     """
     frame = anatomy.frame
     # 1. Direction from the nearer hilum to the consolidation.
-    side = "left" if anatomy.frame.u[int(np.clip(row, 0, frame.height - 1)), int(np.clip(column, 0, frame.width - 1))] > 0 else "right"
+    side = ("left" if anatomy.frame.u[int(np.clip(row, 0, frame.height - 1)),
+                                      int(np.clip(column, 0, frame.width - 1))] > 0
+            else "right")
     hilum_column, hilum_row = frame.to_pixels(*anatomy.hila[side])
     direction = np.array([column - hilum_column, row - hilum_row], dtype=float)
     direction /= np.linalg.norm(direction) + 1e-6
@@ -112,7 +114,8 @@ def draw_degenerative_spine(
     segment_right: list[tuple[float, float]] = []
     for level in range(first, first + count):
         # 2. Endplates of this body (the body spans 12 %..98 % of its level; the disc is the rest).
-        for endplate, toward_disc in ((levels[level] + 0.12 * level_height, -1.0), (levels[level] + 0.98 * level_height, 1.0)):
+        for endplate, toward_disc in ((levels[level] + 0.12 * level_height, -1.0),
+                                      (levels[level] + 0.98 * level_height, 1.0)):
             half_width = float(vertebral_half_width(np.float32(endplate), params))
             segment_left.append(pixels(-half_width, endplate))
             segment_right.append(pixels(half_width, endplate))
@@ -138,7 +141,9 @@ def draw_degenerative_spine(
         spurs[int(np.clip(centre[1], 0, size[1] - 1)), int(np.clip(centre[0], 0, size[0] - 1))] = True
     blur = 0.6 * frame.pixel_scale
     density[box] += np.float32(0.08 + 0.1 * finding.severity) * ndimage.gaussian_filter(spurs.astype(np.float32), blur)
-    density[box] += np.float32(0.04 + 0.05 * finding.severity) * ndimage.gaussian_filter(np.asarray(sclerosis_image), blur)
+    density[box] += np.float32(0.04 + 0.05 * finding.severity) * ndimage.gaussian_filter(
+        np.asarray(sclerosis_image), blur
+    )
     mask = np.zeros(density.shape, dtype=bool)
     segment = spurs | (np.asarray(segment_image) > 0)
     mask[box] = ndimage.binary_dilation(segment, iterations=max(2, round(3 * frame.pixel_scale)))

@@ -65,7 +65,8 @@ def burn_markers(image: np.ndarray, markers: list[str], rng: np.random.Generator
         left, top, right, bottom = font.getbbox(text)
         centre_x = width / 2 + rng.uniform(-0.08, 0.08) * width
         x = np.clip(centre_x - (right - left) / 2, 0.2 * width, 0.8 * width - (right - left)) - left
-        draw.text((x, annotation_top - top), text, fill=255, font=font, stroke_width=max(0, size // 28), stroke_fill=255)
+        draw.text((x, annotation_top - top), text, fill=255, font=font, stroke_width=max(0, size // 28),
+                  stroke_fill=255)
         annotation_top += (bottom - top) * 1.4
     # 3. Burn in: near-white glyphs, mask dilated by a pixel to cover their edges.
     glyphs = np.asarray(canvas) > 127

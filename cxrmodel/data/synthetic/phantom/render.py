@@ -6,7 +6,8 @@ clavicles, spine, heart and mediastinum, diaphragm) plus the requested findings 
 
 Rendering has three stages:
 
-1. Anatomy (:mod:`cxrmodel.data.synthetic.phantom.anatomy`, :mod:`cxrmodel.data.synthetic.phantom.bones`): density layers.
+1. Anatomy (:mod:`cxrmodel.data.synthetic.phantom.anatomy`, :mod:`cxrmodel.data.synthetic.phantom.bones`):
+   density layers.
 2. Findings (:mod:`cxrmodel.data.synthetic.phantom.findings`): each edits the layers and returns its lesion mask.
 3. Film (this module): density to brightness with per-study exposure, quantum-like noise and blur, then
    the burnt-in markers (:mod:`cxrmodel.data.synthetic.phantom.markers`).
@@ -144,7 +145,7 @@ def render_phantom(
         raise ValueError(f"width and height must be in [{MIN_SIZE}, {MAX_SIZE}], got {width}x{height}")
     # 1. Independent random streams, so findings never perturb the patient, the film or the noise.
     seeds = rng.integers(0, 2**63 - 1, size=len(_STREAMS))
-    streams = {name: np.random.default_rng(int(seed)) for name, seed in zip(_STREAMS, seeds)}
+    streams = {name: np.random.default_rng(int(seed)) for name, seed in zip(_STREAMS, seeds, strict=True)}
     # 2. The patient; cardiomegaly replaces the normal heart size before anything is drawn.
     params = sample_anatomy(streams["anatomy"])
     enlarged = [finding for finding in findings if finding.kind == CARDIOMEGALY]

@@ -1,4 +1,5 @@
-"""Phrase banks of the synthetic report writer (``cxrmodel.data.synthetic.reports.writer``), in Indiana University X-ray style.
+"""Phrase banks of the synthetic report writer (``cxrmodel.data.synthetic.reports.writer``), in Indiana University
+X-ray style.
 
 Every bank is a module-level tuple of complete sentences or sentence templates. The register follows the IU
 collection (short declarative sentences, negations everywhere, de-identified words written ``XXXX``), but the

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cxrmodel.data.synthetic.reports import phrases
 from cxrmodel.data.synthetic.findings import (
     CARDIOMEGALY,
     CONSOLIDATION,
@@ -36,6 +35,7 @@ from cxrmodel.data.synthetic.findings import (
     PNEUMOTHORAX,
     Finding,
 )
+from cxrmodel.data.synthetic.reports import phrases
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +334,7 @@ def _impression(items: Sequence[str], rng: np.random.Generator) -> str:
 
 
 def _comparison(rng: np.random.Generator) -> str:
-    texts, weights = zip(*phrases.COMPARISONS)
+    texts, weights = zip(*phrases.COMPARISONS, strict=True)
     return _pick_weighted(texts, weights, rng)
 
 
@@ -342,7 +342,7 @@ def _indication(abnormal: bool, rng: np.random.Generator) -> str:
     reasons = [row[0] for row in phrases.INDICATION_REASONS]
     weights = [row[2] if abnormal else row[1] for row in phrases.INDICATION_REASONS]
     reason = _pick_weighted(reasons, weights, rng)
-    templates, template_weights = zip(*phrases.INDICATION_TEMPLATES)
+    templates, template_weights = zip(*phrases.INDICATION_TEMPLATES, strict=True)
     template = _pick_weighted(templates, template_weights, rng)
     sex = "male" if rng.random() < 0.5 else "female"
     return template.format(reason=reason, Reason=reason[:1].upper() + reason[1:], sex=sex, Sex=sex.capitalize())
