@@ -17,6 +17,14 @@
   let pendingTau = null;
   let timer = null;
 
+  // The line sits at the tau the circles are drawn at: cxr.snapSightSensitivity of assets/threshold.js (loaded
+  // after this file, called only once the page runs).
+  function snapped(tau) {
+    const cxr = window.dash_clientside && window.dash_clientside.cxr;
+    const value = cxr && typeof cxr.snapSightSensitivity === "function" ? cxr.snapSightSensitivity(tau) : tau;
+    return value === null ? tau : value;
+  }
+
   function applyPendingTau() {
     const container = document.getElementById(CHART_ID);
     const graph = container ? container.querySelector(".js-plotly-plot") : null;
@@ -40,7 +48,7 @@
       if (target.closest && target.closest("#" + SLIDER_ID)) {
         const tau = parseFloat(target.getAttribute("aria-valuenow"));
         if (Number.isFinite(tau)) {
-          pendingTau = tau;
+          pendingTau = snapped(tau);
           // Debounced: Plotly.relayout makes dcc.Graph store relayoutData and redraw the chart (~50 ms), so it
           // waits until the slider rests instead of competing with the circles while dragging.
           clearTimeout(timer);
@@ -59,7 +67,7 @@
       const handle = document.querySelector("#" + SLIDER_ID + " [role=slider]");
       const tau = handle ? parseFloat(handle.getAttribute("aria-valuenow")) : NaN;
       if (Number.isFinite(tau)) {
-        pendingTau = tau;
+        pendingTau = snapped(tau);
         setTimeout(applyPendingTau, 0);
       }
     }, true);

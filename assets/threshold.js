@@ -16,10 +16,14 @@
   "use strict";
 
   const CIRCLE_PALETTE = ["#FFB000", "#FE6100", "#DC267F", "#648FFF", "#3DC9A3", "#A98BF5"];
+  const CIRCLE_DASHES = ["solid", "dash", "dot", "dashdot"];
   const CIRCLE_LINE_WIDTH = 2.5;
   const CIRCLE_LABEL_SIZE = 13;
   const POINT_OPACITY = 0.85;
   const STRENGTH_TOLERANCE = 1e-9;
+  // The sweep grid (cxrmodel.detection.SLIDER_STEP; tests check both agree): every view snaps tau to it.
+  const SLIDER_STEP = 0.02;
+  const SLIDER_DECIMALS = 2;
   const RADIOGRAPH_IMAGE_NAME = "radiograph";
   const OVERLAY_IMAGE_NAME = "attribution overlay";
   const TRUTH_IMAGE_NAME = "lesion outlines";
@@ -65,8 +69,31 @@
     return best;
   }
 
+  /*
+   * tau as every view uses it (Python mirror: threshold_control.snap_sight_sensitivity): clamped to [0, 1] and
+   * rounded to the nearest slider threshold, halves up (what the slider's own number box does on blur), so the
+   * circles, the summary, the sweep chart's line, the exports and the URL always name the same threshold.
+   * null when value is not a finite number.
+   */
+  function snapSightSensitivity(value) {
+    if (typeof value !== "number" || !isFinite(value)) {
+      return null;
+    }
+    const quotient = Math.min(1, Math.max(0, value)) / SLIDER_STEP;
+    let index = Math.floor(quotient);
+    if (quotient - index >= 0.5) {
+      index += 1;
+    }
+    return Number((index * SLIDER_STEP).toFixed(SLIDER_DECIMALS));
+  }
+
   function circleColour(rank) {
     return CIRCLE_PALETTE[(rank - 1) % CIRCLE_PALETTE.length];
+  }
+
+  // The outline's dash: the next style each time the colours start over (palette.circle_dash).
+  function circleDash(rank) {
+    return CIRCLE_DASHES[Math.floor((rank - 1) / CIRCLE_PALETTE.length) % CIRCLE_DASHES.length];
   }
 
   // Same shapes as xray_view.circle_shapes: rank-coloured circle outlines labelled with their rank.
@@ -76,7 +103,7 @@
       return {
         type: "circle", xref: "x", yref: "y",
         x0: circle.x - circle.r, x1: circle.x + circle.r, y0: circle.y - circle.r, y1: circle.y + circle.r,
-        line: {color: colour, width: CIRCLE_LINE_WIDTH},
+        line: {color: colour, width: CIRCLE_LINE_WIDTH, dash: circleDash(index + 1)},
         fillcolor: "rgba(0,0,0,0)", layer: "above",
         label: {text: String(index + 1), textposition: "top left", font: {color: colour, size: CIRCLE_LABEL_SIZE}},
       };
@@ -122,7 +149,8 @@
     const showTruth = shown.indexOf(OVERLAY_TRUTH) >= 0;
 
     const thresholds = sweep && Array.isArray(sweep.thresholds) ? sweep.thresholds : [];
-    const index = nearestThresholdIndex(thresholds, value);
+    const snapped = snapSightSensitivity(value);
+    const index = nearestThresholdIndex(thresholds, snapped === null ? value : snapped);
     const circles = index >= 0 && Array.isArray(sweep.circles) ? (sweep.circles[index] || []) : [];
     const tau = index >= 0 ? thresholds[index] : (typeof value === "number" ? value : 0);
     const signals = index >= 0 && Array.isArray(sweep.signals) ? sweep.signals[index] : undefined;
@@ -345,6 +373,38 @@
     });
   }
 
+  /*
+   * The slider's number box: what is typed there (0.45, 2, -1) is committed as the snapped tau (0.46, 1, 0).
+   * dcc.Slider keeps a typed value that is off its step or out of range in its own state only (the handle and
+   * aria-valuenow follow it, its `value` prop keeps the last valid keystroke, e.g. 0.4 of 0.45), so on commit
+   * (change: Enter or spinner; focusout: after the slider's own blur handler) the prop is set to the snapped
+   * tau, which moves the box, the handle and every view to it; while typing, the views already draw the snapped
+   * tau (updateCircles snaps).
+   */
+  function commitTypedThreshold(event) {
+    const input = event.target;
+    if (!input || input.tagName !== "INPUT" || input.type !== "number" || !input.closest) {
+      return;
+    }
+    const container = input.closest(".dash-slider-container[id]");
+    if (!container || !input.closest(".threshold-control[data-cxr-graph]")) {
+      return;
+    }
+    setTimeout(function () {
+      const props = dashProps(container.id);
+      const typed = parseFloat(input.value);
+      const snapped = snapSightSensitivity(Number.isFinite(typed) ? typed : (props ? props.value : null));
+      if (snapped !== null && (!props || props.value !== snapped || parseFloat(input.value) !== snapped)) {
+        setProps(container.id, {value: snapped});
+      }
+    }, 0);
+  }
+
+  if (typeof document !== "undefined") {
+    document.addEventListener("change", commitTypedThreshold, true);
+    document.addEventListener("focusout", commitTypedThreshold, true);
+  }
+
   installWindowRule();
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.cxr = Object.assign({}, window.dash_clientside.cxr, {
@@ -353,6 +413,7 @@
     windowStyle: windowStyle,
     windowTransfer: windowTransfer,
     nearestThresholdIndex: nearestThresholdIndex,
+    snapSightSensitivity: snapSightSensitivity,
     circleShapes: circleShapes,
     circleMarkers: circleMarkers,
   });

@@ -19,7 +19,13 @@ from dash import Input, Output, State, dcc, html, no_update
 from components.presenter import StudyResolver, StudySource, explanation_settings
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
-from components.threshold_control import LINK_DISTANCE_ID, MIN_POINTS_ID, SIGHT_SENSITIVITY_ID, SMOOTHING_ID
+from components.threshold_control import (
+    LINK_DISTANCE_ID,
+    MIN_POINTS_ID,
+    SIGHT_SENSITIVITY_ID,
+    SMOOTHING_ID,
+    snap_sight_sensitivity,
+)
 from cxrmodel.explain import StudyExplainer, explanation_document
 from cxrmodel.imaging import decode_image
 from cxrmodel.rendering import annotated_png
@@ -84,7 +90,7 @@ def export_document(
     if source is None:
         return None
     base = explanation_settings(link_distance, min_points, attribution_smoothing=attribution_smoothing)
-    tau = float(sight_sensitivity) if isinstance(sight_sensitivity, (int, float)) else None
+    tau = snap_sight_sensitivity(sight_sensitivity)  # the tau the view draws (clamped, on the slider grid)
     settings = dataclasses.replace(base, sight_sensitivity=tau)
     explanation = explainer.cached(source.image_bytes, source.report_text, settings)
     if explanation is None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
 import dash_bootstrap_components as dbc
 from dash import html
 
@@ -9,6 +12,18 @@ SYNTHETIC_BANNER_ID = "synthetic-banner"
 MODEL_CARD_ID = "model-card"
 
 _MODALITY_NAMES = {"multimodal": "Multimodal", "image": "Image only", "text": "Report only"}
+
+
+def metric_text(value: float | None, digits: int = 3) -> str:
+    """A held-out metric as written in the card, rounded half up to ``digits`` decimals (pure).
+
+    The card stores exact fractions of the test set (0.8875 = 355 of 400); binary floating point holds 0.8875 as
+    0.88749999..., so ``f"{0.8875:.3f}"`` gives 0.887 while 0.7375 gives 0.738. Rounding the decimal the card
+    wrote gives 0.888 and 0.738, the figures README quotes. "n/a" when missing.
+    """
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "n/a"
+    return str(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
 def metrics_rows(metrics: dict) -> list[html.Tr]:
@@ -19,8 +34,8 @@ def metrics_rows(metrics: dict) -> list[html.Tr]:
             html.Tr(
                 [
                     html.Td(_MODALITY_NAMES.get(modality, modality)),
-                    html.Td(f"{values.get('accuracy', float('nan')):.3f}"),
-                    html.Td(f"{values.get('auc', float('nan')):.3f}"),
+                    html.Td(metric_text(values.get("accuracy"))),
+                    html.Td(metric_text(values.get("auc"))),
                 ]
             )
         )

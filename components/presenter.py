@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,7 +23,7 @@ from urllib.parse import parse_qs
 import dash_bootstrap_components as dbc
 from dash import Output, html, no_update
 
-from components import report_view, research_tools, threshold_control, xray_view
+from components import reading_guide, report_view, research_tools, threshold_control, xray_view
 from components.server.uploads import UploadStore, is_upload_id
 from components.study_browser import STUDY_PICKER_ID, with_probability
 from cxrmodel.data import StudyCollection
@@ -149,7 +148,7 @@ def png_data_uri(png_bytes: bytes) -> str:
 
 
 def _percent(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.0f}%"
+    return reading_guide.share_percent(value)  # "0 %", never "-0%"
 
 
 def prediction_children(document: dict, truth_label: str | None) -> list:
@@ -159,6 +158,8 @@ def prediction_children(document: dict, truth_label: str | None) -> list:
     share = document["modality_share"]
     error = document["completeness"]["relative_error"]
     children = [
+        html.H6(reading_guide.prediction_heading(document), id=reading_guide.PREDICTION_HEADING_ID,
+                className="mb-1"),
         html.Div("P(abnormal)", className="small text-muted"),
         html.Div(f"{probability:.3f}", className="display-6"),
         dbc.Badge(f"model: {predicted}", color="danger" if predicted == "abnormal" else "success", className="me-2"),
@@ -190,6 +191,7 @@ def prediction_children(document: dict, truth_label: str | None) -> list:
             "that integrated gradients attribute to the image and to the report.",
         )
     )
+    children.extend(reading_guide.prediction_notes(document))
     return children
 
 
@@ -202,8 +204,7 @@ def explanation_settings(
     """Settings from the slider and the clustering controls; invalid or empty values give the defaults (pure)."""
     distance = float(link_distance) if isinstance(link_distance, (int, float)) and link_distance > 0 else None
     points = int(min_points) if isinstance(min_points, (int, float)) and min_points >= 1 else DEFAULT_MIN_POINTS
-    tau = (float(sight_sensitivity) if isinstance(sight_sensitivity, (int, float)) and 0 <= sight_sensitivity <= 1
-           else None)
+    tau = threshold_control.snap_sight_sensitivity(sight_sensitivity)  # clamped and on the slider grid
     smoothing = (float(attribution_smoothing)
                  if isinstance(attribution_smoothing, (int, float)) and 0 <= attribution_smoothing <= MAX_SMOOTHING
                  else None)
@@ -320,6 +321,9 @@ def study_panel(study_id: str | None, explainer: StudyExplainer, collection: Stu
 def deep_link(search: str | None, collection: StudyCollection) -> tuple:
     """(study id, sight sensitivity) from ``?study=<uId>&threshold=<tau>``; invalid parts are ignored.
 
+    The threshold is snapped like every other tau (:func:`components.threshold_control.snap_sight_sensitivity`:
+    ``0.45`` opens at 0.46, ``7`` at 1.0); one that is not a number is ignored.
+
     Deep links open bundled studies only: an upload lives in one page's session and is never shared by URL.
     """
     query = parse_qs((search or "").lstrip("?"))
@@ -329,7 +333,6 @@ def deep_link(search: str | None, collection: StudyCollection) -> tuple:
         sight_sensitivity = float(threshold) if threshold is not None else None
     except ValueError:
         sight_sensitivity = None
-    if sight_sensitivity is not None and not 0.0 <= sight_sensitivity <= 1.0:
-        sight_sensitivity = None
+    sight_sensitivity = threshold_control.snap_sight_sensitivity(sight_sensitivity)
     return (study_id if study_id in collection else no_update,
             sight_sensitivity if sight_sensitivity is not None else no_update)

@@ -84,6 +84,23 @@ def nearest_threshold_index(thresholds: Sequence[float], value: float | None) ->
     return best
 
 
+def snap_sight_sensitivity(value: float | None) -> float | None:
+    """tau as every view uses it: clamped to [0, 1] and rounded to the nearest slider threshold, halves up (pure).
+
+    One rule for the circles drawn in the browser, the summary, the sweep chart's line, the exports and deep
+    links, so that they always name the same threshold (what the slider's own number box does on blur, too:
+    0.45 -> 0.46, 2 -> 1.0, -1 -> 0.0). None when ``value`` is not a finite number. Mirrors
+    ``snapSightSensitivity`` in assets/threshold.js (the same floating-point steps, so both agree exactly).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    quotient = min(1.0, max(0.0, float(value))) / SLIDER_STEP
+    index = math.floor(quotient)
+    if quotient - index >= 0.5:
+        index += 1
+    return round(index * SLIDER_STEP, 2)
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -114,7 +131,8 @@ def apply_sight_sensitivity(
         name in shown for name in (OVERLAY_CIRCLES, OVERLAY_HEATMAP, OVERLAY_POINTS, OVERLAY_TRUTH)
     )
     thresholds = list((sweep or {}).get("thresholds") or [])
-    index = nearest_threshold_index(thresholds, value)
+    snapped = snap_sight_sensitivity(value)
+    index = nearest_threshold_index(thresholds, value if snapped is None else snapped)
     circles_per_threshold = (sweep or {}).get("circles") or []
     circles = (circles_per_threshold[index] or []) if 0 <= index < len(circles_per_threshold) else []
     tau = thresholds[index] if index >= 0 else (value if isinstance(value, (int, float)) else 0.0)

@@ -46,7 +46,12 @@ from PIL import Image
 
 # CIRCLE_PALETTE: colour-blind-safe colours that stay visible on a grey radiograph, by rank (largest mass first),
 # cycled; one palette for the viewer and the exported PNG. assets/threshold.js repeats it (tests check both agree).
-from cxrmodel.rendering import CIRCLE_PALETTE, circle_colour  # noqa: F401 - CIRCLE_PALETTE is re-exported
+from cxrmodel.rendering import (  # noqa: F401 - CIRCLE_PALETTE and CIRCLE_DASHES are re-exported
+    CIRCLE_DASHES,
+    CIRCLE_PALETTE,
+    circle_colour,
+    circle_dash,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +124,9 @@ def circle_shapes(circles: list[dict]) -> list[dict]:
         circles: ``[{"x", "y", "r", "points", "mass"}, ...]`` in original-image pixel coordinates.
 
     Returns:
-        One circle shape per circle, extents ``x - r .. x + r`` and ``y - r .. y + r``, coloured by rank and
-        labelled with the rank number.
+        One circle shape per circle, extents ``x - r .. x + r`` and ``y - r .. y + r``, coloured and dashed by
+        rank (``circle_colour``, ``circle_dash``: rank 7 has rank 1's colour but a dashed outline) and labelled
+        with the rank number.
     """
     shapes = []
     for rank, circle in enumerate(circles, start=1):
@@ -129,7 +135,7 @@ def circle_shapes(circles: list[dict]) -> list[dict]:
         shapes.append({
             "type": "circle", "xref": "x", "yref": "y",
             "x0": x - r, "x1": x + r, "y0": y - r, "y1": y + r,
-            "line": {"color": colour, "width": CIRCLE_LINE_WIDTH},
+            "line": {"color": colour, "width": CIRCLE_LINE_WIDTH, "dash": circle_dash(rank)},
             "fillcolor": "rgba(0,0,0,0)", "layer": "above",
             "label": {"text": str(rank), "textposition": "top left",
                       "font": {"color": colour, "size": CIRCLE_LABEL_SIZE}},

@@ -56,8 +56,13 @@ def test_deep_link_opens_a_study_at_a_threshold(tiny_studies_directory):
     from dash import no_update
 
     collection = StudyCollection.from_folder(tiny_studies_directory)
-    assert presenter.deep_link("?study=CXR3&threshold=0.35", collection) == ("CXR3", 0.35)
-    assert presenter.deep_link("?study=CXR999&threshold=7", collection) == (no_update, no_update)
+    assert presenter.deep_link("?study=CXR3&threshold=0.34", collection) == ("CXR3", 0.34)
+    # Snapped to the slider grid and clamped, as every view snaps tau (threshold_control.snap_sight_sensitivity).
+    assert presenter.deep_link("?study=CXR3&threshold=0.35", collection) == ("CXR3", 0.36)
+    assert presenter.deep_link("?study=CXR999&threshold=7", collection) == (no_update, 1.0)
+    assert presenter.deep_link("?threshold=-1", collection) == (no_update, 0.0)
+    assert presenter.deep_link("?threshold=nan", collection) == (no_update, no_update)
+    assert presenter.deep_link("?threshold=abc", collection) == (no_update, no_update)
     assert presenter.deep_link("", collection) == (no_update, no_update)
 
 

@@ -5,10 +5,14 @@
         [--distance PX] [--min-points N] [--steps auto|N] [--method RULE] [--baseline black|blur|mean]
         [--smoothing SIGMA] [--cache-dir DIR] [--save-attributions OUT.npz] [--json]
 
-``predict`` prints one JSON line per study; ``explain`` prints the explanation as readable lines, or with
-``--json`` as one JSON document: that output is the commands' product. Inputs are checked before the model is
-loaded. :func:`cxrmodel.cli.main.build_parser` registers both with :func:`add_parsers`; the model, explainer and
-decoder are imported when a command runs, so ``--help`` loads no TensorFlow.
+``predict`` prints one JSON line per study, ``{"study", "label", "probability", "truth_label"}``; ``explain`` prints
+the explanation as readable lines, or with ``--json`` as one JSON document: that output is the commands' product.
+In every command's JSON ``label`` is the model's prediction, ``"abnormal"`` at P(abnormal) >= 0.5 else
+``"normal"`` (:func:`predicted_label`); the study's own label (from its MeSH terms) is ``truth_label``, in the same
+words. The readable lines round probabilities to 3 decimals and shares to one-decimal percent, and carry the
+distribution warning when the image is unlike the training images or could not be checked. Inputs are checked
+before the model is loaded. :func:`cxrmodel.cli.main.build_parser` registers both with :func:`add_parsers`; the
+model, explainer and decoder are imported when a command runs, so ``--help`` loads no TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,6 +32,38 @@ from cxrmodel.cli._common import (
     sight_sensitivity,
 )
 
+DECISION_THRESHOLD = 0.5
+"""P(abnormal) at or above which a study is called abnormal (the ``label`` of ``explain``'s document too)."""
+
+DISTRIBUTION_WARNING = "this image may not be a frontal chest radiograph like the ones the model was trained on"
+NOT_CHECKED_WARNING = "not checked whether this image looks like the model's training images"
+
+
+def predicted_label(probability: float) -> str:
+    """``"abnormal"`` when ``probability >= 0.5`` (:data:`DECISION_THRESHOLD`), else ``"normal"``."""
+    return "abnormal" if probability >= DECISION_THRESHOLD else "normal"
+
+
+def percent(share: float | None) -> str:
+    """A share as text output prints it: one-decimal percent (``0.9192`` -> ``"91.9%"``), ``"n/a"`` when unknown."""
+    return "n/a" if share is None else f"{round(100 * share, 1) + 0.0:.1f}%"  # + 0.0: never "-0.0%"
+
+
+def readable_explanation(document: dict) -> list[str]:
+    """The lines ``explain`` prints without ``--json``, from its document."""
+    lines = [f"P(abnormal) = {document['probability']:.3f} ({document['label']})"]
+    distribution = document.get("distribution") or {}
+    if distribution.get("in_distribution") is not True:
+        warning = DISTRIBUTION_WARNING if distribution.get("in_distribution") is False else NOT_CHECKED_WARNING
+        reasons = "; ".join(distribution.get("reasons") or [])
+        lines.append(f"warning: {warning}" + (f": {reasons}" if reasons else ""))
+    share = document["modality_share"]
+    lines.append(f"image share {percent(share['image'])}, report share {percent(share['text'])}; "
+                 f"completeness error {document['completeness']['relative_error']:.2%}")
+    lines.extend(f"circle at ({circle['x']:.0f}, {circle['y']:.0f}) r={circle['r']:.0f} mass={percent(circle['mass'])}"
+                 for circle in document["circles"])
+    return lines
+
 
 def _command_predict(arguments: argparse.Namespace) -> int:
     from cxrmodel.data import StudyCollection  # noqa: PLC0415 - TensorFlow only when the command runs
@@ -43,7 +79,8 @@ def _command_predict(arguments: argparse.Namespace) -> int:
     prepared = [bundle.prepare(decode_image_file(study.image_paths[0]).pixels, study.report_text) for study in studies]
     probabilities = bundle.predict_studies(prepared)
     for study, probability in zip(studies, probabilities, strict=True):
-        print(json.dumps({"study": study.study_id, "label": study.label, "probability": round(float(probability), 4)}))
+        print(json.dumps({"study": study.study_id, "label": predicted_label(float(probability)),
+                          "probability": round(float(probability), 4), "truth_label": study.label_name}))
     return 0
 
 
@@ -99,12 +136,7 @@ def _command_explain(arguments: argparse.Namespace) -> int:
     if arguments.json:
         print(json.dumps(document))
     else:
-        print(f"P(abnormal) = {document['probability']:.3f} ({document['label']})")
-        share = document["modality_share"]
-        print(f"image share {share['image']}, report share {share['text']}; "
-              f"completeness error {document['completeness']['relative_error']:.2%}")
-        for circle in document["circles"]:
-            print(f"circle at ({circle['x']:.0f}, {circle['y']:.0f}) r={circle['r']:.0f} mass={circle['mass']:.2f}")
+        print("\n".join(readable_explanation(document)))
     return 0
 
 
@@ -114,7 +146,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     Args:
         subparsers: The CLI's sub-command set (``ArgumentParser.add_subparsers()``).
     """
-    predict = subparsers.add_parser("predict", help="P(abnormal) for every study of an OpenI folder, as JSON lines")
+    predict = subparsers.add_parser(
+        "predict",
+        help="P(abnormal) for every study of an OpenI folder, as JSON lines",
+        description='One JSON line per study: {"study", "label", "probability", "truth_label"}; label = the '
+        'prediction ("abnormal" at P(abnormal) >= 0.5, else "normal"), truth_label = the study\'s own label '
+        "from its MeSH terms, in the same words.",
+    )
     predict.add_argument("--model", type=existing_directory, required=True, help="model bundle directory")
     predict.add_argument("--studies", type=existing_directory, required=True,
                          help="OpenI folder (ecgen-radiology/ + NLMCXR_png/, or the Kaggle indiana_*.csv layout)")
@@ -122,7 +160,14 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
     from cxrmodel.explain import METHODS  # noqa: PLC0415 - with the parser, not with cxrmodel.cli
 
-    explain = subparsers.add_parser("explain", help="explain one study: probability, circles, word attributions")
+    explain = subparsers.add_parser(
+        "explain",
+        help="explain one study: probability, circles, word attributions",
+        description="Readable lines (P(abnormal) to 3 decimals, shares in one-decimal percent, the distribution "
+        'warning), or with --json the explanation document; its "label" is the prediction ("abnormal" at '
+        'P(abnormal) >= 0.5, else "normal"). Circles are in original-image pixels. Section headers of the report '
+        '("FINDINGS:", "IMPRESSION:", ...) are shown but not fed to the model.',
+    )
     explain.add_argument("--model", type=existing_directory, required=True, help="model bundle directory")
     explain.add_argument("--image", type=Path, required=True, help="PNG, JPEG or DICOM radiograph")
     report = explain.add_mutually_exclusive_group(required=True)
@@ -142,6 +187,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                          help="image baseline (default: the bundle's; 'mean' = its mean normal training image)")
     explain.add_argument("--smoothing", type=attribution_smoothing, default=None, metavar="SIGMA", help=SMOOTHING_HELP)
     explain.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
-    explain.add_argument("--save-attributions", type=Path, default=None, help="write the maps to this .npz")
+    explain.add_argument("--save-attributions", type=Path, default=None,
+                         help="write the maps, token scores and grid-to-image mapping to this .npz (read by detect)")
     explain.add_argument("--json", action="store_true", help="print the JSON document")
     explain.set_defaults(handler=_command_explain)

@@ -41,8 +41,9 @@ logger = logging.getLogger(__name__)
 MAGIC = b"CXRIG\x00\x01\n"
 """First bytes of every stored record (format name and version 1)."""
 
-KEY_VERSION = 1
-"""Part of every key: bump it when the meaning of a stored explanation changes."""
+KEY_VERSION = 2
+"""Part of every key: bump it when the meaning of a stored explanation changes (2: report section headers are
+no longer model words, so an entry for a headed report computed before that has shifted word slots)."""
 
 DEFAULT_SIZE_LIMIT = 2 * 1024**3
 """Default bound on the cache's size on disk, bytes (2 GiB)."""

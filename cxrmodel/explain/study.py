@@ -283,13 +283,17 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
 
 
 def attribution_arrays(explanation: Explanation) -> dict[str, np.ndarray]:
-    """Arrays for ``--save-attributions``: the 2-D model-grid map and the token scores.
+    """Arrays for ``--save-attributions``: the 2-D model-grid map, the token scores and the grid-to-image mapping.
 
     ``image_attribution`` is the map the circles were found on (smoothed when smoothing is on, so ``detect`` on
     the file gives the same circles); ``image_attribution_raw`` is the unsmoothed integrated-gradients map, present
-    only when the two differ.
+    only when the two differ. ``mapping_scale``, ``mapping_offset_x``, ``mapping_offset_y`` (float64),
+    ``mapping_image_width``, ``mapping_image_height`` and ``mapping_grid_size`` (int64) are the fields of the study's
+    :class:`~cxrmodel.imaging.GridMapping`, one 0-d array each, so ``detect`` can give the circles in
+    original-image pixels as ``explain`` does.
     """
     attribution = explanation.attribution
+    mapping = explanation.prepared.mapping
     arrays = {
         "image_attribution": np.asarray(attribution.image_attribution, np.float32),
         "token_attribution": np.asarray(attribution.token_attribution, np.float32),
@@ -298,4 +302,7 @@ def attribution_arrays(explanation: Explanation) -> dict[str, np.ndarray]:
     }
     if attribution.raw_image_attribution is not None:
         arrays["image_attribution_raw"] = np.asarray(attribution.raw_image_attribution, np.float32)
+    for field in dataclasses.fields(mapping):
+        value = getattr(mapping, field.name)
+        arrays[f"mapping_{field.name}"] = np.asarray(value, np.int64 if isinstance(value, int) else np.float64)
     return arrays

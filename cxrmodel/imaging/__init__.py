@@ -1,4 +1,5 @@
-"""Chest X-ray images in: decode PNG/JPEG/DICOM, map them onto the model grid, check they look like training films.
+"""Chest X-ray images in: decode PNG/JPEG/DICOM, map them onto the model grid, check they look like training films
+(:mod:`~cxrmodel.imaging.distribution`) and that they are frontal, not lateral, views (:mod:`~cxrmodel.imaging.view`).
 
 Conventions (display polarity, stored orientation, the pixel-area coordinate convention) are in
 :mod:`cxrmodel.imaging.decode`. Nothing here imports TensorFlow or Dash; pydicom and scipy load on first use.
@@ -12,18 +13,23 @@ from cxrmodel.imaging.decoded import (
     DecodedImage,
     ImageDecodeError,
 )
-from cxrmodel.imaging.distribution import DistributionCheck, check_distribution
+from cxrmodel.imaging.distribution import DistributionCheck, DistributionThresholds, check_distribution
 from cxrmodel.imaging.grid import GridMapping, encode_png, pixels_to_uint8, to_model_grid, to_model_input
+from cxrmodel.imaging.view import LATERAL_MESSAGE, ViewCheck, check_view
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MIN_SIDE",
+    "LATERAL_MESSAGE",
     "SUPPORTED_FORMATS",
     "DecodedImage",
     "DistributionCheck",
+    "DistributionThresholds",
     "GridMapping",
     "ImageDecodeError",
+    "ViewCheck",
     "check_distribution",
+    "check_view",
     "decode_image",
     "decode_image_file",
     "detect_image_format",

@@ -5,6 +5,7 @@ inside their functions, so the web process never loads it.
 """
 
 from cxrmodel.rendering.annotated import annotated_png, caption_band_height, line_width
-from cxrmodel.rendering.palette import CIRCLE_PALETTE, circle_colour
+from cxrmodel.rendering.palette import CIRCLE_DASHES, CIRCLE_PALETTE, circle_colour, circle_dash
 
-__all__ = ["CIRCLE_PALETTE", "annotated_png", "caption_band_height", "circle_colour", "line_width"]
+__all__ = ["CIRCLE_DASHES", "CIRCLE_PALETTE", "annotated_png", "caption_band_height", "circle_colour", "circle_dash",
+           "line_width"]

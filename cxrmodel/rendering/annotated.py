@@ -5,9 +5,10 @@ radiograph's ORIGINAL resolution (not the model grid), so circles land on the sa
 
 * circle coordinates are original-image pixels with x = column, y = row, measured from the centre of the
   top-left pixel (the convention of :mod:`cxrmodel.explain.study`'s circles), given strongest first;
-* circle ``k`` (1-based rank) is outlined in ``CIRCLE_PALETTE[(k - 1) % len(CIRCLE_PALETTE)]`` with its rank
-  number beside its top-left, the colours of the on-screen viewer (``components/xray_view.py`` and
-  ``assets/threshold.js`` use the same palette);
+* circle ``k`` (1-based rank) is outlined in ``CIRCLE_PALETTE[(k - 1) % len(CIRCLE_PALETTE)]``, dashed like
+  ``circle_dash(k)`` (solid for the first pass through the palette, then dashed, dotted, dash-dotted), with its
+  rank number beside its top-left: the colours and dashes of the on-screen viewer (``components/xray_view.py``
+  and ``assets/threshold.js`` use the same palette);
 * a dark caption band below the image carries one caption (study, probability, tau, circle count, the
   "not for clinical use" notice), wrapped onto as many lines as the image width needs.
 
@@ -28,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cxrmodel.imaging import pixels_to_uint8
-from cxrmodel.rendering.palette import circle_colour
+from cxrmodel.rendering.palette import circle_colour, circle_dash
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ LABEL_OUTLINE_COLOUR = "#000000"
 MIN_DRAWN_RADIUS_IN_LINE_WIDTHS = 3.0
 """A circle smaller than this many line widths (e.g. r = 0 for a one-pixel cluster) is drawn this large, so
 it stays a visible ring with the radiograph showing through its centre."""
+
+DASH_PATTERNS = {"solid": (), "dash": (3.0, 2.0), "dot": (0.8, 1.6), "dashdot": (3.0, 1.5, 0.8, 1.5)}
+"""Plotly's dash names as (on, off, ...) lengths in line widths, for the outlines of :func:`_draw_circles`."""
 
 # Searched in order for a TrueType font with Greek letters (tau) and the middle dot; matplotlib, a dependency
 # of this project, ships DejaVu Sans. Pillow's built-in font is the last resort (it lacks Greek letters).
@@ -166,6 +170,25 @@ def _validated_circle(circle: dict, rank: int) -> tuple[float, float, float]:
     return x, y, r
 
 
+def _draw_outline(draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], colour: str, stroke: int,
+                  dash: str) -> None:
+    """A circle outline in ``box``, solid or as arcs following :data:`DASH_PATTERNS` (lengths along the ring)."""
+    pattern = DASH_PATTERNS.get(dash, ())
+    if not pattern:
+        draw.ellipse(box, outline=colour, width=stroke)
+        return
+    radius = (box[2] - box[0]) / 2.0 - stroke / 2.0
+    circumference = 2.0 * math.pi * max(radius, 1.0)
+    lengths = [max(part * stroke, 1.0) * 360.0 / circumference for part in pattern]  # degrees along the ring
+    angle, index = 0.0, 0
+    while angle < 360.0:
+        step = lengths[index % len(lengths)]
+        if index % 2 == 0:
+            draw.arc(box, angle, min(angle + step, 360.0), fill=colour, width=stroke)
+        angle += step
+        index += 1
+
+
 def _draw_circles(image: Image.Image, circles: list[dict]) -> None:
     """Ranked circle outlines and rank numbers onto ``image`` (RGB, radiograph size), in place."""
     width, height = image.size
@@ -180,7 +203,7 @@ def _draw_circles(image: Image.Image, circles: list[dict]) -> None:
         drawn_radius = max(r, MIN_DRAWN_RADIUS_IN_LINE_WIDTHS * stroke)
         # Pillow strokes inward from the bounding box: centre the stroke on the circle's radius.
         outer = drawn_radius + stroke / 2.0
-        draw.ellipse((x - outer, y - outer, x + outer, y + outer), outline=colour, width=stroke)
+        _draw_outline(draw, (x - outer, y - outer, x + outer, y + outer), colour, stroke, circle_dash(rank))
         # The rank number just outside the circle's top-left, like the viewer's "top left" shape label,
         # moved inside the image when the circle touches an edge.
         label = str(rank)

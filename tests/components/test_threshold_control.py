@@ -13,6 +13,7 @@ import pytest
 from dash import Dash, html, no_update
 
 from components import report_view, threshold_control, xray_view
+from cxrmodel.detection import SLIDER_STEP, SLIDER_THRESHOLDS
 
 SCRIPT = Path(__file__).resolve().parents[2] / "assets" / "threshold.js"
 THRESHOLDS = [round(index * 0.02, 2) for index in range(51)]
@@ -66,9 +67,29 @@ def test_nearest_threshold_index():
     assert threshold_control.nearest_threshold_index([], 0.5) == -1
 
 
+SNAP_CASES = [(0.45, 0.46), (0.44, 0.44), (0.449, 0.44), (0.7, 0.7), (0.71, 0.72), (0.709, 0.7), (0.35, 0.36),
+              (0.0, 0.0), (1.0, 1.0), (2, 1.0), (-1, 0.0), (0.999, 1.0), (0.001, 0.0), (0.13, 0.14), (1e-12, 0.0)]
+
+
+def test_tau_is_clamped_and_snapped_to_the_sweep_grid():
+    for value, expected in SNAP_CASES:
+        assert threshold_control.snap_sight_sensitivity(value) == expected, value
+    for value in (None, float("nan"), float("inf"), True, "0.5"):
+        assert threshold_control.snap_sight_sensitivity(value) is None
+    # Every snapped tau is one of the sweep's thresholds, exactly (the sweep store's keys).
+    for step in range(0, 1001):
+        assert threshold_control.snap_sight_sensitivity(step / 1000) in SLIDER_THRESHOLDS
+    # The view draws the snapped tau: 0.45 draws (and names) 0.46, not the tie-lower 0.44.
+    sweep, figure = make_sweep(), base_figure()
+    _, summary = threshold_control.apply_sight_sensitivity(0.45, sweep, ["circles"], 0.4, figure)
+    assert summary.endswith("τ = 0.46")
+    _, summary = threshold_control.apply_sight_sensitivity(7, sweep, ["circles"], 0.4, figure)
+    assert summary.endswith("τ = 1.00")
+
+
 def test_redraw_picks_the_nearest_threshold_and_reuses_the_radiograph():
     sweep, figure = make_sweep(), base_figure()
-    updated, summary = threshold_control.apply_sight_sensitivity(0.71, sweep, ["circles"], 0.4, figure)
+    updated, summary = threshold_control.apply_sight_sensitivity(0.705, sweep, ["circles"], 0.4, figure)
     circles = sweep["circles"][35]
     assert circles and updated["layout"]["shapes"] == xray_view.circle_shapes(circles)
     assert updated["layout"]["images"][0] is figure["layout"]["images"][0]  # same radiograph object
@@ -121,10 +142,12 @@ def test_the_script_defines_the_registered_functions_and_repeats_the_python_cons
     for name in (threshold_control.UPDATE_FUNCTION, "windowStyle"):
         assert re.search(rf"\b{name}: {name}\b", text) and re.search(rf"function {name}\(", text)
     assert js_constant("CIRCLE_PALETTE") == list(xray_view.CIRCLE_PALETTE)
+    assert js_constant("CIRCLE_DASHES") == list(xray_view.CIRCLE_DASHES)
     assert js_constant("CIRCLE_LINE_WIDTH") == xray_view.CIRCLE_LINE_WIDTH
     assert js_constant("CIRCLE_LABEL_SIZE") == xray_view.CIRCLE_LABEL_SIZE
     assert js_constant("POINT_OPACITY") == xray_view.POINT_OPACITY
     assert js_constant("STRENGTH_TOLERANCE") == threshold_control.STRENGTH_TOLERANCE
+    assert js_constant("SLIDER_STEP") == SLIDER_STEP and js_constant("SLIDER_DECIMALS") == 2
     for name in ("RADIOGRAPH_IMAGE_NAME", "OVERLAY_IMAGE_NAME", "TRUTH_IMAGE_NAME", "CIRCLE_TRACE_NAME",
                  "POINTS_TRACE_NAME", "OVERLAY_CIRCLES", "OVERLAY_HEATMAP", "OVERLAY_POINTS", "OVERLAY_TRUTH"):
         assert js_constant(name) == getattr(xray_view, name)
@@ -159,6 +182,8 @@ def test_the_javascript_and_its_python_mirror_agree():
         (0.5, sweep, ["truth", "circles"], 0.4, figure),
     ]
     nearest = [(THRESHOLDS, 0.71), ([0.0, 0.5, 1.0], 0.25), ([], 0.3), (THRESHOLDS, None)]
+    # One snapping rule in both languages: every typed-looking value 0.000 .. 1.000 (and beyond the ends).
+    snap_values = [value for value, _ in SNAP_CASES] + [step / 1000 for step in range(-20, 1021)] + [None, "0.5"]
     windows = [(1, 1, False, "xray-frame"), (1.234, 0.875, True, "xray-frame"), (None, None, None, "xray-frame"),
                (0.5, 2, False, "xray-frame-compare")]
     # redrawCircles is the Dash callback's argument order (inputs sweep, toggles, opacity; states figure, value).
@@ -166,7 +191,8 @@ def test_the_javascript_and_its_python_mirror_agree():
              + [{"name": "redrawCircles", "args": [args[1], args[2], args[3], args[4], args[0]]} for args in redraws]
              + [{"name": "nearestThresholdIndex", "args": list(args)} for args in nearest]
              + [{"name": "windowStyle", "args": list(args)} for args in windows]
-             + [{"name": "windowTransfer", "args": list(args[:3])} for args in windows])
+             + [{"name": "windowTransfer", "args": list(args[:3])} for args in windows]
+             + [{"name": "snapSightSensitivity", "args": [value]} for value in snap_values])
     result = subprocess.run(["node", "-e", NODE_RUNNER], input=json.dumps(calls), capture_output=True, text=True,
                             timeout=60, check=True, env={**os.environ, "CXR_SCRIPT": str(SCRIPT)})
     from_javascript = json.loads(result.stdout)
@@ -177,7 +203,8 @@ def test_the_javascript_and_its_python_mirror_agree():
     expected = ([[plain(item) for item in threshold_control.apply_sight_sensitivity(*args)] for args in redraws] * 2
                 + [threshold_control.nearest_threshold_index(*args) for args in nearest]
                 + [xray_view.window_style(*args) for args in windows]
-                + [xray_view.window_transfer(*args[:3]) for args in windows])
+                + [xray_view.window_transfer(*args[:3]) for args in windows]
+                + [threshold_control.snap_sight_sensitivity(value) for value in snap_values])
     assert from_javascript == expected
     assert from_javascript[3][0]["data"][-1]["hovertext"][0].startswith("<b>Circle 1</b><br>12.3%")
 

@@ -81,6 +81,16 @@ def test_palette_is_distinct_and_cycles_past_its_end():
     assert colours[: len(palette)] == list(palette) and colours[len(palette)] == palette[0]
 
 
+def test_a_circle_that_repeats_a_colour_has_another_outline_style():
+    """Issue #17: circles 1 and 7 looked alike. Each pass through the palette gets the next dash."""
+    palette = xray_view.CIRCLE_PALETTE
+    many = [{"x": i, "y": i, "r": 1.0, "points": 2, "mass": 0.01} for i in range(4 * len(palette) + 1)]
+    styles = [(shape["line"]["color"], shape["line"]["dash"]) for shape in xray_view.circle_shapes(many)]
+    assert len(set(styles[: 4 * len(palette)])) == 4 * len(palette)  # no two of the first 24 circles look alike
+    assert styles[0] == (palette[0], "solid") and styles[len(palette)] == (palette[0], "dash")
+    assert [dash for _, dash in styles[:: len(palette)]] == ["solid", "dash", "dot", "dashdot", "solid"]
+
+
 def test_the_hover_trace_describes_each_circle():
     figure = as_json(xray_view.xray_figure(SOURCE, 160, 200, CIRCLES))
     markers = [trace for trace in figure["data"] if trace["name"] == xray_view.CIRCLE_TRACE_NAME]

@@ -6,6 +6,7 @@ import json
 
 from cxrmodel.cli import main
 from cxrmodel.cli._common import USER_ERROR_STATUS
+from cxrmodel.data.openi import load_openi
 
 
 def predictions(capsys, model, studies) -> dict[str, dict]:
@@ -26,6 +27,18 @@ def test_predict_reads_the_kaggle_layout_like_the_xml_layout(
         assert 0.0 <= line["probability"] <= 1.0
         assert from_kaggle[study_id]["label"] == line["label"]
         assert abs(from_kaggle[study_id]["probability"] - line["probability"]) < 1e-3
+
+
+def test_label_is_the_prediction_and_truth_label_the_studys_own(capsys, tiny_bundle_directory, tiny_studies_directory):
+    lines = predictions(capsys, tiny_bundle_directory, tiny_studies_directory)
+    truth = {study.study_id: study.label_name for study in load_openi(tiny_studies_directory)}
+    for study_id, line in lines.items():
+        assert list(line) == ["study", "label", "probability", "truth_label"]
+        if abs(line["probability"] - 0.5) > 1e-4:  # "probability" is rounded to 4 decimals, the label is not
+            assert line["label"] == ("abnormal" if line["probability"] >= 0.5 else "normal")  # as explain --json's
+        assert line["label"] in ("abnormal", "normal")
+        assert line["truth_label"] == truth[study_id]
+    assert set(truth.values()) == {"normal", "abnormal"}
 
 
 def test_predict_on_a_folder_without_studies_is_one_line_exit_2(capsys, tiny_bundle_directory, tmp_path):

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from cxrmodel.cli.detect import add_parser, run_detect
-from cxrmodel.detection import detect_circles
+from cxrmodel.detection import circles_to_image, detect_circles
+from cxrmodel.imaging import GridMapping
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -54,7 +55,8 @@ def test_json_output_is_the_detection_in_map_coordinates(npz_file, capsys):
     assert captured.err == ""
     result = json.loads(captured.out)
     expected = detect_circles(attribution_map(), 0.4, 3.0, 2)
-    assert set(result) == {"circles", "signals", "timing_ms"}
+    assert list(result) == ["circles", "signals", "coordinates", "timing_ms"]
+    assert result["coordinates"] == "grid"  # a file without the grid-to-image mapping (as before it existed)
     assert result["circles"] == [circle.to_dict() for circle in expected.circles]
     assert result["signals"] == expected.signals
     assert result["timing_ms"]["detection"] >= 0
@@ -83,7 +85,82 @@ def test_readable_output_without_json(npz_file, capsys):
     assert run(["--attributions", str(npz_file), "--threshold", "0.5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "signal pixels" in lines[0] and "circles" in lines[0]
+    assert lines[0].endswith("; coordinates: map (model-grid) pixels")
     assert lines[1].strip().startswith("x=")
+    expected = detect_circles(attribution_map(), 0.5, None, 2).circles[0]
+    assert lines[1].endswith(f"mass={100 * expected.mass:.1f}%")  # a share: one-decimal percent, as explain prints
+
+
+# A square 40 x 40 map of a 200 x 100 (wide) image: scale 0.2, 10 grid pixels of padding above and below.
+MAPPING = GridMapping.for_image(image_width=200, image_height=100, grid_size=40)
+
+
+def square_map() -> np.ndarray:
+    return attribution_map()[:, 10:50]
+
+
+def save_with_mapping(path: Path, mapping: GridMapping = MAPPING, **overrides) -> Path:
+    fields = {f"mapping_{name}": np.asarray(getattr(mapping, name)) for name in
+              ("scale", "offset_x", "offset_y", "image_width", "image_height", "grid_size")}
+    fields.update(overrides)
+    np.savez(path, image_attribution=square_map(), **{k: v for k, v in fields.items() if v is not None})
+    return path
+
+
+def test_a_file_with_the_grid_mapping_gives_circles_in_original_image_pixels(tmp_path, capsys):
+    path = save_with_mapping(tmp_path / "mapped.npz")
+    assert run(["--attributions", str(path), "--threshold", "0.4", "--distance", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    grid = detect_circles(square_map(), 0.4, 3.0, 2)
+    assert result["coordinates"] == "image"
+    assert result["signals"] == grid.signals
+    assert result["circles"] == [circle.to_dict() for circle in circles_to_image(grid.circles, MAPPING)]
+    strongest = result["circles"][0]  # grid (35, 10) -> image ((35.5 / 0.2) - 0.5, ((10.5 - 10) / 0.2) - 0.5)
+    assert strongest["x"] == pytest.approx(177, abs=5) and strongest["y"] == pytest.approx(2, abs=5)
+    assert strongest["r"] == pytest.approx(grid.circles[0].r / 0.2)
+
+    assert run(["--attributions", str(path), "--threshold", "0.4", "--distance", "3", "--coordinates", "grid",
+                "--json"]) == 0
+    forced = json.loads(capsys.readouterr().out)
+    assert forced["coordinates"] == "grid" and forced["circles"] == [c.to_dict() for c in grid.circles]
+
+    assert run(["--attributions", str(path), "--threshold", "0.4"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("; coordinates: original-image pixels")
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("image without mapping", "--coordinates image: "),
+        ("bad option", "--coordinates expects 'image' or 'grid', got 'pixels'"),
+        ("incomplete", "incomplete grid-to-image mapping (missing: mapping_grid_size)"),
+        ("other grid", "the mapping is for a 64 x 64 grid but the map is 40 x 40"),
+        ("zero scale", "mapping_scale must be > 0"),
+        ("fractional size", "mapping_image_width must be a whole number >= 1"),
+        ("array", "mapping_offset_x must be a single number"),
+    ],
+)
+def test_bad_mappings_and_coordinates_exit_2_with_one_line(tmp_path, npz_file, capsys, case, message):
+    path, options = tmp_path / "mapped.npz", []
+    if case == "image without mapping":
+        path, options = npz_file, ["--coordinates", "image"]
+    elif case == "bad option":
+        save_with_mapping(path)
+        options = ["--coordinates", "pixels"]
+    elif case == "incomplete":
+        save_with_mapping(path, mapping_grid_size=None)
+    elif case == "other grid":
+        save_with_mapping(path, GridMapping.for_image(200, 100, 64))
+    elif case == "zero scale":
+        save_with_mapping(path, mapping_scale=np.asarray(0.0))
+    elif case == "fractional size":
+        save_with_mapping(path, mapping_image_width=np.asarray(200.5))
+    else:
+        save_with_mapping(path, mapping_offset_x=np.zeros(2))
+    assert run(["--attributions", str(path), *options, "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1 and captured.err.startswith("error: ") and message in captured.err
 
 
 def write_bad_inputs(folder: Path) -> dict[str, Path]:
@@ -177,6 +254,16 @@ def test_command_in_a_subprocess_never_imports_tensorflow(npz_file, tmp_path):
     assert completed.stderr == ""
     result = json.loads(completed.stdout)
     assert result["signals"] == detect_circles(attribution_map()).signals
+    mapped_file = save_with_mapping(tmp_path / "mapped.npz")
+    mapped = subprocess.run(  # the mapping to image pixels (cxrmodel.imaging) needs no TensorFlow either
+        [sys.executable, "-c", SCRIPT, "detect", "--attributions", str(mapped_file), "--json"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert mapped.returncode == 0, mapped.stderr
+    assert json.loads(mapped.stdout)["coordinates"] == "image"
     bad = subprocess.run(
         [sys.executable, "-c", SCRIPT, "detect", "--attributions", str(tmp_path / "none.npz"), "--json"],
         cwd=REPOSITORY,

@@ -78,13 +78,76 @@ def test_section_headers_of_a_txt_report_are_shown_unseen_and_not_fed_to_the_mod
     (document, arrays), (plain_document, plain_arrays) = runs["headed"], runs["plain"]
     np.testing.assert_array_equal(arrays["token_ids"], plain_arrays["token_ids"])
     assert document["probability"] == plain_document["probability"]
-    text = f"FINDINGS: {study.findings}\n\nIMPRESSION:\n{study.impression}\n"  # line ends as the upload check makes them
+    text = f"FINDINGS: {study.findings}\n\nIMPRESSION:\n{study.impression}\n"  # line ends as the upload makes them
     headers = [w for w in document["words"] if w["text"] in ("FINDINGS", "IMPRESSION")]
     assert [(w["start"], w["end"], w["seen"], w["score"]) for w in headers] == [
         (0, 8, False, 0), (text.index("IMPRESSION"), text.index("IMPRESSION") + 10, False, 0)]
     assert all(text[w["start"]:w["end"]] == w["text"] for w in document["words"])
     assert [w["text"] for w in document["words"] if w["seen"]] == [w["text"] for w in plain_document["words"]
                                                                    if w["seen"]]
+
+
+def test_saved_attributions_carry_the_grid_mapping_and_detect_repeats_the_explained_circles(
+        tiny_bundle_directory, study, tmp_path, capsys):
+    saved = tmp_path / "maps.npz"
+    assert main(["explain", "--model", str(tiny_bundle_directory), "--image", str(study.image_paths[0]),
+                 "--report-text", REPORT, "--threshold", "0.3", "--steps", "8", "--save-attributions", str(saved),
+                 "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    arrays = np.load(saved)
+    expected = GridMapping.for_image(image_width=160, image_height=176, grid_size=32)
+    for field in ("scale", "offset_x", "offset_y", "image_width", "image_height", "grid_size"):
+        assert arrays[f"mapping_{field}"].shape == ()
+        assert arrays[f"mapping_{field}"].item() == getattr(expected, field)
+    assert arrays["mapping_grid_size"].dtype == np.int64 and arrays["mapping_scale"].dtype == np.float64
+    assert document["circles"], "the tiny model at tau 0.3 draws circles"
+    link_distance = str(document["settings"]["link_distance_model_grid"])
+    assert main(["detect", "--attributions", str(saved), "--threshold", "0.3", "--distance", link_distance,
+                 "--json"]) == 0
+    detected = json.loads(capsys.readouterr().out)
+    assert detected["coordinates"] == "image" and detected["signals"] == document["signals"]
+    assert len(detected["circles"]) == len(document["circles"])
+    for mine, theirs in zip(detected["circles"], document["circles"], strict=True):
+        assert {key: round(mine[key], 3) for key in ("x", "y", "r")} == {key: theirs[key] for key in ("x", "y", "r")}
+        assert mine["points"] == theirs["points"] and round(mine["mass"], 6) == theirs["mass"]
+
+
+def test_readable_output_rounds_and_carries_the_distribution_warning(tiny_bundle_directory, study, capsys):
+    arguments = ["explain", "--model", str(tiny_bundle_directory), "--image", str(study.image_paths[0]),
+                 "--report-text", REPORT, "--threshold", "0.3", "--steps", "8"]
+    assert main([*arguments, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert main(arguments) == 0
+    lines = capsys.readouterr().out.splitlines()
+    share = document["modality_share"]
+    assert document["distribution"]["in_distribution"] is None  # the tiny bundle has no reference image
+    assert lines[0] == f"P(abnormal) = {document['probability']:.3f} ({document['label']})"
+    assert lines[1] == ("warning: not checked whether this image looks like the model's training images: "
+                        + "; ".join(document["distribution"]["reasons"]))
+    def percent(share: float) -> str:
+        return f"{round(100 * share, 1) + 0.0:.1f}%"
+
+    assert lines[2] == (f"image share {percent(share['image'])}, report share {percent(share['text'])}; "
+                        f"completeness error {document['completeness']['relative_error']:.2%}")
+    assert [line.rsplit("mass=", 1)[1] for line in lines[3:]] == [percent(c["mass"]) for c in document["circles"]]
+
+
+def test_readable_lines_warn_only_when_the_image_is_not_like_the_training_images():
+    from cxrmodel.cli.explain import readable_explanation
+
+    document = {"probability": 0.98765, "label": "abnormal", "modality_share": {"image": 1.0005553158007359,
+                "text": -0.0004}, "completeness": {"relative_error": 0.0051}, "circles": [
+                {"x": 10.4, "y": 20.6, "r": 3.0, "points": 4, "mass": 0.25}],
+                "distribution": {"in_distribution": False, "score": 0.5, "reasons": ["upside down", "too dark"]}}
+    assert readable_explanation(document) == [
+        "P(abnormal) = 0.988 (abnormal)",
+        "warning: this image may not be a frontal chest radiograph like the ones the model was trained on: "
+        "upside down; too dark",
+        "image share 100.1%, report share 0.0%; completeness error 0.51%",
+        "circle at (10, 21) r=3 mass=25.0%",
+    ]
+    document["distribution"] = {"in_distribution": True, "score": 0.97, "reasons": []}
+    assert not any(line.startswith("warning") for line in readable_explanation(document))
 
 
 @pytest.mark.parametrize(

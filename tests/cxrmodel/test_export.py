@@ -74,6 +74,21 @@ def test_colours_cycle_past_the_palette_and_a_one_pixel_cluster_is_still_a_visib
     assert tuple(image[y, x]) == gray_of(pixels, y, x)
 
 
+def test_a_circle_that_repeats_a_colour_is_drawn_dashed():
+    """Issue #17: rank 7 wears rank 1's colour; its outline is dashed (palette.circle_dash), rank 1's solid."""
+    pixels = np.full((400, 900), 0.5, dtype=np.float32)
+    circles = [{"x": 60.0 + 120 * i, "y": 200.0, "r": 45.0, "points": 20, "mass": 0.01} for i in range(7)]
+    image = np.asarray(decode(annotated_png(pixels, circles, "")))
+    colour = ImageColor.getrgb(CIRCLE_PALETTE[0])
+
+    def ring_pixels(circle: dict) -> int:  # pixels of rank 1's colour around the circle (its label excluded)
+        x, y, r = int(circle["x"]), int(circle["y"]), int(circle["r"])
+        return int((image[y - r + 8: y + r + 4, x - r - 4: x + r + 4] == colour).all(axis=2).sum())
+
+    solid, dashed = ring_pixels(circles[0]), ring_pixels(circles[6])
+    assert solid > 200 and 0.3 * solid < dashed < 0.8 * solid  # the same colour, with gaps
+
+
 def test_outline_width_grows_with_the_image():
     assert line_width(300, 400) == 2 and line_width(2048, 2500) == 8
     size = 1024
