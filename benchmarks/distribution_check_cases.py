@@ -12,7 +12,7 @@ on it) and a **held-out** part (only reported):
   seed (neither the demo's seed 2019), the held-out ones also shrunk to 64 px first (a control: the real films
   must not be flagged for their resolution), and the 32 demo studies (held out);
 * constructed out-of-distribution cases built from one fresh normal phantom (or from nothing);
-* constructed laterals from the geometric model ``cxrmodel.imaging.lateral_model`` (no real lateral film is
+* constructed laterals from the geometric model ``cxrmodel.data.synthetic.lateral`` (no real lateral film is
   available): calibration seeds 0-99, held-out seeds 1000-1199, and a few held-out ones at other sizes.
 
 Prints Markdown tables (the distribution check: set, n, flagged, rate, similarity; the constructed cases; the
@@ -42,6 +42,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cxrmodel.data.synthetic.lateral import lateral_chest  # noqa: E402
 from cxrmodel.data.synthetic.studies import render_study, sample_study_spec  # noqa: E402
 from cxrmodel.imaging import (  # noqa: E402
     DistributionCheck,
@@ -49,7 +50,6 @@ from cxrmodel.imaging import (  # noqa: E402
     decode_image,
 )
 from cxrmodel.imaging.distribution import SIMILARITY_THRESHOLD  # noqa: E402
-from cxrmodel.imaging.lateral_model import lateral_chest  # noqa: E402
 from cxrmodel.imaging.view import LATERAL_THRESHOLD  # noqa: E402
 from cxrmodel.modeling import Bundle, load_bundle  # noqa: E402
 
@@ -301,7 +301,7 @@ def main() -> int:
         print(f"| {name} | {check.score:.3f} | {flagged} | {'yes' if check.refuse else 'no'} | "
               f"{failed_checks(check)} |")
     print("\n## View check (refused = judged a lateral view)\n")
-    print("\n".join(view_table(real[:2] + synthetic + laterals)))
+    print("\n".join(view_table(real + synthetic + laterals)))
 
     def similarity(checks: list[DistributionCheck]) -> list[float]:
         return [check.score for check in checks]
