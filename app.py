@@ -19,7 +19,7 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import CeleryManager, Dash, DiskcacheManager, html
 
-from components import model_card, session, study_browser, study_view, upload_panel
+from components import distribution_gate, model_card, session, study_browser, study_view, upload_panel
 from components.presenter import StudyResolver
 from components.server import authentication
 from components.server.job_slots import DEFAULT_SLOTS, JobSlots
@@ -94,20 +94,28 @@ def create_app(config: AppConfig) -> Dash:
 
     def page() -> dbc.Container:
         # A function, so that every page load gets its own session id (components.session).
+        # A compact header (title and banner on one line, the study row beside the model card), so that on a
+        # 1366 x 768 screen most of the radiograph is above the fold. The picker starts empty: the address bar
+        # decides which study opens (components.url_state), and a link to an unknown study opens none.
         return dbc.Container(
             [
                 session.layout(),
-                html.H3("Why does the model call this chest X-ray abnormal?", className="mt-3 mb-2"),
-                model_card.synthetic_banner(bundle.card),
+                html.Div(
+                    [html.H1("Chest X-ray explanations", className="page-title mb-0 me-3"),
+                     model_card.synthetic_banner(bundle.card)],
+                    className="d-flex flex-wrap align-items-center gap-2 mt-2 mb-2 page-header",
+                ),
                 dbc.Row(
                     [
-                        dbc.Col([study_browser.layout(summaries, summaries[0].study_id),
+                        dbc.Col([study_browser.layout(summaries, None),
                                  upload_panel.layout(config.max_upload_bytes)], md=8),
                         dbc.Col(model_card.layout(bundle.card, bundle.fingerprint), md=4),
                     ]
                 ),
                 study_view.layout(bundle.config.default_sight_sensitivity, bundle.config.default_link_distance,
-                                  bundle.config.default_attribution_smoothing),
+                                  bundle.config.default_attribution_smoothing,
+                                  studies=tuple(summary.study_id for summary in summaries),
+                                  default_study=summaries[0].study_id, max_tokens=bundle.config.max_tokens),
             ],
             fluid=True,
         )
@@ -116,7 +124,9 @@ def create_app(config: AppConfig) -> Dash:
     if credentials is not None:
         authentication.require_basic_auth(app.server, credentials)
     study_view.register_callbacks(app, explainer, resolver, job_slots)
-    upload_panel.register_callbacks(app, uploads, config.max_upload_bytes)
+    # A film the model must not be run on (a lateral view) is refused on Analyze, before it is explained.
+    upload_panel.register_callbacks(app, uploads, config.max_upload_bytes,
+                                    screen=distribution_gate.upload_screen(bundle))
     app.celery_app = celery_app  # what `celery -A app:celery_app worker` runs (None without Redis)
     return app
 

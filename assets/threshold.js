@@ -351,6 +351,8 @@
       setProps(control.dataset.cxrGraph, {figure: result[0]});
     }
     setProps(control.dataset.cxrSummary, {children: result[1]});
+    // Who else follows a rested slider listens here (assets/url_state.js: the URL, the side-by-side labels).
+    document.dispatchEvent(new CustomEvent("cxr:slider-rest", {detail: {control: control, tau: tau}}));
   }
 
   function sliderMoved(records) {
@@ -400,7 +402,7 @@
     }, 0);
   }
 
-  if (typeof document !== "undefined") {
+  if (typeof document !== "undefined" && typeof document.addEventListener === "function") {
     document.addEventListener("change", commitTypedThreshold, true);
     document.addEventListener("focusout", commitTypedThreshold, true);
   }

@@ -49,11 +49,13 @@ def synthetic_banner(card: dict) -> dbc.Alert | None:
     return dbc.Alert(
         [
             html.Strong("Synthetic demo model — not for clinical use. "),
-            "The model and the studies are computer-generated phantoms and reports, not real patients.",
+            # Says which studies are synthetic: an uploaded film may be a real patient's (issue #17).
+            "The bundled studies are computer-generated phantoms, not real patients, and the model has never seen "
+            "a real radiograph.",
         ],
         color="warning",
         id=SYNTHETIC_BANNER_ID,
-        className="mb-3 py-2",
+        className="mb-0 py-1 px-2 small synthetic-banner",
     )
 
 

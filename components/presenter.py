@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
+import io
 import logging
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -22,8 +24,9 @@ from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
 from dash import Output, html, no_update
+from PIL import Image
 
-from components import reading_guide, report_view, research_tools, threshold_control, xray_view
+from components import distribution_gate, reading_guide, report_view, research_tools, threshold_control, xray_view
 from components.server.uploads import UploadStore, is_upload_id
 from components.study_browser import STUDY_PICKER_ID, with_probability
 from cxrmodel.data import StudyCollection
@@ -212,18 +215,64 @@ def explanation_settings(
                                attribution_smoothing=smoothing)
 
 
+_DISPLAY_CHUNKS = ("gamma", "icc_profile", "exif", "transparency", "srgb", "chromaticity")
+
+
+def radiograph_data_uri(image_bytes: bytes) -> str:
+    """The radiograph as the viewer's PNG data URI.
+
+    An 8-bit greyscale PNG with nothing that changes how a browser shows it (gamma, colour profile, EXIF,
+    transparency) is sent as it is: :func:`cxrmodel.imaging.decode_image` reads exactly its pixel values, so
+    re-encoding would give the same image and costs ~35 ms of a study's opening (issue #17). Anything else is
+    decoded and re-encoded (DICOM, JPEG, 16-bit, colour, palette PNGs).
+    """
+    if image_bytes[:8] == b"\x89PNG\r\n\x1a\n":
+        try:
+            with Image.open(io.BytesIO(image_bytes)) as image:
+                plain = image.mode == "L" and not any(key in image.info for key in _DISPLAY_CHUNKS)
+        except Exception:  # noqa: BLE001 - anything unusual takes the decoding path, which reports it
+            plain = False
+        if plain:
+            return png_data_uri(image_bytes)
+    return png_data_uri(encode_png(decode_image(image_bytes).pixels))
+
+
+@functools.cache
+def empty_details() -> tuple:
+    """(words figure, strongest words, sweep chart) with nothing in them (built once)."""
+    return (report_view.empty_words_figure(), None,
+            research_tools.sweep_chart_figure({"thresholds": [], "circles": []}, None, 0.0))
+
+
+def explanation_details(source: StudySource, explanation: Explanation, document: dict, sweep: dict,
+                        lesion_masks: list) -> tuple:
+    """(words figure, strongest words, sweep chart) of an explained study (pure)."""
+    hit_rates = sweep_hit_rates(sweep, lesion_masks) if source.has_masks else None
+    words_figure, strongest = report_view.report_outputs(document["words"])
+    return words_figure, strongest, research_tools.sweep_chart_figure(sweep, hit_rates,
+                                                                      explanation.sight_sensitivity)
+
+
 def render_explanation(
     source: StudySource,
     explanation: Explanation,
     explainer: StudyExplainer,
     settings: ExplanationSettings,
     collection: StudyCollection,
+    details: bool = True,
 ) -> tuple[StudyPanel, float]:
     """Everything the page shows for an explained study (pure apart from reading masks from disk).
 
+    Args:
+        details: False = the word heatmap, the strongest words and the sweep chart are left as they are
+            (``no_update``), for :func:`study_details` to fill in a second step: the radiograph and the circles
+            are drawn sooner; the browser dims the previous study's words and chart meanwhile
+            (components.study_opening, components.study_loading).
+
     Returns:
         ``(panel, probability)``: the panel leaves the study picker's options unchanged; ``probability`` is
-        P(abnormal), for the caller to add to them (:func:`components.study_browser.with_probability`).
+        P(abnormal), for the caller to add to them (:func:`components.study_browser.with_probability`), or None
+        when the model cannot judge the image (components.distribution_gate).
     """
     document = explanation_document(explainer.bundle, explanation, settings)
     mapping = explanation.prepared.mapping
@@ -231,7 +280,7 @@ def render_explanation(
     sweep = circle_sweep(attribution_map, mapping, explanation.link_distance, settings.min_points)
     lesion_masks = lesion_masks_for_study(collection.root, source.study_id) if source.has_masks else []
     figure = xray_view.xray_figure(
-        png_data_uri(encode_png(decode_image(source.image_bytes).pixels)),
+        radiograph_data_uri(source.image_bytes),
         mapping.image_width,
         mapping.image_height,
         document["circles"],
@@ -242,8 +291,8 @@ def render_explanation(
         truth_source=xray_view.lesion_outline_png(lesion_masks),
         uirevision=source.study_id,
     )
-    hit_rates = sweep_hit_rates(sweep, lesion_masks) if source.has_masks else None
-    words_figure, strongest = report_view.report_outputs(document["words"])
+    words_figure, strongest, sweep_chart = (explanation_details(source, explanation, document, sweep, lesion_masks)
+                                            if details else (no_update, no_update, no_update))
     panel = StudyPanel(
         xray_figure=figure,
         circle_sweep=sweep,
@@ -252,10 +301,12 @@ def render_explanation(
         prediction_children=prediction_children(document, source.truth_label),
         report_text=source.report_text,
         study_error=None,
-        sweep_chart=research_tools.sweep_chart_figure(sweep, hit_rates, explanation.sight_sensitivity),
+        sweep_chart=sweep_chart,
         picker_options=no_update,
     )
-    return panel, document["probability"]
+    # Out of distribution: numbers and circles behind "Show anyway"; a non-frontal view refused (distribution_gate).
+    panel = distribution_gate.gate_panel(panel, document, sweep, source.study_id, is_upload_id(source.study_id))
+    return panel, distribution_gate.shown_probability(document)
 
 
 def empty_panel(message: str, alert: dbc.Alert | None = None) -> StudyPanel:
@@ -281,11 +332,13 @@ def study_panel_outputs(
     options: list[dict] | None,
     explainer: StudyExplainer,
     resolver: StudyResolver,
+    details: bool = True,
 ) -> StudyPanel:
     """Everything the study callback sets for a picked study.
 
     A cached study is drawn (and its probability added to the picker's ``options``); an uncached one gets a
-    "being explained" placeholder (the background job, triggered by the same pick, computes it).
+    "being explained" placeholder (the background job, triggered by the same pick, computes it). ``details``:
+    see :func:`render_explanation`.
     """
     source = resolver.source(study_id, session_id)
     if source is None:
@@ -300,8 +353,36 @@ def study_panel_outputs(
                               color="danger")
             return empty_panel("Not explained.", alert)
         return empty_panel(f"Explaining {source.title}… (integrated gradients, see the progress bar)")
-    panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection)
+    panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection, details)
+    if probability is None:
+        return panel
     return dataclasses.replace(panel, picker_options=with_probability(options, source.study_id, probability))
+
+
+def study_details(
+    study_id: str | None,
+    session_id: str | None,
+    settings: ExplanationSettings,
+    explainer: StudyExplainer,
+    resolver: StudyResolver,
+) -> tuple | None:
+    """(words figure, strongest words, sweep chart) of a cached study: the second step after
+    ``study_panel_outputs(..., details=False)``; None when the study is unknown or not cached. A study the
+    distribution gate refuses keeps them empty."""
+    source = resolver.source(study_id, session_id)
+    if source is None:
+        return None
+    explanation = explainer.cached(source.image_bytes, source.report_text, settings)
+    if explanation is None:
+        return None
+    document = explanation_document(explainer.bundle, explanation, settings)
+    if distribution_gate.decide(document) == distribution_gate.REFUSE:
+        return empty_details()
+    mapping = explanation.prepared.mapping
+    sweep = circle_sweep(explanation.attribution.image_attribution, mapping, explanation.link_distance,
+                         settings.min_points)
+    lesion_masks = lesion_masks_for_study(resolver.collection.root, source.study_id) if source.has_masks else []
+    return explanation_details(source, explanation, document, sweep, lesion_masks)
 
 
 def study_panel(study_id: str | None, explainer: StudyExplainer, collection: StudyCollection) -> StudyPanel:

@@ -36,6 +36,9 @@ NOT_SEEN_TEXT = "not seen by the model"
 WORD_FONT_SIZE = 13
 CELL_PADDING_CHARACTERS = 2
 LINE_HEIGHT_PX = 30
+MODEBAR_CLEARANCE_PX = 32
+"""The colour bar starts this far below the plot's top, so the chart toolbar (top right, ~26 px) never covers its
+top tick label."""
 GRAPH_CONFIG = {
     "scrollZoom": True,
     "displaylogo": False,
@@ -131,19 +134,24 @@ def words_figure(words: list[dict], characters_per_line: int = 70) -> go.Figure:
     line_count = len(lines)
     limit = score_limit(words)
     width = max(characters_per_line, max(position["end"] for position in positions))
+    height = max(200, LINE_HEIGHT_PX * line_count + 40)
+    margin = {"l": 4, "r": 4, "t": 8, "b": 8}
     axis = {"visible": False, "showgrid": False, "zeroline": False, "showticklabels": False}
     figure = go.Figure(data=traces)
     figure.update_layout(
         coloraxis={
             "colorscale": DIVERGING_SCALE, "cmin": -limit, "cmax": limit, "cmid": 0,
             "colorbar": {"title": {"text": COLOUR_BAR_TITLE, "side": "right"}, "thickness": 12,
+                         # Bottom-anchored and shorter than the plot by the toolbar's height (pixels).
+                         "lenmode": "pixels", "len": height - margin["t"] - margin["b"] - MODEBAR_CLEARANCE_PX,
+                         "yanchor": "bottom", "y": 0,
                          "tickvals": [-limit, 0, limit],
                          "ticktext": [f"−{limit:.2g}", "0", f"+{limit:.2g}"], "outlinewidth": 0},
         },
         xaxis={**axis, "range": [-0.5, width + 0.5]},
         yaxis={**axis, "range": [line_count - 0.5, -0.5]},
-        height=max(200, LINE_HEIGHT_PX * line_count + 40),
-        margin={"l": 4, "r": 4, "t": 8, "b": 8},
+        height=height,
+        margin=margin,
         paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
         dragmode="pan", hovermode="closest", showlegend=False,
         hoverlabel={"bgcolor": "#ffffff", "font": {"color": "#212529"}},

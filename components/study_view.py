@@ -1,12 +1,14 @@
 """The selected study explained: X-ray with circles, report word heatmap, prediction card, side-by-side mode.
 
 Owns the ids ``prediction`` (the prediction card body), ``study-report`` (the report as written), ``url``
-(deep links ``/?study=<uId>&threshold=<tau>``), ``study-error``, ``compare-mode`` (switch) and the three layout
-columns ``viewer-column``, ``compare-column`` and ``details-column``.
+(the view in the address bar, ``/?study=<uId>&tau=<tau>&compare=1``: components.url_state), ``study-error``,
+``compare-mode`` (switch) and the three layout columns ``viewer-column``, ``compare-column`` and ``details-column``.
 
-One server callback per picked study reads the explanation from the on-disk cache and fills the viewer, the
-slider's sweep store, the word heatmap and the sweep chart (a cached study opens in well under a second); an
-uncached study is handed to the background job (components.explanation_progress) and drawn when it is done.
+One plain server callback per picked study reads the explanation from the on-disk cache and fills the viewer,
+the slider's sweep store, the word heatmap and the sweep chart (a cached study never waits for a background
+job); an uncached study is handed to the background job (components.explanation_progress) and drawn when it is
+done (the decision: components.study_opening). While a picked study loads, the previous one is dimmed and
+labelled, and only the picked study's response is drawn (components.study_loading).
 Every slider move afterwards is handled in the browser (components.threshold_control), and so is the
 side-by-side mode: the second viewer gets a copy of the first one's figure and sweep in the browser
 (assets/compare.js), so the radiograph is never sent twice.
@@ -20,27 +22,30 @@ This module is the layout and the callback wiring only; what a pick resolves to 
 from __future__ import annotations
 
 import logging
+import os
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 
 from components import (
+    distribution_gate,
     explanation_progress,
     export_tools,
+    reading_guide,
     report_view,
     research_tools,
+    study_loading,
+    study_opening,
     threshold_control,
+    url_state,
     xray_view,
 )
 from components.presenter import (
     PREDICTION_ID,
     STUDY_ERROR_ID,
     STUDY_REPORT_ID,
-    StudyPanel,
     StudyResolver,
-    deep_link,
     explanation_settings,
-    study_panel_outputs,
 )
 from components.server.job_slots import JobSlots
 from components.session import SESSION_ID
@@ -73,30 +78,52 @@ DETAILS_COLUMN_ID = "details-column"
 COMPARE_SUFFIX = "-compare"
 DEFAULT_COMPARE_SIGHT_SENSITIVITY = 0.3
 """The second viewer's starting tau: the paper's "noisy" figure beside the focused default."""
+VIEWER_HEIGHT = "clamp(360px, calc(100vh - 210px), 640px)"
+"""The radiograph's height: 640 px where the screen allows, less on a short one (1366 x 768), so most of the
+film stays above the fold under the header."""
 
 
-def layout(default_sight_sensitivity: float, default_link_distance: float, default_smoothing: float = 0.0) -> html.Div:
-    """Viewer and slider on the left; prediction, word heatmap and the report on the right; tools below."""
+def layout(default_sight_sensitivity: float, default_link_distance: float, default_smoothing: float = 0.0,
+           studies: tuple[str, ...] = (), default_study: str | None = None, max_tokens: int = 140,
+           default_min_points: int = threshold_control.DEFAULT_MIN_POINTS, guide_open: bool = False) -> html.Div:
+    """Viewer and slider on the left; prediction, word heatmap and the report on the right; tools below.
+
+    ``studies`` (the bundled ids) and ``default_study`` (shown when the URL names none) are what links may open
+    (components.url_state); ``max_tokens`` and ``default_min_points`` go into the "How to read this" legend,
+    open from the start when ``guide_open``.
+    """
     compare_viewer = html.Div(
         [
+            url_state.panel_label(COMPARE_SUFFIX),
             threshold_control.layout(DEFAULT_COMPARE_SIGHT_SENSITIVITY, suffix=COMPARE_SUFFIX),
-            xray_view.layout(suffix=COMPARE_SUFFIX),
+            xray_view.layout(suffix=COMPARE_SUFFIX, height=VIEWER_HEIGHT),
         ]
     )
     return html.Div(
         [
             dcc.Location(id=URL_ID, refresh=False),
+            url_state.layout(studies, default_study, default_sight_sensitivity),
             html.Div(id=STUDY_ERROR_ID),
             explanation_progress.layout(),
-            dbc.Switch(id=COMPARE_MODE_ID, label="Side by side: the same study at two sight sensitivities",
-                       value=False, className="mt-2"),
+            study_loading.layout((VIEWER_COLUMN_ID, COMPARE_COLUMN_ID, DETAILS_COLUMN_ID),
+                                 (report_view.WORDS_GRAPH_ID, report_view.STRONGEST_WORDS_ID,
+                                  research_tools.SWEEP_CHART_ID)),
+            html.Div(
+                [dbc.Switch(id=COMPARE_MODE_ID, label="Side by side: the same study at two sight sensitivities",
+                            value=False, className="mb-0 me-3"),
+                 url_state.copy_link_layout()],
+                className="d-flex flex-wrap align-items-center gap-2 view-bar",
+            ),
             dbc.Row(
                 [
-                    dbc.Col([threshold_control.layout(default_sight_sensitivity), xray_view.layout()],
+                    dbc.Col([url_state.panel_label(), threshold_control.layout(default_sight_sensitivity),
+                             xray_view.layout(height=VIEWER_HEIGHT)],
                             id=VIEWER_COLUMN_ID, lg=7),
                     dbc.Col(compare_viewer, id=COMPARE_COLUMN_ID, lg=6, style={"display": "none"}),
                     dbc.Col(
                         [
+                            reading_guide.layout(default_sight_sensitivity, default_link_distance,
+                                                 default_min_points, max_tokens, open_=guide_open),
                             dbc.Card(dbc.CardBody(id=PREDICTION_ID), className="mb-3"),
                             report_view.layout(),
                             html.Details(
@@ -136,39 +163,62 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
     xray_view.register_callbacks(app, suffix=COMPARE_SUFFIX)
     threshold_control.register_callbacks(app)
     threshold_control.register_callbacks(app, suffix=COMPARE_SUFFIX)
-    collection = resolver.collection
+    # The address bar <-> study, tau and side by side, in the browser (no server round trip per slider rest).
+    url_state.register_callbacks(app, URL_ID, STUDY_PICKER_ID, COMPARE_MODE_ID, threshold_control.SIGHT_SENSITIVITY_ID,
+                                 threshold_control.threshold_ids(COMPARE_SUFFIX)["slider"], COMPARE_SUFFIX)
+
+    # Benchmark baseline only (benchmarks/cached_open_browser_benchmark.py): cached studies through the job.
+    cached_open_via_job = os.environ.get(study_opening.CACHED_OPEN_VIA_JOB_ENV) == "1"
+    control_ids = (threshold_control.LINK_DISTANCE_ID, threshold_control.MIN_POINTS_ID, threshold_control.SMOOTHING_ID)
 
     @app.callback(
-        Output(STUDY_PICKER_ID, "value"),
-        Output(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
-        Input(URL_ID, "search"),
-    )
-    def open_deep_link(search):
-        return deep_link(search, collection)
-
-    @app.callback(
-        *StudyPanel.outputs(),
+        *study_opening.StudyOutputs.outputs(),
         Input(STUDY_PICKER_ID, "value"),
-        Input(explanation_progress.EXPLANATION_READY_ID, "data"),
-        Input(threshold_control.LINK_DISTANCE_ID, "value"),
-        Input(threshold_control.MIN_POINTS_ID, "value"),
-        Input(threshold_control.SMOOTHING_ID, "value"),
+        Input(study_loading.STUDY_REFRESH_ID, "data"),
+        Input(explanation_progress.RESTART_ID, "n_clicks"),
+        *[Input(control_id, "value") for control_id in control_ids],
         State(SESSION_ID, "data"),
         State(STUDY_PICKER_ID, "options"),
         State(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
+        State(explanation_progress.EXPLANATION_REQUEST_ID, "data"),
+        State(explanation_progress.EXPLANATION_READY_ID, "data"),
+        prevent_initial_call="initial_duplicate",
     )
-    def show_study(study_id, ready, link_distance, min_points, smoothing, session_id, options, sight_sensitivity):
-        triggered_by_job = (callback_context.triggered_id == explanation_progress.EXPLANATION_READY_ID
-                            and isinstance(ready, dict) and ready.get("study") == study_id)
+    def show_study(study_id, refresh, _restart, link_distance, min_points, smoothing, session_id, options,
+                   sight_sensitivity, request, ready):
+        trigger = study_opening.trigger_of(callback_context.triggered_id, study_loading.STUDY_REFRESH_ID,
+                                           explanation_progress.RESTART_ID, control_ids)
         try:
             settings = explanation_settings(link_distance, min_points, sight_sensitivity, smoothing)
-            panel = study_panel_outputs(study_id, session_id, triggered_by_job, settings, options, explainer,
-                                        resolver)
+            outputs = study_opening.open_study(
+                trigger, study_id, refresh, session_id, settings, options, explainer, resolver,
+                job_may_be_running=explanation_progress.job_may_be_running(request, ready),
+                cached_open_via_job=cached_open_via_job)
         except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
             logger.exception("showing a study failed")
-            alert = dbc.Alert("Could not show this study; see the server log.", color="danger")
-            panel = StudyPanel.unchanged(study_error=alert)
-        return panel.as_tuple()
+            outputs = study_opening.failed(study_id)
+        return outputs.as_tuple()
+
+    @app.callback(
+        Output(report_view.WORDS_GRAPH_ID, "figure", allow_duplicate=True),
+        Output(report_view.STRONGEST_WORDS_ID, "children", allow_duplicate=True),
+        Output(research_tools.SWEEP_CHART_ID, "figure", allow_duplicate=True),
+        Output(study_loading.DETAILS_STUDY_ID, "data"),
+        Input(study_loading.SHOWN_STUDY_ID, "data"),
+        State(STUDY_PICKER_ID, "value"),
+        State(SESSION_ID, "data"),
+        *[State(control_id, "value") for control_id in control_ids],
+        State(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
+        prevent_initial_call=True,
+    )
+    def show_study_details(shown, picked, session_id, link_distance, min_points, smoothing, sight_sensitivity):
+        # The second step of opening a study: words and sweep chart, after the radiograph and circles are drawn.
+        try:
+            settings = explanation_settings(link_distance, min_points, sight_sensitivity, smoothing)
+            return study_opening.details_outputs(shown, picked, session_id, settings, explainer, resolver)
+        except Exception:  # noqa: BLE001 - the panel is drawn; a failure here leaves the words empty
+            logger.exception("showing a study's words and sweep chart failed")
+            return no_update, no_update, no_update, no_update
 
     def compute(image_bytes: bytes, report_text: str, progress) -> None:
         def waiting(seconds: float) -> None:
@@ -180,7 +230,10 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
     def is_cached(image_bytes: bytes, report_text: str) -> bool:
         return explainer.is_cached(image_bytes, report_text, ExplanationSettings())
 
-    explanation_progress.register_callbacks(app, resolver, is_cached, compute)
+    explanation_progress.register_callbacks(app, resolver, is_cached, compute, always_ready=cached_open_via_job,
+                                            placeholder_figure=xray_view.empty_xray_figure)
+    study_loading.register_callbacks(app, explanation_progress.EXPLANATION_READY_ID)
+    distribution_gate.register_callbacks(app, threshold_control.CIRCLE_SWEEP_ID)
     export_tools.register_callbacks(app, explainer, resolver)
 
     app.clientside_callback(

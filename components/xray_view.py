@@ -224,7 +224,8 @@ def attribution_overlay_png(attribution_map: np.ndarray, mapping_info: Any) -> s
         rgba[..., channel] = np.interp(cropped, _HEAT_ANCHORS, _HEAT_COLOURS[:, channel]).round().astype(np.uint8)
     rgba[..., 3] = np.round(np.clip(cropped, 0.0, 1.0) * 255.0).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(rgba).save(buffer, format="PNG", optimize=True)
+    # Default compression, not optimize=True: ~5 ms instead of ~25 ms per study opened, ~4 % more bytes (issue #17).
+    Image.fromarray(rgba).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

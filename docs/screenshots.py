@@ -1,10 +1,13 @@
 """Screenshots of the main screen for the README, taken with headless Chromium (Debian chromium + chromedriver).
 
-Starts the dashboard on the demo (fresh temporary cache, 127.0.0.1), opens a deep link at the default sight
+Starts the dashboard on the demo (fresh temporary cache, 127.0.0.1), opens a link to the study at the default sight
 sensitivity and at a low one, waits for the circles, and writes ``docs/dashboard-default.png`` and
-``docs/dashboard-low-threshold.png`` (1600 x 1250 px window).
+``docs/dashboard-low-threshold.png``; then opens the "How to read this" legend at the default and writes
+``docs/dashboard-reading-guide.png`` (1600 x 1250 px window).
 
-Usage: .venv/bin/python docs/screenshots.py [--study CXR90011] [--low 0.3]
+Usage: .venv/bin/python docs/screenshots.py [--study CXR90015] [--low 0.3]
+
+(CXR90015 is the study the README's pictures show: a synthetic nodule in the right lower lobe.)
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from tests.serving import ROOT, free_port, serving  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--study", default="CXR90011")
+    parser.add_argument("--study", default="CXR90015")
     parser.add_argument("--default", type=float, default=0.7, dest="default_tau")
     parser.add_argument("--low", type=float, default=0.3)
     arguments = parser.parse_args()
@@ -41,11 +44,16 @@ def main() -> int:
             options.add_argument(argument)
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         try:
-            for tau, name in ((arguments.default_tau, "dashboard-default.png"),
-                              (arguments.low, "dashboard-low-threshold.png")):
-                driver.get(f"{url}/?study={arguments.study}&threshold={tau}")
+            for tau, name, guide in ((arguments.default_tau, "dashboard-default.png", False),
+                                     (arguments.low, "dashboard-low-threshold.png", False),
+                                     (arguments.default_tau, "dashboard-reading-guide.png", True)):
+                driver.get(f"{url}/?study={arguments.study}&tau={tau:.2f}")
                 WebDriverWait(driver, 180).until(lambda d, tau=tau: f"τ = {tau:.2f}" in d.execute_script(
                     "const s = document.getElementById('circle-summary'); return s ? s.innerText : ''"))
+                if guide:
+                    driver.execute_script("document.querySelector('#reading-guide summary').click()")
+                    WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+                        "return document.getElementById('reading-guide').open"))
                 time.sleep(1.5)  # let the heatmap and the fonts settle
                 driver.save_screenshot(str(ROOT / "docs" / name))
                 print(f"wrote docs/{name}")

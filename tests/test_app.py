@@ -66,12 +66,42 @@ def test_deep_link_opens_a_study_at_a_threshold(tiny_studies_directory):
     assert presenter.deep_link("", collection) == (no_update, no_update)
 
 
+def test_the_address_bar_and_the_slider_never_start_a_server_callback(served):
+    """Issue #17: the view lives in the URL, and moving or resting the slider must not cost a round trip."""
+    dependencies = json.loads(served.get("/_dash-dependencies").data)
+    server = [callback for callback in dependencies if not callback.get("clientside_function")]
+    watched = {(item["id"], item["property"]) for callback in server for item in callback["inputs"]}
+    assert ("url", "search") not in watched
+    assert not {item for item in watched if item[0].startswith("sight-sensitivity")}
+    sync = [callback for callback in dependencies
+            if (callback.get("clientside_function") or {}).get("function_name") == "syncView"]
+    assert len(sync) == 1 and sync[0]["inputs"][0] == {"id": "url", "property": "search"}
+
+
+def test_the_page_opens_no_study_until_the_address_bar_names_one(served):
+    """Issue #17: a link to an unknown study opened the first study silently; the picker now starts empty."""
+    layout = json.loads(served.get("/_dash-layout").data)
+    assert _find(layout, "study-picker")["props"]["value"] is None
+    defaults = _find(layout, "view-defaults")["props"]["data"]
+    assert defaults["default_study"] == "CXR1" and defaults["studies"] == [f"CXR{n}" for n in range(1, 7)]
+
+
 def test_the_study_callback_outputs_are_the_study_panel_fields(served):
+    from components.study_opening import StudyOutputs
+
     dependencies = json.loads(served.get("/_dash-dependencies").data)
     expected = [f"{output.component_id}.{output.component_property}" for output in StudyPanel.outputs()]
-    matches = [callback for callback in dependencies if callback["output"] == ".." + "...".join(expected) + ".."]
+    matches = [callback for callback in dependencies if callback["output"].startswith(".." + "...".join(expected))]
     assert len(matches) == 1
+    outputs = [spec.split("@")[0] for spec in matches[0]["output"].strip(".").split("...")]
+    assert outputs == [f"{o.component_id}.{o.component_property}" for o in StudyOutputs.outputs()]
+    assert outputs[len(expected):] == ["shown-study.data", "explanation-request.data",
+                                       "explanation-switch-cancel.data", "explanation-cancelled.style"]
     assert [item["id"] for item in matches[0]["inputs"]][0] == "study-picker"
+    # A cached study is drawn by this plain callback: it is no background callback, and the job has its own.
+    assert "background" not in matches[0] or not matches[0]["background"]
+    (job,) = [callback for callback in dependencies if callback["output"].startswith("..explanation-ready.data")]
+    assert [item["id"] for item in job["inputs"]] == ["explanation-request"]
 
 
 def test_broken_model_directory_is_a_clear_startup_error(tmp_path, tiny_studies_directory, capsys):

@@ -71,11 +71,16 @@ def _session(url: str, index: int) -> dict:
         "upload-image.contents": contents, "upload-image.filename": f"session-{index}.png",
         "report-text.value": report, "session-id.data": page.session_id, "study-picker.options": []})
     upload_id = _value(uploaded, "study-picker", "value")
-    page.call("explanation-ready.data", {"study-picker.value": upload_id}, {"session-id.data": page.session_id})
+    # The page's own flow: the study callback asks for a job (the upload is not cached), the background job answers
+    # on explanation-ready, and the browser hands that to the study callback as study-refresh.
+    request = {"study": upload_id, "at": time.time()}
+    ready = page.call("explanation-ready.data", {"explanation-request.data": request},
+                      {"session-id.data": page.session_id})
     shown = page.call("xray-graph.figure", {
-        "study-picker.value": upload_id, "explanation-ready.data": None, "link-distance.value": None,
-        "min-points.value": None}, {"session-id.data": page.session_id, "study-picker.options": [],
-                                    "sight-sensitivity.value": 0.7})
+        "study-picker.value": upload_id, "study-refresh.data": _value(ready, "explanation-ready", "data"),
+        "restart-explanation.n_clicks": None, "link-distance.value": None, "min-points.value": None},
+        {"session-id.data": page.session_id, "study-picker.options": [], "sight-sensitivity.value": 0.7,
+         "explanation-request.data": request}, changed="study-refresh.data")
     return {"page": page, "upload_id": upload_id, "report": report, "image": image,
             "seconds": time.perf_counter() - started,
             "probability": _probability(_value(shown, "prediction", "children")),
@@ -102,7 +107,7 @@ def test_twenty_sessions_at_once_each_see_only_their_own_correct_result(server_u
     # Another session cannot open an upload, even knowing its id.
     thief, victim = results[0]["page"], results[1]
     stolen = thief.call("xray-graph.figure", {
-        "study-picker.value": victim["upload_id"], "explanation-ready.data": None, "link-distance.value": None,
+        "study-picker.value": victim["upload_id"], "study-refresh.data": None, "link-distance.value": None,
         "min-points.value": None}, {"session-id.data": thief.session_id, "study-picker.options": [],
                                     "sight-sensitivity.value": 0.7})
     assert _value(stolen, "circle-sweep", "data") is None

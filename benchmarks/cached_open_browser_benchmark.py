@@ -1,0 +1,221 @@
+"""Click to circles for a cached study, in headless Chromium: the plain study callback against the background job.
+
+    .venv/bin/python benchmarks/cached_open_browser_benchmark.py [--limit 32] [--rounds 1] [--cache-dir DIR]
+
+Needs Debian ``chromium`` and ``chromedriver`` on PATH (as the browser tests do). Everything listens on 127.0.0.1
+only; every process started here is stopped here.
+
+Every demo study is explained first, in this process, into one explanation cache (``--cache-dir`` keeps it for
+the next run). Then two dashboards (``app.py`` subprocesses) share that cache:
+
+* candidate — the dashboard as it is: a cached study is drawn by the study callback, a plain server callback;
+* baseline (same run) — the same dashboard with ``CXR_CACHED_OPEN_VIA_JOB=1``, which opens a cached study through
+  the Dash background job as before issue #17 (a job process, then the job's result polled every 500 ms, then the
+  study callback draws it).
+
+On each, the page opens on the first study; then each study is picked in turn in the study dropdown as a user does
+(open it, type the id, click the option; the next study is always a different one). Per pick: the time from the
+option's click (a capture listener, ``performance.now()``) until the first animation frame in which the viewer
+shows the picked study (its figure's ``uirevision``) with all its circles drawn as paths in the DOM
+(``#xray-graph .shapelayer path``, as many as the figure's ``layout.shapes``), plus one task (``setTimeout(0)``
+after that frame: painted). Prints per-path median, p90 and max, the ratio baseline median / candidate median,
+and whether the target (candidate median <= 300 ms) is met. Exits 1 if a pick does not land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.serving import free_port, serving  # noqa: E402
+
+TARGET_MEDIAN_MS = 300.0
+PICK_TIMEOUT_S = 60.0
+
+# Installed once per page load: the click stamp and the per-pick watcher.
+PAGE_HELPERS = r"""
+if (!window.__openBench) {
+  const bench = {t0: null, target: null, result: null};
+  document.addEventListener('click', function (event) {
+    const option = event.target.closest ? event.target.closest('.dash-dropdown-option') : null;
+    if (option && bench.target !== null && bench.t0 === null) { bench.t0 = performance.now(); }
+  }, true);
+  bench.arm = function (target) {
+    bench.t0 = null; bench.result = null; bench.target = target;
+    const tick = function () {
+      if (bench.result !== null) { return; }
+      const gd = document.querySelector('#xray-graph .js-plotly-plot');
+      const paths = document.querySelectorAll('#xray-graph .shapelayer path').length;
+      const shapes = gd && gd.layout && Array.isArray(gd.layout.shapes) ? gd.layout.shapes.length : 0;
+      if (bench.t0 !== null && gd && gd.layout && gd.layout.uirevision === bench.target && paths === shapes) {
+        const frame = performance.now();
+        bench.result = {pending: true};
+        setTimeout(function () {
+          bench.result = {ms: performance.now() - bench.t0, frame_ms: frame - bench.t0, circles: shapes};
+        }, 0);
+        return;
+      }
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  };
+  window.__openBench = bench;
+}
+"""
+
+
+def explain_all(model: Path, studies: Path, cache: Path, limit: int) -> list[str]:
+    """Explain the first ``limit`` demo studies into ``cache`` (skipping those already there); their ids."""
+    from cxrmodel.data import StudyCollection
+    from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer
+    from cxrmodel.modeling import load_bundle
+
+    collection = StudyCollection.from_folder(studies)
+    study_ids = [summary.study_id for summary in collection.summaries()][:limit]
+    explainer = StudyExplainer(load_bundle(model, load_model=False), ExplanationCache(cache / "explanations"))
+    settings = ExplanationSettings()
+    started = time.perf_counter()
+    for study_id in study_ids:
+        image_bytes = collection.image_path(study_id).read_bytes()
+        report = collection.get(study_id).report_text
+        if not explainer.is_cached(image_bytes, report, settings):
+            explainer.attribute(image_bytes, report, settings)
+    print(f"# {len(study_ids)} studies in the cache ({time.perf_counter() - started:.0f} s to explain the missing)",
+          flush=True)
+    return study_ids
+
+
+def make_driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = shutil.which("chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1400,1000"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def pick(driver, study_id: str, attempts: int = 3) -> None:
+    """Open the dropdown, type the id, click its option (again, up to ``attempts`` times, if the dropdown
+    re-rendered under the pointer: a busy machine)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    selector = f".dash-dropdown-content input.dash-options-list-option-checkbox[value='{study_id}']"
+    for attempt in range(attempts):
+        try:
+            driver.find_element(By.ID, "study-picker").click()
+            search = WebDriverWait(driver, 10).until(
+                lambda d: d.find_element(By.CSS_SELECTOR, ".dash-dropdown-content input.dash-dropdown-search"))
+            search.send_keys(study_id)
+            option = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, selector))
+            option.find_element(By.XPATH, "./ancestor::label").click()
+            return
+        except WebDriverException:
+            if attempt == attempts - 1:
+                raise
+            driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)  # close the dropdown, try again
+
+
+def drawn(driver, study_id: str) -> bool:
+    return driver.execute_script(
+        "const g = document.querySelector('#xray-graph .js-plotly-plot');"
+        "return !!(g && g.layout && g.layout.uirevision === arguments[0]);", study_id)
+
+
+def measure(driver, url: str, study_ids: list[str], rounds: int) -> list[float]:
+    """Click-to-circles milliseconds of every pick (``rounds`` passes over the studies)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{url}/?study={study_ids[-1]}")
+    WebDriverWait(driver, PICK_TIMEOUT_S).until(lambda d: drawn(d, study_ids[-1]))
+    driver.execute_script(PAGE_HELPERS)
+    times = []
+    for _ in range(rounds):
+        for study_id in study_ids:
+            driver.execute_script("window.__openBench.arm(arguments[0]);", study_id)
+            pick(driver, study_id)
+            deadline = time.monotonic() + PICK_TIMEOUT_S
+            result = None
+            while time.monotonic() < deadline:
+                result = driver.execute_script("return window.__openBench.result;")
+                if result and "ms" in result:
+                    break
+                time.sleep(0.02)
+            if not result or "ms" not in result:
+                raise RuntimeError(f"picking {study_id} did not draw it within {PICK_TIMEOUT_S:.0f} s")
+            times.append(float(result["ms"]))
+    return times
+
+
+def summary(times: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(times)
+    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return statistics.median(ordered), p90, ordered[-1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "demo")
+    parser.add_argument("--studies", type=Path, default=ROOT / "studies" / "demo")
+    parser.add_argument("--limit", type=int, default=32, help="how many demo studies (default all 32)")
+    parser.add_argument("--rounds", type=int, default=1, help="passes over the studies per path")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="explanation cache to (re)use")
+    arguments = parser.parse_args()
+    if arguments.limit < 2 or arguments.rounds < 1:
+        parser.error("--limit must be >= 2 and --rounds >= 1")
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        print("error: chromium and chromedriver must be on PATH", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as temporary:
+        cache = arguments.cache_dir or Path(temporary) / "cache"
+        study_ids = explain_all(arguments.model, arguments.studies, cache, arguments.limit)
+        results = {}
+        driver = make_driver()
+        try:
+            for name, environment in (("candidate", {}), ("baseline", {"CXR_CACHED_OPEN_VIA_JOB": "1"})):
+                port = free_port()
+                url = f"http://127.0.0.1:{port}"
+                command = [sys.executable, "app.py", "--port", str(port), "--cache-dir", str(cache),
+                           "--model", str(arguments.model), "--studies", str(arguments.studies)]
+                log = Path(temporary) / f"{name}.log"
+                with serving(command, url, environment={**os.environ, **environment}, log_path=log):
+                    results[name] = measure(driver, url, study_ids, arguments.rounds)
+        finally:
+            driver.quit()
+
+    load = os.getloadavg()[0]
+    print(f"# cached open in the browser, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
+          f"{len(study_ids)} demo studies x {arguments.rounds} round(s), load average {load:.1f}, "
+          f"{os.cpu_count()} CPU cores")
+    print("| path | picks | median ms | p90 ms | max ms |")
+    print("|---|---|---|---|---|")
+    labels = {"candidate": "candidate: plain study callback", "baseline": "baseline: through the background job"}
+    for name in ("candidate", "baseline"):
+        median, p90, worst = summary(results[name])
+        print(f"| {labels[name]} | {len(results[name])} | {median:.1f} | {p90:.1f} | {worst:.1f} |")
+    candidate, baseline = summary(results["candidate"])[0], summary(results["baseline"])[0]
+    print(f"ratio baseline / candidate (medians): {baseline / candidate:.2f}x")
+    met = candidate <= TARGET_MEDIAN_MS
+    print(f"target (candidate median <= {TARGET_MEDIAN_MS:.0f} ms click to circles): {'met' if met else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""What the study callback does for one trigger: draw a cached study at once, or ask a background job for it.
+
+A cached study is drawn by the study callback itself, a plain server callback (no background job, no process,
+no polling). Only a study the cache does not have gets the "Explaining…" placeholder and an
+``explanation-request`` for the background job (components.explanation_progress); the job's result comes back
+as ``study-refresh`` (components.study_loading) and is drawn only when it is for the study still picked.
+
+The radiograph, circles, prediction and report come first; the word heatmap, the strongest words and the sweep
+chart (about a third of the server's and the browser's work for a study) are left as they are in that response
+(dimmed in the browser until theirs arrive: ``details-study``) and filled by a second, small callback on
+``shown-study`` (:func:`details_outputs`), so the circles are on screen sooner. That second response is drawn
+only while its study is the one picked and shown.
+
+:func:`open_study` is the whole decision, pure apart from reading the cache; the callback wiring is in
+components.study_view. Its result is :class:`StudyOutputs`: the :class:`~components.presenter.StudyPanel` plus the
+stores the callback also sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import Output, no_update
+
+from components import explanation_progress, study_loading
+from components.presenter import StudyPanel, StudyResolver, empty_panel, study_details, study_panel_outputs
+from cxrmodel.explain import ExplanationSettings, StudyExplainer
+
+logger = logging.getLogger(__name__)
+
+PICKED, REFRESH, RESTART, CONTROLS = "picked", "refresh", "restart", "controls"
+"""What triggered the study callback: a pick (or the page load), a finished job, Restart, a clustering control."""
+
+EXPLAINING_MESSAGE = "Explaining {title}… (integrated gradients, see the progress bar)"
+CACHED_OPEN_VIA_JOB_ENV = "CXR_CACHED_OPEN_VIA_JOB"
+"""Set to 1 to open cached studies through the background job, the old path: only the baseline of
+benchmarks/cached_open_browser_benchmark.py uses it."""
+
+
+@dataclass(frozen=True)
+class StudyOutputs:
+    """Everything the study callback sets: the panel, then the stores, in the callback's output order.
+
+    Attributes:
+        panel: The study panel (components.presenter.StudyPanel).
+        shown_study: ``{"study": id}`` of the content this response draws (``shown-study.data``).
+        request: A new ``explanation-request`` for the background job, or ``no_update``.
+        switch_cancel: A value that cancels a running job (``explanation-switch-cancel.data``), or ``no_update``.
+        cancelled_style: The style of the "cancelled" panel (hidden once a study is picked or restarted).
+    """
+
+    panel: StudyPanel
+    shown_study: Any = no_update
+    request: Any = no_update
+    switch_cancel: Any = no_update
+    cancelled_style: Any = no_update
+
+    @staticmethod
+    def outputs() -> list[Output]:
+        """The study callback's outputs: the panel's, then the stores'."""
+        return [
+            *StudyPanel.outputs(),
+            Output(study_loading.SHOWN_STUDY_ID, "data"),
+            Output(explanation_progress.EXPLANATION_REQUEST_ID, "data"),
+            Output(explanation_progress.SWITCH_CANCEL_ID, "data"),
+            Output(explanation_progress.CANCELLED_ID, "style", allow_duplicate=True),
+        ]
+
+    @classmethod
+    def dropped(cls) -> StudyOutputs:
+        """A response that changes nothing (it was for a study no longer picked)."""
+        return cls(StudyPanel.unchanged())
+
+    def as_tuple(self) -> tuple:
+        """The values in output order."""
+        return self.panel.as_tuple() + tuple(getattr(self, item.name) for item in fields(self)[1:])
+
+
+def trigger_of(triggered_id: Any, refresh_id: str, restart_id: str, control_ids: tuple[str, ...]) -> str:
+    """:data:`PICKED`, :data:`REFRESH`, :data:`RESTART` or :data:`CONTROLS` from Dash's ``triggered_id``."""
+    if triggered_id == refresh_id:
+        return REFRESH
+    if triggered_id == restart_id:
+        return RESTART
+    if triggered_id in control_ids:
+        return CONTROLS
+    return PICKED
+
+
+def open_study(
+    trigger: str,
+    study_id: str | None,
+    refresh: dict | None,
+    session_id: str | None,
+    settings: ExplanationSettings,
+    options: list[dict] | None,
+    explainer: StudyExplainer,
+    resolver: StudyResolver,
+    *,
+    job_may_be_running: bool = False,
+    cached_open_via_job: bool = False,
+) -> StudyOutputs:
+    """The study callback's outputs for one trigger (see the module docstring).
+
+    Args:
+        trigger: What triggered the callback (:func:`trigger_of`).
+        study_id: The picked study (the picker's value now).
+        refresh: ``study-refresh``: the finished job's ``{"study", ...}`` (for :data:`REFRESH`).
+        session_id: The page's session (uploads are only found for their own session).
+        settings: From the slider and the clustering controls.
+        options: The picker's options (a drawn study's probability is added to its label).
+        explainer: Reads the cache (never computes here).
+        resolver: Finds the study.
+        job_may_be_running: A job of an earlier request may still run: a pick that needs none cancels it.
+        cached_open_via_job: Open cached studies through the job too (the benchmark baseline's old path).
+    """
+    if trigger == REFRESH and not (isinstance(refresh, dict) and refresh.get("study") == study_id):
+        return StudyOutputs.dropped()  # a job for another study than the one picked now
+    new_pick = trigger in (PICKED, RESTART)
+    hide_cancelled = explanation_progress.HIDDEN if new_pick else no_update
+    source = resolver.source(study_id, session_id)
+    needs_job = source is not None and trigger != REFRESH and (
+        (cached_open_via_job and new_pick)
+        or not explainer.is_cached(source.image_bytes, source.report_text, ExplanationSettings()))
+    if needs_job:
+        if cached_open_via_job and new_pick and explainer.is_cached(source.image_bytes, source.report_text,
+                                                                    ExplanationSettings()):
+            # The old path: nothing is drawn until the job has answered (the page stays "Loading…").
+            return StudyOutputs(StudyPanel.unchanged(), request=explanation_progress.explanation_request(study_id),
+                                cancelled_style=hide_cancelled)
+        panel = empty_panel(EXPLAINING_MESSAGE.format(title=source.title))
+        request = explanation_progress.explanation_request(study_id) if new_pick else no_update
+        return StudyOutputs(panel, study_loading.shown(study_id), request, no_update, hide_cancelled)
+    started = time.perf_counter()
+    panel = study_panel_outputs(study_id, session_id, trigger == REFRESH, settings, options, explainer, resolver,
+                                details=False)
+    logger.debug("study %s drawn in %.0f ms (%s)", study_id, (time.perf_counter() - started) * 1000.0, trigger)
+    cancel = {"at": time.time()} if new_pick and job_may_be_running else no_update
+    return StudyOutputs(panel, study_loading.shown(study_id), no_update, cancel, hide_cancelled)
+
+
+def details_outputs(
+    shown_study: dict | None,
+    picked: str | None,
+    session_id: str | None,
+    settings: ExplanationSettings,
+    explainer: StudyExplainer,
+    resolver: StudyResolver,
+) -> tuple:
+    """(words figure, strongest words, sweep chart, ``details-study``) for the study just drawn, or four
+    ``no_update`` when it is not the picked one any more, or not drawable (what is there stays, dimmed)."""
+    study_id = shown_study.get("study") if isinstance(shown_study, dict) else None
+    if not study_id or study_id != picked:
+        return no_update, no_update, no_update, no_update
+    details = study_details(study_id, session_id, settings, explainer, resolver)
+    if details is None:
+        return no_update, no_update, no_update, no_update
+    return (*details, study_loading.shown(study_id))
+
+
+def failed(study_id: str | None) -> StudyOutputs:
+    """What the page shows when drawing a study raised: nothing of the previous study, and an alert."""
+    alert = dbc.Alert("Could not show this study; see the server log.", color="danger")
+    return StudyOutputs(dataclasses.replace(empty_panel("Could not show this study."), study_error=alert),
+                        study_loading.shown(study_id))

@@ -1,0 +1,226 @@
+"""Opening a study (issue #17): cached studies drawn by the plain callback, uncached ones through the job; only the
+picked study's response is drawn; Cancel and Restart; the browser side's JavaScript against its Python mirror."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from dash import no_update
+
+from components import explanation_progress, study_loading, study_opening
+from components.presenter import StudyPanel, StudyResolver
+from components.server.uploads import UploadStore
+from cxrmodel.data import StudyCollection
+from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer
+from cxrmodel.modeling import load_bundle
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+@pytest.fixture(scope="module")
+def world(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
+    root = tmp_path_factory.mktemp("opening")
+    explainer = StudyExplainer(load_bundle(tiny_bundle_directory), ExplanationCache(root / "explanations"))
+    resolver = StudyResolver(StudyCollection.from_folder(tiny_studies_directory), UploadStore(root / "uploads"))
+    image_bytes, report = resolver("CXR2", None)
+    explainer.attribute(image_bytes, report, ExplanationSettings())  # CXR2 cached; CXR5 never is
+    return explainer, resolver
+
+
+def _open(world, trigger, study_id, refresh=None, **keywords):
+    explainer, resolver = world
+    return study_opening.open_study(trigger, study_id, refresh, None, ExplanationSettings(), [], explainer,
+                                    resolver, **keywords)
+
+
+def test_a_cached_study_is_drawn_at_once_and_starts_no_job(world):
+    outputs = _open(world, study_opening.PICKED, "CXR2")
+    assert outputs.panel.circle_sweep is not None and outputs.shown_study == {"study": "CXR2"}
+    assert outputs.request is no_update and outputs.switch_cancel is no_update
+    assert outputs.cancelled_style == explanation_progress.HIDDEN
+    # ... and cancels the job of an earlier pick that may still run.
+    assert isinstance(_open(world, study_opening.PICKED, "CXR2", job_may_be_running=True).switch_cancel, dict)
+    assert len(outputs.as_tuple()) == len(study_opening.StudyOutputs.outputs()) == len(StudyPanel.outputs()) + 4
+
+
+def test_an_uncached_study_gets_the_placeholder_and_one_job_request(world):
+    outputs = _open(world, study_opening.PICKED, "CXR5")
+    assert outputs.panel.circle_sweep is None and outputs.shown_study == {"study": "CXR5"}
+    assert outputs.request["study"] == "CXR5" and isinstance(outputs.request["at"], float)
+    assert "Explaining CXR5" in json.dumps(outputs.panel.xray_figure.to_plotly_json(), default=str)
+    restart = _open(world, study_opening.RESTART, "CXR5")
+    assert restart.request["study"] == "CXR5" and restart.request["at"] >= outputs.request["at"]
+    assert restart.cancelled_style == explanation_progress.HIDDEN
+    # A clustering control while it computes redraws the placeholder but does not start the job again.
+    controls = _open(world, study_opening.CONTROLS, "CXR5")
+    assert controls.request is no_update and controls.cancelled_style is no_update
+
+
+def test_a_job_result_is_drawn_only_for_the_study_still_picked(world):
+    dropped = _open(world, study_opening.REFRESH, "CXR2", refresh={"study": "CXR5", "finished": 1.0})
+    assert all(value is no_update for value in dropped.as_tuple())
+    drawn = _open(world, study_opening.REFRESH, "CXR2", refresh={"study": "CXR2", "finished": 1.0})
+    assert drawn.panel.circle_sweep is not None and drawn.request is no_update
+    # A job that finished without leaving its result in the cache says so (and does not start again).
+    missing = _open(world, study_opening.REFRESH, "CXR5", refresh={"study": "CXR5"})
+    assert "not in the cache" in json.dumps(missing.panel.study_error.to_plotly_json(), default=str)
+    assert missing.request is no_update
+
+
+def test_the_old_path_opens_a_cached_study_through_the_job(world):
+    outputs = _open(world, study_opening.PICKED, "CXR2", cached_open_via_job=True)
+    assert outputs.request["study"] == "CXR2" and outputs.shown_study is no_update
+    assert all(value is no_update for value in outputs.panel.as_tuple())
+    ready, status = explanation_progress.run_explanation(
+        lambda _: None, "CXR2", None, world[1], lambda *a: True, None, request_at=outputs.request["at"],
+        always_ready=True)
+    assert ready["study"] == "CXR2" and ready["request"] == outputs.request["at"] and status is None
+
+
+def test_unknown_studies_and_failures_leave_nothing_of_the_previous_study(world):
+    unknown = _open(world, study_opening.PICKED, "CXR999")
+    assert unknown.panel.circle_sweep is None and unknown.shown_study == {"study": "CXR999"}
+    failed = study_opening.failed("CXR2")
+    assert failed.panel.circle_sweep is None and failed.shown_study == {"study": "CXR2"}
+    assert "Could not show" in json.dumps(failed.panel.study_error.to_plotly_json(), default=str)
+
+
+def test_the_words_and_sweep_chart_follow_in_a_second_step_for_the_picked_study_only(world):
+    explainer, resolver = world
+    first = _open(world, study_opening.PICKED, "CXR2")
+    assert first.panel.words_figure is no_update and first.panel.sweep_chart is no_update  # dimmed until filled
+    words, strongest, chart, marker = study_opening.details_outputs(
+        {"study": "CXR2"}, "CXR2", None, ExplanationSettings(), explainer, resolver)
+    assert marker == {"study": "CXR2"} and [trace.name for trace in chart.data][:1] == ["circles"]
+    assert words.data and strongest is not None
+    # Too late (another study picked meanwhile), or nothing cached to show: nothing changes.
+    assert study_opening.details_outputs({"study": "CXR2"}, "CXR5", None, ExplanationSettings(), explainer,
+                                         resolver) == (no_update,) * 4
+    assert study_opening.details_outputs({"study": "CXR5"}, "CXR5", None, ExplanationSettings(), explainer,
+                                         resolver) == (no_update,) * 4
+
+
+def test_triggers():
+    controls = ("link-distance", "min-points")
+    assert study_opening.trigger_of("study-refresh", "study-refresh", "restart", controls) == study_opening.REFRESH
+    assert study_opening.trigger_of("restart", "study-refresh", "restart", controls) == study_opening.RESTART
+    assert study_opening.trigger_of("min-points", "study-refresh", "restart", controls) == study_opening.CONTROLS
+    for picked in ("study-picker", None):  # a pick, or the page load
+        assert study_opening.trigger_of(picked, "study-refresh", "restart", controls) == study_opening.PICKED
+
+
+def test_a_job_may_be_running_until_its_request_is_answered():
+    request = explanation_progress.explanation_request("CXR2")
+    assert not explanation_progress.job_may_be_running(None, None)
+    assert explanation_progress.job_may_be_running(request, None)
+    assert explanation_progress.job_may_be_running(request, {"study": "CXR2", "request": request["at"] - 1})
+    assert not explanation_progress.job_may_be_running(request, {"study": "CXR2", "request": request["at"]})
+
+
+def test_cancel_shows_restart_and_replaces_the_explaining_placeholder():
+    def resolve(study_id, session_id):
+        return (b"image", "report") if study_id in ("CXR5", "CXR2") else None
+
+    def is_cached(image_bytes, report):
+        return False
+
+    request = explanation_progress.explanation_request("CXR5")
+    style, text, figure = explanation_progress.cancelled_outputs(request, None, "CXR5", resolve, is_cached,
+                                                                 lambda message: message)
+    assert style == explanation_progress.SHOWN and "CXR5" in text and "cancelled" in text
+    assert "Restart" in figure and "cancelled" in figure
+    # Too late (cached by now), or for another study than the one picked: nothing changes.
+    assert explanation_progress.cancelled_outputs(request, None, "CXR5", resolve, lambda *a: True, None) == (
+        no_update, no_update)
+    assert explanation_progress.cancelled_outputs(request, None, "CXR2", resolve, is_cached, None) == (
+        no_update, no_update)
+    assert explanation_progress.cancelled_outputs(None, None, "CXR2", resolve, is_cached, None) == (
+        no_update, no_update)
+
+
+def test_the_loading_label_names_the_picked_study():
+    options = [{"label": "CXR90015 — abnormal (Nodule) · P(abnormal) 0.91", "value": "CXR90015"},
+               {"label": "Uploaded: film.png", "value": "upload-abc"}]
+    assert study_loading.study_title("CXR90015", options) == "CXR90015"
+    assert study_loading.study_title("upload-abc", options) == "film.png"
+    assert study_loading.study_title("CXR1", options) == "CXR1"
+    old = {"study": "CXR90001"}
+    assert study_loading.loading_state("CXR90015", old, old, options) == {
+        "stale": True, "details_stale": True, "label": "Loading CXR90015…"}
+    # The radiograph is drawn; the words and the sweep chart are still the previous study's (dimmed).
+    new = {"study": "CXR90015"}
+    assert study_loading.loading_state("CXR90015", new, old, options) == {
+        "stale": False, "details_stale": True, "label": ""}
+    assert study_loading.loading_state("CXR90015", new, new, options)["details_stale"] is False
+    assert study_loading.loading_state(None, None, None, options)["stale"] is False
+    assert study_loading.loading_state("CXR1", None, None, None)["stale"] is True  # nothing drawn yet
+
+
+NODE_RUNNER = """
+const fs = require("fs");
+const vm = require("vm");
+const setProps = [];
+const sandbox = {window: {dash_clientside: {no_update: {"__no_update__": true},
+                                            set_props: (id, props) => setProps.push([id, props])}}};
+vm.createContext(sandbox);
+for (const script of JSON.parse(process.env.CXR_SCRIPTS)) {
+  vm.runInContext(fs.readFileSync(script, "utf8"), sandbox);
+}
+const cxr = sandbox.window.dash_clientside.cxr;
+const calls = JSON.parse(fs.readFileSync(0, "utf8"));
+const results = calls.map((call) => cxr[call.name].apply(null, call.args));
+process.stdout.write(JSON.stringify({results: results, setProps: setProps}));
+"""
+
+
+def run_scripts(names: list[str], calls: list[dict]) -> dict:
+    scripts = json.dumps([str(ASSETS / name) for name in names])
+    result = subprocess.run(["node", "-e", NODE_RUNNER], input=json.dumps(calls), capture_output=True, text=True,
+                            timeout=60, check=True, env={**os.environ, "CXR_SCRIPTS": scripts})
+    return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_loading_script_and_its_python_mirror_agree_and_drop_older_jobs():
+    options = [{"label": "CXR90015 — abnormal (Nodule) · P(abnormal) 0.91", "value": "CXR90015"},
+               {"label": "Uploaded: a — b.png · P(abnormal) 0.20", "value": "upload-abc"}, {"value": "CXR3"}]
+    states = [("CXR90015", {"study": "CXR90001"}), ("CXR90015", {"study": "CXR90015"}), (None, None),
+              ("upload-abc", None), ("CXR3", {"study": "x"}), ("", {"study": "x"}), ("CXR9", [1])]
+    details = [{"study": "CXR90015"}, None, {"study": "CXR90001"}, [2], {"study": "CXR3"}, None, {}]
+    calls = ([{"name": "loadingState", "args": [picked, shown, marker, options]}
+              for (picked, shown), marker in zip(states, details, strict=True)]
+             + [{"name": "studyTitle", "args": [picked, options]} for picked, _ in states]
+             + [{"name": "explanationReady", "args": [{"study": "CXR1", "finished": 5.0}, "CXR2"]},
+                {"name": "explanationReady", "args": [None, "CXR2"]},
+                {"name": "explanationReady", "args": [{"study": "CXR2", "finished": 6.0}, "CXR2"]}])
+    report = run_scripts(["study_loading.js"], calls)
+    expected = ([study_loading.loading_state(picked, shown, marker, options)
+                 for (picked, shown), marker in zip(states, details, strict=True)]
+                + [study_loading.study_title(picked, options) for picked, _ in states])
+    assert report["results"][: len(expected)] == expected
+    assert report["results"][len(expected):] == [{"__no_update__": True}, {"__no_update__": True}, 6.0]
+    # Only the job for the study still picked reaches the study callback.
+    assert report["setProps"] == [[study_loading.STUDY_REFRESH_ID, {"data": {"study": "CXR2", "finished": 6.0}}]]
+
+
+def test_the_script_constants_repeat_the_python_ones():
+    text = (ASSETS / "study_loading.js").read_text(encoding="utf-8")
+    for name, value in (("STALE_CLASS", study_loading.STALE_CLASS),
+                        ("DETAILS_STALE_CLASS", study_loading.DETAILS_STALE_CLASS),
+                        ("STUDY_REFRESH_ID", study_loading.STUDY_REFRESH_ID),
+                        ("LABEL_ID", study_loading.STUDY_LOADING_ID),
+                        ("LABEL_TEXT_ID", study_loading.STUDY_LOADING_TEXT_ID),
+                        ("LABEL_SEPARATOR", study_loading.LABEL_SEPARATOR)):
+        assert f'const {name} = {json.dumps(value, ensure_ascii=False)};' in text, name
+    layout = study_loading.layout(("a", "b", "c"), ("d", "e")).to_plotly_json()
+    label = next(child for child in layout["props"]["children"]
+                 if child.to_plotly_json()["props"].get("id") == study_loading.STUDY_LOADING_ID)
+    props = label.to_plotly_json()["props"]
+    assert props["data-cxr-columns"] == "a b c" and props["data-cxr-picker"] == "study-picker"
+    assert props["data-cxr-shown"] == study_loading.SHOWN_STUDY_ID and props["data-cxr-details"] == "d e"
+    assert props["data-cxr-details-shown"] == study_loading.DETAILS_STUDY_ID
