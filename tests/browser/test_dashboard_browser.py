@@ -41,6 +41,15 @@ def _summary(driver) -> str:
     return driver.find_element(By.ID, "circle-summary").text
 
 
+def _idle(driver) -> bool:
+    """No Dash callback requested, waiting or running (the renderer's store): a study's second request (its words
+    and sweep chart, components.study_opening) lands after its circles, so request counts wait for this."""
+    return driver.execute_script(
+        "const c = window.store && window.store.getState().callbacks; if (!c) { return false; }"
+        "return ['requested', 'prioritized', 'blocked', 'executing', 'watched', 'executed']"
+        ".every(k => !c[k] || c[k].length === 0);")
+
+
 def _server_requests(driver) -> int:
     return driver.execute_script(
         "return performance.getEntriesByType('resource')"
@@ -82,6 +91,7 @@ def test_deep_link_draws_circles_and_the_slider_moves_them_in_the_browser(dashbo
         "return document.querySelector('#xray-graph .js-plotly-plot').layout.shapes.length")
     assert shapes >= 1
     assert "CXR90011" in browser.find_element(By.ID, "study-picker").text
+    WebDriverWait(browser, 30).until(_idle)
     before_summary, before_requests = _summary(browser), _server_requests(browser)
 
     handle = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")
@@ -164,6 +174,7 @@ def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_re
     below = [i for i in range(start - 1, -1, -1) if expected(thresholds[i]) != expected(0.30)]
     stop = min(above[0] + 2, len(thresholds) - 1) if above else max(below[0] - 2, 0)
     key = Keys.ARROW_RIGHT if above else Keys.ARROW_LEFT
+    WebDriverWait(browser, 30).until(_idle)
     requests_before = _server_requests(browser)
     browser.execute_script(RECORD_DRAG)
     handle = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")
@@ -222,6 +233,7 @@ def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_re
 def test_side_by_side_shows_the_study_at_a_second_threshold(dashboard_url, browser):
     browser.get(f"{dashboard_url}/?study=CXR90011&threshold=0.7")
     WebDriverWait(browser, 60).until(lambda driver: "τ = 0.70" in _summary(driver))
+    WebDriverWait(browser, 30).until(_idle)
     requests_before = _server_requests(browser)
     browser.execute_script("document.getElementById('compare-mode').click()")
     compare_summary = lambda driver: driver.find_element(By.ID, "circle-summary-compare").text  # noqa: E731

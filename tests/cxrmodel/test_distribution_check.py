@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -30,23 +29,15 @@ from cxrmodel.imaging import (
     to_model_grid,
     to_model_input,
 )
+from tests.nih_films import nih_film_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_BUNDLE = ROOT / "models" / "demo"
 DEMO_IMAGES = ROOT / "studies" / "demo" / "NLMCXR_png"
-NIH = ROOT.parent / "shared" / "data" / "nih-chestxray14-64px"
 
 pytestmark = pytest.mark.skipif(not (DEMO_BUNDLE / "image_baseline.png").is_file(), reason="no demo bundle")
 
 
-def nih_film_paths() -> list[Path]:
-    """The 1,000 real NIH films: skipped when the folder is absent (a fresh clone), a failure in CI."""
-    paths = sorted(NIH.glob("*/*/*.png")) if NIH.is_dir() else []
-    if len(paths) != 1000:
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"{NIH} must hold the 1,000 NIH ChestX-ray14 films in CI (found {len(paths)})")
-        pytest.skip(f"the real NIH ChestX-ray14 films are not at {NIH}")
-    return paths
 
 
 @pytest.fixture(scope="module")
