@@ -26,3 +26,12 @@ def browser():
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
+
+
+def dash_idle(driver) -> bool:
+    """No Dash callback requested, waiting or running (the renderer's store). A study's words and sweep chart
+    arrive in a second request after its circles (components.study_opening), so request counts wait for this."""
+    return driver.execute_script(
+        "const c = window.store && window.store.getState().callbacks; if (!c) { return false; }"
+        "return ['requested', 'prioritized', 'blocked', 'executing', 'watched', 'executed']"
+        ".every(k => !c[k] || c[k].length === 0);")

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from tests.browser.conftest import dash_idle as _idle
 from tests.serving import ROOT, free_port, serving
 
 selenium = pytest.importorskip("selenium")
@@ -39,15 +40,6 @@ def dashboard_url(tmp_path_factory):
 
 def _summary(driver) -> str:
     return driver.find_element(By.ID, "circle-summary").text
-
-
-def _idle(driver) -> bool:
-    """No Dash callback requested, waiting or running (the renderer's store): a study's second request (its words
-    and sweep chart, components.study_opening) lands after its circles, so request counts wait for this."""
-    return driver.execute_script(
-        "const c = window.store && window.store.getState().callbacks; if (!c) { return false; }"
-        "return ['requested', 'prioritized', 'blocked', 'executing', 'watched', 'executed']"
-        ".every(k => !c[k] || c[k].length === 0);")
 
 
 def _server_requests(driver) -> int:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.browser.conftest import dash_idle as _idle
 from tests.serving import free_port, serving
 
 selenium = pytest.importorskip("selenium")
@@ -66,14 +67,6 @@ def _server_requests(driver) -> int:
     return driver.execute_script(
         "return performance.getEntriesByType('resource')"
         ".filter(entry => entry.name.includes('_dash-update-component')).length")
-
-
-def _idle(driver) -> bool:
-    """No Dash callback requested, waiting or running (the renderer's store)."""
-    return driver.execute_script(
-        "const c = window.store && window.store.getState().callbacks; if (!c) { return false; }"
-        "return ['requested', 'prioritized', 'blocked', 'executing', 'watched', 'executed']"
-        ".every(k => !c[k] || c[k].length === 0);")
 
 
 def _open(driver, url: str, tau: str = "0.70") -> None:
