@@ -3,9 +3,12 @@
 Starts the dashboard on the demo (fresh temporary cache, 127.0.0.1), opens a link to the study at the default sight
 sensitivity and at a low one, waits for the circles, and writes ``docs/dashboard-default.png`` and
 ``docs/dashboard-low-threshold.png``; then opens the "How to read this" legend at the default and writes
-``docs/dashboard-reading-guide.png`` (1600 x 1250 px window).
+``docs/dashboard-reading-guide.png`` (1600 x 1250 px window). With ``--real-film PNG`` (a real radiograph, e.g. one
+of the NIH ChestX-ray14 films in ``../shared/data/nih-chestxray14-64px``; never copied into the repository) it also
+uploads that film with a short report and writes ``docs/dashboard-flagged-upload.png``: the out-of-distribution
+notice with P(abnormal), the verdict and the circles held back behind "Show anyway".
 
-Usage: .venv/bin/python docs/screenshots.py [--study CXR90015] [--low 0.3]
+Usage: .venv/bin/python docs/screenshots.py [--study CXR90015] [--low 0.3] [--real-film PNG]
 
 (CXR90015 is the study the README's pictures show: a synthetic nodule in the right lower lobe.)
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,6 +36,7 @@ def main() -> int:
     parser.add_argument("--study", default="CXR90015")
     parser.add_argument("--default", type=float, default=0.7, dest="default_tau")
     parser.add_argument("--low", type=float, default=0.3)
+    parser.add_argument("--real-film", type=Path, help="a real radiograph to upload for the flagged-upload picture")
     arguments = parser.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -57,9 +62,30 @@ def main() -> int:
                 time.sleep(1.5)  # let the heatmap and the fonts settle
                 driver.save_screenshot(str(ROOT / "docs" / name))
                 print(f"wrote docs/{name}")
+            if arguments.real_film:
+                _flagged_upload(driver, url, arguments.real_film.resolve())
         finally:
             driver.quit()
     return 0
+
+
+def _flagged_upload(driver, url: str, film: Path) -> None:
+    """Upload ``film`` with a report, wait for the withheld result and write docs/dashboard-flagged-upload.png."""
+    driver.get(url)
+    WebDriverWait(driver, 180).until(lambda d: d.execute_script(
+        "return !!document.querySelector('.upload-panel summary')"))
+    driver.execute_script("document.querySelector('.upload-panel summary').click()")
+    driver.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(film))
+    WebDriverWait(driver, 30).until(lambda d: f"Chosen: {film.name}" in d.find_element(By.ID, "upload-image-name").text)
+    driver.find_element(By.ID, "report-text").send_keys(
+        "FINDINGS: The heart is normal in size. The lungs are clear. IMPRESSION: No acute cardiopulmonary disease.")
+    driver.find_element(By.ID, "analyze").click()
+    WebDriverWait(driver, 180).until(lambda d: d.execute_script(
+        "return !!document.querySelector('.distribution-withheld button')"))
+    driver.execute_script("window.scrollTo(0, 0)")
+    time.sleep(1.5)
+    driver.save_screenshot(str(ROOT / "docs" / "dashboard-flagged-upload.png"))
+    print("wrote docs/dashboard-flagged-upload.png")
 
 
 if __name__ == "__main__":

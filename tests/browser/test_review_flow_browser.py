@@ -11,6 +11,8 @@
 * A cached study opens without any background-callback request (no polling).
 * An out-of-distribution upload shows no P(abnormal), verdict or circles until "Show anyway"; an upload to the
   synthetic demo model says the model has never seen a real radiograph; a lateral view is refused on Analyze.
+* A ``.txt`` report with section headers (FINDINGS:, IMPRESSION:) loaded through the report upload: the headers
+  are drawn as words the model did not see, carry no score or share, and are not among the strongest words.
 
 The server runs with ``--max-jobs 1`` so that a test can hold the only job slot (components.server.job_slots)
 and keep a job waiting for as long as it needs to press Cancel.
@@ -347,3 +349,46 @@ def test_a_lateral_view_is_refused_before_it_is_explained(dashboard, browser, tm
     assert not _progress_visible(browser)
     assert _severe_console_entries(browser) == []
 
+
+
+def _word_cells(driver) -> list[dict]:
+    """Every drawn word cell of the report heatmap: its label, whether the model saw it, its z and hover text."""
+    figure = _dash_props(driver, "words-graph")["figure"]
+    cells = []
+    for trace in figure["data"]:
+        seen_trace = "(not seen)" not in trace.get("name", "")
+        for label, value, hover in zip(trace["text"][0], trace["z"][0], trace["hovertext"][0], strict=True):
+            if label:
+                cells.append({"text": label, "seen": seen_trace, "z": value, "hover": hover})
+    return cells
+
+
+def test_report_section_headers_are_shown_but_not_fed_to_the_model(dashboard, browser, tmp_path):
+    url, _slots = dashboard
+    _open(browser, url, "CXR90011")
+    browser.execute_script("document.querySelector('.upload-panel summary').click()")
+    report = tmp_path / "report.txt"
+    report.write_text("FINDINGS: Large right pleural effusion. The heart is normal in size.\n"
+                      "IMPRESSION: Right pleural effusion.\n", encoding="utf-8")
+    browser.find_element(By.CSS_SELECTOR, "#upload-report input[type=file]").send_keys(str(report))
+    WebDriverWait(browser, 30).until(
+        lambda d: "IMPRESSION:" in d.find_element(By.ID, "report-text").get_attribute("value"))
+    image = ROOT / "studies" / "demo" / "NLMCXR_png" / "CXR90003_IM-90003-1001.png"
+    browser.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(image))
+    WebDriverWait(browser, 30).until(lambda d: "Chosen: CXR90003" in d.find_element(By.ID, "upload-image-name").text)
+    browser.find_element(By.ID, "analyze").click()
+    WebDriverWait(browser, EXPLAIN_SECONDS).until(
+        lambda d: (_drawn_study(d) or "").startswith("upload-") and "τ =" in _summary(d) and not _progress_visible(d))
+    WebDriverWait(browser, 30).until(lambda d: any(cell["text"] == "FINDINGS" for cell in _word_cells(d)))
+
+    cells = _word_cells(browser)
+    headers = [cell for cell in cells if cell["text"] in ("FINDINGS", "IMPRESSION")]
+    assert [cell["text"] for cell in headers] == ["FINDINGS", "IMPRESSION"]
+    for cell in headers:  # drawn grey, "not seen by the model", no score
+        assert not cell["seen"] and "not seen by the model" in cell["hover"] and "share" not in cell["hover"], cell
+    effusion = [cell for cell in cells if cell["text"] == "effusion"]
+    assert effusion and all(cell["seen"] and cell["z"] is not None for cell in effusion)
+    strongest = browser.find_element(By.ID, "strongest-words").text
+    assert "effusion" in strongest or "pleural" in strongest or "Large" in strongest, strongest
+    assert "FINDINGS" not in strongest and "IMPRESSION" not in strongest
+    assert _severe_console_entries(browser) == []
