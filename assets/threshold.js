@@ -136,6 +136,45 @@
   }
 
   /*
+   * The prediction card's deletion line at threshold index (Python mirror: components.evidence_view
+   * .region_evidence_text): what P(abnormal) becomes with that tau's circles removed, beside same-size random
+   * regions. sweep.evidence = {probability, regions: [[circles, P removed, P random], ...]}; null without it.
+   */
+  const EVIDENCE_NOT_COMPUTED = "Deletion check: not computed for these clustering settings (it is computed " +
+    "with the explanation, at the clustering it was explained with).";
+
+  function regionEvidenceText(sweep, index, tau) {
+    const shipped = sweep && sweep.evidence;
+    if (!shipped || !Array.isArray(shipped.regions) || index < 0 || index >= shipped.regions.length) {
+      return EVIDENCE_NOT_COMPUTED;
+    }
+    const row = shipped.regions[index];
+    const circles = row[0];
+    if (circles === 0) {
+      return "No circle at τ = " + tau.toFixed(2) + ": nothing to remove.";
+    }
+    const noun = circles === 1 ? "circled region" : "circled regions";
+    return "Remove the " + circles + " " + noun + ": P " + shipped.probability.toFixed(3) + " → " +
+      row[1].toFixed(3) + " (same-size random regions: " + row[2].toFixed(3) + ")";
+  }
+
+  // The control's evidence element (data-cxr-evidence), rewritten for tau; nothing when it has none.
+  function updateEvidence(control, sweep, tau) {
+    const id = control && control.dataset ? control.dataset.cxrEvidence : null;
+    if (!id || !document.getElementById(id) || !sweep) {
+      return;
+    }
+    const thresholds = Array.isArray(sweep.thresholds) ? sweep.thresholds : [];
+    const snapped = snapSightSensitivity(tau);
+    const index = nearestThresholdIndex(thresholds, snapped === null ? tau : snapped);
+    const text = regionEvidenceText(sweep, index, index >= 0 ? thresholds[index] : tau);
+    const element = document.getElementById(id);
+    if (element.textContent !== text) {
+      setProps(id, {children: text});
+    }
+  }
+
+  /*
    * Slider, sweep store, overlay toggles or heatmap opacity changed: returns [figure, summary].
    * The figure is a shallow copy: new layout.shapes, new circle-marker and signal-point traces, overlay image
    * visibility/opacity, lesion outline visibility; every other object (the radiograph's data URI included) is
@@ -198,6 +237,20 @@
 
   // The Dash callback's argument order (inputs, then states): sweep, toggles or opacity changed.
   function redrawCircles(sweep, toggles, opacity, figure, value) {
+    if (typeof document !== "undefined") {
+      // Every evidence line follows its own control's sweep and tau (this callback may be another control's).
+      afterPaint(function () {
+        Array.prototype.forEach.call(document.querySelectorAll(".threshold-control[data-cxr-evidence]"),
+          function (control) {
+            const props = dashProps(control.dataset.cxrSweep);
+            const handle = control.querySelector("[role=slider]");
+            const tau = handle ? parseFloat(handle.getAttribute("aria-valuenow")) : NaN;
+            if (props && props.data && Number.isFinite(tau)) {
+              updateEvidence(control, props.data, tau);
+            }
+          });
+      });
+    }
     return updateCircles(value, sweep, toggles, opacity, figure);
   }
 
@@ -333,7 +386,10 @@
     });
     window.Plotly.update(gd, traceUpdate, {shapes: figure.layout.shapes}, indices);
     const summary = result[1];
-    afterPaint(function () { setProps(ids.cxrSummary, {children: summary}); });
+    afterPaint(function () {
+      setProps(ids.cxrSummary, {children: summary});
+      updateEvidence(control, state.sweep, tau);
+    });
     clearTimeout(liveTimers[ids.cxrGraph]);
     liveTimers[ids.cxrGraph] = setTimeout(function () { liveSync(control); }, LIVE_REST_MS);
   }
@@ -351,6 +407,7 @@
       setProps(control.dataset.cxrGraph, {figure: result[0]});
     }
     setProps(control.dataset.cxrSummary, {children: result[1]});
+    updateEvidence(control, state.sweep, tau);
     // Who else follows a rested slider listens here (assets/url_state.js: the URL, the side-by-side labels).
     document.dispatchEvent(new CustomEvent("cxr:slider-rest", {detail: {control: control, tau: tau}}));
   }
@@ -416,6 +473,7 @@
     windowTransfer: windowTransfer,
     nearestThresholdIndex: nearestThresholdIndex,
     snapSightSensitivity: snapSightSensitivity,
+    regionEvidenceText: regionEvidenceText,
     circleShapes: circleShapes,
     circleMarkers: circleMarkers,
   });

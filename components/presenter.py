@@ -26,7 +26,15 @@ import dash_bootstrap_components as dbc
 from dash import Output, html, no_update
 from PIL import Image
 
-from components import distribution_gate, reading_guide, report_view, research_tools, threshold_control, xray_view
+from components import (
+    distribution_gate,
+    evidence_view,
+    reading_guide,
+    report_view,
+    research_tools,
+    threshold_control,
+    xray_view,
+)
 from components.server.uploads import UploadStore, is_upload_id
 from components.study_browser import STUDY_PICKER_ID, with_probability
 from cxrmodel.data import StudyCollection
@@ -154,8 +162,17 @@ def _percent(value: float | None) -> str:
     return reading_guide.share_percent(value)  # "0 %", never "-0%"
 
 
-def prediction_children(document: dict, truth_label: str | None) -> list:
-    """The prediction card body from an explanation document (pure)."""
+def prediction_children(document: dict, truth_label: str | None, sweep: dict | None = None,
+                        sight_sensitivity: float | None = None) -> list:
+    """The prediction card body from an explanation document (pure).
+
+    Args:
+        document: The explanation document.
+        truth_label: The study's label from its report, or None.
+        sweep: The circle sweep shipped to the browser; with its ``evidence`` the card gets the deletion line
+            for ``sight_sensitivity`` (components.evidence_view; the browser rewrites it as the slider moves).
+        sight_sensitivity: The slider's tau.
+    """
     probability = document["probability"]
     predicted = document["label"]
     share = document["modality_share"]
@@ -194,6 +211,15 @@ def prediction_children(document: dict, truth_label: str | None) -> list:
             "that integrated gradients attribute to the image and to the report.",
         )
     )
+    ledger = evidence_view.modality_ledger(document)
+    if ledger is not None:
+        children.append(ledger)
+    if document.get("evidence") is not None or sweep is not None:
+        thresholds = (sweep or {}).get("thresholds") or []
+        tau = document["settings"]["sight_sensitivity"] if sight_sensitivity is None else sight_sensitivity
+        index = threshold_control.nearest_threshold_index(thresholds, tau) if thresholds else -1
+        children.append(evidence_view.region_evidence((sweep or {}).get("evidence"), index,
+                                                      thresholds[index] if index >= 0 else tau))
     children.extend(reading_guide.prediction_notes(document))
     return children
 
@@ -237,6 +263,12 @@ def radiograph_data_uri(image_bytes: bytes) -> str:
     return png_data_uri(encode_png(decode_image(image_bytes).pixels))
 
 
+def with_evidence(sweep: dict, document: dict) -> dict:
+    """The sweep with the deletion evidence the browser shows per tau (``sweep["evidence"]``, or None)."""
+    sweep["evidence"] = evidence_view.sweep_evidence(document.get("evidence"), sweep["thresholds"])
+    return sweep
+
+
 @functools.cache
 def empty_details() -> tuple:
     """(words figure, strongest words, sweep chart) with nothing in them (built once)."""
@@ -249,6 +281,9 @@ def explanation_details(source: StudySource, explanation: Explanation, document:
     """(words figure, strongest words, sweep chart) of an explained study (pure)."""
     hit_rates = sweep_hit_rates(sweep, lesion_masks) if source.has_masks else None
     words_figure, strongest = report_view.report_outputs(document["words"])
+    word_evidence = evidence_view.word_evidence(document.get("evidence"))
+    if word_evidence is not None:
+        strongest = html.Div([strongest, word_evidence])
     return words_figure, strongest, research_tools.sweep_chart_figure(sweep, hit_rates,
                                                                       explanation.sight_sensitivity)
 
@@ -277,7 +312,8 @@ def render_explanation(
     document = explanation_document(explainer.bundle, explanation, settings)
     mapping = explanation.prepared.mapping
     attribution_map = explanation.attribution.image_attribution
-    sweep = circle_sweep(attribution_map, mapping, explanation.link_distance, settings.min_points)
+    sweep = with_evidence(circle_sweep(attribution_map, mapping, explanation.link_distance, settings.min_points),
+                          document)
     lesion_masks = lesion_masks_for_study(collection.root, source.study_id) if source.has_masks else []
     figure = xray_view.xray_figure(
         radiograph_data_uri(source.image_bytes),
@@ -298,7 +334,8 @@ def render_explanation(
         circle_sweep=sweep,
         words_figure=words_figure,
         strongest_words=strongest,
-        prediction_children=prediction_children(document, source.truth_label),
+        prediction_children=prediction_children(document, source.truth_label, sweep,
+                                                explanation.sight_sensitivity),
         report_text=source.report_text,
         study_error=None,
         sweep_chart=sweep_chart,
@@ -379,8 +416,8 @@ def study_details(
     if distribution_gate.decide(document) == distribution_gate.REFUSE:
         return empty_details()
     mapping = explanation.prepared.mapping
-    sweep = circle_sweep(explanation.attribution.image_attribution, mapping, explanation.link_distance,
-                         settings.min_points)
+    sweep = with_evidence(circle_sweep(explanation.attribution.image_attribution, mapping, explanation.link_distance,
+                                       settings.min_points), document)
     lesion_masks = lesion_masks_for_study(resolver.collection.root, source.study_id) if source.has_masks else []
     return explanation_details(source, explanation, document, sweep, lesion_masks)
 

@@ -7,7 +7,9 @@ truth masks, ``cxrmodel.evaluation.detection_quality.sweep_hit_rates``).
 Figure contract: x = tau (the sweep's thresholds); trace ``"circles"`` on the left axis (count); on the right
 axis (0-100 %) trace ``"retained attribution"`` (the share of the map's positive attribution that lies in
 circles: the sum of the circles' masses, each already a share of ``positive_mass``) and, only when some rate
-is known, trace ``"lesion hit rate"``; ``layout.shapes`` holds one dashed vertical line named
+is known, trace ``"lesion hit rate"``; when the sweep carries the deletion evidence
+(components.evidence_view.sweep_evidence), traces ``"P, circles removed"`` and ``"P, random regions removed"``
+(P(abnormal) in %, the deletion curve); ``layout.shapes`` holds one dashed vertical line named
 ``"sight sensitivity"`` at the current tau.
 """
 
@@ -33,6 +35,8 @@ COUNT_TRACE_NAME = "circles"
 RETAINED_TRACE_NAME = "retained attribution"
 HIT_RATE_TRACE_NAME = "lesion hit rate"
 TAU_LINE_NAME = "sight sensitivity"
+DELETION_TRACE_NAME = "P, circles removed"
+RANDOM_DELETION_TRACE_NAME = "P, random regions removed"
 
 CHART_HEIGHT = 260
 """Figure height in pixels: a strip under the viewer, not a second page."""
@@ -43,10 +47,12 @@ COUNT_COLOUR = "#8a9bb0"
 RETAINED_COLOUR = "#3d7ea6"
 HIT_RATE_COLOUR = "#5a9e6f"
 TAU_LINE_COLOUR = "#6c757d"
+DELETION_COLOUR = "#b5452f"
 
 EXPLANATION = ("How the circles change with τ: circle count (bars, left), share of the positive attribution "
                "inside circles and, for synthetic studies with ground truth, lesions hit (lines, right, %); "
-               "the dashed line is the current τ.")
+               "the red lines are P(abnormal) with that τ's circles removed (solid) and with same-size random "
+               "regions removed (dotted); the dashed line is the current τ.")
 
 
 def retained_attribution_percent(sweep: dict) -> list[float | None]:
@@ -118,6 +124,16 @@ def sweep_chart_figure(
             line={"color": HIT_RATE_COLOUR, "width": 2}, marker={"size": 4}, connectgaps=False,
             hovertemplate="%{y:.0f}% of lesions hit<extra></extra>",
         ))
+    shipped = sweep.get("evidence")
+    if shipped and len(shipped.get("regions", [])) == len(thresholds):
+        # The deletion curve: P(abnormal) (as %, right axis) with each tau's circles removed, and the control.
+        for column, name, colour, dash in ((1, DELETION_TRACE_NAME, DELETION_COLOUR, "solid"),
+                                           (2, RANDOM_DELETION_TRACE_NAME, DELETION_COLOUR, "dot")):
+            figure.add_trace(go.Scatter(
+                x=thresholds, y=[100.0 * float(row[column]) for row in shipped["regions"]], name=name, yaxis="y2",
+                mode="lines", line={"color": colour, "width": 1.5, "dash": dash},
+                hovertemplate=f"P(abnormal) %{{y:.1f}}% {name}<extra></extra>",
+            ))
     figure.update_layout(
         height=CHART_HEIGHT,
         margin={"l": 44, "r": 48, "t": 30, "b": 36},

@@ -29,6 +29,7 @@ from dash import ClientsideFunction, Input, Output, State, callback_context, dcc
 
 from components import (
     distribution_gate,
+    evidence_view,
     explanation_progress,
     export_tools,
     reading_guide,
@@ -116,7 +117,9 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
             ),
             dbc.Row(
                 [
-                    dbc.Col([url_state.panel_label(), threshold_control.layout(default_sight_sensitivity),
+                    dbc.Col([url_state.panel_label(),
+                             threshold_control.layout(default_sight_sensitivity,
+                                                      evidence_id=evidence_view.REGION_EVIDENCE_ID),
                              xray_view.layout(height=VIEWER_HEIGHT)],
                             id=VIEWER_COLUMN_ID, lg=7),
                     dbc.Col(compare_viewer, id=COMPARE_COLUMN_ID, lg=6, style={"display": "none"}),

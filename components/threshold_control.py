@@ -172,7 +172,8 @@ def apply_sight_sensitivity(
 
 
 def layout(
-    default_sight_sensitivity: float = DEFAULT_SIGHT_SENSITIVITY, suffix: str = "", viewer_suffix: str | None = None
+    default_sight_sensitivity: float = DEFAULT_SIGHT_SENSITIVITY, suffix: str = "", viewer_suffix: str | None = None,
+    evidence_id: str | None = None,
 ) -> html.Div:
     """The slider, its one-line summary and the (server-filled) sweep store.
 
@@ -183,9 +184,16 @@ def layout(
         default_sight_sensitivity: The slider's starting tau.
         suffix: Id suffix of the slider, store and summary.
         viewer_suffix: Id suffix of the x-ray viewer it drives (default: ``suffix``).
+        evidence_id: The element whose text says what removing this tau's circles does
+            (components.evidence_view), rewritten on every move; None = none.
     """
     ids = threshold_ids(suffix)
     viewer = xray_ids(suffix if viewer_suffix is None else viewer_suffix)
+    attributes = {"data-cxr-graph": viewer["graph"], "data-cxr-sweep": ids["sweep"],
+                  "data-cxr-toggles": viewer["toggles"], "data-cxr-opacity": viewer["opacity"],
+                  "data-cxr-summary": ids["summary"]}
+    if evidence_id:
+        attributes["data-cxr-evidence"] = evidence_id
     marks = {mark: f"{mark:g}" for mark in SLIDER_MARKS}
     return html.Div(
         [
@@ -201,8 +209,7 @@ def layout(
             dcc.Store(id=ids["sweep"]),
         ],
         className="threshold-control",
-        **{"data-cxr-graph": viewer["graph"], "data-cxr-sweep": ids["sweep"], "data-cxr-toggles": viewer["toggles"],
-           "data-cxr-opacity": viewer["opacity"], "data-cxr-summary": ids["summary"]},
+        **attributes,
     )
 
 
@@ -218,7 +225,9 @@ def advanced_layout(
         [
             html.Div("Clustering", className="fw-semibold small"),
             dbc.Label("Link distance (model-grid pixels)", html_for=LINK_DISTANCE_ID, className="small mb-0"),
-            dbc.Input(id=LINK_DISTANCE_ID, type="number", min=1, max=100, step=1, value=round(default_link_distance, 2),
+            # The exact default (7.143 for the demo; step "any" so the browser keeps it): a rounded 7.14 gave the
+            # page other circles than the CLI's and than the ones the deletion evidence removed.
+            dbc.Input(id=LINK_DISTANCE_ID, type="number", min=1, max=100, step="any", value=default_link_distance,
                       debounce=True, size="sm"),
             dbc.Label("Minimum points per circle", html_for=MIN_POINTS_ID, className="small mb-0 mt-2"),
             dbc.Input(id=MIN_POINTS_ID, type="number", min=1, max=50, step=1, value=default_min_points,

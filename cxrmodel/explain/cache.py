@@ -10,7 +10,8 @@ Values are one bytes record per explanation::
     MAGIC (8 bytes) | sha256(payload) (32 bytes) | payload
 
 where ``payload`` is an ``.npz`` archive (no pickles) holding ``image_attribution``, ``token_attribution``,
-``token_share`` and ``metadata`` (UTF-8 JSON as uint8: probabilities, completeness, modality shares). Arrays
+``token_share`` and ``metadata`` (UTF-8 JSON as uint8: probabilities, completeness, modality shares, the
+deletion evidence). Arrays
 come back bit-identical; floats in the JSON round-trip exactly (``repr``), NaN included.
 
 A record that fails the magic, checksum or decoding is treated as corrupt: it is DELETED, the explanation is
@@ -41,9 +42,10 @@ logger = logging.getLogger(__name__)
 MAGIC = b"CXRIG\x00\x01\n"
 """First bytes of every stored record (format name and version 1)."""
 
-KEY_VERSION = 2
+KEY_VERSION = 3
 """Part of every key: bump it when the meaning of a stored explanation changes (2: report section headers are
-no longer model words, so an entry for a headed report computed before that has shifted word slots)."""
+no longer model words, so an entry for a headed report computed before that has shifted word slots; 3: entries
+carry the deletion evidence, :mod:`cxrmodel.explain.evidence`)."""
 
 DEFAULT_SIZE_LIMIT = 2 * 1024**3
 """Default bound on the cache's size on disk, bytes (2 GiB)."""
@@ -99,6 +101,7 @@ def encode_attribution(attribution: StudyAttribution) -> bytes:
         "baseline_probability": float(attribution.baseline_probability),
         "completeness": dataclasses.asdict(attribution.completeness),
         "modality_share": {name: float(value) for name, value in attribution.modality_share.items()},
+        "evidence": attribution.evidence,
     }
     buffer = io.BytesIO()
     np.savez(
@@ -134,6 +137,7 @@ def decode_attribution(record: bytes) -> StudyAttribution:
             baseline_probability=float(metadata["baseline_probability"]),
             completeness=completeness,
             modality_share={str(name): float(value) for name, value in metadata["modality_share"].items()},
+            evidence=metadata.get("evidence"),
             **arrays,
         )
     except Exception as error:  # noqa: BLE001 - any decoding failure means the record is unusable

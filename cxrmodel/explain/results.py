@@ -65,6 +65,8 @@ class StudyAttribution:
             ``|F(x) − F(x′)| < DIFFERENCE_FLOOR``.
         raw_image_attribution: When ``image_attribution`` has been smoothed for display and circles
             (:mod:`cxrmodel.detection.smoothing`, same total), the unsmoothed (S, S) map; None otherwise.
+        evidence: The deletion evidence computed with the attribution (:mod:`cxrmodel.explain.evidence`,
+            its ``Evidence.to_dict()`` form), or None when it was not computed.
     """
 
     probability: float
@@ -75,6 +77,7 @@ class StudyAttribution:
     completeness: Completeness
     modality_share: dict[str, float]
     raw_image_attribution: np.ndarray | None = None
+    evidence: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,12 @@ contract (see :func:`explanation_document`):
 ``{"model": {"name", "fingerprint"}, "probability", "label", "completeness": {"expected", "sum",
 "relative_error", ...}, "modality_share": {"image", "text"}, "image": {"width", "height"},
 "circles": [{"x", "y", "r", "points", "mass"}], "words": [{"text", "start", "end", "score", "share",
-"seen"}], "distribution": {"in_distribution", "score", "reasons"}, "settings": {...}, "timing_ms": {...}}``
+"seen"}], "distribution": {"in_distribution", "score", "reasons"}, "evidence": {...} | null, "settings": {...},
+"timing_ms": {...}}``
+
+``evidence`` is the deletion evidence (:func:`evidence_document`, :mod:`cxrmodel.explain.evidence`): what
+P(abnormal) becomes when each sight sensitivity's circles, the top-k words or a whole half of the study are
+removed, beside same-size random controls; null when it was not computed for the circles drawn.
 
 ``distribution`` is the TensorFlow-free out-of-distribution check of the image against the bundle's mean
 training image (:mod:`cxrmodel.imaging.distribution`); ``in_distribution`` is None when it cannot be checked.
@@ -33,7 +38,9 @@ from cxrmodel.detection import (
     smooth_attribution_map,
     validate_smoothing,
 )
+from cxrmodel.explain.baselines import make_image_baseline
 from cxrmodel.explain.cache import ExplanationCache, explanation_key
+from cxrmodel.explain.evidence import Evidence, compute_evidence
 from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer, ProgressCallback
 from cxrmodel.explain.results import StudyAttribution, word_attributions
 from cxrmodel.explain.settings import DEFAULT_INTEGRATION, IntegrationSettings
@@ -86,10 +93,17 @@ class StudyExplainer:
     """Explains studies with one bundle; keeps the compiled IG function and an optional on-disk cache."""
 
     def __init__(self, bundle: Bundle, cache: ExplanationCache | None = None,
-                 batch_size: int = DEFAULT_INTEGRATION.batch_size) -> None:
+                 batch_size: int = DEFAULT_INTEGRATION.batch_size, with_evidence: bool = True) -> None:
+        """Args:
+            bundle: The model bundle.
+            cache: Where attributions (and their evidence) are kept; None = nowhere.
+            batch_size: Gradient batch size.
+            with_evidence: Compute the deletion evidence with every attribution (:meth:`evidence`).
+        """
         self.bundle = bundle
         self.cache = cache
         self.batch_size = int(batch_size)
+        self.with_evidence = bool(with_evidence)
         self._integrated_gradients: IntegratedGradientsExplainer | None = None
 
     @property
@@ -151,7 +165,7 @@ class StudyExplainer:
         image_baseline = self.image_baseline(settings)
 
         def run() -> StudyAttribution:
-            return self.integrated_gradients.explain(
+            attribution = self.integrated_gradients.explain(
                 prepared.model_image,
                 prepared.report.token_ids,
                 steps=settings.steps,
@@ -159,6 +173,14 @@ class StudyExplainer:
                 image_baseline=image_baseline,
                 progress=progress,
             )
+            if not self.with_evidence:
+                return attribution
+            evidence_started = time.perf_counter()
+            if progress is not None:
+                progress(1.0, "Checking the evidence (removing the circles and words)")
+            evidence = self.evidence(prepared, attribution, settings)
+            timing["evidence"] = (time.perf_counter() - evidence_started) * 1000.0
+            return dataclasses.replace(attribution, evidence=evidence.to_dict())
 
         started = time.perf_counter()
         if self.cache is None:
@@ -167,10 +189,17 @@ class StudyExplainer:
             key = self.cache_key(image_bytes, report_text, settings)
             if compute:
                 attribution, cached = self.cache.get_or_compute(key, run)
+                if cached and self.with_evidence and not self.evidence_matches(attribution, settings):
+                    # Stored without evidence, or for other clustering: add it (forward passes only, no gradients).
+                    evidence_started = time.perf_counter()
+                    attribution = dataclasses.replace(
+                        attribution, evidence=self.evidence(prepared, attribution, settings).to_dict())
+                    timing["evidence"] = (time.perf_counter() - evidence_started) * 1000.0
+                    self.cache.put(key, attribution)
             else:
                 attribution = self.cache.get(key)
                 cached = attribution is not None
-        timing["attribution"] = (time.perf_counter() - started) * 1000.0
+        timing["attribution"] = (time.perf_counter() - started) * 1000.0 - timing.get("evidence", 0.0)
         sigma = self.attribution_smoothing(settings)
         if attribution is not None and sigma > 0.0:
             started = time.perf_counter()
@@ -181,6 +210,48 @@ class StudyExplainer:
             )
             timing["smoothing"] = (time.perf_counter() - started) * 1000.0
         return prepared, attribution, cached, timing
+
+    def link_distance(self, settings: ExplanationSettings) -> float:
+        """Single-linkage distance to use (model-grid pixels): the settings' choice or the bundle's default."""
+        return self.bundle.config.default_link_distance if settings.link_distance is None else settings.link_distance
+
+    def evidence_matches(self, attribution: StudyAttribution, settings: ExplanationSettings) -> bool:
+        """True when the attribution carries evidence for ``settings``' clustering (circles as drawn)."""
+        if attribution.evidence is None:
+            return False
+        try:
+            evidence = Evidence.from_dict(attribution.evidence)
+        except (KeyError, TypeError, ValueError):
+            return False
+        return evidence.matches(self.link_distance(settings), settings.min_points, self.attribution_smoothing(settings))
+
+    def evidence(self, prepared: PreparedStudy, attribution: StudyAttribution,
+                 settings: ExplanationSettings) -> Evidence:
+        """Deletion evidence of an attribution (:mod:`cxrmodel.explain.evidence`): batched forward passes.
+
+        The removed circles are the slider's at ``settings``' clustering (the map smoothed as for display);
+        the reference image is the attribution's own image baseline.
+        """
+        baseline = self.image_baseline(settings)
+        reference_image = make_image_baseline(prepared.model_image, baseline, self.bundle.image_baseline)
+        sigma = self.attribution_smoothing(settings)
+        attribution_map = attribution.raw_image_attribution
+        if attribution_map is None:
+            attribution_map = attribution.image_attribution
+        if sigma > 0.0:
+            attribution_map = smooth_attribution_map(attribution_map, sigma)
+        return compute_evidence(
+            self.integrated_gradients.predict,
+            prepared.model_image,
+            prepared.report.token_ids,
+            reference_image,
+            attribution_map,
+            attribution.token_attribution,
+            reference=baseline,
+            link_distance=self.link_distance(settings),
+            min_points=settings.min_points,
+            smoothing=sigma,
+        )
 
     def cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> Explanation | None:
         """The explanation if its attribution is in the cache, else None; never computes, never loads the model."""
@@ -213,7 +284,7 @@ class StudyExplainer:
         sight_sensitivity = (
             config.default_sight_sensitivity if settings.sight_sensitivity is None else settings.sight_sensitivity
         )
-        link_distance = config.default_link_distance if settings.link_distance is None else settings.link_distance
+        link_distance = self.link_distance(settings)
         started = time.perf_counter()
         detection = detect_circles(attribution.image_attribution, sight_sensitivity, link_distance, settings.min_points)
         timing["detection"] = (time.perf_counter() - started) * 1000.0
@@ -232,6 +303,54 @@ class StudyExplainer:
 
 def _finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def evidence_document(explanation: Explanation, settings: ExplanationSettings) -> dict | None:
+    """The document's ``evidence`` object, or None when the attribution carries none for these circles.
+
+    ``{"reference", "link_distance_model_grid", "min_points", "attribution_smoothing", "placements",
+    "probability", "regions": [{"threshold", "circles", "probability", "random_probability", "area_fraction"}],
+    "words": [{"k", "probability", "random_probability", "words": [written word, ...], "starts": [offset, ...]}],
+    "modality": {"image_removed", "report_removed", "both_removed"}, "stability": None}`` — probabilities to 6
+    decimals (see :mod:`cxrmodel.explain.evidence`).
+    """
+    stored = explanation.attribution.evidence
+    if stored is None:
+        return None
+    try:
+        evidence = Evidence.from_dict(stored)
+    except (KeyError, TypeError, ValueError):
+        logger.warning("ignoring malformed stored evidence")
+        return None
+    if not evidence.matches(explanation.link_distance, settings.min_points, explanation.attribution_smoothing):
+        return None
+    report = explanation.prepared.report
+
+    def written(slots: tuple[int, ...]) -> list:
+        return [report.tokens[report.positions[slot]] for slot in slots if slot < len(report.positions)]
+
+    return {
+        "reference": evidence.reference,
+        "link_distance_model_grid": evidence.link_distance,
+        "min_points": evidence.min_points,
+        "attribution_smoothing": evidence.smoothing,
+        "placements": evidence.placements,
+        "probability": round(evidence.probability, 6),
+        "regions": [
+            {"threshold": region.threshold, "circles": region.circles, "probability": round(region.probability, 6),
+             "random_probability": round(region.random_probability, 6), "area_fraction": region.area_fraction}
+            for region in evidence.regions
+        ],
+        "words": [
+            {"k": word.k, "probability": round(word.probability, 6),
+             "random_probability": round(word.random_probability, 6),
+             "words": [token.text for token in written(word.slots)],
+             "starts": [token.start for token in written(word.slots)]}
+            for word in evidence.words
+        ],
+        "modality": {name: round(value, 6) for name, value in dataclasses.asdict(evidence.modality).items()},
+        "stability": None,
+    }
 
 
 def explanation_document(bundle: Bundle, explanation: Explanation, settings: ExplanationSettings) -> dict:
@@ -277,6 +396,7 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
             "image_baseline": settings.image_baseline or bundle.config.default_image_baseline,
             "attribution_smoothing": explanation.attribution_smoothing,
         },
+        "evidence": evidence_document(explanation, settings),
         "cached": explanation.cached,
         "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},
     }

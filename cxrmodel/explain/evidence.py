@@ -1,0 +1,461 @@
+"""Does the model's decision really depend on what the circles and words show? Deletion evidence for one study.
+
+Integrated gradients can be complete and still point at regions whose removal changes nothing. This module
+asks the model itself, with batched forward passes, what P(abnormal) becomes when the highlighted evidence is
+taken away, and compares that with taking away something of the same size at random:
+
+* **Regions** — for every sight sensitivity of the slider's sweep (:data:`cxrmodel.detection.SLIDER_THRESHOLDS`):
+  P after the pixels inside that threshold's circles (model grid: every pixel whose centre lies within a
+  circle's radius of its centre) are replaced by the explanation's own reference image (the IG image baseline);
+  and the **control**: the median P over :data:`RANDOM_PLACEMENTS` seeded placements of the same disks (same
+  pixel shapes, so the same total area) at random inside the chest. The chest is the film's body outline on the
+  model grid (:func:`chest_mask`: the largest connected part brighter than the black border, holes filled, so the
+  dark lungs are inside it); a disk is placed only where it lies wholly inside it, and the disks of one placement
+  do not overlap each other where that can be avoided.
+* **Words** — P after the k report slots with the largest signed attribution (the strongest evidence toward
+  abnormal) are replaced by padding, as the model sees a missing word, k = 1 … :data:`MAX_REMOVED_WORDS`; the
+  control is the median P over seeded sets of k random seen slots.
+* **Modality ledger** — P with the image replaced by the reference, with the report replaced by padding
+  (an empty report), and with both (which is the IG baseline pair, so it equals ``baseline_probability``).
+
+Every number is a probability the model gives for an input this module builds (:func:`region_input` and
+:func:`word_input` rebuild the inputs, so a test can run the model on them and get the same figure).
+
+The evidence is computed once per study, with the attribution, for the bundle's default clustering (link
+distance, minimum points, map smoothing): the circles it removes are the slider's circles at those settings.
+It is stored with the attribution in the explanation cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from cxrmodel.detection import SLIDER_THRESHOLDS, Circle, sweep_circles
+from cxrmodel.text import PADDING_ID
+
+logger = logging.getLogger(__name__)
+
+RANDOM_PLACEMENTS = 5
+"""Seeded random placements (regions) or random word sets (words) per control; the control is their median."""
+
+MAX_REMOVED_WORDS = 5
+"""Largest k of the word deletion (k = 1 … this, at most the report's seen words)."""
+
+CHEST_LEVEL = 0.1
+"""Model-image brightness (0–1) above which a grid pixel may belong to the body rather than the black border."""
+
+_PLACEMENT_TRIES = 25
+_RANDOM_SEED = 20260601
+_CHUNK = 32
+
+Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(n, S, S, 3) float32 images, (n, T) int32 token ids -> (n,) P(abnormal)."""
+
+
+@dataclass(frozen=True)
+class RegionDeletion:
+    """Removing one sight sensitivity's circles.
+
+    Attributes:
+        threshold: The sight sensitivity (a slider threshold).
+        circles: Circles removed (those the slider draws at this threshold).
+        probability: P(abnormal) with the pixels inside them replaced by the reference image.
+        random_probability: Median P with the same disks placed at random inside the chest.
+        area_fraction: Removed grid pixels / chest grid pixels.
+    """
+
+    threshold: float
+    circles: int
+    probability: float
+    random_probability: float
+    area_fraction: float
+
+
+@dataclass(frozen=True)
+class WordDeletion:
+    """Removing the k report slots with the largest signed attribution.
+
+    Attributes:
+        k: Slots removed.
+        probability: P(abnormal) with them replaced by padding.
+        random_probability: Median P with k random seen slots replaced by padding.
+        slots: The removed model slots (indices into the token ids), strongest first.
+    """
+
+    k: int
+    probability: float
+    random_probability: float
+    slots: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModalityAblation:
+    """P(abnormal) with one half of the study, or both, replaced by its reference."""
+
+    image_removed: float
+    report_removed: float
+    both_removed: float
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Deletion evidence of one study (see the module docstring).
+
+    Attributes:
+        reference: The image reference used ("mean", "blur", "black"; "array" for a custom one).
+        probability: P(abnormal) of the intact study, from the same forward passes.
+        link_distance: Clustering link distance of the removed circles (model-grid pixels).
+        min_points: Smallest cluster of the removed circles.
+        smoothing: Sigma of the map smoothing the circles were found on (model-grid pixels).
+        regions: One per slider threshold, in the sweep's order.
+        words: k = 1 … min(:data:`MAX_REMOVED_WORDS`, seen slots).
+        modality: The modality ledger.
+        placements: Random placements / word sets per control.
+        forward_passes: Model inputs evaluated (distinct ones; repeats are shared).
+    """
+
+    reference: str
+    probability: float
+    link_distance: float
+    min_points: int
+    smoothing: float
+    regions: tuple[RegionDeletion, ...]
+    words: tuple[WordDeletion, ...]
+    modality: ModalityAblation
+    placements: int = RANDOM_PLACEMENTS
+    forward_passes: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (the cache's and the explanation document's)."""
+        document = asdict(self)
+        document["regions"] = [asdict(region) for region in self.regions]
+        document["words"] = [dict(asdict(word), slots=list(word.slots)) for word in self.words]
+        return document
+
+    @classmethod
+    def from_dict(cls, document: dict) -> Evidence:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            KeyError, TypeError, ValueError: When ``document`` is not what :meth:`to_dict` writes.
+        """
+        return cls(
+            reference=str(document["reference"]),
+            probability=float(document["probability"]),
+            link_distance=float(document["link_distance"]),
+            min_points=int(document["min_points"]),
+            smoothing=float(document["smoothing"]),
+            regions=tuple(RegionDeletion(**region) for region in document["regions"]),
+            words=tuple(WordDeletion(**dict(word, slots=tuple(word["slots"]))) for word in document["words"]),
+            modality=ModalityAblation(**document["modality"]),
+            placements=int(document.get("placements", RANDOM_PLACEMENTS)),
+            forward_passes=int(document.get("forward_passes", 0)),
+        )
+
+    def matches(self, link_distance: float, min_points: int, smoothing: float) -> bool:
+        """True when the removed circles are those of these clustering settings."""
+        return (math.isclose(self.link_distance, float(link_distance), rel_tol=0, abs_tol=1e-9)
+                and self.min_points == int(min_points)
+                and math.isclose(self.smoothing, float(smoothing), rel_tol=0, abs_tol=1e-9))
+
+
+def chest_mask(model_image: np.ndarray) -> np.ndarray:
+    """(S, S) bool: the body on the model grid, where random regions may be placed.
+
+    The largest 8-connected part of the pixels brighter than :data:`CHEST_LEVEL`, with its holes filled (the
+    lungs are dark but enclosed by the chest wall). An image with no such part gives the whole grid.
+    """
+    from scipy import ndimage  # noqa: PLC0415 - scipy is only needed when evidence is computed
+
+    grey = np.asarray(model_image, np.float32)
+    grey = grey.mean(axis=-1) if grey.ndim == 3 else grey
+    labels, count = ndimage.label(grey > CHEST_LEVEL, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return np.ones(grey.shape, bool)
+    sizes = np.bincount(labels.ravel())[1:]
+    return ndimage.binary_fill_holes(labels == (int(np.argmax(sizes)) + 1))
+
+
+def disk_offsets(circle: Circle) -> tuple[tuple[int, int], np.ndarray]:
+    """The grid pixels inside one circle: ``((row, column) anchor, (n, 2) int offsets from it)``.
+
+    A pixel (row i, column j) is inside when its centre lies within ``r`` of the circle's centre (x = column,
+    y = row, pixel-index coordinates), so every signal of the cluster is inside.
+    """
+    anchor = (int(round(circle.y)), int(round(circle.x)))
+    reach = int(math.ceil(circle.r)) + 1
+    rows, columns = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    rows, columns = rows + anchor[0], columns + anchor[1]
+    inside = (rows - circle.y) ** 2 + (columns - circle.x) ** 2 <= circle.r**2 + 1e-9
+    offsets = np.stack([rows[inside] - anchor[0], columns[inside] - anchor[1]], axis=1)
+    return anchor, offsets
+
+
+def circles_mask(circles: Sequence[Circle], size: int) -> np.ndarray:
+    """(size, size) bool: the union of the circles' grid pixels (clipped to the grid)."""
+    mask = np.zeros((size, size), bool)
+    for circle in circles:
+        anchor, offsets = disk_offsets(circle)
+        _paint(mask, np.asarray(anchor), offsets)
+    return mask
+
+
+def _paint(mask: np.ndarray, anchor: np.ndarray, offsets: np.ndarray) -> None:
+    pixels = offsets + anchor
+    keep = (pixels[:, 0] >= 0) & (pixels[:, 0] < mask.shape[0]) & (pixels[:, 1] >= 0) & (pixels[:, 1] < mask.shape[1])
+    mask[pixels[keep, 0], pixels[keep, 1]] = True
+
+
+def chest_depth(chest: np.ndarray) -> np.ndarray:
+    """(S, S) float: each grid pixel's Euclidean distance to the nearest pixel outside ``chest`` (0 outside)."""
+    from scipy import ndimage  # noqa: PLC0415 - scipy is only needed when evidence is computed
+
+    return ndimage.distance_transform_edt(chest)
+
+
+def random_circles_mask(circles: Sequence[Circle], chest: np.ndarray, seed: int,
+                        depth: np.ndarray | None = None) -> np.ndarray:
+    """(S, S) bool: the same disks as ``circles``, each moved to a random place wholly inside ``chest``.
+
+    Largest disk first; a disk is put where its every pixel is in the chest and, within
+    ``_PLACEMENT_TRIES`` draws, where it does not overlap the disks already placed. A disk too large for any
+    wholly-inside place goes where the most of it is inside (the chest's deepest point).
+    """
+    rng = np.random.default_rng([_RANDOM_SEED, seed])
+    size = chest.shape[0]
+    depth = chest_depth(chest) if depth is None else depth
+    mask = np.zeros(chest.shape, bool)
+    candidates_by_reach: dict[int, np.ndarray] = {}
+    for circle in sorted(circles, key=lambda c: (-c.r, -c.points)):
+        _anchor, offsets = disk_offsets(circle)
+        reach = int(np.abs(offsets).max()) if len(offsets) else 0
+        candidates = candidates_by_reach.get(reach)
+        if candidates is None:
+            candidates = np.argwhere(depth > reach)
+            if len(candidates) == 0:
+                candidates = np.argwhere(depth == depth.max())
+            candidates_by_reach[reach] = candidates
+        chosen = None
+        for _ in range(_PLACEMENT_TRIES):
+            anchor = candidates[rng.integers(len(candidates))]
+            pixels = offsets + anchor
+            inside = ((pixels >= 0) & (pixels < size)).all(axis=1)
+            if not mask[pixels[inside, 0], pixels[inside, 1]].any():
+                chosen = anchor
+                break
+            chosen = anchor if chosen is None else chosen
+        _paint(mask, chosen, offsets)
+    return mask
+
+
+def region_input(model_image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(S, S, 3) float32: ``model_image`` with the pixels of ``mask`` replaced by ``reference``'s."""
+    return np.where(np.asarray(mask, bool)[:, :, None], reference, model_image).astype(np.float32)
+
+
+def word_input(token_ids: np.ndarray, slots: Sequence[int]) -> np.ndarray:
+    """(T,) int32: ``token_ids`` with ``slots`` replaced by padding."""
+    tokens = np.array(token_ids, np.int32, copy=True)
+    tokens[list(slots)] = PADDING_ID
+    return tokens
+
+
+def seen_slots(token_ids: np.ndarray) -> np.ndarray:
+    """Model slots that hold a word (padding excluded), ascending."""
+    return np.flatnonzero(np.asarray(token_ids) != PADDING_ID)
+
+
+def ranked_slots(token_ids: np.ndarray, token_attribution: np.ndarray) -> list[int]:
+    """Seen slots by signed attribution, largest (strongest toward abnormal) first; ties by slot."""
+    slots = seen_slots(token_ids)
+    scores = np.asarray(token_attribution, np.float64)[slots]
+    return [int(slot) for slot in slots[np.lexsort((slots, -scores))]]
+
+
+def random_slots(token_ids: np.ndarray, k: int, seed: int) -> list[int]:
+    """k seen slots drawn without replacement with a fixed seed."""
+    rng = np.random.default_rng([_RANDOM_SEED, 1, k, seed])
+    return [int(slot) for slot in rng.choice(seen_slots(token_ids), size=k, replace=False)]
+
+
+class _Batch:
+    """Distinct model inputs, evaluated together in chunks."""
+
+    def __init__(self) -> None:
+        self.images: list[np.ndarray] = []
+        self.tokens: list[np.ndarray] = []
+        self._index: dict[tuple, int] = {}
+
+    def add(self, key: tuple, image: Callable[[], np.ndarray], tokens: Callable[[], np.ndarray]) -> int:
+        if key not in self._index:
+            self._index[key] = len(self.images)
+            self.images.append(image())
+            self.tokens.append(tokens())
+        return self._index[key]
+
+    def run(self, predict: Predict) -> np.ndarray:
+        results = [np.asarray(predict(np.stack(self.images[start : start + _CHUNK]),
+                                      np.stack(self.tokens[start : start + _CHUNK])), np.float64).reshape(-1)
+                   for start in range(0, len(self.images), _CHUNK)]
+        return np.concatenate(results) if results else np.zeros(0)
+
+
+def compute_evidence(
+    predict: Predict,
+    model_image: np.ndarray,
+    token_ids: np.ndarray,
+    reference_image: np.ndarray,
+    attribution_map: np.ndarray,
+    token_attribution: np.ndarray,
+    *,
+    reference: str,
+    link_distance: float,
+    min_points: int,
+    smoothing: float,
+    thresholds: Sequence[float] = SLIDER_THRESHOLDS,
+    placements: int = RANDOM_PLACEMENTS,
+) -> Evidence:
+    """Deletion evidence of one study (see the module docstring).
+
+    Args:
+        predict: The model: (n, S, S, 3) images and (n, T) token ids -> (n,) P(abnormal).
+        model_image: (S, S, 3) float32 in [0, 1], the study on the model grid.
+        token_ids: (T,) int32, the report's model slots.
+        reference_image: (S, S, 3) float32, the IG image baseline of the explanation.
+        attribution_map: (S, S), the map the slider's circles are found on (smoothed when smoothing is on).
+        token_attribution: (T,), signed attribution per slot.
+        reference: Name of the reference image ("mean", "blur", "black" or "array").
+        link_distance, min_points: The clustering of the slider's circles (model-grid pixels, points).
+        smoothing: The sigma ``attribution_map`` was smoothed with (recorded, not applied).
+        thresholds: Sight sensitivities, the sweep's.
+        placements: Random placements / word sets per control.
+
+    Returns:
+        The evidence; every probability is the model's output for an input built by :func:`region_input` /
+        :func:`word_input` from these arguments.
+    """
+    image = np.asarray(model_image, np.float32)
+    tokens = np.asarray(token_ids, np.int32)
+    reference_image = np.asarray(reference_image, np.float32)
+    empty_report = np.full_like(tokens, PADDING_ID)
+    size = image.shape[0]
+    batch = _Batch()
+    intact = batch.add(("intact",), lambda: image, lambda: tokens)
+    modality = {
+        "image_removed": batch.add(("image",), lambda: reference_image, lambda: tokens),
+        "report_removed": batch.add(("report",), lambda: image, lambda: empty_report),
+        "both_removed": batch.add(("both",), lambda: reference_image, lambda: empty_report),
+    }
+
+    chest = chest_mask(image)
+    depth = chest_depth(chest)
+    chest_pixels = max(int(chest.sum()), 1)
+    detections = sweep_circles(attribution_map, thresholds, link_distance, min_points)
+    region_plans = []
+    for threshold, detection in zip(thresholds, detections, strict=True):
+        circles = detection.circles
+        if not circles:
+            region_plans.append((threshold, 0, intact, [intact], 0.0))
+            continue
+        signature = tuple((c.x, c.y, c.r) for c in circles)
+        mask = circles_mask(circles, size)
+        index = batch.add(("region", signature), lambda mask=mask: region_input(image, reference_image, mask),
+                          lambda: tokens)
+        controls = [
+            batch.add(("random", signature, seed),
+                      lambda seed=seed, circles=circles: region_input(
+                          image, reference_image, random_circles_mask(circles, chest, seed, depth)),
+                      lambda: tokens)
+            for seed in range(placements)
+        ]
+        region_plans.append((threshold, len(circles), index, controls, float(mask.sum()) / chest_pixels))
+
+    ranked = ranked_slots(tokens, token_attribution)
+    word_plans = []
+    for k in range(1, min(MAX_REMOVED_WORDS, len(ranked)) + 1):
+        slots = tuple(ranked[:k])
+        index = batch.add(("words", slots), lambda: image, lambda slots=slots: word_input(tokens, slots))
+        controls = []
+        for seed in range(placements):
+            chosen = tuple(sorted(random_slots(tokens, k, seed)))
+            controls.append(batch.add(("words", chosen), lambda: image,
+                                      lambda chosen=chosen: word_input(tokens, chosen)))
+        word_plans.append((k, slots, index, controls))
+
+    probabilities = batch.run(predict)
+    logger.debug("evidence: %d distinct forward passes", len(probabilities))
+
+    def median(indices: list[int]) -> float:
+        return float(np.median(probabilities[indices]))
+
+    return Evidence(
+        reference=reference,
+        probability=float(probabilities[intact]),
+        link_distance=float(link_distance),
+        min_points=int(min_points),
+        smoothing=float(smoothing),
+        regions=tuple(
+            RegionDeletion(threshold=float(threshold), circles=count, probability=float(probabilities[index]),
+                           random_probability=median(controls), area_fraction=round(area, 6))
+            for threshold, count, index, controls, area in region_plans
+        ),
+        words=tuple(
+            WordDeletion(k=k, probability=float(probabilities[index]), random_probability=median(controls),
+                         slots=slots)
+            for k, slots, index, controls in word_plans
+        ),
+        modality=ModalityAblation(**{name: float(probabilities[index]) for name, index in modality.items()}),
+        placements=int(placements),
+        forward_passes=len(probabilities),
+    )
+
+
+DISAGREEMENT_MARGIN = 0.5
+"""How far (as a fraction of the whole change in P) the image's ablation share and its IG share must differ, or
+differ in sign, before the page flags the disagreement."""
+
+
+@dataclass(frozen=True)
+class ModalityDisagreement:
+    """Where integrated gradients and removing a half of the study tell different stories about it.
+
+    Attributes:
+        modality: "image" or "text".
+        ig_share: The IG share of that half (fraction of F(x) − F(x′)).
+        ablation_share: (P − P with that half removed) / (P − P with both removed).
+        probability: P of the intact study.
+        removed_probability: P with that half removed.
+    """
+
+    modality: str
+    ig_share: float
+    ablation_share: float
+    probability: float
+    removed_probability: float
+
+
+def modality_disagreements(modality_share: dict, ledger: ModalityAblation, probability: float,
+                           margin: float = DISAGREEMENT_MARGIN) -> list[ModalityDisagreement]:
+    """The halves whose IG share and ablation share differ in sign or by more than ``margin`` (pure).
+
+    None are reported when the study hardly differs from the reference pair (|P − P(both removed)| < 0.02):
+    then both shares divide by almost nothing.
+    """
+    change = probability - ledger.both_removed
+    if abs(change) < 0.02:
+        return []
+    found = []
+    for modality, removed in (("image", ledger.image_removed), ("text", ledger.report_removed)):
+        share = modality_share.get(modality)
+        if share is None or not math.isfinite(share):
+            continue
+        ablation = (probability - removed) / change
+        if (share * ablation < 0 and max(abs(share), abs(ablation)) > 0.1) or abs(share - ablation) > margin:
+            found.append(ModalityDisagreement(modality, float(share), float(ablation), float(probability),
+                                              float(removed)))
+    return found
