@@ -277,3 +277,42 @@ def test_upload_a_png_with_a_typed_report_and_see_it_explained(dashboard_url, br
     assert "<script>" in browser.execute_script("return document.getElementById('study-report').textContent")
     assert browser.execute_script("return window.injected === undefined")
     assert _severe_console_entries(browser) == []
+
+
+def _region_evidence(driver) -> str:
+    return driver.execute_script("const e = document.getElementById('region-evidence'); return e ? e.innerText : ''")
+
+
+def test_the_slider_rewrites_the_deletion_line_in_the_browser(dashboard_url, browser):
+    # Issue #18: "Remove the 2 circled regions: 0.99 -> 0.41 (same-size random regions: 0.97)" follows tau, with
+    # no request per move; the numbers are the sweep's evidence at the tau the circles are drawn for.
+    browser.get(f"{dashboard_url}/?study=CXR90015&tau=0.70")
+    WebDriverWait(browser, 180).until(lambda driver: "τ = 0.70" in _summary(driver))
+    WebDriverWait(browser, 30).until(_idle)
+    sweep = _dash_props(browser, "circle-sweep")["data"]
+    shipped = sweep["evidence"]
+    assert shipped is not None and len(shipped["regions"]) == len(sweep["thresholds"])
+
+    def expected(tau: float) -> str:
+        index = _nearest(sweep["thresholds"], tau)
+        circles, removed, random = shipped["regions"][index]
+        assert circles == len(sweep["circles"][index])
+        if circles == 0:
+            return f"No circle at τ = {sweep['thresholds'][index]:.2f}: nothing to remove."
+        noun = "circled region" if circles == 1 else "circled regions"
+        return (f"Remove the {circles} {noun}: P {shipped['probability']:.3f} → {removed:.3f} "
+                f"(same-size random regions: {random:.3f})")
+
+    assert _region_evidence(browser) == expected(0.70)
+    requests_before = _server_requests(browser)
+    handle = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")
+    handle.click()
+    seen = {_region_evidence(browser)}
+    for _ in range(20):  # 0.70 -> 0.30, one step at a time
+        handle.send_keys(Keys.ARROW_LEFT)
+    WebDriverWait(browser, 10).until(lambda driver: "τ = 0.30" in _summary(driver))
+    WebDriverWait(browser, 10).until(lambda driver: _region_evidence(driver) == expected(0.30))
+    seen.add(_region_evidence(browser))
+    assert len(seen) == 2, seen  # the line changed with tau (0.70: one circle; 0.30: several)
+    assert _server_requests(browser) == requests_before  # no round trip per move
+    assert _severe_console_entries(browser) == []

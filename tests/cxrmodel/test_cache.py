@@ -136,3 +136,22 @@ def test_size_is_bounded(tmp_path):
             assert cache.volume() <= limit  # diskcache evicts (up to 10 least recently used) after each write
         assert cache.size_limit == limit and 0 < len(cache) < 40
         assert _key(report_text="report 39") in cache and _key(report_text="report 0") not in cache
+
+
+def test_the_deletion_evidence_is_stored_with_the_attribution(tmp_path):
+    import dataclasses
+    import json
+
+    evidence = {"reference": "mean", "probability": 0.9, "link_distance": 7.143, "min_points": 2, "smoothing": 2.0,
+                "regions": [{"threshold": 0.7, "circles": 1, "probability": 0.5, "random_probability": 0.88,
+                             "area_fraction": 0.01}],
+                "words": [{"k": 1, "probability": 0.4, "random_probability": 0.89, "slots": [3]}],
+                "modality": {"image_removed": 0.8, "report_removed": 0.2, "both_removed": 0.1},
+                "placements": 5, "forward_passes": 20}
+    attribution = dataclasses.replace(_attribution(), evidence=evidence)
+    with ExplanationCache(tmp_path) as cache:
+        cache.put("key", attribution)
+    with ExplanationCache(tmp_path) as cache:
+        again = cache.get("key")
+    assert json.dumps(again.evidence, sort_keys=True) == json.dumps(evidence, sort_keys=True)
+    assert decode_attribution(encode_attribution(_attribution())).evidence is None

@@ -1,0 +1,106 @@
+"""The evidence shown beside an explanation (components.evidence_view): texts, the sweep payload, the JS mirror."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components import evidence_view, presenter, research_tools
+
+SCRIPT = Path(__file__).resolve().parents[2] / "assets" / "threshold.js"
+THRESHOLDS = [0.0, 0.5, 1.0]
+
+
+def _evidence(image_removed=0.991, report_removed=0.082, both_removed=0.138) -> dict:
+    return {
+        "reference": "mean", "probability": 0.987, "placements": 5,
+        "regions": [{"threshold": 0.0, "circles": 3, "probability": 0.41, "random_probability": 0.97,
+                     "area_fraction": 0.2},
+                    {"threshold": 0.5, "circles": 1, "probability": 0.978, "random_probability": 0.987,
+                     "area_fraction": 0.01},
+                    {"threshold": 1.0, "circles": 0, "probability": 0.987, "random_probability": 0.987,
+                     "area_fraction": 0.0}],
+        "words": [{"k": 1, "probability": 0.986, "random_probability": 0.987, "words": ["right"], "starts": [3]},
+                  {"k": 2, "probability": 0.245, "random_probability": 0.987, "words": ["right", "right"],
+                   "starts": [3, 30]}],
+        "modality": {"image_removed": image_removed, "report_removed": report_removed, "both_removed": both_removed},
+        "stability": None,
+    }
+
+
+def _text(component) -> str:
+    return json.dumps(component.to_plotly_json() if hasattr(component, "to_plotly_json") else component,
+                      default=lambda value: value.to_plotly_json(), ensure_ascii=False)
+
+
+def test_the_deletion_line_says_what_removing_the_circles_does_against_random_regions():
+    shipped = evidence_view.sweep_evidence(_evidence(), THRESHOLDS)
+    assert evidence_view.region_evidence_text(shipped, 0, 0.0) == (
+        "Remove the 3 circled regions: P 0.987 → 0.410 (same-size random regions: 0.970)")
+    assert evidence_view.region_evidence_text(shipped, 1, 0.5).startswith("Remove the 1 circled region: ")
+    assert evidence_view.region_evidence_text(shipped, 2, 1.0) == "No circle at τ = 1.00: nothing to remove."
+    assert evidence_view.region_evidence_text(None, 1, 0.5) == evidence_view.NOT_COMPUTED_TEXT
+    # Evidence for other thresholds than the sweep's is not shipped (it would name other circles).
+    assert evidence_view.sweep_evidence(_evidence(), [0.0, 0.4, 1.0]) is None
+
+
+def test_the_word_table_and_the_ledger_show_the_models_numbers():
+    words = _text(evidence_view.word_evidence(_evidence()))
+    assert "right, right" in words and "0.245" in words and "k random words" in words
+    ledger = _text(evidence_view.modality_ledger({"evidence": _evidence(), "modality_share": {"image": -0.15,
+                                                                                                "text": 1.15}}))
+    assert "image 0.991" in ledger and "report 0.082" in ledger and "both 0.138" in ledger
+    assert "disagree" not in ledger  # removing the image hardly moves P, and IG gives it little: no flag
+    flagged = _text(evidence_view.modality_ledger({"evidence": _evidence(image_removed=0.62, report_removed=0.06),
+                                                   "modality_share": {"image": -0.15, "text": 1.15}}))
+    assert "Integrated gradients give the image -15 %, yet removing the image lowers P from 0.99 to 0.62" in flagged
+
+
+def test_the_sweep_chart_draws_the_deletion_curve_when_the_sweep_carries_evidence():
+    sweep = {"thresholds": THRESHOLDS, "circles": [[], [], []], "positive_mass": 1.0,
+             "evidence": evidence_view.sweep_evidence(_evidence(), THRESHOLDS)}
+    figure = research_tools.sweep_chart_figure(sweep, None, 0.5)
+    names = [trace.name for trace in figure.data]
+    assert research_tools.DELETION_TRACE_NAME in names and research_tools.RANDOM_DELETION_TRACE_NAME in names
+    removed = next(trace for trace in figure.data if trace.name == research_tools.DELETION_TRACE_NAME)
+    assert list(removed.y) == pytest.approx([41.0, 97.8, 98.7])
+    assert research_tools.DELETION_TRACE_NAME not in [t.name for t in research_tools.sweep_chart_figure(
+        {"thresholds": THRESHOLDS, "circles": [[], [], []]}, None, 0.5).data]
+
+
+def test_the_prediction_card_has_the_deletion_line_at_the_sliders_tau():
+    document = {"probability": 0.987, "label": "abnormal", "modality_share": {"image": -0.15, "text": 1.15},
+                "completeness": {"relative_error": 0.003, "baseline_probability": 0.138},
+                "settings": {"sight_sensitivity": 0.5}, "evidence": _evidence(), "distribution": {}}
+    sweep = {"thresholds": THRESHOLDS, "evidence": evidence_view.sweep_evidence(_evidence(), THRESHOLDS)}
+    card = _text(presenter.prediction_children(document, "abnormal", sweep, 0.0))
+    assert "Remove the 3 circled regions" in card and evidence_view.REGION_EVIDENCE_ID in card
+    assert "image 0.991" in card
+
+
+NODE_RUNNER = """
+const fs = require("fs");
+const vm = require("vm");
+const sandbox = {window: {dash_clientside: {no_update: {"__no_update__": true}}}};
+vm.createContext(sandbox);
+vm.runInContext(fs.readFileSync(process.env.CXR_SCRIPT, "utf8"), sandbox);
+const cxr = sandbox.window.dash_clientside.cxr;
+const calls = JSON.parse(fs.readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(calls.map((call) => cxr.regionEvidenceText.apply(null, call))));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_javascript_deletion_line_and_its_python_mirror_agree():
+    shipped = evidence_view.sweep_evidence(_evidence(), THRESHOLDS)
+    cases = [(shipped, 0, 0.0), (shipped, 1, 0.5), (shipped, 2, 1.0), (None, 1, 0.5), (shipped, 7, 0.5),
+             (shipped, -1, 0.5)]
+    calls = [[{"thresholds": THRESHOLDS, "evidence": evidence}, index, tau] for evidence, index, tau in cases]
+    result = subprocess.run(["node", "-e", NODE_RUNNER], input=json.dumps(calls), capture_output=True, text=True,
+                            timeout=60, check=True, env={**os.environ, "CXR_SCRIPT": str(SCRIPT)})
+    assert json.loads(result.stdout) == [evidence_view.region_evidence_text(*case) for case in cases]
