@@ -35,6 +35,7 @@ from components import (
     reading_guide,
     report_view,
     research_tools,
+    stability_check,
     study_loading,
     study_opening,
     threshold_control,
@@ -51,7 +52,7 @@ from components.presenter import (
 from components.server.job_slots import JobSlots
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
-from cxrmodel.explain import ExplanationSettings, StudyExplainer
+from cxrmodel.explain import ExplanationSettings, StudyExplainer, explanation_document
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,8 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                         [
                             reading_guide.layout(default_sight_sensitivity, default_link_distance,
                                                  default_min_points, max_tokens, open_=guide_open),
-                            dbc.Card(dbc.CardBody(id=PREDICTION_ID), className="mb-3"),
+                            dbc.Card(dbc.CardBody(id=PREDICTION_ID), className="mb-1"),
+                            stability_check.layout(),
                             report_view.layout(),
                             html.Details(
                                 [html.Summary("Report as written"),
@@ -235,6 +237,24 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
 
     explanation_progress.register_callbacks(app, resolver, is_cached, compute, always_ready=cached_open_via_job,
                                             placeholder_figure=xray_view.empty_xray_figure)
+
+    def cached_stability(image_bytes: bytes, report_text: str) -> dict | None:
+        return explainer.stability(image_bytes, report_text, ExplanationSettings(), compute=False)
+
+    def compute_stability(image_bytes: bytes, report_text: str, progress) -> dict | None:
+        def waiting(seconds: float) -> None:
+            progress(0.0, f"waiting for a free slot ({job_slots.count} explanations at a time), {seconds:.0f} s")
+
+        with job_slots.slot(waiting):
+            return explainer.stability(image_bytes, report_text, ExplanationSettings(), progress=progress)
+
+    def is_gated(image_bytes: bytes, report_text: str) -> bool:
+        settings = ExplanationSettings()
+        explanation = explainer.cached(image_bytes, report_text, settings)
+        return explanation is None or stability_check.gated(explanation_document(explainer.bundle, explanation,
+                                                                                 settings))
+
+    stability_check.register_callbacks(app, resolver, cached_stability, compute_stability, is_gated)
     study_loading.register_callbacks(app, explanation_progress.EXPLANATION_READY_ID)
     distribution_gate.register_callbacks(app, threshold_control.CIRCLE_SWEEP_ID)
     export_tools.register_callbacks(app, explainer, resolver)

@@ -62,6 +62,35 @@ def readable_explanation(document: dict) -> list[str]:
                  f"completeness error {document['completeness']['relative_error']:.2%}")
     lines.extend(f"circle at ({circle['x']:.0f}, {circle['y']:.0f}) r={circle['r']:.0f} mass={percent(circle['mass'])}"
                  for circle in document["circles"])
+    lines.extend(evidence_lines(document))
+    return lines
+
+
+def evidence_lines(document: dict) -> list[str]:
+    """The deletion evidence in words (the same numbers as the page's prediction card and word table)."""
+    evidence = document.get("evidence")
+    if not evidence:
+        return []
+    probability = float(evidence["probability"])
+    tau = document["settings"]["sight_sensitivity"]
+    lines = []
+    region = min(evidence["regions"], key=lambda entry: abs(entry["threshold"] - tau))
+    if region["circles"]:
+        lines.append(f"remove the {region['circles']} circled region(s) at tau {region['threshold']:.2f}: "
+                     f"P {probability:.3f} -> {region['probability']:.3f} "
+                     f"(same-size random regions: {region['random_probability']:.3f})")
+    for word in evidence["words"]:
+        lines.append(f"remove the top {word['k']} word(s) ({', '.join(word['words'])}): P -> {word['probability']:.3f} "
+                     f"({word['k']} random word(s): {word['random_probability']:.3f})")
+    ledger = evidence["modality"]
+    lines.append(f"removed -> P: image {ledger['image_removed']:.3f}, report {ledger['report_removed']:.3f}, "
+                 f"both {ledger['both_removed']:.3f}")
+    checked = evidence.get("stability")
+    if checked:
+        overlap = "n/a" if checked["overlap"] is None else f"{checked['overlap']:.2f}"
+        rho = "n/a" if checked["rank_correlation"] is None else f"{checked['rank_correlation']:.2f}"
+        lines.append(f"stability against the {checked['reference']} reference: {checked['verdict']} "
+                     f"(signal overlap {overlap}, rank correlation {rho})")
     return lines
 
 
@@ -129,8 +158,10 @@ def _command_explain(arguments: argparse.Namespace) -> int:
         from cxrmodel.explain import ExplanationCache  # noqa: PLC0415
 
         cache = ExplanationCache(arguments.cache_dir)
-    explanation = StudyExplainer(bundle, cache).explain(image_bytes, report, settings)
-    document = explanation_document(bundle, explanation, settings)
+    explainer = StudyExplainer(bundle, cache)
+    explanation = explainer.explain(image_bytes, report, settings)
+    checked = explainer.stability(image_bytes, report, settings) if arguments.stability else None
+    document = explanation_document(bundle, explanation, settings, checked)
     if arguments.save_attributions:
         np.savez_compressed(arguments.save_attributions, **attribution_arrays(explanation))
     if arguments.json:
@@ -189,5 +220,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
     explain.add_argument("--save-attributions", type=Path, default=None,
                          help="write the maps, token scores and grid-to-image mapping to this .npz (read by detect)")
+    explain.add_argument("--stability", action="store_true",
+                         help="also explain with a second reference image (blur for mean, else mean) and report in "
+                         "evidence.stability whether the circles survive it (doubles the gradient work)")
     explain.add_argument("--json", action="store_true", help="print the JSON document")
     explain.set_defaults(handler=_command_explain)

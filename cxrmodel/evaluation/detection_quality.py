@@ -15,7 +15,12 @@ the sight sensitivity tau is swept and, per tau, we count:
 * **counterfactual hit rate** (``counterfactual=True``, synthetic folders only) — the stronger control: every
   study with a finding is re-rendered by the generator *without* its findings (same patient, same film markers,
   same report), explained, and its circles scored against the original study's masks. A circle that lands on
-  the lesion only when the lesion is there is caused by the lesion.
+  the lesion only when the lesion is there is caused by the lesion;
+* **deletion** (issue #18) — for every abnormal study, P(abnormal) with each tau's circles replaced by the
+  explanation's reference image against same-size random regions inside the chest
+  (:mod:`cxrmodel.explain.evidence`): per tau the median drop of both and the share of studies where the circles'
+  drop is larger; and :meth:`DetectionReport.deletion_summary` over the correctly classified abnormal studies,
+  with the top-3 words against 3 random words.
 """
 
 from __future__ import annotations
@@ -43,7 +48,14 @@ DEFAULT_SWEEP = tuple(round(value, 2) for value in np.arange(0.1, 0.951, 0.05))
 
 @dataclass(frozen=True)
 class ThresholdQuality:
-    """Detection quality at one sight sensitivity over a study set."""
+    """Detection quality at one sight sensitivity over a study set.
+
+    The deletion figures (issue #18; :mod:`cxrmodel.explain.evidence`) are over the abnormal studies (truth label)
+    with at least one circle at this tau (``deletion_studies``): the median drop of P(abnormal) when the circles
+    are replaced by the reference image, the median drop when same-size random regions are, and the share of
+    those studies where removing the circles lowers P more than the random regions do. None when no study
+    qualifies.
+    """
 
     sight_sensitivity: float
     lesion_hit_rate: float
@@ -57,6 +69,10 @@ class ThresholdQuality:
     chance_hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
     counterfactual_hit_rate: float | None = None
     counterfactual_hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
+    deletion_studies: int = 0
+    deletion_drop_median: float | None = None
+    random_deletion_drop_median: float | None = None
+    circles_beat_random_share: float | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON."""
@@ -157,11 +173,73 @@ class LesionOutcome:
 
 
 @dataclass(frozen=True)
+class StudyDeletion:
+    """One abnormal study's deletion evidence at the evaluated thresholds.
+
+    Attributes:
+        study_id: The study.
+        probability: P(abnormal) of the intact study.
+        correct: True when the model calls it abnormal (P >= 0.5).
+        circles: Per threshold, the circles removed.
+        removed: Per threshold, P with them replaced by the reference image.
+        random: Per threshold, the median P with same-size random regions replaced.
+        top3_words: P with the 3 words of largest attribution removed (None with fewer seen words).
+        random3_words: The median P with 3 random seen words removed.
+    """
+
+    study_id: str
+    probability: float
+    correct: bool
+    circles: tuple[int, ...]
+    removed: tuple[float, ...]
+    random: tuple[float, ...]
+    top3_words: float | None
+    random3_words: float | None
+
+    def to_dict(self) -> dict:
+        """Plain JSON."""
+        return {"study_id": self.study_id, "probability": self.probability, "correct": self.correct,
+                "circles": list(self.circles), "removed": list(self.removed), "random": list(self.random),
+                "top3_words": self.top3_words, "random3_words": self.random3_words}
+
+
+@dataclass(frozen=True)
 class DetectionReport:
     """Detection quality per threshold, and the lesion-by-lesion outcomes it was counted from."""
 
     thresholds: list[ThresholdQuality]
     lesions: list[LesionOutcome]
+    deletions: list[StudyDeletion] = field(default_factory=list)
+
+    def deletion_summary(self, sight_sensitivity: float) -> dict | None:
+        """At one evaluated tau, over the correctly classified abnormal studies: how often the circles beat the
+        same-area random control (lower P after removal), and the top-3 words beat 3 random words."""
+        taus = [q.sight_sensitivity for q in self.thresholds]
+        if not self.deletions or sight_sensitivity not in taus:
+            return None
+        index = taus.index(sight_sensitivity)
+        correct = [d for d in self.deletions if d.correct]
+        with_circles = [d for d in correct if d.circles[index] > 0]
+        with_words = [d for d in correct if d.top3_words is not None]
+        return {
+            "sight_sensitivity": sight_sensitivity,
+            "abnormal_studies": len(self.deletions),
+            "correctly_classified": len(correct),
+            "with_circles": len(with_circles),
+            "circles_beat_random": sum(d.removed[index] < d.random[index] for d in with_circles),
+            "circles_beat_random_share": _share([d.removed[index] < d.random[index] for d in with_circles]),
+            "with_three_words": len(with_words),
+            "top3_words_beat_random": sum(d.top3_words < d.random3_words for d in with_words),
+            "top3_words_beat_random_share": _share([d.top3_words < d.random3_words for d in with_words]),
+            "median_drop_circles": float(np.median([d.probability - d.removed[index] for d in with_circles]))
+            if with_circles else None,
+            "median_drop_random_regions": float(np.median([d.probability - d.random[index] for d in with_circles]))
+            if with_circles else None,
+            "median_drop_top3_words": float(np.median([d.probability - d.top3_words for d in with_words]))
+            if with_words else None,
+            "median_drop_random3_words": float(np.median([d.probability - d.random3_words for d in with_words]))
+            if with_words else None,
+        }
 
 
 def _severity(record: dict, kind: str) -> float | None:
@@ -205,10 +283,24 @@ def detection_report(
     normal_centres: list[tuple[tuple[int, int], list[list[tuple[float, float]]]]] = []  # (image shape, centres per tau)
     renderer = CounterfactualRenderer(collection.root) if counterfactual else None
 
-    def centres_per_tau(image_bytes: bytes, report_text: str) -> tuple[object, list[list[tuple[float, float]]]]:
+    deletions: list[StudyDeletion] = []
+
+    def centres_per_tau(image_bytes: bytes, report_text: str, study_id: str | None = None,
+                        ) -> tuple[object, list[list[tuple[float, float]]]]:
         prepared, attribution, _, _ = explainer.attribute(image_bytes, report_text, settings)
         detections = sweep_circles(attribution.image_attribution, sight_sensitivities, link_distance,
                                    settings.min_points)
+        if study_id is not None:  # an abnormal study: its deletion evidence at these thresholds
+            evidence = explainer.evidence(prepared, attribution, settings, thresholds=sight_sensitivities)
+            three = next((word for word in evidence.words if word.k == 3), None)
+            deletions.append(StudyDeletion(
+                study_id=study_id, probability=float(attribution.probability),
+                correct=bool(attribution.probability >= 0.5),
+                circles=tuple(region.circles for region in evidence.regions),
+                removed=tuple(region.probability for region in evidence.regions),
+                random=tuple(region.random_probability for region in evidence.regions),
+                top3_words=None if three is None else three.probability,
+                random3_words=None if three is None else three.random_probability))
         return prepared, [[(c.x, c.y) for c in circles_to_image(d.circles, prepared.mapping)] for d in detections]
 
     def hits_of(mask: np.ndarray, centres: list[list[tuple[float, float]]]) -> tuple[bool, ...]:
@@ -218,7 +310,8 @@ def detection_report(
         record = collection.truth.get(study_id)
         if record is None:
             continue
-        prepared, centres = centres_per_tau(study.image_paths[0].read_bytes(), study.report_text)
+        prepared, centres = centres_per_tau(study.image_paths[0].read_bytes(), study.report_text,
+                                            study_id if study.label == 1 else None)
         masks = [(kind, load_mask(collection.root, path)) for kind, path in record["masks"].items()]
         marker_mask = load_mask(collection.root, record["marker_mask"]) if record.get("marker_mask") else None
         for index, centres_at_tau in enumerate(centres):
@@ -242,7 +335,24 @@ def detection_report(
     studies = sum(1 for study_id in collection.studies if study_id in collection.truth)
     thresholds = _threshold_qualities(sight_sensitivities, outcomes, masks_of_outcomes, normal_centres,
                                       circle_counts / max(studies, 1), marker_circles, studies_with_marker_circles)
-    return DetectionReport(thresholds=thresholds, lesions=outcomes)
+    thresholds = [_with_deletion(quality, index, deletions) for index, quality in enumerate(thresholds)]
+    return DetectionReport(thresholds=thresholds, lesions=outcomes, deletions=deletions)
+
+
+def _with_deletion(quality: ThresholdQuality, index: int, deletions: Sequence[StudyDeletion]) -> ThresholdQuality:
+    """``quality`` with the deletion figures at threshold ``index`` (see :class:`ThresholdQuality`)."""
+    import dataclasses  # noqa: PLC0415 - only here
+
+    qualifying = [d for d in deletions if d.circles[index] > 0]
+    if not qualifying:
+        return quality
+    return dataclasses.replace(
+        quality,
+        deletion_studies=len(qualifying),
+        deletion_drop_median=float(np.median([d.probability - d.removed[index] for d in qualifying])),
+        random_deletion_drop_median=float(np.median([d.probability - d.random[index] for d in qualifying])),
+        circles_beat_random_share=_share([d.removed[index] < d.random[index] for d in qualifying]),
+    )
 
 
 def _share(flags: Sequence[bool]) -> float:
@@ -326,7 +436,9 @@ def chance_hit_rates(
 
 
 def write_quality_json(qualities: Sequence[ThresholdQuality], path: Path, extra: dict,
-                       lesions: Sequence[LesionOutcome] = ()) -> None:
-    """JSON file with every threshold's figures, the lesion-by-lesion outcomes and ``extra`` (model, settings)."""
-    document = {**extra, "thresholds": [q.to_dict() for q in qualities], "lesions": [o.to_dict() for o in lesions]}
+                       lesions: Sequence[LesionOutcome] = (), deletions: Sequence[StudyDeletion] = ()) -> None:
+    """JSON file with every threshold's figures, the lesion-by-lesion outcomes, the abnormal studies' deletion
+    evidence (issue #18) and ``extra`` (model, settings, the deletion summary at the default tau)."""
+    document = {**extra, "thresholds": [q.to_dict() for q in qualities], "lesions": [o.to_dict() for o in lesions],
+                "deletions": [d.to_dict() for d in deletions]}
     path.write_text(json.dumps(document, indent=1) + "\n")

@@ -459,3 +459,65 @@ def modality_disagreements(modality_share: dict, ledger: ModalityAblation, proba
             found.append(ModalityDisagreement(modality, float(share), float(ablation), float(probability),
                                               float(removed)))
     return found
+
+
+STABLE_OVERLAP = 0.5
+"""Signal-pixel overlap (Jaccard) and rank correlation at or above which two references' explanations count as
+the same story ("stable"); below :data:`UNSTABLE_OVERLAP` for either they count as different ("unstable")."""
+UNSTABLE_OVERLAP = 0.2
+
+
+def second_reference(reference: str, has_mean_image: bool) -> str:
+    """The reference image the stability check explains with: "blur" for a "mean" explanation, else "mean"
+    (or "black" when the bundle has no mean image and the first was not black, else "blur")."""
+    if reference == "mean":
+        return "blur"
+    if has_mean_image:
+        return "mean"
+    return "blur" if reference == "black" else "black"
+
+
+def signal_pixels(attribution_map: np.ndarray, threshold: float) -> np.ndarray:
+    """(S, S) bool: the map's positive pixels at or above ``threshold`` × its largest value (the slider's rule)."""
+    values = np.asarray(attribution_map, np.float64)
+    peak = float(values.max(initial=0.0))
+    if peak <= 0.0:
+        return np.zeros(values.shape, bool)
+    return (values > 0.0) & (values >= threshold * peak)
+
+
+def stability(first: np.ndarray, second: np.ndarray, thresholds: Sequence[float] = SLIDER_THRESHOLDS) -> dict:
+    """How far two explanations of one study (two reference images) agree (pure; numpy and scipy).
+
+    Args:
+        first, second: (S, S) attribution maps as the circles are found on (smoothed alike).
+        thresholds: Sight sensitivities.
+
+    Returns:
+        ``{"rank_correlation": Spearman's rho over all grid pixels (None when a map is constant),
+        "overlaps": [Jaccard overlap of the two maps' signal pixels per threshold, None where both are empty]}``.
+    """
+    from scipy.stats import spearmanr  # noqa: PLC0415 - only when a stability check is computed
+
+    a, b = np.asarray(first, np.float64).ravel(), np.asarray(second, np.float64).ravel()
+    rho = None
+    if np.ptp(a) > 0 and np.ptp(b) > 0:
+        rho = float(spearmanr(a, b).statistic)
+    overlaps = []
+    for threshold in thresholds:
+        one, two = signal_pixels(first, threshold), signal_pixels(second, threshold)
+        union = int((one | two).sum())
+        overlaps.append(None if union == 0 else round(float((one & two).sum()) / union, 4))
+    return {"rank_correlation": None if rho is None else round(rho, 4), "overlaps": overlaps}
+
+
+def stability_verdict(overlap: float | None, rank_correlation: float | None) -> str:
+    """"stable", "partly" or "unstable" from the overlap at tau and the rank correlation (pure)."""
+    values = [value for value in (overlap, rank_correlation) if value is not None]
+    if not values:
+        return "unstable"
+    if min(values) >= STABLE_OVERLAP:
+        return "stable"
+    if min(values) < UNSTABLE_OVERLAP:
+        return "unstable"
+    return "partly"

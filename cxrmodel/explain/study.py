@@ -26,12 +26,14 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from cxrmodel.detection import (
     DEFAULT_MIN_POINTS,
+    SLIDER_THRESHOLDS,
     Circle,
     circles_to_image,
     detect_circles,
@@ -40,7 +42,13 @@ from cxrmodel.detection import (
 )
 from cxrmodel.explain.baselines import make_image_baseline
 from cxrmodel.explain.cache import ExplanationCache, explanation_key
-from cxrmodel.explain.evidence import Evidence, compute_evidence
+from cxrmodel.explain.evidence import (
+    Evidence,
+    compute_evidence,
+    second_reference,
+    stability,
+    stability_verdict,
+)
 from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer, ProgressCallback
 from cxrmodel.explain.results import StudyAttribution, word_attributions
 from cxrmodel.explain.settings import DEFAULT_INTEGRATION, IntegrationSettings
@@ -143,6 +151,7 @@ class StudyExplainer:
         *,
         compute: bool = True,
         progress: ProgressCallback | None = None,
+        with_evidence: bool | None = None,
     ) -> tuple[PreparedStudy, StudyAttribution | None, bool, dict[str, float]]:
         """Decode, prepare and attribute one study (cached when a cache is configured).
 
@@ -156,8 +165,10 @@ class StudyExplainer:
             compute: False = only look in the cache; the attribution is None when it is not there (then no
                 TensorFlow is touched in this process).
             progress: Passed to the integrated-gradients loop (fraction done, message).
+            with_evidence: Compute the deletion evidence with a new attribution; None = the explainer's setting.
         """
         timing: dict[str, float] = {}
+        evidence_wanted = self.with_evidence if with_evidence is None else bool(with_evidence)
         started = time.perf_counter()
         decoded = decode_image(image_bytes)
         prepared = self.bundle.prepare(decoded.pixels, report_text)
@@ -173,7 +184,7 @@ class StudyExplainer:
                 image_baseline=image_baseline,
                 progress=progress,
             )
-            if not self.with_evidence:
+            if not evidence_wanted:
                 return attribution
             evidence_started = time.perf_counter()
             if progress is not None:
@@ -189,7 +200,7 @@ class StudyExplainer:
             key = self.cache_key(image_bytes, report_text, settings)
             if compute:
                 attribution, cached = self.cache.get_or_compute(key, run)
-                if cached and self.with_evidence and not self.evidence_matches(attribution, settings):
+                if cached and evidence_wanted and not self.evidence_matches(attribution, settings):
                     # Stored without evidence, or for other clustering: add it (forward passes only, no gradients).
                     evidence_started = time.perf_counter()
                     attribution = dataclasses.replace(
@@ -226,11 +237,11 @@ class StudyExplainer:
         return evidence.matches(self.link_distance(settings), settings.min_points, self.attribution_smoothing(settings))
 
     def evidence(self, prepared: PreparedStudy, attribution: StudyAttribution,
-                 settings: ExplanationSettings) -> Evidence:
+                 settings: ExplanationSettings, thresholds: Sequence[float] = SLIDER_THRESHOLDS) -> Evidence:
         """Deletion evidence of an attribution (:mod:`cxrmodel.explain.evidence`): batched forward passes.
 
-        The removed circles are the slider's at ``settings``' clustering (the map smoothed as for display);
-        the reference image is the attribution's own image baseline.
+        The removed circles are the slider's at ``settings``' clustering (the map smoothed as for display) at
+        each of ``thresholds``; the reference image is the attribution's own image baseline.
         """
         baseline = self.image_baseline(settings)
         reference_image = make_image_baseline(prepared.model_image, baseline, self.bundle.image_baseline)
@@ -251,7 +262,37 @@ class StudyExplainer:
             link_distance=self.link_distance(settings),
             min_points=settings.min_points,
             smoothing=sigma,
+            thresholds=thresholds,
         )
+
+    def stability_reference(self, settings: ExplanationSettings) -> str:
+        """The second reference image of the stability check (:func:`cxrmodel.explain.evidence.second_reference`)."""
+        return second_reference(self.image_baseline(settings), self.bundle.image_baseline is not None)
+
+    def stability(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings, *,
+                  compute: bool = True, progress: ProgressCallback | None = None) -> dict | None:
+        """Do the circles survive a second reference image? (issue #18; cached like any attribution)
+
+        Explains the study again with :meth:`stability_reference` (no evidence for that one) and compares the two
+        maps as the circles see them (smoothed alike): :func:`cxrmodel.explain.evidence.stability`.
+
+        Args:
+            compute: False = only from the cache (no TensorFlow): None when either attribution is missing.
+
+        Returns:
+            ``{"reference", "rank_correlation", "overlaps": [per slider threshold], "thresholds"}`` or None.
+        """
+        _prepared, first, _cached, _timing = self.attribute(image_bytes, report_text, settings, compute=compute,
+                                                            progress=progress)
+        if first is None:
+            return None
+        other = dataclasses.replace(settings, image_baseline=self.stability_reference(settings))
+        _prepared, second, _cached, _timing = self.attribute(image_bytes, report_text, other, compute=compute,
+                                                             progress=progress, with_evidence=False)
+        if second is None:
+            return None
+        return {"reference": other.image_baseline, "thresholds": list(SLIDER_THRESHOLDS),
+                **stability(first.image_attribution, second.image_attribution)}
 
     def cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> Explanation | None:
         """The explanation if its attribution is in the cache, else None; never computes, never loads the model."""
@@ -305,7 +346,20 @@ def _finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def evidence_document(explanation: Explanation, settings: ExplanationSettings) -> dict | None:
+def stability_document(checked: dict | None, sight_sensitivity: float) -> dict | None:
+    """The evidence's ``stability`` object at one tau: ``{"reference", "overlap", "rank_correlation",
+    "verdict"}`` (:meth:`StudyExplainer.stability`), or None when it was not checked."""
+    if not checked:
+        return None
+    thresholds = checked["thresholds"]
+    index = min(range(len(thresholds)), key=lambda i: (abs(thresholds[i] - sight_sensitivity), i))
+    overlap = checked["overlaps"][index]
+    return {"reference": checked["reference"], "overlap": overlap, "rank_correlation": checked["rank_correlation"],
+            "verdict": stability_verdict(overlap, checked["rank_correlation"])}
+
+
+def evidence_document(explanation: Explanation, settings: ExplanationSettings,
+                      checked_stability: dict | None = None) -> dict | None:
     """The document's ``evidence`` object, or None when the attribution carries none for these circles.
 
     ``{"reference", "link_distance_model_grid", "min_points", "attribution_smoothing", "placements",
@@ -349,11 +403,12 @@ def evidence_document(explanation: Explanation, settings: ExplanationSettings) -
             for word in evidence.words
         ],
         "modality": {name: round(value, 6) for name, value in dataclasses.asdict(evidence.modality).items()},
-        "stability": None,
+        "stability": stability_document(checked_stability, explanation.sight_sensitivity),
     }
 
 
-def explanation_document(bundle: Bundle, explanation: Explanation, settings: ExplanationSettings) -> dict:
+def explanation_document(bundle: Bundle, explanation: Explanation, settings: ExplanationSettings,
+                         checked_stability: dict | None = None) -> dict:
     """The stable JSON document of an explanation (see the module docstring)."""
     attribution = explanation.attribution
     completeness = attribution.completeness
@@ -396,7 +451,7 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
             "image_baseline": settings.image_baseline or bundle.config.default_image_baseline,
             "attribution_smoothing": explanation.attribution_smoothing,
         },
-        "evidence": evidence_document(explanation, settings),
+        "evidence": evidence_document(explanation, settings, checked_stability),
         "cached": explanation.cached,
         "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},
     }

@@ -22,14 +22,18 @@ MODALITY_COLOURS = {"multimodal": "#1b9e77", "image": "#d95f02", "text": "#7570b
 
 
 def write_quality_chart(qualities: Sequence["ThresholdQuality"], path: Path, default_sight_sensitivity: float) -> None:
-    """PNG chart: hit rate (and its chance level), circles per study and marker circles against tau."""
+    """PNG chart: hit rate (and its chance level), circles per study and marker circles against tau; with the
+    deletion figures (issue #18), a third panel: P's median drop with the circles and with random regions removed,
+    and the share of abnormal studies where the circles' drop is larger."""
     import matplotlib  # noqa: PLC0415 - only the evaluation command draws charts
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot  # noqa: PLC0415
 
     taus = [q.sight_sensitivity for q in qualities]
-    figure, (top, bottom) = pyplot.subplots(2, 1, figsize=(6, 5.5), sharex=True)
+    deletion = any(getattr(q, "deletion_drop_median", None) is not None for q in qualities)
+    figure, axes = pyplot.subplots(3 if deletion else 2, 1, figsize=(6, 7.8 if deletion else 5.5), sharex=True)
+    top, bottom = axes[0], axes[1]
     top.plot(taus, [q.lesion_hit_rate for q in qualities], marker="o", color="#1f77b4", label="lesion hit rate")
     if all(q.chance_hit_rate is not None for q in qualities):
         top.plot(taus, [q.chance_hit_rate for q in qualities], linestyle=":", color="#1f77b4",
@@ -44,9 +48,22 @@ def write_quality_chart(qualities: Sequence["ThresholdQuality"], path: Path, def
     bottom.plot(taus, [q.circles_per_study for q in qualities], marker="o", label="circles per study", color="#444")
     bottom.plot(taus, [q.marker_circles for q in qualities], marker="s", label="circles on film markers",
                 color="#d62728")
-    bottom.set_xlabel("sight sensitivity τ")
     bottom.legend()
-    for axis in (top, bottom):
+    if deletion:
+        # Issue #18: does removing the circles lower P(abnormal) more than removing same-size random regions?
+        third = axes[2]
+        nan = float("nan")
+        third.plot(taus, [nan if q.deletion_drop_median is None else q.deletion_drop_median for q in qualities],
+                   marker="o", color="#b5452f", label="median drop of P, circles removed")
+        third.plot(taus, [nan if q.random_deletion_drop_median is None else q.random_deletion_drop_median
+                          for q in qualities], linestyle=":", color="#b5452f",
+                   label="median drop, same-size random regions")
+        third.plot(taus, [nan if q.circles_beat_random_share is None else q.circles_beat_random_share
+                          for q in qualities], marker="s", color="#555", label="share of studies: circles > random")
+        third.set_ylabel("abnormal studies")
+        third.legend(fontsize=8)
+    axes[-1].set_xlabel("sight sensitivity τ")
+    for axis in axes:
         axis.axvline(default_sight_sensitivity, color="#999", linestyle="--", linewidth=1)
         axis.grid(alpha=0.3)
     top.set_title("Detection quality against synthetic ground truth")

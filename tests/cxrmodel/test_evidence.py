@@ -132,7 +132,8 @@ def test_every_deletion_number_is_what_the_model_gives_for_that_input(demo_docum
     inputs, expected = [], []
 
     # Regions: the document's circles at tau (image pixels) -> model grid -> pixels within r -> reference there.
-    region = next(entry for entry in evidence["regions"] if entry["threshold"] == document["settings"]["sight_sensitivity"])
+    tau = document["settings"]["sight_sensitivity"]
+    region = next(entry for entry in evidence["regions"] if entry["threshold"] == tau)
     assert region["circles"] == len(document["circles"]) >= 1
     mapping = prepared.mapping
     rows, columns = np.mgrid[0:size, 0:size]
@@ -173,7 +174,6 @@ def test_the_random_control_is_the_median_over_the_seeded_placements(demo_docume
     from cxrmodel.data.openi import parse_openi_xml
     from cxrmodel.detection import smooth_attribution_map, sweep_circles
     from cxrmodel.explain import StudyExplainer, make_image_baseline
-    from cxrmodel.imaging import decode_image
     from cxrmodel.modeling import load_bundle
 
     document, image_path, report_path = demo_document
@@ -182,10 +182,12 @@ def test_the_random_control_is_the_median_over_the_seeded_placements(demo_docume
     explainer = StudyExplainer(bundle, with_evidence=False)
     from cxrmodel.explain import ExplanationSettings
 
-    prepared, attribution, _cached, _timing = explainer.attribute(image_path.read_bytes(), report, ExplanationSettings())
+    prepared, attribution, _cached, _timing = explainer.attribute(image_path.read_bytes(), report,
+                                                                  ExplanationSettings())
     reference = make_image_baseline(prepared.model_image, "mean", bundle.image_baseline)
     chest = chest_mask(prepared.model_image)
-    raw = attribution.raw_image_attribution if attribution.raw_image_attribution is not None else attribution.image_attribution
+    raw = attribution.raw_image_attribution
+    raw = attribution.image_attribution if raw is None else raw
     index = SLIDER_THRESHOLDS.index(0.5)
     circles = sweep_circles(smooth_attribution_map(raw, bundle.config.default_attribution_smoothing), [0.5],
                             bundle.config.default_link_distance, 2)[0].circles

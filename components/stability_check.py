@@ -1,0 +1,169 @@
+"""Do the circles survive a second reference image? The stability badge beside the prediction (issue #18).
+
+A study's explanation uses one reference image (the IG image baseline: the mean normal training image for the
+demo). The check explains the study again with a second one (:func:`cxrmodel.explain.evidence.second_reference`:
+the blurred study for a "mean" explanation) and compares the two maps
+(:meth:`cxrmodel.explain.StudyExplainer.stability`): the overlap (Jaccard) of their signal pixels at the current
+tau and the rank correlation of the two maps, as a badge — **stable** (both ≥ 0.5), **unstable** (either < 0.2)
+or **partly** — with the numbers on hover. The badge follows the slider in the browser (``cxr.stabilityBadge`` in
+assets/stability.js; :func:`badge_parts` is its Python mirror) with no request.
+
+It doubles the gradient work, so it is not computed with every explanation: when the second attribution is
+already in the cache the badge is shown as soon as the study is (a plain callback, numpy only); otherwise a
+**Check stability** button runs it as a background job (progress shown; bounded by the same job slots as the
+explanations) and the result is cached for everyone. Every value names its study, and the badge is drawn only
+for the study shown (never another study's under this one's name). A study whose numbers the distribution gate
+withholds or refuses gets no badge.
+
+Owns the ids ``stability-data`` (dcc.Store: ``{"study", "stability"}``, ``{"study", "gated": true}`` or None),
+``stability-badge``, ``check-stability`` (button) and ``stability-progress``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import dash_bootstrap_components as dbc
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
+
+from components import distribution_gate, study_loading
+from components.session import SESSION_ID
+from components.threshold_control import SIGHT_SENSITIVITY_ID, nearest_threshold_index, snap_sight_sensitivity
+from cxrmodel.explain.evidence import STABLE_OVERLAP, UNSTABLE_OVERLAP, stability_verdict
+
+logger = logging.getLogger(__name__)
+
+STABILITY_DATA_ID = "stability-data"
+STABILITY_BADGE_ID = "stability-badge"
+CHECK_STABILITY_ID = "check-stability"
+STABILITY_PROGRESS_ID = "stability-progress"
+CLIENTSIDE_NAMESPACE = "cxr"
+
+VERDICT_COLOURS = {"stable": "success", "partly": "warning", "unstable": "danger"}
+HIDDEN = {"display": "none"}
+SHOWN = {"display": "inline-block"}
+
+
+def layout() -> html.Div:
+    """The badge, the button that runs the check, its progress line and the store."""
+    return html.Div(
+        [
+            html.Span(id=STABILITY_BADGE_ID, className="me-2"),
+            dbc.Button("Check stability", id=CHECK_STABILITY_ID, size="sm", color="secondary", outline=True,
+                       style=HIDDEN, title="Explain this study again with a second reference image and compare the "
+                       "two maps (doubles the gradient work; cached)."),
+            html.Span(id=STABILITY_PROGRESS_ID, className="small text-muted ms-2"),
+            dcc.Store(id=STABILITY_DATA_ID),
+        ],
+        className="stability-check small mb-3",
+    )
+
+
+def badge_parts(data: dict | None, shown: dict | None, sight_sensitivity: float | None) -> list:
+    """``[badge text, badge class, badge title, button style]`` for the study shown (pure; mirrors the JS).
+
+    Nothing (and no button) when the data is for another study than the one shown, or the study is gated.
+    """
+    study = shown.get("study") if isinstance(shown, dict) else None
+    if not study or not isinstance(data, dict) or data.get("study") != study or data.get("gated"):
+        return ["", "", "", HIDDEN]
+    checked = data.get("stability")
+    if not checked:
+        return ["", "", "", SHOWN]
+    tau = snap_sight_sensitivity(sight_sensitivity)
+    index = nearest_threshold_index(checked["thresholds"], tau if tau is not None else 0.0)
+    overlap = checked["overlaps"][index] if index >= 0 else None
+    rho = checked["rank_correlation"]
+    verdict = stability_verdict(overlap, rho)
+    overlap_text = "n/a" if overlap is None else f"{overlap:.2f}"
+    rho_text = "n/a" if rho is None else f"{rho:.2f}"
+    title = (f"Against the {checked['reference']} reference image: signal-pixel overlap {overlap_text} at τ = "
+             f"{checked['thresholds'][index]:.2f}, rank correlation of the two maps {rho_text} (stable: both ≥ "
+             f"{STABLE_OVERLAP}; unstable: either < {UNSTABLE_OVERLAP}).")
+    return [f"Circles {verdict} under a second reference (overlap {overlap_text}, ρ {rho_text})",
+            f"badge bg-{VERDICT_COLOURS[verdict]} stability-{verdict}", title, HIDDEN]
+
+
+def stability_data(study_id: str | None, source: tuple[bytes, str] | None, stability: Callable,
+                   gated: bool) -> dict | None:
+    """The store's value for a shown study (pure apart from ``stability``, which reads the cache)."""
+    if not study_id or source is None:
+        return None
+    if gated:
+        return {"study": study_id, "gated": True}
+    return {"study": study_id, "stability": stability(*source)}
+
+
+def register_callbacks(app, resolve: Callable, cached_stability: Callable, compute_stability: Callable,
+                       is_gated: Callable) -> None:
+    """The plain callback (from the cache), the background check and the browser-side badge.
+
+    Args:
+        app: The Dash app (with a background callback manager).
+        resolve: ``resolve(study_id, session_id) -> (image bytes, report text) | None``.
+        cached_stability: ``(image bytes, report) -> dict | None`` from the cache only (no TensorFlow).
+        compute_stability: ``(image bytes, report, progress) -> dict``; runs in the job's process.
+        is_gated: ``(image bytes, report) -> bool``: the distribution gate withholds or refuses the study.
+    """
+
+    @app.callback(
+        Output(STABILITY_DATA_ID, "data"),
+        Input(study_loading.SHOWN_STUDY_ID, "data"),
+        State(SESSION_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def from_cache(shown, session_id):
+        study_id = shown.get("study") if isinstance(shown, dict) else None
+        try:
+            source = resolve(study_id, session_id) if study_id else None
+            return stability_data(study_id, source, cached_stability, bool(source) and is_gated(*source))
+        except Exception:  # noqa: BLE001 - no badge rather than a broken page
+            logger.exception("reading the stability check failed")
+            return None
+
+    @app.callback(
+        Output(STABILITY_DATA_ID, "data", allow_duplicate=True),
+        Input(CHECK_STABILITY_ID, "n_clicks"),
+        State(study_loading.SHOWN_STUDY_ID, "data"),
+        State(SESSION_ID, "data"),
+        background=True,
+        progress=[Output(STABILITY_PROGRESS_ID, "children")],
+        progress_default=[""],
+        running=[(Output(CHECK_STABILITY_ID, "disabled"), True, False)],
+        interval=500,
+        prevent_initial_call=True,
+    )
+    def check_in_background(set_progress, clicks, shown, session_id):
+        study_id = shown.get("study") if isinstance(shown, dict) else None
+        if not clicks or not study_id:
+            return no_update
+        source = resolve(study_id, session_id)
+        if source is None:
+            return no_update
+        set_progress(["Checking stability: explaining again with a second reference image…"])
+
+        def progress(fraction: float, message: str) -> None:
+            set_progress([f"Checking stability: {message} ({100 * fraction:.0f} %)"])
+
+        try:
+            return {"study": study_id, "stability": compute_stability(*source, progress)}
+        except Exception:  # noqa: BLE001 - the job reports a failure in words, the page keeps working
+            logger.exception("stability check failed for %s", study_id)
+            return {"study": study_id, "stability": None}
+
+    app.clientside_callback(
+        ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="stabilityBadge"),
+        Output(STABILITY_BADGE_ID, "children"),
+        Output(STABILITY_BADGE_ID, "className"),
+        Output(STABILITY_BADGE_ID, "title"),
+        Output(CHECK_STABILITY_ID, "style"),
+        Input(STABILITY_DATA_ID, "data"),
+        Input(study_loading.SHOWN_STUDY_ID, "data"),
+        Input(SIGHT_SENSITIVITY_ID, "value"),
+    )
+
+
+def gated(document: dict) -> bool:
+    """True when the distribution gate withholds or refuses the study's numbers."""
+    return distribution_gate.decide(document) != distribution_gate.SHOW
