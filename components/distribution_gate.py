@@ -165,8 +165,12 @@ def gate_panel(panel: Any, document: dict, sweep: dict | None, study_id: str, is
 
 
 def shown_probability(document: dict) -> float | None:
-    """P(abnormal) for the picker's label, or None when it is withheld or refused."""
-    return document["probability"] if decide(document) == SHOW else None
+    """P(abnormal) for the picker's label (the calibrated one when the bundle has it), or None when it is withheld
+    or refused."""
+    if decide(document) != SHOW:
+        return None
+    calibrated = document.get("calibrated_probability")
+    return document["probability"] if calibrated is None else calibrated
 
 
 def upload_refusal(check: dict) -> str | None:

@@ -61,12 +61,18 @@ def export_filename(title: str, sight_sensitivity: float, extension: str) -> str
     return f"{stem[:60]}_tau{sight_sensitivity:.2f}.{extension}"
 
 
+def displayed_probability(document: dict) -> float:
+    """The P(abnormal) the page shows: the calibrated one when the bundle has it, else the model output."""
+    calibrated = document.get("calibrated_probability")
+    return float(document["probability"] if calibrated is None else calibrated)
+
+
 def caption_text(title: str, document: dict) -> str:
     """The line printed under the exported radiograph (pure)."""
     count = len(document["circles"])
     parts = [
         title,
-        f"P(abnormal) {document['probability']:.2f} ({document['label']})",
+        f"P(abnormal) {displayed_probability(document):.2f} ({document['label']})",
         f"τ {document['settings']['sight_sensitivity']:.2f}",
         f"{count} circle{'s' if count != 1 else ''}",
     ]

@@ -1,4 +1,10 @@
-"""The model card: which model is loaded, what it was trained on, its held-out metrics, the synthetic banner."""
+"""The model card: which model is loaded, what it was trained on, its held-out metrics, the synthetic banner.
+
+When the bundle is calibrated (``calibration.json``, :class:`cxrmodel.modeling.bundle.BundleCalibration`) the card
+also shows the held-out reliability diagram (dcc.Graph ``calibration-diagram``, built by the pure
+:func:`reliability_figure`) and the expected calibration error before and after temperature scaling; otherwise it
+says "not calibrated".
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,18 @@ import math
 from decimal import ROUND_HALF_UP, Decimal
 
 import dash_bootstrap_components as dbc
-from dash import html
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from cxrmodel.modeling.bundle import BundleCalibration, CalibrationBin
 
 SYNTHETIC_BANNER_ID = "synthetic-banner"
 MODEL_CARD_ID = "model-card"
+CALIBRATION_DIAGRAM_ID = "calibration-diagram"
+CALIBRATION_SUMMARY_ID = "calibration-summary"
+NOT_CALIBRATED_TEXT = ("P(abnormal) is not calibrated: this bundle has no calibration.json, so the probability "
+                       "shown is the model's raw output.")
+DIAGRAM_HEIGHT = 220
 
 _MODALITY_NAMES = {"multimodal": "Multimodal", "image": "Image only", "text": "Report only"}
 
@@ -59,8 +73,71 @@ def synthetic_banner(card: dict) -> dbc.Alert | None:
     )
 
 
-def layout(card: dict, fingerprint: str) -> dbc.Card:
-    """The model card panel."""
+def _points(bins: tuple[CalibrationBin, ...]) -> tuple[list[float], list[float], list[list]]:
+    shown = [row for row in bins if row.count]
+    return ([row.mean_confidence for row in shown], [row.observed_frequency for row in shown],
+            [[row.count, f"{row.lower:.1f}–{row.upper:.1f}"] for row in shown])
+
+
+def reliability_figure(calibration: BundleCalibration) -> go.Figure:
+    """The held-out reliability diagram: observed abnormal share against mean P per bin, raw and calibrated (pure).
+
+    One point per non-empty equal-width bin; the dotted diagonal is perfect calibration; hovering a point gives
+    its bin and study count.
+    """
+    held_out = calibration.held_out
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="ideal", hoverinfo="skip",
+                                line={"color": "#adb5bd", "dash": "dot", "width": 1}))
+    for name, bins, color, ece in (
+        ("raw model output", held_out.bins_raw, "#dc3545", held_out.ece_raw),
+        (f"calibrated (T={calibration.temperature:.2f})", held_out.bins_calibrated, "#0d6efd",
+         held_out.ece_calibrated),
+    ):
+        x, y, custom = _points(bins)
+        figure.add_trace(go.Scatter(
+            x=x, y=y, customdata=custom, mode="lines+markers", name=f"{name}, ECE {ece:.3f}",
+            line={"color": color, "width": 1.5}, marker={"size": 6},
+            hovertemplate=(f"{name}<br>P bin %{{customdata[1]}}: %{{customdata[0]}} studies<br>mean P %{{x:.3f}}, "
+                           "observed abnormal %{y:.3f}<extra></extra>"),
+        ))
+    figure.update_layout(
+        template="plotly_white",
+        margin={"l": 40, "r": 8, "t": 8, "b": 36},
+        xaxis={"title": {"text": "mean P(abnormal) in bin"}, "range": [0, 1], "dtick": 0.25},
+        yaxis={"title": {"text": "observed abnormal"}, "range": [0, 1], "dtick": 0.25},
+        # Inside the empty upper-left corner (the points lie near the diagonal), so the square stays large.
+        legend={"x": 0.02, "y": 0.98, "xanchor": "left", "yanchor": "top", "font": {"size": 10},
+                "bgcolor": "rgba(255, 255, 255, 0.8)"},
+        font={"size": 10},
+    )
+    return figure
+
+
+def calibration_text(calibration: BundleCalibration | None) -> str:
+    """The card's calibration line (pure): held-out ECE raw and calibrated with the temperature, or "not calibrated"."""
+    if calibration is None:
+        return NOT_CALIBRATED_TEXT
+    held_out = calibration.held_out
+    return (f"ECE on the held-out split: raw {held_out.ece_raw:.3f}, calibrated "
+            f"{held_out.ece_calibrated:.3f} (temperature T={calibration.temperature:.3f}, fitted on "
+            f"{calibration.fitted_on}). The P(abnormal) shown is the calibrated one.")
+
+
+def calibration_section(calibration: BundleCalibration | None) -> list:
+    """The card's calibration part: the line of :func:`calibration_text`, and the diagram when calibrated."""
+    children: list = [html.P(calibration_text(calibration), id=CALIBRATION_SUMMARY_ID,
+                             className="small text-muted mb-1")]
+    if calibration is not None:
+        children.append(dcc.Graph(id=CALIBRATION_DIAGRAM_ID, figure=reliability_figure(calibration),
+                                  config={"displaylogo": False, "displayModeBar": False},
+                                  # Responsive: the card starts collapsed, so the graph is sized when it opens.
+                                  responsive=True, style={"height": f"{DIAGRAM_HEIGHT}px"}))
+    return children
+
+
+def layout(card: dict, fingerprint: str, calibration: BundleCalibration | None = None) -> dbc.Card:
+    """The model card panel (``calibration``: the bundle's, ``Bundle.calibration``; None = not calibrated)."""
     metrics = card.get("metrics", {})
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th("Held-out"), html.Th("Accuracy"), html.Th("AUC")])),
@@ -77,6 +154,7 @@ def layout(card: dict, fingerprint: str) -> dbc.Card:
                     html.P(card.get("trained_on", ""), className="small text-muted mb-1 mt-2"),
                     html.P(card.get("held_out", ""), className="small text-muted mb-2"),
                     table,
+                    *calibration_section(calibration),
                     html.P(f"Fingerprint {fingerprint}", className="small text-muted mb-0"),
                 ]
             ),

@@ -174,14 +174,18 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
         sight_sensitivity: The slider's tau.
     """
     probability = document["probability"]
+    calibrated = document.get("calibrated_probability")
     predicted = document["label"]
     share = document["modality_share"]
     error = document["completeness"]["relative_error"]
     children = [
         html.H6(reading_guide.prediction_heading(document), id=reading_guide.PREDICTION_HEADING_ID,
                 className="mb-1"),
-        html.Div("P(abnormal)", className="small text-muted"),
-        html.Div(f"{probability:.3f}", className="display-6"),
+        html.Div("P(abnormal), calibrated" if calibrated is not None else "P(abnormal), not calibrated",
+                 className="small text-muted"),
+        html.Div(f"{probability if calibrated is None else calibrated:.3f}", className="display-6"),
+        *([] if calibrated is None else [html.Div(f"model output {probability:.3f} (the attributions and the "
+                                                  "deletion checks refer to it)", className="small text-muted")]),
         dbc.Badge(f"model: {predicted}", color="danger" if predicted == "abnormal" else "success", className="me-2"),
     ]
     if truth_label is not None:

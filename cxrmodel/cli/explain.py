@@ -52,6 +52,7 @@ def percent(share: float | None) -> str:
 def readable_explanation(document: dict) -> list[str]:
     """The lines ``explain`` prints without ``--json``, from its document."""
     lines = [f"P(abnormal) = {document['probability']:.3f} ({document['label']})"]
+
     distribution = document.get("distribution") or {}
     if distribution.get("in_distribution") is not True:
         warning = DISTRIBUTION_WARNING if distribution.get("in_distribution") is False else NOT_CHECKED_WARNING
@@ -62,6 +63,10 @@ def readable_explanation(document: dict) -> list[str]:
                  f"completeness error {document['completeness']['relative_error']:.2%}")
     lines.extend(f"circle at ({circle['x']:.0f}, {circle['y']:.0f}) r={circle['r']:.0f} mass={percent(circle['mass'])}"
                  for circle in document["circles"])
+    if "calibrated_probability" in document:
+        calibrated = document["calibrated_probability"]
+        lines.append("calibrated P(abnormal) = " + (f"{calibrated:.3f}" if calibrated is not None
+                                                     else "n/a (the bundle is not calibrated)"))
     lines.extend(evidence_lines(document))
     return lines
 

@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from cxrmodel.cli import data, demo, detect, embeddings, evaluate, explain, pretrain, train
+from cxrmodel.cli import calibrate, data, demo, detect, embeddings, evaluate, explain, pretrain, train
 from cxrmodel.cli._common import USER_ERROR_STATUS, CommandError
 
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_parsers(commands)  # synthetic-chestxray14, pretrain-image
     embeddings.add_parser(commands)  # embeddings train|check
     train.add_parsers(commands)  # train, evaluate-models, pipeline
+    calibrate.add_parser(commands)  # calibrate
     evaluate.add_detection_parser(commands)  # evaluate-detection
     data.add_parser(commands)  # data fetch-openi-reports|fetch-chestxray14-labels
     evaluate.add_parser(commands)  # evaluate

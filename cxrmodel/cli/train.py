@@ -78,7 +78,12 @@ def _command_train(arguments: argparse.Namespace) -> int:
     command = "python -m cxrmodel " + " ".join(shlex.quote(part) for part in sys.argv[1:]) if sys.argv[1:] else None
     card = train_target_bundle(arguments.studies, arguments.output, settings, sources, progress_bar=progress,
                                command=command)
+    calibration = card.get("calibration")
     print(json.dumps({"bundle": card["bundle"], "metrics": card["metrics"], "synthetic": card["synthetic"],
+                      "calibration": None if calibration is None else {
+                          "temperature": calibration["temperature"],
+                          "ece_raw": calibration["held_out"]["ece_raw"],
+                          "ece_calibrated": calibration["held_out"]["ece_calibrated"]},
                       "reused": card["reused"], "training_seconds": card["training_seconds"],
                       "dashboard": f"python app.py --model {arguments.output} --studies {arguments.studies}"}))
     return 0

@@ -1,10 +1,24 @@
-"""How good are the circles? Lesion hits against synthetic ground truth, per study and over a folder.
+"""How good are the circles, and how far to trust P(abnormal)?
+
+Lesion hits against synthetic ground truth, per study and over a folder; and the calibration of the model's
+probability (:mod:`~cxrmodel.evaluation.calibration`: temperature scaling, reliability bins, expected calibration
+error; numpy and scipy only).
 
 :mod:`~cxrmodel.evaluation.lesion_hits` is what the dashboard needs (numpy and the truth readers only);
 :mod:`~cxrmodel.evaluation.detection_quality` sweeps tau over a folder with its controls (chance and
 counterfactual hit rates) and explains studies, so it loads TensorFlow when it runs, not when imported.
 """
 
+from cxrmodel.evaluation.calibration import (
+    CalibrationError,
+    apply_temperature,
+    calibration_document,
+    expected_calibration_error,
+    fit_temperature,
+    logits,
+    negative_log_likelihood,
+    reliability_bins,
+)
 from cxrmodel.evaluation.detection_quality import (
     DEFAULT_SWEEP,
     DetectionReport,
@@ -16,14 +30,22 @@ from cxrmodel.evaluation.detection_quality import (
 from cxrmodel.evaluation.lesion_hits import centre_inside, lesion_masks_for_study, lesions_hit, sweep_hit_rates
 
 __all__ = [
+    "CalibrationError",
     "DEFAULT_SWEEP",
     "DetectionReport",
     "LesionOutcome",
     "ThresholdQuality",
+    "apply_temperature",
+    "calibration_document",
     "centre_inside",
     "detection_report",
+    "expected_calibration_error",
+    "fit_temperature",
     "lesion_masks_for_study",
     "lesions_hit",
+    "logits",
+    "negative_log_likelihood",
+    "reliability_bins",
     "sweep_hit_rates",
     "write_quality_json",
 ]

@@ -28,6 +28,7 @@ It is stored with the attribution in the explanation cache.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -181,6 +182,7 @@ def chest_mask(model_image: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(labels == (int(np.argmax(sizes)) + 1))
 
 
+@functools.lru_cache(maxsize=4096)
 def disk_offsets(circle: Circle) -> tuple[tuple[int, int], np.ndarray]:
     """The grid pixels inside one circle: ``((row, column) anchor, (n, 2) int offsets from it)``.
 
@@ -193,6 +195,7 @@ def disk_offsets(circle: Circle) -> tuple[tuple[int, int], np.ndarray]:
     rows, columns = rows + anchor[0], columns + anchor[1]
     inside = (rows - circle.y) ** 2 + (columns - circle.x) ** 2 <= circle.r**2 + 1e-9
     offsets = np.stack([rows[inside] - anchor[0], columns[inside] - anchor[1]], axis=1)
+    offsets.setflags(write=False)
     return anchor, offsets
 
 

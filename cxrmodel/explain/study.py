@@ -3,8 +3,8 @@
 This is the engine behind ``python -m cxrmodel explain`` and the dashboard. The JSON it produces is a stable
 contract (see :func:`explanation_document`):
 
-``{"model": {"name", "fingerprint"}, "probability", "label", "completeness": {"expected", "sum",
-"relative_error", ...}, "modality_share": {"image", "text"}, "image": {"width", "height"},
+``{"model": {"name", "fingerprint"}, "probability", "calibrated_probability" | null, "label",
+"completeness": {"expected", "sum", "relative_error", ...}, "modality_share": {"image", "text"}, "image": {"width", "height"},
 "circles": [{"x", "y", "r", "points", "mass"}], "words": [{"text", "start", "end", "score", "share",
 "seen"}], "distribution": {"in_distribution", "score", "reasons"}, "evidence": {...} | null, "settings": {...},
 "timing_ms": {...}}``
@@ -417,6 +417,10 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
     return {
         "model": {"name": bundle.name, "fingerprint": bundle.fingerprint, "synthetic": bundle.synthetic},
         "probability": round(float(attribution.probability), 6),
+        # The model output is what the attributions and the evidence refer to; the calibrated P (temperature
+        # scaling, calibration.json) is what a reader should take as the probability. None: not calibrated.
+        "calibrated_probability": (None if bundle.calibration is None
+                                   else round(bundle.calibrated_probability(float(attribution.probability)), 6)),
         "label": "abnormal" if attribution.probability >= 0.5 else "normal",
         "completeness": {
             "expected": float(completeness.expected),

@@ -7,8 +7,12 @@ Layout::
     config.json   cxrmodel.modeling.builders.ModelConfig: input size, backbone, preprocessing, max tokens, defaults
     card.json     the model card: what it was trained on, when, held-out metrics, ``synthetic`` flag
     image_baseline.png   optional: the reference image of the attribution path (mean normal training image)
+    calibration.json     optional: the temperature that calibrates P(abnormal) and its held-out reliability
+                         (written by ``train`` and ``calibrate``; see cxrmodel.evaluation.calibration)
 
 :func:`load_bundle` validates every file and raises :class:`BundleError` naming the file and the problem.
+Neither card.json nor calibration.json is part of :func:`bundle_fingerprint`: they describe the model and do not
+change what it computes, so (re)calibrating a bundle keeps its cached explanations.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -38,6 +43,9 @@ VOCABULARY_FILE = "vocab.json"
 CONFIG_FILE = "config.json"
 CARD_FILE = "card.json"
 IMAGE_BASELINE_FILE = "image_baseline.png"
+CALIBRATION_FILE = "calibration.json"
+CALIBRATION_EPSILON = 1e-7
+"""Probabilities are clipped to [ε, 1 - ε] before their logit (= cxrmodel.evaluation.calibration.EPSILON)."""
 BUNDLE_FILES = (MODEL_FILE, VOCABULARY_FILE, CONFIG_FILE, CARD_FILE)
 REQUIRED_CARD_KEYS = ("name", "synthetic", "created", "trained_on", "metrics")
 
@@ -61,6 +69,65 @@ class PreparedStudy:
     report: EncodedReport
 
 
+@dataclass(frozen=True)
+class CalibrationBin:
+    """One equal-width reliability bin: ``lower <= P < upper``, its study count, mean P and abnormal share.
+
+    ``mean_confidence`` and ``observed_frequency`` are None for an empty bin.
+    """
+
+    lower: float
+    upper: float
+    count: int
+    mean_confidence: float | None
+    observed_frequency: float | None
+
+
+@dataclass(frozen=True)
+class HeldOutCalibration:
+    """How calibrated the model is on the bundle's held-out split, before (raw) and after temperature scaling."""
+
+    count: int
+    ece_raw: float
+    ece_calibrated: float
+    bins_raw: tuple[CalibrationBin, ...]
+    bins_calibrated: tuple[CalibrationBin, ...]
+    accuracy_raw: float
+    accuracy_calibrated: float
+    nll_raw: float
+    nll_calibrated: float
+
+
+@dataclass(frozen=True)
+class BundleCalibration:
+    """A bundle's ``calibration.json``: temperature scaling of P(abnormal), where it was fitted, how it does.
+
+    Attributes:
+        temperature: T > 0; the calibrated probability is ``sigmoid(logit(p) / T)``.
+        fitted_on: In words, the studies T was fitted on (a validation split, never the held-out one).
+        fitted_count: How many studies that was.
+        held_out: Reliability on the held-out split (ECE, bins, accuracy, NLL; raw and calibrated).
+        created: ISO 8601 time of the fit.
+    """
+
+    method: str
+    temperature: float
+    fitted_on: str
+    fitted_count: int
+    held_out: HeldOutCalibration
+    created: str
+
+    def apply(self, probability: float) -> float:
+        """The calibrated P(abnormal) of a model output ``probability`` in [0, 1].
+
+        The formula of :func:`cxrmodel.evaluation.calibration.apply_temperature` (the layering keeps this
+        package from importing that one; a test checks that both agree).
+        """
+        p = min(max(float(probability), CALIBRATION_EPSILON), 1.0 - CALIBRATION_EPSILON)
+        scaled = (math.log(p) - math.log1p(-p)) / self.temperature
+        return 0.5 * (1.0 + math.tanh(0.5 * scaled))
+
+
 @dataclass
 class Bundle:
     """A loaded, validated model bundle.
@@ -79,6 +146,8 @@ class Bundle:
     fingerprint: str
     image_baseline: np.ndarray | None = None
     """(S, S, 3) float32 in [0, 1]: the bundle's reference image for integrated gradients, if it has one."""
+    calibration: BundleCalibration | None = None
+    """The bundle's temperature scaling (``calibration.json``), or None: the bundle is not calibrated."""
 
     @property
     def model(self) -> "keras.Model":
@@ -101,6 +170,21 @@ class Bundle:
     def synthetic(self) -> bool:
         """True when the model was trained on synthetic data (shown as a banner in the dashboard)."""
         return bool(self.card.get("synthetic"))
+
+    @property
+    def calibrated(self) -> bool:
+        """True when the bundle has a ``calibration.json``."""
+        return self.calibration is not None
+
+    def calibrated_probability(self, probability: float) -> float | None:
+        """The calibrated P(abnormal) of a model output, or None when the bundle is not calibrated.
+
+        The model output stays what the attributions and evidence refer to; this is the figure to show as a
+        probability.
+        """
+        if self.calibration is None:
+            return None
+        return self.calibration.apply(probability)
 
     def prepare(self, pixels: np.ndarray, report: str) -> PreparedStudy:
         """Put a decoded image (height, width) in [0, 1] and a report text into model-input form."""
@@ -146,7 +230,10 @@ def _read_json(path: Path) -> dict:
 
 
 def bundle_fingerprint(path: str | os.PathLike) -> str:
-    """Short sha256 over the model, vocabulary and config files: identifies the exact model for caches."""
+    """Short sha256 over the model, vocabulary, config and image baseline: identifies the exact model for caches.
+
+    card.json and calibration.json are left out: they describe the model's outputs without changing them.
+    """
     digest = hashlib.sha256()
     for name in (MODEL_FILE, VOCABULARY_FILE, CONFIG_FILE, IMAGE_BASELINE_FILE):
         file = Path(path) / name
@@ -154,6 +241,122 @@ def bundle_fingerprint(path: str | os.PathLike) -> str:
             digest.update(name.encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _calibration_error(path: Path, problem: str) -> BundleError:
+    return BundleError(f"{path}: {problem}; fix it, delete it (the bundle is then not calibrated) or rerun "
+                       "'python -m cxrmodel calibrate'")
+
+
+def _number(path: Path, record: dict, key: str, where: str, *, low: float = 0.0, high: float = math.inf,
+            positive: bool = False, nullable: bool = False) -> float | None:
+    value = record.get(key) if isinstance(record, dict) else None
+    if value is None and nullable and isinstance(record, dict) and key in record:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _calibration_error(path, f"{where}'{key}' must be a number, got {value!r}")
+    if value < low or value > high or (positive and value <= 0):
+        bound = "> 0" if positive else f"between {low:g} and {high:g}"
+        raise _calibration_error(path, f"{where}'{key}' must be {bound}, got {value!r}")
+    return float(value)
+
+
+def _count(path: Path, record: dict, key: str, where: str, *, minimum: int = 0) -> int:
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _calibration_error(path, f"{where}'{key}' must be a whole number of at least {minimum}, got {value!r}")
+    return value
+
+
+def _bins(path: Path, record: dict, key: str) -> tuple[CalibrationBin, ...]:
+    rows = record.get(key)
+    if not isinstance(rows, list) or not rows:
+        raise _calibration_error(path, f"held_out '{key}' must be a non-empty list of bins")
+    bins = []
+    for index, row in enumerate(rows):
+        where = f"held_out {key}[{index}] "
+        if not isinstance(row, dict):
+            raise _calibration_error(path, f"{where}must be an object")
+        count = _count(path, row, "count", where)
+        bins.append(CalibrationBin(
+            lower=_number(path, row, "lower", where, high=1.0),
+            upper=_number(path, row, "upper", where, high=1.0),
+            count=count,
+            mean_confidence=_number(path, row, "mean_confidence", where, high=1.0, nullable=count == 0),
+            observed_frequency=_number(path, row, "observed_frequency", where, high=1.0, nullable=count == 0),
+        ))
+    return tuple(bins)
+
+
+def calibration_from_dict(document: dict, path: str | os.PathLike = CALIBRATION_FILE) -> BundleCalibration:
+    """Validate a ``calibration.json`` document.
+
+    Raises:
+        BundleError: naming ``path``, the field and the problem.
+    """
+    path = Path(path)
+    if not isinstance(document, dict):
+        raise _calibration_error(path, "must hold a JSON object")
+    if document.get("method") != "temperature":
+        raise _calibration_error(path, f"'method' must be \"temperature\", got {document.get('method')!r}")
+    for key in ("fitted_on", "created"):
+        if not isinstance(document.get(key), str) or not document[key].strip():
+            raise _calibration_error(path, f"'{key}' must be a non-empty text, got {document.get(key)!r}")
+    held_out = document.get("held_out")
+    if not isinstance(held_out, dict):
+        raise _calibration_error(path, f"'held_out' must be an object, got {held_out!r}")
+    where = "held_out "
+    summary = HeldOutCalibration(
+        count=_count(path, held_out, "count", where, minimum=1),
+        ece_raw=_number(path, held_out, "ece_raw", where, high=1.0),
+        ece_calibrated=_number(path, held_out, "ece_calibrated", where, high=1.0),
+        bins_raw=_bins(path, held_out, "bins_raw"),
+        bins_calibrated=_bins(path, held_out, "bins_calibrated"),
+        accuracy_raw=_number(path, held_out, "accuracy_raw", where, high=1.0),
+        accuracy_calibrated=_number(path, held_out, "accuracy_calibrated", where, high=1.0),
+        nll_raw=_number(path, held_out, "nll_raw", where),
+        nll_calibrated=_number(path, held_out, "nll_calibrated", where),
+    )
+    for key in ("bins_raw", "bins_calibrated"):
+        counted = sum(row.count for row in getattr(summary, key))
+        if counted != summary.count:
+            raise _calibration_error(path, f"held_out '{key}' hold {counted} studies but 'count' is {summary.count}")
+    return BundleCalibration(
+        method="temperature",
+        temperature=_number(path, document, "temperature", "", positive=True),
+        fitted_on=document["fitted_on"],
+        fitted_count=_count(path, document, "fitted_count", "", minimum=1),
+        held_out=summary,
+        created=document["created"],
+    )
+
+
+def read_calibration(directory: str | os.PathLike) -> BundleCalibration | None:
+    """The bundle's ``calibration.json``, validated; None when the bundle has none (it is not calibrated).
+
+    Raises:
+        BundleError: The file is there but unreadable or malformed.
+    """
+    path = Path(directory) / CALIBRATION_FILE
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _calibration_error(path, f"is not readable JSON ({error})") from error
+    return calibration_from_dict(document, path)
+
+
+def write_calibration(directory: str | os.PathLike, document: dict) -> Path:
+    """Validate ``document`` (see :func:`cxrmodel.evaluation.calibration.calibration_document`) and write it as
+    the bundle's ``calibration.json`` (atomically; the fingerprint does not change). Returns the file's path."""
+    path = Path(directory) / CALIBRATION_FILE
+    calibration_from_dict(document, path)
+    temporary = path.with_name(f".{CALIBRATION_FILE}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    logger.info("wrote %s (temperature %.4g)", path, document["temperature"])
+    return path
 
 
 def save_bundle(
@@ -281,9 +484,11 @@ def load_bundle(path: str | os.PathLike, *, load_model: bool = True) -> Bundle:
     _check_model_archive(model_path)
     model = _load_model(model_path, config, vocabulary) if load_model else None
     image_baseline = _read_image_baseline(directory, config)
+    calibration = read_calibration(directory)
     fingerprint = bundle_fingerprint(directory)
-    logger.info("loaded model bundle %s (%s)%s", directory, fingerprint, "" if load_model else ", model on first use")
-    return Bundle(directory, model, vocabulary, config, card, fingerprint, image_baseline)
+    logger.info("loaded model bundle %s (%s)%s%s", directory, fingerprint, "" if load_model else ", model on first use",
+                "" if calibration is None else f", calibrated (T={calibration.temperature:.3g})")
+    return Bundle(directory, model, vocabulary, config, card, fingerprint, image_baseline, calibration)
 
 
 KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")

@@ -6,7 +6,8 @@ Steps:
 2. render them in memory (phantom + IU-style report) over all CPU cores;
 3. build the vocabulary from the training reports;
 4. train image-only and text-only, then the multimodal from their encoders (cxrmodel.training.fit);
-5. write ``models/demo`` (bundle with a model card holding the held-out metrics of all three models);
+5. write ``models/demo`` (bundle with a model card holding the held-out metrics of all three models, and
+   ``calibration.json``: the temperature fitted on the validation studies, its reliability on the test studies);
 6. write ``studies/demo``: curated held-out studies covering both labels and every finding kind, in the
    OpenI layout with masks and truth.
 """
@@ -39,6 +40,7 @@ from cxrmodel.training.fit import (
     build_study_arrays,
     grid_image_uint8,
     train_three_models,
+    write_bundle_calibration,
 )
 
 logger = logging.getLogger(__name__)
@@ -126,6 +128,24 @@ def selection_study_specs(recipe: DemoRecipe, studies_per_finding: int = 5, norm
     return specs
 
 
+SPLIT_FIRST_NUMBERS = {"validation": 50_001, "test": 70_001}
+"""First study number of the recipe's validation (early stopping, calibration) and test (held-out) studies."""
+
+
+def split_specs(recipe: DemoRecipe) -> dict[str, list[StudySpec]]:
+    """The recipe's ``validation`` and ``test`` studies (numbers 50,001+ and 70,001+; disjoint from training)."""
+    distribution = SyntheticDistribution()
+    sizes = {"validation": recipe.validation_studies, "test": recipe.test_studies}
+    return {name: [sample_study_spec(n, recipe.seed, distribution)
+                   for n in range(SPLIT_FIRST_NUMBERS[name], SPLIT_FIRST_NUMBERS[name] + sizes[name])]
+            for name in ("validation", "test")}
+
+
+def split_arrays(recipe: DemoRecipe, config: ModelConfig, vocabulary: Vocabulary) -> dict[str, StudyArrays]:
+    """The recipe's ``validation`` and ``test`` studies rendered as model inputs (what the demo build used)."""
+    return {name: _arrays_for(specs, recipe, config, vocabulary)[0] for name, specs in split_specs(recipe).items()}
+
+
 def training_specs(recipe: DemoRecipe) -> list[StudySpec]:
     """The training studies of the recipe (numbers 1 .. training_studies)."""
     return [sample_study_spec(n, recipe.seed, SyntheticDistribution()) for n in range(1, recipe.training_studies + 1)]
@@ -180,16 +200,9 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
 
     recipe = recipe or DemoRecipe()
     started = time.perf_counter()
-    distribution = SyntheticDistribution()
 
     # 1. Disjoint study numbers per split.
-    splits = {
-        "validation": range(50_001, 50_001 + recipe.validation_studies),
-        "test": range(70_001, 70_001 + recipe.test_studies),
-    }
-    specs = {name: [sample_study_spec(n, recipe.seed, distribution) for n in numbers]
-             for name, numbers in splits.items()}
-    specs["train"] = training_specs(recipe)
+    specs = {**split_specs(recipe), "train": training_specs(recipe)}
 
     # 2-3. Render, vocabulary from the training reports only.
     provisional = ModelConfig(image_size=recipe.image_size, compact_widths=recipe.compact_widths,
@@ -215,6 +228,8 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
                        time.perf_counter() - started)
     baseline = mean_normal_image(train_arrays.grid_images, train_arrays.labels)
     save_bundle(model_directory, trained.multimodal, vocabulary, config, card, image_baseline=baseline)
+    write_bundle_calibration(model_directory, trained.multimodal, validation_arrays, test_arrays,
+                             demo_calibration_fitted_on(recipe))
 
     # 6. Curated demo studies in the OpenI layout.
     write_openi_dataset(studies_directory, demo_study_specs(recipe), recipe.seed, recipe.image_width,
@@ -222,6 +237,12 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
     card["build_seconds"] = round(time.perf_counter() - started, 1)
     logger.info("demo build finished in %.0f s: %s", card["build_seconds"], trained.metrics)
     return card
+
+
+def demo_calibration_fitted_on(recipe: DemoRecipe) -> str:
+    """``fitted_on`` of the demo bundle's calibration.json, in words."""
+    return (f"the {recipe.validation_studies} synthetic validation studies of the demo recipe, seed {recipe.seed}, "
+            f"numbers {SPLIT_FIRST_NUMBERS['validation']:,}+, the early-stopping split")
 
 
 def _model_card(

@@ -240,6 +240,36 @@ def held_out_metrics(models: dict, test: StudyArrays) -> dict[str, dict[str, flo
     return metrics
 
 
+def write_bundle_calibration(directory, model, validation: StudyArrays, test: StudyArrays,
+                             fitted_on: str) -> dict | None:
+    """Fit temperature scaling of the multimodal on ``validation``, measure it on ``test``, write calibration.json.
+
+    Returns the document written, or None (logged, and any older calibration.json removed, so a bundle never
+    keeps a calibration of another model) when no temperature fits, e.g. a perfectly separated validation split.
+    """
+    from pathlib import Path  # noqa: PLC0415 - kept with its only use
+
+    from cxrmodel.evaluation.calibration import CalibrationError, calibration_document  # noqa: PLC0415
+    from cxrmodel.modeling.bundle import CALIBRATION_FILE, write_calibration  # noqa: PLC0415
+
+    stale = Path(directory) / CALIBRATION_FILE
+    if stale.exists():
+        stale.unlink()
+    try:
+        document = calibration_document(
+            predict_probabilities(model, validation, "multimodal"), validation.labels,
+            predict_probabilities(model, test, "multimodal"), test.labels, fitted_on,
+        )
+    except CalibrationError as error:
+        logger.warning("bundle %s is not calibrated: %s", directory, error)
+        return None
+    write_calibration(directory, document)
+    held_out = document["held_out"]
+    logger.info("calibration: temperature %.3f fitted on %d studies; held-out ECE %.3f raw, %.3f calibrated",
+                document["temperature"], document["fitted_count"], held_out["ece_raw"], held_out["ece_calibrated"])
+    return document
+
+
 @dataclass(frozen=True)
 class TrainingSchedule:
     """Epochs and learning rates of the three stages (the multimodal is fine-tuned at a low rate)."""

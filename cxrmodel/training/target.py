@@ -12,7 +12,9 @@
    sub-model saved under ``BUNDLE/work/<settings key>/`` so that an interrupted run resumes;
 5. write the bundle (:func:`cxrmodel.modeling.bundle.save_bundle`): the multimodal, vocabulary, config, the mean normal
    training image as the attribution baseline, and a model card with the training data, the transfer sources, the
-   held-out metrics of all three models and ``synthetic`` from the data.
+   held-out metrics of all three models and ``synthetic`` from the data;
+6. fit temperature scaling of the multimodal on the validation part and measure its reliability on the held-out
+   part: the bundle's ``calibration.json`` (:func:`cxrmodel.training.fit.write_bundle_calibration`).
 
 ``python -m cxrmodel evaluate-models --studies DIR --folds K`` (:func:`evaluate_target_models`): the same three
 models trained on each of K stratified folds (a stratified part of each training fold for early stopping, the
@@ -36,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrmodel.modeling import BACKBONES, MODALITIES, MODALITY_LABELS, ModelConfig
-from cxrmodel.training.fit import StudyArrays, TrainingSchedule
+from cxrmodel.training.fit import StudyArrays, TrainingSchedule, write_bundle_calibration
 from cxrmodel.training.target_data import TargetDataset, data_fingerprint, decode_target_images, load_target_dataset
 from cxrmodel.training.transfer import (
     TransferSources,
@@ -298,9 +300,14 @@ def train_target_bundle(
     }
     baseline = mean_normal_image(arrays.grid_images[train], labels[train])
     save_bundle(output, trained.multimodal, vocabulary, config, card, image_baseline=baseline)
+    # 6. Temperature scaling fitted on the early-stopping split, measured on the held-out one (calibration.json).
+    calibration = write_bundle_calibration(
+        output, trained.multimodal, arrays.subset(validation), arrays.subset(test),
+        f"the {len(validation)} validation studies of this training, a stratified "
+        f"{settings.validation_fraction:.0%} of {dataset.root.name or dataset.root} used for early stopping")
     _clear_session()
     logger.info("bundle written to %s: %s", output, trained.metrics)
-    return {**card, "reused": reused, "bundle": str(output)}
+    return {**card, "reused": reused, "bundle": str(output), "calibration": calibration}
 
 
 def _summary(values: list[float]) -> tuple[float, float]:

@@ -129,7 +129,13 @@ def test_readable_output_rounds_and_carries_the_distribution_warning(tiny_bundle
 
     assert lines[2] == (f"image share {percent(share['image'])}, report share {percent(share['text'])}; "
                         f"completeness error {document['completeness']['relative_error']:.2%}")
-    assert [line.rsplit("mass=", 1)[1] for line in lines[3:]] == [percent(c["mass"]) for c in document["circles"]]
+    circles = lines[3 : 3 + len(document["circles"])]
+    assert [line.rsplit("mass=", 1)[1] for line in circles] == [percent(c["mass"]) for c in document["circles"]]
+    after = lines[3 + len(document["circles"]):]
+    assert after[0] == "calibrated P(abnormal) = n/a (the bundle is not calibrated)"
+    ledger = document["evidence"]["modality"]
+    assert f"removed -> P: image {ledger['image_removed']:.3f}, report {ledger['report_removed']:.3f}, " \
+           f"both {ledger['both_removed']:.3f}" in after
 
 
 def test_readable_lines_warn_only_when_the_image_is_not_like_the_training_images():
