@@ -4,7 +4,8 @@ This is the engine behind ``python -m cxrmodel explain`` and the dashboard. The 
 contract (see :func:`explanation_document`):
 
 ``{"model": {"name", "fingerprint"}, "probability", "calibrated_probability" | null, "label",
-"completeness": {"expected", "sum", "relative_error", ...}, "modality_share": {"image", "text"}, "image": {"width", "height"},
+"completeness": {"expected", "sum", "relative_error", ...}, "modality_share": {"image", "text"},
+"image": {"width", "height"},
 "circles": [{"x", "y", "r", "points", "mass"}], "words": [{"text", "start", "end", "score", "share",
 "seen"}], "distribution": {"in_distribution", "score", "reasons"}, "evidence": {...} | null, "settings": {...},
 "timing_ms": {...}}``
