@@ -25,6 +25,9 @@ REGION_EVIDENCE_ID = "region-evidence"
 WORD_EVIDENCE_ID = "word-evidence"
 MODALITY_LEDGER_ID = "modality-ledger"
 
+SMALL_EFFECT = 0.02
+"""A removal that moves P by less than this (probability units) "leaves P" where it was."""
+
 NOT_COMPUTED_TEXT = ("Deletion check: not computed for these clustering settings (it is computed with the "
                      "explanation, at the clustering it was explained with).")
 
@@ -126,13 +129,21 @@ def disagreement_sentences(document: dict) -> list[str]:
     sentences = []
     for item in found:
         name = "image" if item.modality == "image" else "report"
+        other = "report" if name == "image" else "image"
         effect = item.removed_probability - item.probability
+        share = f"Integrated gradients give the {name} {100 * item.ig_share:.0f} %"
+        if abs(effect) < SMALL_EFFECT:
+            # Redundant halves: the other one alone already gives (almost) the same P.
+            sentences.append(
+                f"{share}, yet removing the {name} leaves P at {item.removed_probability:.2f}: the {other} alone "
+                f"is enough for this prediction, so the shares say how the change divides between the two, not "
+                f"what the model needs.")
+            continue
         verb = "lowers" if effect < 0 else "raises"
         sentences.append(
-            f"Integrated gradients give the {name} {100 * item.ig_share:.0f} %, yet removing the {name} {verb} "
-            f"P from {item.probability:.2f} to {item.removed_probability:.2f} "
-            f"({100 * item.ablation_share:.0f} % of the change from the reference): the two disagree, so read "
-            f"the {name}'s share with care.")
+            f"{share}, yet removing the {name} {verb} P from {item.probability:.2f} to "
+            f"{item.removed_probability:.2f} ({100 * item.ablation_share:.0f} % of the change from the reference): "
+            f"the two disagree, so read the {name}'s share with care.")
     return sentences
 
 

@@ -3,7 +3,9 @@
 Starts the dashboard on the demo (fresh temporary cache, 127.0.0.1), opens a link to the study at the default sight
 sensitivity and at a low one, waits for the circles, and writes ``docs/dashboard-default.png`` and
 ``docs/dashboard-low-threshold.png``; then opens the "How to read this" legend at the default and writes
-``docs/dashboard-reading-guide.png`` (1600 x 1250 px window). With ``--real-film PNG`` (a real radiograph, e.g. one
+``docs/dashboard-reading-guide.png`` (1600 x 1250 px window); then the evidence of ``--evidence-study`` after its
+stability check (``docs/dashboard-evidence.png``) and the model card's calibration diagram
+(``docs/dashboard-calibration.png``). With ``--real-film PNG`` (a real radiograph, e.g. one
 of the NIH ChestX-ray14 films in ``../shared/data/nih-chestxray14-64px``; never copied into the repository) it also
 uploads that film with a short report and writes ``docs/dashboard-flagged-upload.png``: the out-of-distribution
 notice with P(abnormal), the verdict and the circles held back behind "Show anyway".
@@ -37,6 +39,8 @@ def main() -> int:
     parser.add_argument("--default", type=float, default=0.7, dest="default_tau")
     parser.add_argument("--low", type=float, default=0.3)
     parser.add_argument("--real-film", type=Path, help="a real radiograph to upload for the flagged-upload picture")
+    parser.add_argument("--evidence-study", default="CXR90015",
+                        help="the study of the evidence picture (its stability check is run first)")
     arguments = parser.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -62,11 +66,39 @@ def main() -> int:
                 time.sleep(1.5)  # let the heatmap and the fonts settle
                 driver.save_screenshot(str(ROOT / "docs" / name))
                 print(f"wrote docs/{name}")
+            _evidence_and_calibration(driver, url, arguments.evidence_study)
             if arguments.real_film:
                 _flagged_upload(driver, url, arguments.real_film.resolve())
         finally:
             driver.quit()
     return 0
+
+
+def _evidence_and_calibration(driver, url: str, study: str) -> None:
+    """docs/dashboard-evidence.png (the study's evidence, after Check stability) and docs/dashboard-calibration.png
+    (the model card open at its reliability diagram)."""
+    driver.get(f"{url}/?study={study}&tau=0.70")
+    WebDriverWait(driver, 180).until(lambda d: "τ = 0.70" in d.execute_script(
+        "const s = document.getElementById('circle-summary'); return s ? s.innerText : ''"))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+        "const b = document.getElementById('check-stability'); const s = document.getElementById('stability-badge');"
+        "return (b && b.style.display !== 'none') || (s && s.innerText !== '')"))
+    driver.execute_script("const b = document.getElementById('check-stability');"
+                          "if (b && b.style.display !== 'none') { b.click(); }")
+    WebDriverWait(driver, 240).until(lambda d: d.execute_script(
+        "const s = document.getElementById('stability-badge'); return s ? s.innerText : ''"))
+    driver.execute_script("document.getElementById('region-evidence').scrollIntoView({block: 'start'});"
+                          "window.scrollBy(0, -260);")
+    time.sleep(1.5)
+    driver.save_screenshot(str(ROOT / "docs" / "dashboard-evidence.png"))
+    print("wrote docs/dashboard-evidence.png")
+    driver.execute_script("window.scrollTo(0, 0); document.querySelector('#model-card summary').click();"
+                          "window.dispatchEvent(new Event('resize'));")
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+        "const g = document.querySelector('#calibration-diagram .js-plotly-plot'); return !!g"))
+    time.sleep(2)
+    driver.save_screenshot(str(ROOT / "docs" / "dashboard-calibration.png"))
+    print("wrote docs/dashboard-calibration.png")
 
 
 def _flagged_upload(driver, url: str, film: Path) -> None:

@@ -59,6 +59,10 @@ def test_the_word_table_and_the_ledger_show_the_models_numbers():
     flagged = _text(evidence_view.modality_ledger({"evidence": _evidence(image_removed=0.62, report_removed=0.06),
                                                    "modality_share": {"image": -0.15, "text": 1.15}}))
     assert "Integrated gradients give the image -15 %, yet removing the image lowers P from 0.99 to 0.62" in flagged
+    redundant = _text(evidence_view.modality_ledger({
+        "evidence": dict(_evidence(image_removed=0.99, report_removed=0.995), probability=1.0),
+        "modality_share": {"image": 0.2, "text": 0.8}}))
+    assert "removing the report leaves P at 0.99" in redundant and "the image alone is enough" in redundant
 
 
 def test_the_sweep_chart_draws_the_deletion_curve_when_the_sweep_carries_evidence():
