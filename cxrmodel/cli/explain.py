@@ -104,6 +104,11 @@ def _command_predict(arguments: argparse.Namespace) -> int:
     from cxrmodel.imaging import decode_image_file  # noqa: PLC0415
     from cxrmodel.modeling import load_bundle  # noqa: PLC0415
 
+    if arguments.image is not None:
+        return _predict_one(arguments)
+    if arguments.report is not None or arguments.report_text is not None:
+        raise CommandError("--report and --report-text go with --image (one study); --studies reads its own reports")
+
     # The folder is read as the dashboard reads it: OpenI XML layout or its Kaggle CSV variant.
     try:
         studies = list(StudyCollection.from_folder(arguments.studies).studies.values())
@@ -115,6 +120,31 @@ def _command_predict(arguments: argparse.Namespace) -> int:
     for study, probability in zip(studies, probabilities, strict=True):
         print(json.dumps({"study": study.study_id, "label": predicted_label(float(probability)),
                           "probability": round(float(probability), 4), "truth_label": study.label_name}))
+    return 0
+
+
+def _predict_one(arguments: argparse.Namespace) -> int:
+    """``predict --image FILE (--report FILE | --report-text TEXT)``: one study, the inputs checked as an upload."""
+    from cxrmodel.imaging import decode_image  # noqa: PLC0415 - TensorFlow only when the command runs
+    from cxrmodel.inputs import clean_report_text  # noqa: PLC0415
+    from cxrmodel.modeling import load_bundle  # noqa: PLC0415
+
+    if arguments.report is None and arguments.report_text is None:
+        raise CommandError("--image needs its report: --report FILE or --report-text TEXT")
+    if not arguments.image.is_file():
+        raise CommandError(f"image file {arguments.image} does not exist")
+    decoded = decode_image(arguments.image.read_bytes())  # a bad file fails before the model is loaded
+    report = clean_report_text(read_report_file(arguments.report) if arguments.report else arguments.report_text)
+    bundle = load_bundle(arguments.model)
+    probability = float(bundle.predict_studies([bundle.prepare(decoded.pixels, report)])[0])
+    calibrated = bundle.calibrated_probability(probability) if bundle.calibration is not None else None
+    document = {"label": predicted_label(probability), "probability": round(probability, 6),
+                "calibrated_probability": None if calibrated is None else round(calibrated, 6)}
+    if arguments.json:
+        print(json.dumps(document))
+    else:
+        print(f"P(abnormal) = {probability:.3f} ({document['label']})"
+              + ("" if calibrated is None else f"; calibrated {calibrated:.3f}"))
     return 0
 
 
@@ -190,8 +220,16 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "from its MeSH terms, in the same words.",
     )
     predict.add_argument("--model", type=existing_directory, required=True, help="model bundle directory")
-    predict.add_argument("--studies", type=existing_directory, required=True,
-                         help="OpenI folder (ecgen-radiology/ + NLMCXR_png/, or the Kaggle indiana_*.csv layout)")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--studies", type=existing_directory,
+                        help="OpenI folder (ecgen-radiology/ + NLMCXR_png/, or the Kaggle indiana_*.csv layout)")
+    source.add_argument("--image", type=Path,
+                        help="one study's PNG, JPEG or DICOM radiograph (with --report or --report-text): prints "
+                        '{"label", "probability", "calibrated_probability"}')
+    single_report = predict.add_mutually_exclusive_group()
+    single_report.add_argument("--report", type=Path, help="with --image: the report as a text file or an OpenI XML")
+    single_report.add_argument("--report-text", help="with --image: the report text")
+    predict.add_argument("--json", action="store_true", help="with --image: print the JSON object")
     predict.set_defaults(handler=_command_predict)
 
     from cxrmodel.explain import METHODS  # noqa: PLC0415 - with the parser, not with cxrmodel.cli

@@ -45,3 +45,32 @@ def test_predict_on_a_folder_without_studies_is_one_line_exit_2(capsys, tiny_bun
     assert main(["predict", "--model", str(tiny_bundle_directory), "--studies", str(tmp_path)]) == USER_ERROR_STATUS
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and error.startswith("error: no ") and str(tmp_path) in error
+
+
+def test_predict_one_study_gives_the_probability_explain_gives(capsys, tiny_bundle_directory, tiny_studies_directory):
+    # Issue #19 item 5: one study, no folder; the same P(abnormal) as explain for the same image and report text.
+    from cxrmodel.data.synthetic import IMAGES_FOLDER
+
+    study = load_openi(tiny_studies_directory, tiny_studies_directory / IMAGES_FOLDER)[0]
+    report = "FINDINGS: Large right pleural effusion. IMPRESSION: Effusion."
+    common = ["--model", str(tiny_bundle_directory), "--image", str(study.image_paths[0]), "--report-text", report,
+              "--json"]
+    assert main(["predict", *common]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert main(["explain", *common, "--steps", "8"]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    assert predicted == {"label": explained["label"], "probability": explained["probability"],
+                         "calibrated_probability": explained["calibrated_probability"]}
+
+
+def test_predict_one_study_says_what_is_missing(capsys, tiny_bundle_directory, tmp_path):
+    image = tmp_path / "film.png"
+    assert main(["predict", "--model", str(tiny_bundle_directory), "--image", str(image),
+                 "--report-text", "x"]) == USER_ERROR_STATUS
+    assert "does not exist" in capsys.readouterr().err
+    image.write_bytes(b"not an image")
+    assert main(["predict", "--model", str(tiny_bundle_directory), "--image", str(image)]) == USER_ERROR_STATUS
+    assert "--report" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tiny_bundle_directory), "--image", str(image),
+                 "--report-text", "x"]) == USER_ERROR_STATUS
+    assert "Traceback" not in capsys.readouterr().err
