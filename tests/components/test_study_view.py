@@ -202,7 +202,10 @@ def test_exports_use_the_current_threshold_and_the_explain_schema(world):
     document, source = found
     assert document["settings"]["sight_sensitivity"] == 0.3
     assert {"model", "probability", "label", "completeness", "modality_share", "image", "circles", "words",
-            "settings", "timing_ms"} <= set(document)
+            "settings", "timing_ms", "evidence", "calibrated_probability"} <= set(document)
+    # Issue #18: the export carries the deletion evidence, at the circles it shows.
+    region = next(r for r in document["evidence"]["regions"] if r["threshold"] == 0.3)
+    assert region["circles"] == len(document["circles"])
     low = len(document["circles"])
     high = len(export_tools.export_document("CXR2", 0.95, None, None, None, explainer, resolver)[0]["circles"])
     assert high <= low
