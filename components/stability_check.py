@@ -131,6 +131,9 @@ def register_callbacks(app, resolve: Callable, cached_stability: Callable, compu
         progress=[Output(STABILITY_PROGRESS_ID, "children")],
         progress_default=[""],
         running=[(Output(CHECK_STABILITY_ID, "disabled"), True, False)],
+        # Another study shown: the check for the previous one is stopped (its result would name that study and
+        # never be drawn, but it would replace the new study's store value).
+        cancel=[Input(study_loading.SHOWN_STUDY_ID, "data")],
         interval=500,
         prevent_initial_call=True,
     )
