@@ -88,8 +88,10 @@ def _line_traces(line: int, members: list[tuple[dict, dict]]) -> list[go.Heatmap
     Each trace labels only its own words (an empty text is not drawn) and has no colour or hover elsewhere.
     """
     edges = [members[0][1]["start"]] + [position["end"] for _, position in members]
+    # customdata: each cell's word index in the report (what a click strikes: components.what_if).
     common = {"x": edges, "y": [line - 0.5, line + 0.5], "xgap": 2, "ygap": 6, "texttemplate": "%{text}",
-              "hoverinfo": "text", "hoverongaps": False, "showlegend": False}
+              "hoverinfo": "text", "hoverongaps": False, "showlegend": False,
+              "customdata": [[position.get("index", -1) for _, position in members]]}
     words = [word for word, _ in members]
     seen = [bool(word.get("seen", True)) for word in words]
     labels = [html_text.escape(word["text"], quote=False) for word in words]
@@ -128,8 +130,8 @@ def words_figure(words: list[dict], characters_per_line: int = 70) -> go.Figure:
         return empty_words_figure()
     positions = word_positions(words, characters_per_line)
     lines: dict[int, list[tuple[dict, dict]]] = {}
-    for word, position in zip(words, positions, strict=True):
-        lines.setdefault(position["line"], []).append((word, position))
+    for index, (word, position) in enumerate(zip(words, positions, strict=True)):
+        lines.setdefault(position["line"], []).append((word, {**position, "index": index}))
     traces = [trace for line, members in lines.items() for trace in _line_traces(line, members)]
     line_count = len(lines)
     limit = score_limit(words)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
@@ -40,6 +41,7 @@ from components import (
     study_opening,
     threshold_control,
     url_state,
+    what_if,
     xray_view,
 )
 from components.presenter import (
@@ -136,6 +138,7 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                                  html.Pre(id=STUDY_REPORT_ID, className="report-text")],
                                 className="mt-2",
                             ),
+                            what_if.layout(),
                         ],
                         id=DETAILS_COLUMN_ID,
                         lg=5,
@@ -162,8 +165,21 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
     )
 
 
-def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, job_slots: JobSlots) -> None:
-    """Deep links, the study callback, the background job (bounded by ``job_slots``) and the side-by-side mode."""
+class WhatIfUnavailable(RuntimeError):
+    """No model process to ask: the what-if needs the long-lived model worker."""
+
+    message = ("it needs the model worker, which keeps the model loaded (started by `python app.py`; under "
+               "gunicorn set CXR_MODEL_WORKER_URL, see docs/deployment.md)")
+
+
+def _no_model_worker(_image_bytes: bytes, _report: str) -> dict:
+    raise WhatIfUnavailable(WhatIfUnavailable.message)
+
+
+def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, job_slots: JobSlots,
+                       predict: Callable[[bytes, str], dict] | None = None) -> None:
+    """Deep links, the study callback, the background job (bounded by ``job_slots``), the side-by-side mode and
+    the what-if card (``predict``: the model worker's, components.server.model_worker; None = no worker)."""
     xray_view.register_callbacks(app)
     xray_view.register_callbacks(app, suffix=COMPARE_SUFFIX)
     threshold_control.register_callbacks(app)
@@ -255,6 +271,13 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
                                                                                  settings))
 
     stability_check.register_callbacks(app, resolver, cached_stability, compute_stability, is_gated)
+
+    def original_probability(image_bytes: bytes, report_text: str) -> float | None:
+        explanation = explainer.cached(image_bytes, report_text, ExplanationSettings())
+        return None if explanation is None else float(explanation.attribution.probability)
+
+    what_if.register_callbacks(app, resolver, original_probability, predict or _no_model_worker,
+                               what_if.film_masker(explainer), explanation_progress.title_of)
     study_loading.register_callbacks(app, explanation_progress.EXPLANATION_READY_ID)
     distribution_gate.register_callbacks(app, threshold_control.CIRCLE_SWEEP_ID)
     export_tools.register_callbacks(app, explainer, resolver)

@@ -1,0 +1,259 @@
+"""What if? Strike report words, edit the report or remove circled regions, and see P(abnormal) change (issue #19).
+
+Owns the ids ``what-if-report`` (the editable copy of the report, pre-filled with it; re-predicted 300 ms after
+typing stops), ``what-if-probability`` (the new P(abnormal), model output, three decimals, first number in the
+element, beside the original), ``what-if-reset``, ``what-if-struck`` (dcc.Store: indices of the struck words,
+into the report's words as :func:`cxrmodel.text.tokenize_report` gives them — the word heatmap's ``customdata``),
+``what-if-removed`` (dcc.Store: the removed circles, original-image pixels) and ``what-if-study`` (the study the
+card is about).
+
+* Clicking a word in the report heatmap strikes it (drawn ``<s>struck</s>`` in the browser by
+  ``cxr.strikeWords``, assets/what_if.js); clicking it again restores it. The editable copy becomes the report
+  without the struck words (free edits are kept until the next strike, which rebuilds it from the report).
+* Clicking a circle on the radiograph removes that region: its pixels take the explanation's reference image
+  (:mod:`cxrmodel.imaging.masking`); clicking it again restores it.
+* Each change asks the model (``predict(image bytes, report text) -> {"probability", ...}``: the long-lived
+  model worker, components.server.model_worker) and shows the new P beside the original, with where the change
+  came from (the image half is unchanged by a report edit and the other way round).
+* "Reset" restores the report and the film. Switching studies resets everything; every answer names its study.
+
+A model that cannot be reached gives a clear message, never a traceback; the page keeps working.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
+
+from components import report_view, study_loading
+from components.session import SESSION_ID
+from components.threshold_control import CIRCLE_SWEEP_ID, SIGHT_SENSITIVITY_ID, nearest_threshold_index
+from components.xray_view import XRAY_GRAPH_ID
+from cxrmodel.text import tokenize_report
+
+logger = logging.getLogger(__name__)
+
+WHAT_IF_REPORT_ID = "what-if-report"
+WHAT_IF_PROBABILITY_ID = "what-if-probability"
+WHAT_IF_RESET_ID = "what-if-reset"
+WHAT_IF_STRUCK_ID = "what-if-struck"
+WHAT_IF_REMOVED_ID = "what-if-removed"
+WHAT_IF_STUDY_ID = "what-if-study"
+CLIENTSIDE_NAMESPACE = "cxr"
+
+MAX_REPORT_CHARACTERS = 20_000
+"""Longest edited report sent to the model (longer text is refused with a message; the model reads 140 words)."""
+
+DEBOUNCE_MS = 300
+
+
+def layout() -> dbc.Card:
+    """The what-if card: the editable report, the new P, Reset."""
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div([html.Span("What if? ", className="fw-semibold"),
+                          html.Span(id=WHAT_IF_STUDY_ID, className="small text-muted")]),
+                html.Div("Click a word in the report to strike it, or a circle on the film to remove that region; "
+                         "or edit the report below.", className="small text-muted mb-1"),
+                dbc.Textarea(id=WHAT_IF_REPORT_ID, rows=4, debounce=DEBOUNCE_MS, className="small",
+                             maxLength=MAX_REPORT_CHARACTERS * 10),
+                html.Div(
+                    [html.Div(id=WHAT_IF_PROBABILITY_ID, className="small mt-1 flex-grow-1", role="status",
+                              **{"aria-live": "polite"}),
+                     dbc.Button("Reset", id=WHAT_IF_RESET_ID, size="sm", color="secondary", outline=True,
+                                className="ms-2 mt-1")],
+                    className="d-flex align-items-start",
+                ),
+                dcc.Store(id=WHAT_IF_STRUCK_ID, data=[]),
+                dcc.Store(id=WHAT_IF_REMOVED_ID, data=[]),
+            ]
+        ),
+        className="mt-3 what-if",
+    )
+
+
+def report_without(report: str, struck: list[int]) -> str:
+    """The report with the struck words (indices into :func:`tokenize_report`'s words) cut out (pure)."""
+    tokens = tokenize_report(report)
+    spans = sorted((tokens[index].start, tokens[index].end) for index in set(struck) if 0 <= index < len(tokens))
+    pieces, cursor = [], 0
+    for start, end in spans:
+        pieces.append(report[cursor:start])
+        cursor = end
+    pieces.append(report[cursor:])
+    return re.sub(r"[ \t]{2,}", " ", "".join(pieces))
+
+
+def toggled(values: list, value) -> list:
+    """``values`` with ``value`` added, or removed when it is there (pure)."""
+    return [item for item in values if item != value] if value in values else [*values, value]
+
+
+def clicked_word(click: dict | None) -> int | None:
+    """The word index of a click on the report heatmap (its cell's customdata), or None."""
+    try:
+        value = click["points"][0]["customdata"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return int(value) if isinstance(value, (int, float)) and value >= 0 else None
+
+
+def clicked_circle(click: dict | None, sweep: dict | None, sight_sensitivity: float | None) -> dict | None:
+    """The circle (``{"x", "y", "r"}``, image pixels) of a click on a circle's centre marker, or None."""
+    try:
+        point = click["points"][0]
+        index = int(point["pointIndex"] if "pointIndex" in point else point["pointNumber"])
+        x, y = float(point["x"]), float(point["y"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    if not sweep or not sweep.get("thresholds"):
+        return None
+    at = nearest_threshold_index(sweep["thresholds"], sight_sensitivity)
+    circles = sweep["circles"][at] if at >= 0 else []
+    if not 0 <= index < len(circles):
+        return None
+    circle = circles[index]
+    if abs(circle["x"] - x) > 1e-6 or abs(circle["y"] - y) > 1e-6:  # another trace's point
+        return None
+    return {"x": circle["x"], "y": circle["y"], "r": circle["r"]}
+
+
+def probability_children(study_title: str, original: float, new: float, report_changed: bool,
+                         regions_removed: int) -> list:
+    """``"P 0.245 (was 0.987; −0.742, all from the report: the image is unchanged)"`` as components (pure)."""
+    change = new - original
+    if report_changed and regions_removed:
+        source = f"from the edited report and {regions_removed} removed region{'s' if regions_removed != 1 else ''}"
+    elif report_changed:
+        source = "all from the report: the image is unchanged"
+    elif regions_removed:
+        source = (f"all from the image ({regions_removed} region{'s' if regions_removed != 1 else ''} removed): "
+                  "the report is unchanged")
+    else:
+        source = "nothing changed"
+    return [html.Span(f"{new:.3f}", className="fw-semibold what-if-value"),
+            html.Span(f" P(abnormal), model output, for {study_title} (was {original:.3f}; "
+                      f"{change:+.3f}, {source})", className="text-muted")]
+
+
+def register_callbacks(app, resolve: Callable, original: Callable, predict: Callable, masked_film: Callable,
+                       title_of: Callable) -> None:
+    """The what-if callbacks.
+
+    Args:
+        app: The Dash app.
+        resolve: ``(study_id, session_id) -> (image bytes, report text) | None``.
+        original: ``(image bytes, report) -> P(abnormal) of the explanation shown | None`` (from the cache).
+        predict: ``(image bytes, report) -> {"probability", ...}``; raises ``ModelWorkerError`` with a message.
+        masked_film: ``(image bytes, report, circles) -> PNG bytes`` of the film with those regions replaced.
+        title_of: ``study id -> how the page names it``.
+    """
+
+    @app.callback(
+        Output(WHAT_IF_REPORT_ID, "value"),
+        Output(WHAT_IF_STRUCK_ID, "data"),
+        Output(WHAT_IF_REMOVED_ID, "data"),
+        Input(study_loading.SHOWN_STUDY_ID, "data"),
+        Input(WHAT_IF_RESET_ID, "n_clicks"),
+        Input(report_view.WORDS_GRAPH_ID, "clickData"),
+        Input(XRAY_GRAPH_ID, "clickData"),
+        State(WHAT_IF_STRUCK_ID, "data"),
+        State(WHAT_IF_REMOVED_ID, "data"),
+        State(CIRCLE_SWEEP_ID, "data"),
+        State(SIGHT_SENSITIVITY_ID, "value"),
+        State(SESSION_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def edit(shown, _reset, word_click, film_click, struck, removed, sweep, tau, session_id):
+        study_id = shown.get("study") if isinstance(shown, dict) else None
+        source = resolve(study_id, session_id) if study_id else None
+        if source is None:
+            return "", [], []
+        report = source[1]
+        trigger = callback_context.triggered_id
+        if trigger == report_view.WORDS_GRAPH_ID:
+            index = clicked_word(word_click)
+            if index is None:
+                return no_update, no_update, no_update
+            struck = toggled(list(struck or []), index)
+            return report_without(report, struck), struck, no_update
+        if trigger == XRAY_GRAPH_ID:
+            circle = clicked_circle(film_click, sweep, tau)
+            if circle is None:
+                return no_update, no_update, no_update
+            return no_update, no_update, toggled(list(removed or []), circle)
+        return report, [], []  # a new study shown, or Reset
+
+    @app.callback(
+        Output(WHAT_IF_PROBABILITY_ID, "children"),
+        Output(WHAT_IF_STUDY_ID, "children"),
+        Input(WHAT_IF_REPORT_ID, "value"),
+        Input(WHAT_IF_REMOVED_ID, "data"),
+        State(study_loading.SHOWN_STUDY_ID, "data"),
+        State(SESSION_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def what_if(edited, removed, shown, session_id):
+        study_id = shown.get("study") if isinstance(shown, dict) else None
+        source = resolve(study_id, session_id) if study_id else None
+        if source is None:
+            return "", ""
+        title = title_of(study_id)
+        image_bytes, report = source
+        edited = report if edited is None else str(edited)
+        removed = list(removed or [])
+        try:
+            before = original(image_bytes, report)
+            if before is None:
+                return "Explain the study first: the what-if starts from its explanation.", f"— {title}"
+            if edited == report and not removed:
+                return probability_children(title, before, before, False, 0), f"— {title}"
+            if len(edited) > MAX_REPORT_CHARACTERS:
+                return (f"The edited report has {len(edited):,} characters; the model reads at most 140 words, "
+                        f"so keep it under {MAX_REPORT_CHARACTERS:,} characters."), f"— {title}"
+            film = masked_film(image_bytes, report, removed) if removed else image_bytes
+            after = float(predict(film, edited)["probability"])
+        except Exception as error:  # noqa: BLE001 - any failure is a message on the page, never a traceback
+            message = getattr(error, "message", None) or "the model could not be asked"
+            logger.warning("what-if for %s failed: %s", study_id, error)
+            return html.Span(f"What-if unavailable: {message}", className="text-danger"), f"— {title}"
+        return probability_children(title, before, after, edited != report, len(removed)), f"— {title}"
+
+    app.clientside_callback(
+        ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="strikeWords"),
+        Output(report_view.WORDS_GRAPH_ID, "figure", allow_duplicate=True),
+        Input(WHAT_IF_STRUCK_ID, "data"),
+        State(report_view.WORDS_GRAPH_ID, "figure"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="markRemovedCircles"),
+        Output(XRAY_GRAPH_ID, "figure", allow_duplicate=True),
+        Input(WHAT_IF_REMOVED_ID, "data"),
+        State(XRAY_GRAPH_ID, "figure"),
+        prevent_initial_call=True,
+    )
+
+
+def film_masker(explainer) -> Callable:
+    """``(image bytes, report, circles) -> PNG bytes``: the film with the circles replaced by the explanation's
+    reference image (the bundle's default baseline), in the film's own pixels (no TensorFlow)."""
+    from cxrmodel.explain import ExplanationSettings, make_image_baseline  # noqa: PLC0415 - with the app
+    from cxrmodel.imaging import decode_image  # noqa: PLC0415
+    from cxrmodel.imaging.masking import encode_png16, mask_regions  # noqa: PLC0415
+
+    def masked(image_bytes: bytes, report: str, circles: list[dict]) -> bytes:
+        decoded = decode_image(image_bytes)
+        prepared = explainer.bundle.prepare(decoded.pixels, report)
+        reference = make_image_baseline(prepared.model_image, explainer.image_baseline(ExplanationSettings()),
+                                        explainer.bundle.image_baseline)
+        return encode_png16(mask_regions(decoded.pixels, circles, np.asarray(reference)[..., 0], prepared.mapping))
+
+    return masked
+
