@@ -21,7 +21,7 @@ from dash import CeleryManager, Dash, DiskcacheManager, html
 
 from components import distribution_gate, model_card, session, study_browser, study_view, upload_panel
 from components.presenter import StudyResolver
-from components.server import authentication
+from components.server import authentication, model_worker
 from components.server.job_slots import DEFAULT_SLOTS, JobSlots
 from components.server.uploads import UploadStore
 from cxrmodel.data import StudyCollection
@@ -57,6 +57,9 @@ class AppConfig:
     redis_url: str | None = None
     """When set (``CXR_REDIS_URL``), background jobs run on Celery workers through this Redis (scale-out);
     otherwise each job is a local process (DiskcacheManager)."""
+    model_worker_url: str | None = None
+    """``http://127.0.0.1:PORT`` of the long-lived model worker (``CXR_MODEL_WORKER_URL``; ``python app.py``
+    starts and supervises one, components.server.model_worker); None = none."""
 
 
 def create_app(config: AppConfig) -> Dash:
@@ -123,11 +126,12 @@ def create_app(config: AppConfig) -> Dash:
     app.layout = page
     if credentials is not None:
         authentication.require_basic_auth(app.server, credentials)
-    study_view.register_callbacks(app, explainer, resolver, job_slots)
+    study_view.register_callbacks(app, explainer, resolver, job_slots, config.model_worker_url)
     # A film the model must not be run on (a lateral view) is refused on Analyze, before it is explained.
     upload_panel.register_callbacks(app, uploads, config.max_upload_bytes,
                                     screen=distribution_gate.upload_screen(bundle))
     app.celery_app = celery_app  # what `celery -A app:celery_app worker` runs (None without Redis)
+    app.model_worker_url = config.model_worker_url  # the model worker's address, None without one
     return app
 
 
@@ -163,6 +167,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="require HTTP basic auth: one 'username:<werkzeug password hash>' per line")
     parser.add_argument("--hash-password", metavar="USERNAME", default=None,
                         help="print an auth-file line for USERNAME (password asked for, or read from stdin) and exit")
+    parser.add_argument("--model-worker", action=argparse.BooleanOptionalAction, default=True,
+                        help="start and supervise a model worker that keeps the model loaded (default: on; off "
+                             "with CXR_REDIS_URL, and when CXR_MODEL_WORKER_URL names a running one)")
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
     arguments = parser.parse_args(argv)
     if not 1 <= arguments.port <= 65535:
@@ -197,13 +204,23 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     if arguments.hash_password is not None:
         return print_credential_line(arguments.hash_password)
+    redis_url = os.environ.get("CXR_REDIS_URL") or None
+    worker_url = os.environ.get(model_worker.WORKER_URL_VARIABLE) or None
+    supervisor = None
+    if arguments.model_worker and redis_url is None and worker_url is None:
+        supervisor = model_worker.ModelWorkerSupervisor(arguments.model, arguments.cache_dir)
+        worker_url = supervisor.url
     try:
         app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file,
-                                   int(arguments.max_upload_mb * 2**20), arguments.max_jobs,
-                                   os.environ.get("CXR_REDIS_URL") or None))
+                                   int(arguments.max_upload_mb * 2**20), arguments.max_jobs, redis_url, worker_url))
     except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if supervisor is not None:
+        # Started once the bundle is known to be good; it loads the model while the page starts. The variable
+        # tells processes started from here (Flask's debug reloader) to use this worker, not start another.
+        supervisor.start()
+        os.environ[model_worker.WORKER_URL_VARIABLE] = supervisor.url
     if arguments.host not in ("127.0.0.1", "localhost", "::1") and arguments.auth_file is None:
         logger.warning("binding to %s WITHOUT --auth-file: anyone who can reach this address can use the dashboard "
                        "and see every bundled study", arguments.host)
@@ -216,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def config_from_environment() -> AppConfig:
     """The configuration of `gunicorn app:server` and `celery -A app:celery_app worker`: CXR_MODEL, CXR_STUDIES,
-    CXR_CACHE_DIR, CXR_AUTH_FILE and CXR_REDIS_URL (defaults: the demo, ~/.cache/cxrmodel/dashboard, no auth,
-    local background processes)."""
+    CXR_CACHE_DIR, CXR_AUTH_FILE, CXR_REDIS_URL and CXR_MODEL_WORKER_URL (defaults: the demo,
+    ~/.cache/cxrmodel/dashboard, no auth, local background processes, no model worker)."""
     return AppConfig(
         Path(os.environ.get("CXR_MODEL", DEFAULT_MODEL)),
         Path(os.environ.get("CXR_STUDIES", DEFAULT_STUDIES)),
@@ -226,6 +243,7 @@ def config_from_environment() -> AppConfig:
         int(float(os.environ.get("CXR_MAX_UPLOAD_MB", DEFAULT_MAX_IMAGE_BYTES / 2**20)) * 2**20),
         int(os.environ.get("CXR_MAX_JOBS", DEFAULT_SLOTS)),
         os.environ.get("CXR_REDIS_URL") or None,
+        os.environ.get("CXR_MODEL_WORKER_URL") or None,
     )
 
 

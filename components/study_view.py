@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import time
 
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
@@ -51,6 +51,7 @@ from components.presenter import (
     StudyResolver,
     explanation_settings,
 )
+from components.server import model_worker
 from components.server.job_slots import JobSlots
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
@@ -165,6 +166,10 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
     )
 
 
+WORKER_WAIT_SECONDS = 15.0
+"""How long a what-if request waits for a model worker that is starting or restarting before it says so."""
+
+
 class WhatIfUnavailable(RuntimeError):
     """No model process to ask: the what-if needs the long-lived model worker."""
 
@@ -177,9 +182,16 @@ def _no_model_worker(_image_bytes: bytes, _report: str) -> dict:
 
 
 def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, job_slots: JobSlots,
-                       predict: Callable[[bytes, str], dict] | None = None) -> None:
+                       model_worker_url: str | None = None) -> None:
     """Deep links, the study callback, the background job (bounded by ``job_slots``), the side-by-side mode and
-    the what-if card (``predict``: the model worker's, components.server.model_worker; None = no worker)."""
+    the what-if card.
+
+    With ``model_worker_url`` (components.server.model_worker: the long-lived process that keeps the model
+    loaded), explanation jobs ask the worker, so a first-time explanation does not load the model (when the
+    worker cannot be reached the job says so and computes itself), and the what-if card predicts through it;
+    without one the what-if card says it needs the worker.
+    """
+    client = model_worker.ModelWorkerClient(model_worker_url) if model_worker_url else None
     xray_view.register_callbacks(app)
     xray_view.register_callbacks(app, suffix=COMPARE_SUFFIX)
     threshold_control.register_callbacks(app)
@@ -245,8 +257,14 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
         def waiting(seconds: float) -> None:
             progress(0.0, f"waiting for a free slot ({job_slots.count} explanations at a time), {seconds:.0f} s")
 
+        def in_this_job(image: bytes, report: str, report_progress) -> None:
+            explainer.attribute(image, report, ExplanationSettings(), progress=report_progress)
+
         with job_slots.slot(waiting):
-            explainer.attribute(image_bytes, report_text, ExplanationSettings(), progress=progress)
+            if client is None:
+                in_this_job(image_bytes, report_text, progress)
+            else:
+                model_worker.explain_via_worker(client, image_bytes, report_text, progress, fallback=in_this_job)
 
     def is_cached(image_bytes: bytes, report_text: str) -> bool:
         return explainer.is_cached(image_bytes, report_text, ExplanationSettings())
@@ -276,7 +294,17 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
         explanation = explainer.cached(image_bytes, report_text, ExplanationSettings())
         return None if explanation is None else float(explanation.attribution.probability)
 
-    what_if.register_callbacks(app, resolver, original_probability, predict or _no_model_worker,
+    def predict_via_worker(image_bytes: bytes, report_text: str) -> dict:
+        # A worker that is starting or being restarted is back within seconds: wait for it once, then ask again.
+        try:
+            return client.predict(image_bytes, report_text)
+        except model_worker.ModelWorkerUnavailable:
+            deadline = time.monotonic() + WORKER_WAIT_SECONDS
+            while time.monotonic() < deadline and not client.available():
+                time.sleep(0.25)
+            return client.predict(image_bytes, report_text)
+
+    what_if.register_callbacks(app, resolver, original_probability, predict_via_worker if client else _no_model_worker,
                                what_if.film_masker(explainer), explanation_progress.title_of)
     study_loading.register_callbacks(app, explanation_progress.EXPLANATION_READY_ID)
     distribution_gate.register_callbacks(app, threshold_control.CIRCLE_SWEEP_ID)

@@ -40,6 +40,7 @@ PUBLIC_PACKAGES = (
     "cxrmodel.data",
     "cxrmodel.data.synthetic",
     "cxrmodel.cli",
+    "cxrmodel.worker",
 )
 
 _LOADED_MODULES = """

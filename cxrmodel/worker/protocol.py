@@ -1,0 +1,103 @@
+"""What the model worker and its clients agree on: routes, limits, and the JSON bodies (standard library only).
+
+The transport is plain HTTP/1.1 on 127.0.0.1 (served by Werkzeug, already pinned for the dashboard; clients use
+:mod:`http.client`). A request body is one JSON object::
+
+    {"image_base64": "<the image file's bytes, base64>", "report": "<text>"}        # or
+    {"image_base64": "...", "report_base64": "<report file bytes, any encoding>"}    # read as an upload is
+
+plus, for ``/explain``, an optional ``"request_id"`` (letters, digits, ``-``, ``_``; at most 64) under which the
+worker reports progress at ``GET /progress/<request_id>``. Every answer is a JSON object; errors are
+``{"error": "<a sentence for a person>"}`` with status 400 (bad input), 413 (too large), 503 (busy: the queue
+is full) or 500 (the worker failed; the traceback stays in the worker's log).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+
+HEALTH_PATH = "/health"
+PREDICT_PATH = "/predict"
+EXPLAIN_PATH = "/explain"
+PROGRESS_PATH = "/progress/"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8061
+DEFAULT_MAX_PENDING = 8
+"""Requests admitted at once (computing or waiting for a turn); one more is answered 503 "busy" at once."""
+DEFAULT_EXPLAIN_CONCURRENCY = 1
+"""Explanations computed at once inside the worker (each uses every core); admitted others wait their turn."""
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+"""Largest request body: a 20 MiB X-ray (the upload limit) is ~27 MiB in base64."""
+MAX_EXPLAIN_REPORT_CHARACTERS = 100_000
+"""Longest report ``/explain`` accepts (``/predict`` checks a report as an upload: 20,000 characters)."""
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class WorkerInputError(ValueError):
+    """A request the worker cannot use; the message says what is wrong (answered with status 400)."""
+
+
+def encode_request(image_bytes: bytes, report: str | bytes, request_id: str | None = None) -> bytes:
+    """The JSON body of a ``/predict`` or ``/explain`` request.
+
+    Args:
+        image_bytes: The image file's bytes (PNG, JPEG or DICOM), exactly as read.
+        report: The report text, or a report file's raw bytes (then decoded by the worker as an upload is).
+        request_id: Name under which ``/explain`` reports its progress.
+    """
+    document: dict[str, str] = {"image_base64": base64.b64encode(bytes(image_bytes)).decode("ascii")}
+    if isinstance(report, (bytes, bytearray, memoryview)):
+        document["report_base64"] = base64.b64encode(bytes(report)).decode("ascii")
+    else:
+        document["report"] = str(report)
+    if request_id is not None:
+        document["request_id"] = request_id
+    return json.dumps(document).encode("utf-8")
+
+
+def decode_request(body: bytes) -> tuple[bytes, str | bytes, str | None]:
+    """``(image_bytes, report, request_id)`` of a request body; ``report`` is bytes when it came as a file.
+
+    Raises:
+        WorkerInputError: not a JSON object, a field missing or of the wrong type, broken base64.
+    """
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise WorkerInputError(f"the request is not JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise WorkerInputError("the request must be a JSON object")
+    image_bytes = _base64_field(document, "image_base64", "the X-ray image")
+    if image_bytes is None:
+        raise WorkerInputError("the request has no image ('image_base64')")
+    report: str | bytes | None = _base64_field(document, "report_base64", "the report file")
+    if report is None:
+        report = document.get("report")
+        if not isinstance(report, str):
+            raise WorkerInputError("the request has no report text ('report' or 'report_base64')")
+    request_id = document.get("request_id")
+    if request_id is not None and (not isinstance(request_id, str) or not _REQUEST_ID.match(request_id)):
+        raise WorkerInputError("'request_id' must be 1-64 letters, digits, '-' or '_'")
+    return image_bytes, report, request_id
+
+
+def valid_request_id(request_id: str) -> bool:
+    """True when ``request_id`` may name a progress record."""
+    return bool(_REQUEST_ID.match(request_id))
+
+
+def _base64_field(document: dict, key: str, what: str) -> bytes | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise WorkerInputError(f"'{key}' must be base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise WorkerInputError(f"{what} arrived damaged (broken base64: {error})") from None

@@ -1,0 +1,193 @@
+"""The model worker's work: one bundle loaded once, answering predictions and explanations.
+
+:class:`ModelService` loads the Keras model when it is built (this is the process that imports TensorFlow) and
+keeps a :class:`~cxrmodel.explain.StudyExplainer` over the dashboard's explanation cache
+(``<cache-dir>/explanations``, the directory ``app.create_app`` uses), so an explanation computed here is the
+one every web process then reads with ``StudyExplainer.cached`` — and one it already holds is not recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer
+from cxrmodel.imaging import ImageDecodeError, decode_image
+from cxrmodel.inputs import UploadError, clean_report_text, decode_text_bytes
+from cxrmodel.modeling import load_bundle
+from cxrmodel.worker.protocol import (
+    DEFAULT_EXPLAIN_CONCURRENCY,
+    MAX_EXPLAIN_REPORT_CHARACTERS,
+    WorkerInputError,
+)
+
+logger = logging.getLogger(__name__)
+
+EXPLANATIONS_FOLDER = "explanations"
+"""The explanation cache under the dashboard's cache directory (as ``app.create_app`` opens it)."""
+PROGRESS_RECORDS = 256
+"""Progress records kept (the oldest are forgotten first)."""
+
+
+class ModelService:
+    """One loaded bundle and its explainer; thread-safe (the HTTP server calls it from several threads)."""
+
+    def __init__(self, model_directory: str | os.PathLike, cache_directory: str | os.PathLike, *,
+                 explain_concurrency: int = DEFAULT_EXPLAIN_CONCURRENCY, delay_seconds: float = 0.0,
+                 supervision: dict | None = None) -> None:
+        """Load the bundle (and its Keras model) and compile the forward and gradient functions.
+
+        Args:
+            model_directory: The model bundle.
+            cache_directory: The dashboard's cache root (``--cache-dir`` / ``CXR_CACHE_DIR``); explanations are
+                kept in its ``explanations/`` folder.
+            explain_concurrency: Explanations computed at once; the others wait for a turn.
+            delay_seconds: A pause before every computation (for testing timeouts and restarts only).
+            supervision: ``{"restarts", "last_restart_reason"}`` from the supervisor, reported by :meth:`health`.
+
+        Raises:
+            BundleError: the bundle is missing or broken.
+        """
+        started = time.perf_counter()
+        self.bundle = load_bundle(model_directory)  # loads the Keras model now: this process keeps it
+        self.cache = ExplanationCache(Path(cache_directory) / EXPLANATIONS_FOLDER)
+        self.explainer = StudyExplainer(self.bundle, self.cache)
+        self._warm_up()
+        self.load_seconds = time.perf_counter() - started
+        self.started = time.time()
+        self.delay_seconds = float(delay_seconds)
+        self._explain_turns = threading.BoundedSemaphore(max(1, int(explain_concurrency)))
+        self._progress: OrderedDict[str, dict] = OrderedDict()
+        self._progress_lock = threading.Lock()
+        self._counts = {"predict": 0, "explain": 0}
+        self.supervision = {"restarts": 0, "last_restart_reason": None, **(supervision or {})}
+        logger.info("model worker: %s (%s) loaded in %.1f s", self.bundle.name, self.bundle.fingerprint,
+                    self.load_seconds)
+
+    def _warm_up(self) -> None:
+        """Trace the compiled forward function once, so the first request does not pay for it."""
+        size, tokens = self.bundle.config.image_size, self.bundle.config.max_tokens
+        self.explainer.integrated_gradients.predict(np.zeros((1, size, size, 3), np.float32),
+                                                    np.zeros((1, tokens), np.int32))
+
+    def close(self) -> None:
+        """Close the explanation cache (its entries stay on disk)."""
+        self.cache.close()
+
+    def health(self) -> dict:
+        """What the worker holds and has done: model, fingerprint, pid, uptime, load time, request counts, and
+        how often it was restarted (``restarts``, ``last_restart_reason``: from the supervisor)."""
+        return {"status": "ok", "model": self.bundle.name, "fingerprint": self.bundle.fingerprint,
+                "pid": os.getpid(), "uptime_seconds": round(time.time() - self.started, 3),
+                "load_seconds": round(self.load_seconds, 3), "requests": dict(self._counts),
+                "cache_directory": str(self.cache.directory), **self.supervision}
+
+    def predict(self, image_bytes: bytes, report: str | bytes) -> dict:
+        """P(abnormal) of one study, its inputs checked as ``python -m cxrmodel predict --image`` checks them.
+
+        Returns:
+            ``{"label", "probability", "calibrated_probability"}`` (6 decimals; calibrated None when the bundle
+            is not calibrated) — the document of ``predict --image ... --json``.
+
+        Raises:
+            WorkerInputError: the image does not decode, the report is empty or too long.
+        """
+        decoded = _decode(image_bytes)
+        try:
+            text = clean_report_text(_report_text(report))
+        except UploadError as error:
+            raise WorkerInputError(str(error)) from None
+        self._pause()
+        prepared = self.bundle.prepare(decoded.pixels, text)
+        probability = float(self.explainer.integrated_gradients.predict(
+            prepared.model_image[np.newaxis], prepared.report.token_ids[np.newaxis])[0])
+        if not math.isfinite(probability):
+            raise RuntimeError(f"the model gave a non-finite probability ({probability}) for this study")
+        self._count("predict")
+        calibrated = self.bundle.calibrated_probability(probability)
+        return {"label": "abnormal" if probability >= 0.5 else "normal", "probability": round(probability, 6),
+                "calibrated_probability": None if calibrated is None else round(calibrated, 6)}
+
+    def explain(self, image_bytes: bytes, report: str | bytes, request_id: str | None = None) -> dict:
+        """Compute a study's attribution (with its deletion evidence) into the shared cache, as the dashboard's
+        background job does (``explainer.attribute(..., ExplanationSettings())``); returns once it is cached.
+
+        The report is used exactly as given (the cache key is over the text as written), checked only for
+        emptiness and length.
+
+        Returns:
+            ``{"cached": True when it was already there, "key", "probability", "calibrated_probability",
+            "timing_ms"}``.
+
+        Raises:
+            WorkerInputError: the image does not decode, the report is empty or too long.
+        """
+        _decode(image_bytes)
+        text = _report_text(report)
+        if not text.strip():
+            raise WorkerInputError("the report is empty: the study needs its report text")
+        if len(text) > MAX_EXPLAIN_REPORT_CHARACTERS:
+            raise WorkerInputError(f"the report has {len(text):,} characters, more than the "
+                                   f"{MAX_EXPLAIN_REPORT_CHARACTERS:,} accepted")
+
+        def report_progress(fraction: float, message: str) -> None:
+            if request_id is not None:
+                self._record(request_id, fraction, message)
+
+        report_progress(0.0, "waiting for the model worker's turn")
+        with self._explain_turns:
+            self._pause()
+            report_progress(0.0, "explaining in the model worker")
+            settings = ExplanationSettings()
+            _prepared, attribution, cached, timing = self.explainer.attribute(image_bytes, text, settings,
+                                                                              progress=report_progress)
+        report_progress(1.0, "explained")
+        self._count("explain")
+        probability = float(attribution.probability)
+        calibrated = self.bundle.calibrated_probability(probability)
+        return {"cached": bool(cached), "key": self.explainer.cache_key(image_bytes, text, settings),
+                "probability": round(probability, 6),
+                "calibrated_probability": None if calibrated is None else round(calibrated, 6),
+                "timing_ms": {name: round(value, 2) for name, value in timing.items()}}
+
+    def progress(self, request_id: str) -> dict | None:
+        """``{"fraction", "message", "updated"}`` of an explanation request, or None when there is none."""
+        with self._progress_lock:
+            record = self._progress.get(request_id)
+            return None if record is None else dict(record)
+
+    def _record(self, request_id: str, fraction: float, message: str) -> None:
+        with self._progress_lock:
+            self._progress[request_id] = {"fraction": float(fraction), "message": str(message), "updated": time.time()}
+            self._progress.move_to_end(request_id)
+            while len(self._progress) > PROGRESS_RECORDS:
+                self._progress.popitem(last=False)
+
+    def _count(self, kind: str) -> None:
+        with self._progress_lock:
+            self._counts[kind] += 1
+
+    def _pause(self) -> None:
+        if self.delay_seconds > 0:
+            time.sleep(self.delay_seconds)
+
+
+def _decode(image_bytes: bytes):
+    if not image_bytes:
+        raise WorkerInputError("no X-ray image was sent (it is empty): send a PNG, JPEG or DICOM file")
+    try:
+        return decode_image(image_bytes)
+    except ImageDecodeError as error:
+        raise WorkerInputError(f"the X-ray file cannot be used: {error}") from None
+
+
+def _report_text(report: str | bytes) -> str:
+    """A report as text: bytes are read as an uploaded report file's are (UTF-8/16, Windows-1252, Latin-1)."""
+    return decode_text_bytes(report) if isinstance(report, bytes) else report
