@@ -9,7 +9,24 @@ Layout (as in the published archives):
 * Images: ``NLMCXR_png/<parentImage id>.png``.
 
 Labels follow the usual convention for this dataset: a study is normal (0) exactly when its MeSH major terms
-are the single term ``normal``; anything else is abnormal (1).
+are the single term ``normal``; anything else is abnormal (1) (:func:`openi_label`, kept as :attr:`Study.label`).
+
+Which studies a normal/abnormal task keeps is explicit (:class:`LabelRules`, :func:`label_decision`,
+:func:`select_studies`); each dropped study is counted once, under the first reason that applies, in the order of
+:data:`EXCLUSION_REASONS`:
+
+* ``"no_image"`` — image tasks only (``require_image``): the study has no image (no ``parentImage``, or, when it
+  was loaded with an image folder, none of its images is there);
+* ``"empty_report"`` — FINDINGS and IMPRESSION are both empty (:attr:`Study.report_text` is ``""``): there is
+  nothing to read, and the real archive's 28 such studies are all MeSH ``normal`` (a report-free label);
+* ``"no_indexing"`` — the MeSH major terms are the single term ``No Indexing``: the indexer gave no finding,
+  which is *not* a finding (of the real archive's 95 such reports most read "No active disease"), yet the
+  ``normal``-only convention would make them abnormal. ``include_no_indexing`` keeps them with the label
+  ``no_indexing_label`` (default 1, abnormal: the old convention, so earlier numbers can be reproduced).
+
+By default (``LabelRules()``) empty reports and No-Indexing-only studies are dropped and image presence is not
+required (text tasks). On the real archive (3,955 reports): 28 empty, 95 No Indexing, 104 without a
+``parentImage``.
 
 The text the model reads, :attr:`Study.report_text` (:func:`compose_report_text`), is the FINDINGS section then the
 IMPRESSION section, separated by a blank line, with empty sections omitted and no section headings (headings would be
@@ -45,7 +62,22 @@ IMAGE_SUFFIX = ".png"
 
 SECTION_LABELS = ("COMPARISON", "INDICATION", "FINDINGS", "IMPRESSION")
 
+OPENI_NO_INDEXING = "no indexing"
+"""The MeSH major term of a study the indexer gave no term (dropped by default, see :class:`LabelRules`)."""
+
+EXCLUSION_REASONS = ("no_image", "empty_report", "no_indexing")
+"""Why :func:`label_decision` drops a study, in the order the rules are applied (first match counts)."""
+
 _NUMBER_PATTERN = re.compile(r"\d+")
+
+
+def _normalised_terms(mesh_major: Iterable[str]) -> list[str]:
+    return [term.strip().lower() for term in mesh_major if term.strip()]
+
+
+def is_no_indexing(mesh_major: Iterable[str]) -> bool:
+    """True when the MeSH major terms are exactly ``["No Indexing"]`` (case and surrounding space ignored)."""
+    return _normalised_terms(mesh_major) == [OPENI_NO_INDEXING]
 
 
 def openi_label(mesh_major: Iterable[str]) -> int:
@@ -57,8 +89,7 @@ def openi_label(mesh_major: Iterable[str]) -> int:
     Returns:
         0 (normal) when the terms are exactly ``["normal"]`` (case and surrounding space ignored), else 1.
     """
-    terms = [term.strip().lower() for term in mesh_major if term.strip()]
-    return 0 if terms == [OPENI_NORMAL] else 1
+    return 0 if _normalised_terms(mesh_major) == [OPENI_NORMAL] else 1
 
 
 def compose_report_text(findings: str, impression: str) -> str:
@@ -92,7 +123,10 @@ class Study:
         image_ids: ``parentImage`` ids in file order (may be empty).
         image_paths: The image files that exist, ``<images>/<image id>.png``, in the order of ``image_ids``;
             empty when no image folder was given.
-        label: 1 = abnormal, 0 = normal (see :func:`openi_label`).
+        label: 1 = abnormal, 0 = normal (see :func:`openi_label`; :func:`label_decision` says whether a task
+            keeps the study and with which label).
+        images_checked: True when :func:`load_openi` looked the images up in an image folder (then
+            ``image_paths`` says which exist); not part of equality.
     """
 
     study_id: str
@@ -105,6 +139,12 @@ class Study:
     image_ids: list[str] = field(default_factory=list)
     image_paths: list[Path] = field(default_factory=list)
     label: int = 1
+    images_checked: bool = field(default=False, compare=False, repr=False)
+
+    @property
+    def has_image(self) -> bool:
+        """Whether an image task can use the study: an image on disk, or, when no folder was checked, one listed."""
+        return bool(self.image_paths) if self.images_checked else bool(self.image_paths or self.image_ids)
 
     @property
     def report_text(self) -> str:
@@ -307,6 +347,7 @@ def load_openi(reports: str | Path, images: str | Path | None = None) -> list[St
                 for image_id in study.image_ids
                 if f"{image_id}{IMAGE_SUFFIX}" in image_names
             ]
+            study.images_checked = True
         studies[study.study_id] = study
         sources[study.study_id] = source
     if not studies:
@@ -330,3 +371,115 @@ def label_counts(studies: Sequence[Study]) -> dict[str, int]:
     for study in studies:
         counts[study.label_name] += 1
     return counts
+
+
+@dataclass(frozen=True)
+class LabelRules:
+    """Which studies a normal/abnormal task keeps (see the module docstring for the reasons).
+
+    Attributes:
+        include_no_indexing: Keep No-Indexing-only studies (default: drop them as ``"no_indexing"``).
+        no_indexing_label: Their label when kept: 1 (abnormal, the old ``normal``-only convention) or 0.
+        include_empty_reports: Keep studies with empty FINDINGS and IMPRESSION (default: drop as ``"empty_report"``),
+            labelled by their MeSH terms.
+        require_image: Drop studies without an image (``"no_image"``): on for image and multimodal tasks.
+    """
+
+    include_no_indexing: bool = False
+    no_indexing_label: int = 1
+    include_empty_reports: bool = False
+    require_image: bool = False
+
+    def __post_init__(self) -> None:
+        if self.no_indexing_label not in (0, 1):
+            raise ValueError(f"no_indexing_label must be 0 or 1, got {self.no_indexing_label!r}")
+
+    def to_dict(self) -> dict:
+        """The rules as plain JSON."""
+        return {"include_no_indexing": self.include_no_indexing,
+                "no_indexing_label": self.no_indexing_label if self.include_no_indexing else None,
+                "include_empty_reports": self.include_empty_reports, "require_image": self.require_image}
+
+
+@dataclass(frozen=True)
+class LabelDecision:
+    """What a task does with one study: its ``label`` when kept, else ``None`` and the exclusion ``reason``."""
+
+    label: int | None
+    reason: str | None = None
+
+    @property
+    def kept(self) -> bool:
+        """True when the study is kept."""
+        return self.reason is None
+
+
+def label_decision(study: Study, rules: LabelRules | None = None) -> LabelDecision:
+    """Keep or drop one study under ``rules`` (default :class:`LabelRules`), reasons tried in
+    :data:`EXCLUSION_REASONS` order.
+    """
+    rules = rules or LabelRules()
+    if rules.require_image and not study.has_image:
+        return LabelDecision(None, "no_image")
+    if not rules.include_empty_reports and not study.report_text:
+        return LabelDecision(None, "empty_report")
+    if is_no_indexing(study.mesh_major):
+        if not rules.include_no_indexing:
+            return LabelDecision(None, "no_indexing")
+        return LabelDecision(rules.no_indexing_label)
+    return LabelDecision(openi_label(study.mesh_major))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The studies a task kept (labels set by the rules) and what was dropped, by reason.
+
+    Attributes:
+        studies: The kept studies, in input order (copies whose ``label`` is the rules' label).
+        dropped: Number of dropped studies per reason of :data:`EXCLUSION_REASONS` (each study counted once).
+        dropped_ids: The dropped study ids per reason.
+        included_no_indexing: No-Indexing-only studies kept because ``include_no_indexing`` is set.
+        rules: The rules applied.
+    """
+
+    studies: list[Study]
+    dropped: dict[str, int]
+    dropped_ids: dict[str, list[str]]
+    included_no_indexing: int
+    rules: LabelRules
+
+    def to_dict(self) -> dict:
+        """``{"kept", "kept_normal", "kept_abnormal", "dropped": {reason: n}, "included_no_indexing", "rules"}``."""
+        normal = sum(1 for study in self.studies if study.label == 0)
+        return {"kept": len(self.studies), "kept_normal": normal, "kept_abnormal": len(self.studies) - normal,
+                "dropped": dict(self.dropped), "included_no_indexing": self.included_no_indexing,
+                "rules": self.rules.to_dict()}
+
+
+def select_studies(studies: Sequence[Study], rules: LabelRules | None = None) -> Selection:
+    """Apply :func:`label_decision` to every study; log the counts kept and dropped (and any No Indexing kept).
+
+    The input studies are not modified: a kept study whose rule label differs from ``study.label`` (a No-Indexing
+    study kept as normal) is a copy with the new label.
+    """
+    from dataclasses import replace  # noqa: PLC0415 - only here
+
+    rules = rules or LabelRules()
+    kept: list[Study] = []
+    dropped_ids: dict[str, list[str]] = {reason: [] for reason in EXCLUSION_REASONS}
+    included = 0
+    for study in studies:
+        decision = label_decision(study, rules)
+        if not decision.kept:
+            dropped_ids[decision.reason].append(study.study_id)
+            continue
+        included += is_no_indexing(study.mesh_major)
+        kept.append(study if decision.label == study.label else replace(study, label=decision.label))
+    selection = Selection(kept, {reason: len(ids) for reason, ids in dropped_ids.items()}, dropped_ids, included,
+                          rules)
+    logger.info("OpenI label rules %s: kept %d studies, dropped %s", rules.to_dict(), len(kept),
+                ", ".join(f"{count} {reason}" for reason, count in selection.dropped.items()))
+    if included:
+        logger.info("included %d No-Indexing-only studies as %s", included,
+                    "abnormal" if rules.no_indexing_label == 1 else "normal")
+    return selection
