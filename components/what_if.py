@@ -222,7 +222,9 @@ def register_callbacks(app, resolve: Callable, original: Callable, predict: Call
         except Exception as error:  # noqa: BLE001 - any failure is a message on the page, never a traceback
             message = getattr(error, "message", None) or "the model could not be asked"
             logger.warning("what-if for %s failed: %s", study_id, error)
-            return html.Span(f"What-if unavailable: {message}", className="text-danger"), f"— {title}"
+            rejected = getattr(error, "status", None) in (400, 413)  # the input, not the worker
+            prefix = "The model cannot read this edit" if rejected else "What-if unavailable"
+            return html.Span(f"{prefix}: {message}", className="text-danger"), f"— {title}"
         return probability_children(title, before, after, edited != report, len(removed)), f"— {title}"
 
     app.clientside_callback(

@@ -223,6 +223,20 @@ def test_evaluate_detection_writes_json_and_chart(tiny_bundle_directory, tiny_st
     lesions = document["lesions"]
     assert [(o["study_id"], o["kind"], o["severity"]) for o in lesions] == [
         ("CXR2", "cardiomegaly", 0.9), ("CXR4", "effusion", 0.8), ("CXR5", "nodule", 0.9)]
+    # Issue #18: every abnormal study's deletion evidence per tau, the per-tau medians and the summary at tau 0.7.
+    deletions = document["deletions"]
+    assert {d["study_id"] for d in deletions} == {"CXR2", "CXR4", "CXR5"}
+    for index, row in enumerate(thresholds):
+        with_circles = [d for d in deletions if d["circles"][index] > 0]
+        assert row["deletion_studies"] == len(with_circles)
+        if with_circles:
+            assert row["circles_beat_random_share"] == pytest.approx(
+                sum(d["removed"][index] < d["random"][index] for d in with_circles) / len(with_circles))
+            assert row["deletion_drop_median"] == pytest.approx(
+                float(np.median([d["probability"] - d["removed"][index] for d in with_circles])))
+    summary = document["deletion_at_default"]
+    assert summary["sight_sensitivity"] == document["default_sight_sensitivity"]
+    assert summary["abnormal_studies"] == 3 and summary["correctly_classified"] <= 3
     for index, row in enumerate(thresholds):
         assert sum(o["hits"][index] for o in lesions) / 3 == pytest.approx(row["lesion_hit_rate"])
         assert sum(o["hits_without_finding"][index] for o in lesions) / 3 == pytest.approx(
