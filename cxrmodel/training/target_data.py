@@ -102,25 +102,32 @@ def _is_synthetic(root: Path) -> bool:
 
 
 def _load_openi_xml(root: Path) -> tuple[list[TargetStudy], int]:
-    from cxrmodel.data.openi import load_openi  # noqa: PLC0415 - the XML reader only for that layout
+    from cxrmodel.data.openi import LabelRules, load_openi, select_studies  # noqa: PLC0415 - that layout only
 
     images = root / OPENI_IMAGES_FOLDER
     if not images.is_dir():
         raise FileNotFoundError(f"{root} has reports but no {OPENI_IMAGES_FOLDER}/ image folder: the training needs "
                                 "the radiographs (OpenI layout: ecgen-radiology/*.xml + NLMCXR_png/*.png)")
     loaded = load_openi(root, images)
+    # The OpenI label rules of every image task (issue #20): no image, an empty report or a "No Indexing"-only
+    # MeSH list leave the study out (counted and logged by reason).
+    selection = select_studies(loaded, LabelRules(require_image=True))
     studies = [TargetStudy(study.study_id, study.image_paths[0], study.report_text, int(study.label))
-               for study in loaded if study.image_paths]
+               for study in selection.studies]
     return studies, len(loaded) - len(studies)
 
 
 def _load_kaggle_csv(root: Path) -> tuple[list[TargetStudy], int]:
     from cxrmodel.data.kaggle_openi import load_kaggle_openi  # noqa: PLC0415 - the CSV reader only for that layout
+    from cxrmodel.data.openi import LabelRules, select_studies  # noqa: PLC0415
 
-    # The loader keeps only studies whose frontal film is on disk (it logs how many it skipped).
+    # The loader keeps only studies whose frontal film is on disk (it logs how many it skipped); the OpenI label
+    # rules then leave out empty reports and "No Indexing"-only studies, as for the XML layout.
+    loaded = [study for study in load_kaggle_openi(root) if study.image_paths]
+    selection = select_studies(loaded, LabelRules(require_image=True))
     studies = [TargetStudy(study.study_id, Path(study.image_paths[0]), study.report_text, int(study.label))
-               for study in load_kaggle_openi(root) if study.image_paths]
-    return studies, 0
+               for study in selection.studies]
+    return studies, len(loaded) - len(studies)
 
 
 def load_target_dataset(root: str | os.PathLike) -> TargetDataset:

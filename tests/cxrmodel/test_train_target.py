@@ -117,3 +117,24 @@ def test_chexnet_weights_become_the_target_image_encoder(tmp_path):
     backbone = image_model.get_layer("image_encoder").get_layer("densenet121")
     assert np.array_equal(backbone.get_layer("conv1_conv").get_weights()[0],
                           chexnet.get_layer("conv1_conv").get_weights()[0])
+
+
+def test_image_tasks_leave_out_no_indexing_empty_and_imageless_studies(tmp_path):
+    # Issue #20: the OpenI label rules apply to training on a folder as to the text evaluation.
+    from PIL import Image
+
+    from tests.cxrmodel.data.openi_label_fixtures import rule_collection
+
+    reports = tmp_path / "ecgen-radiology"
+    images = tmp_path / "NLMCXR_png"
+    reports.mkdir()
+    images.mkdir()
+    for number, document in rule_collection(normal=3, abnormal=3).items():
+        (reports / f"{number}.xml").write_text(document, encoding="utf-8")
+        for name in {f"CXR{number}_1_IM-{number:04d}-{1001 + index}" for index in range(2)}:
+            if f'id="{name}"' in document:
+                Image.new("L", (64, 64), 128).save(images / f"{name}.png")
+    dataset = load_target_dataset(tmp_path)
+    kept = {study.study_id for study in dataset.studies}
+    assert kept.isdisjoint({"CXR901", "CXR902", "CXR903", "CXR904", "CXR905"})
+    assert len(kept) == 6 and dataset.skipped == 5
