@@ -295,14 +295,17 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
         return None if explanation is None else float(explanation.attribution.probability)
 
     def predict_via_worker(image_bytes: bytes, report_text: str) -> dict:
-        # A worker that is starting or being restarted is back within seconds: wait for it once, then ask again.
+        # A worker that is starting or being restarted is back within seconds: wait for it once, ask again, and
+        # say what happened beside the answer.
         try:
             return client.predict(image_bytes, report_text)
-        except model_worker.ModelWorkerUnavailable:
-            deadline = time.monotonic() + WORKER_WAIT_SECONDS
-            while time.monotonic() < deadline and not client.available():
+        except model_worker.ModelWorkerUnavailable as error:
+            started = time.monotonic()
+            while time.monotonic() - started < WORKER_WAIT_SECONDS and not client.available():
                 time.sleep(0.25)
-            return client.predict(image_bytes, report_text)
+            answer = dict(client.predict(image_bytes, report_text))
+            answer["note"] = f"{error.message} — answered once it was back ({time.monotonic() - started:.1f} s)"
+            return answer
 
     what_if.register_callbacks(app, resolver, original_probability, predict_via_worker if client else _no_model_worker,
                                what_if.film_masker(explainer), explanation_progress.title_of)

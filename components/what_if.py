@@ -218,14 +218,18 @@ def register_callbacks(app, resolve: Callable, original: Callable, predict: Call
                 return (f"The edited report has {len(edited):,} characters; the model reads at most 140 words, "
                         f"so keep it under {MAX_REPORT_CHARACTERS:,} characters."), f"— {title}"
             film = masked_film(image_bytes, report, removed) if removed else image_bytes
-            after = float(predict(film, edited)["probability"])
+            answer = predict(film, edited)
+            after = float(answer["probability"])
         except Exception as error:  # noqa: BLE001 - any failure is a message on the page, never a traceback
             message = getattr(error, "message", None) or "the model could not be asked"
             logger.warning("what-if for %s failed: %s", study_id, error)
             rejected = getattr(error, "status", None) in (400, 413)  # the input, not the worker
             prefix = "The model cannot read this edit" if rejected else "What-if unavailable"
             return html.Span(f"{prefix}: {message}", className="text-danger"), f"— {title}"
-        return probability_children(title, before, after, edited != report, len(removed)), f"— {title}"
+        children = probability_children(title, before, after, edited != report, len(removed))
+        if answer.get("note"):  # e.g. the model worker was restarted while answering
+            children.append(html.Div(f"Model worker: {answer['note']}", className="small text-warning-emphasis"))
+        return children, f"— {title}"
 
     app.clientside_callback(
         ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="strikeWords"),

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,6 +61,21 @@ def _answer(driver) -> str:
 
 def _first_number(text: str) -> float:
     return float(re.match(r"\s*(\d\.\d{3})", text).group(1))
+
+
+TOPMOST = """
+const r = arguments[0].getBoundingClientRect();
+const e = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+return !!e && (e === arguments[0] || arguments[0].contains(e));
+"""
+
+
+def _click(driver, element) -> None:
+    """Scroll ``element`` to the middle of the window, wait until nothing covers it (a passing hover label or
+    tooltip), then click it as a user does."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(TOPMOST, element))
+    element.click()
 
 
 def _wait_answer(driver, changed_from: str, seconds: float = 60) -> str:
@@ -138,8 +154,7 @@ def test_strike_edit_remove_and_reset_give_what_the_model_gives(dashboard_url, b
 
     # Reset: the report and the explanation's own P.
     reset = browser.find_element(By.ID, "what-if-reset")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", reset)
-    reset.click()
+    _click(browser, reset)
     WebDriverWait(browser, 30).until(lambda d: "nothing changed" in _answer(d))
     assert _first_number(_answer(browser)) == pytest.approx(original, abs=1e-3)
     assert browser.find_element(By.ID, "what-if-report").get_attribute("value") == report
@@ -158,7 +173,7 @@ def test_strike_edit_remove_and_reset_give_what_the_model_gives(dashboard_url, b
     masked.write_bytes(encode_png16(mask_regions(film, [circle], np.asarray(bundle.image_baseline), mapping)))
     assert "report is unchanged" in answer
     assert _first_number(answer) == pytest.approx(_cli_probability(masked, report), abs=0.005)
-    reset.click()
+    _click(browser, reset)
     WebDriverWait(browser, 30).until(lambda d: "nothing changed" in _answer(d))
 
     # Bad edits: a clear message or a valid probability; the page keeps working.
@@ -174,3 +189,49 @@ def test_strike_edit_remove_and_reset_give_what_the_model_gives(dashboard_url, b
     assert "Traceback" not in answer
     assert re.match(r"\s*\d\.\d{3}", answer) or "cannot read" in answer, answer
     assert _severe_console_entries(browser) == []
+
+
+def _worker_pid(cache: str) -> int | None:
+    """The model worker that ``python app.py --cache-dir cache`` started (its command line names the cache)."""
+    import subprocess
+
+    found = subprocess.run(["pgrep", "-f", f"cxrmodel.worker.*{cache}"], capture_output=True, text=True)
+    pids = [int(pid) for pid in found.stdout.split()]
+    return pids[0] if pids else None
+
+
+def test_a_killed_model_worker_is_said_restarted_and_the_next_answers_are_right(tmp_path_factory, browser):
+    import os
+    import signal
+    import time
+
+    cache = str(tmp_path_factory.mktemp("killed-cache"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serving([sys.executable, "app.py", "--port", str(port), "--cache-dir", cache], url,
+                 log_path=tmp_path_factory.mktemp("killed-server") / "server.log"):
+        browser.get(f"{url}/?study={STUDY}&tau=0.70")
+        WebDriverWait(browser, 240).until(lambda d: "τ = 0.70" in _summary(d))
+        WebDriverWait(browser, 60).until(lambda d: "nothing changed" in _answer(d))
+        entries = set(os.listdir(Path(cache) / "explanations"))
+        pid = _worker_pid(cache)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        before = _answer(browser)
+        browser.execute_script("window.dash_clientside.set_props('what-if-report', {value: 'No acute disease.'})")
+        answer = _wait_answer(browser, before, 60)
+        assert "Model worker:" in answer and ("restarted" in answer or "not answering" in answer), answer
+        assert time.monotonic() - killed_at < 30  # back within seconds
+        assert _worker_pid(cache) not in (None, pid)
+        expected = _cli_probability(IMAGE, "No acute disease.")
+        assert _first_number(answer) == pytest.approx(expected, abs=0.005)
+
+        # The next request is answered by the new worker at once, and nothing cached was lost.
+        browser.execute_script("window.dash_clientside.set_props('what-if-report', {value: 'Lungs are clear.'})")
+        answer = _wait_answer(browser, answer, 30)
+        assert "Model worker:" not in answer
+        assert _first_number(answer) == pytest.approx(_cli_probability(IMAGE, "Lungs are clear."), abs=0.005)
+        assert entries <= set(os.listdir(Path(cache) / "explanations"))
+        assert _severe_console_entries(browser) == []
