@@ -164,7 +164,9 @@ def test_strike_edit_remove_and_reset_give_what_the_model_gives(dashboard_url, b
     x, y = browser.execute_script(CLICK_CIRCLE)
     answer = _wait_answer(browser, before)
     sweep = _dash_props(browser, "circle-sweep")["data"]
-    circle = sweep["circles"][_nearest(sweep["thresholds"], 0.70)][0]
+    at_tau = sweep["circles"][_nearest(sweep["thresholds"], 0.70)]
+    assert len(at_tau) == 1  # so this removes every region at tau 0.70
+    circle = at_tau[0]
     assert (circle["x"], circle["y"]) == (x, y)
     bundle = load_bundle(ROOT / "models" / "demo", load_model=False)
     film = decode_image(IMAGE.read_bytes()).pixels
@@ -188,6 +190,11 @@ def test_strike_edit_remove_and_reset_give_what_the_model_gives(dashboard_url, b
     answer = _wait_answer(browser, answer)
     assert "Traceback" not in answer
     assert re.match(r"\s*\d\.\d{3}", answer) or "cannot read" in answer, answer
+    # Text that is not valid Unicode (a lone surrogate, as a broken paste can give): a P or a message.
+    browser.execute_script("window.dash_clientside.set_props('what-if-report', {value: 'Effusion \\ud800 right.'});")
+    answer = _wait_answer(browser, answer)
+    assert "Traceback" not in answer
+    assert re.match(r"\s*\d\.\d{3}", answer) or "cannot read" in answer or "unavailable" in answer, answer
     assert _severe_console_entries(browser) == []
 
 
