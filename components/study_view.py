@@ -291,8 +291,14 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
     stability_check.register_callbacks(app, resolver, cached_stability, compute_stability, is_gated)
 
     def original_probability(image_bytes: bytes, report_text: str) -> float | None:
-        explanation = explainer.cached(image_bytes, report_text, ExplanationSettings())
-        return None if explanation is None else float(explanation.attribution.probability)
+        settings = ExplanationSettings()
+        explanation = explainer.cached(image_bytes, report_text, settings)
+        if explanation is None:
+            return None
+        if stability_check.gated(explanation_document(explainer.bundle, explanation, settings)):
+            # The distribution gate withholds (or refuses) this film's numbers: no P may appear in the card either.
+            raise what_if.WhatIfWithheld()
+        return float(explanation.attribution.probability)
 
     def predict_via_worker(image_bytes: bytes, report_text: str) -> dict:
         # A worker that is starting or being restarted is back within seconds: wait for it once, ask again, and

@@ -52,6 +52,13 @@ MAX_REPORT_CHARACTERS = 20_000
 DEBOUNCE_MS = 300
 
 
+class WhatIfWithheld(Exception):
+    """The study's numbers are withheld or refused (components.distribution_gate): the what-if shows none."""
+
+    message = ("the model cannot judge this image (see the notice above), so the what-if shows no probability "
+               "for it")
+
+
 def layout() -> dbc.Card:
     """The what-if card: the editable report, the new P, Reset."""
     return dbc.Card(
@@ -209,7 +216,10 @@ def register_callbacks(app, resolve: Callable, original: Callable, predict: Call
         edited = report if edited is None else str(edited)
         removed = list(removed or [])
         try:
-            before = original(image_bytes, report)
+            try:
+                before = original(image_bytes, report)
+            except WhatIfWithheld as withheld:
+                return html.Span(f"What-if off: {withheld.message}.", className="text-muted"), f"— {title}"
             if before is None:
                 return "Explain the study first: the what-if starts from its explanation.", f"— {title}"
             if edited == report and not removed:

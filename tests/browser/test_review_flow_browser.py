@@ -21,6 +21,7 @@ and keep a job waiting for as long as it needs to press Cancel.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 
@@ -316,6 +317,9 @@ def test_an_out_of_distribution_upload_hides_its_numbers_until_show_anyway(dashb
     assert _dash_props(browser, "circle-sweep").get("data") is None
     assert _drawn_boxes(browser) == []
     assert "P(abnormal)" not in _picker_text(browser)
+    # Nor does the what-if card give the withheld probability away (issue #19).
+    WebDriverWait(browser, 30).until(lambda d: "What-if off" in d.find_element(By.ID, "what-if-probability").text)
+    assert not re.search(r"\d\.\d{3}", browser.find_element(By.ID, "what-if-probability").text)
 
     browser.find_element(By.CSS_SELECTOR, ".distribution-withheld button").click()
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "#prediction .display-6").is_displayed())
