@@ -21,6 +21,7 @@ This module is the layout and the callback wiring only; what a pick resolves to 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -290,11 +291,12 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
 
     stability_check.register_callbacks(app, resolver, cached_stability, compute_stability, is_gated)
 
-    def original_probability(image_bytes: bytes, report_text: str) -> float | None:
+    @functools.lru_cache(maxsize=8)  # one cache read and distribution check per study, not one per what-if edit
+    def original_probability(image_bytes: bytes, report_text: str) -> float:
         settings = ExplanationSettings()
         explanation = explainer.cached(image_bytes, report_text, settings)
         if explanation is None:
-            return None
+            raise what_if.WhatIfNotExplained()  # not cached (an exception, so that lru_cache does not keep it)
         if stability_check.gated(explanation_document(explainer.bundle, explanation, settings)):
             # The distribution gate withholds (or refuses) this film's numbers: no P may appear in the card either.
             raise what_if.WhatIfWithheld()

@@ -59,6 +59,10 @@ class WhatIfWithheld(Exception):
                "for it")
 
 
+class WhatIfNotExplained(Exception):
+    """The study is not explained yet: the what-if starts from its explanation."""
+
+
 def layout() -> dbc.Card:
     """The what-if card: the editable report, the new P, Reset."""
     return dbc.Card(
@@ -156,7 +160,8 @@ def register_callbacks(app, resolve: Callable, original: Callable, predict: Call
     Args:
         app: The Dash app.
         resolve: ``(study_id, session_id) -> (image bytes, report text) | None``.
-        original: ``(image bytes, report) -> P(abnormal) of the explanation shown | None`` (from the cache).
+        original: ``(image bytes, report) -> P(abnormal) of the explanation shown`` (from the cache); raises
+            :class:`WhatIfNotExplained` or :class:`WhatIfWithheld`.
         predict: ``(image bytes, report) -> {"probability", ...}``; raises ``ModelWorkerError`` with a message.
         masked_film: ``(image bytes, report, circles) -> PNG bytes`` of the film with those regions replaced.
         title_of: ``study id -> how the page names it``.
@@ -220,7 +225,7 @@ def register_callbacks(app, resolve: Callable, original: Callable, predict: Call
                 before = original(image_bytes, report)
             except WhatIfWithheld as withheld:
                 return html.Span(f"What-if off: {withheld.message}.", className="text-muted"), f"— {title}"
-            if before is None:
+            except WhatIfNotExplained:
                 return "Explain the study first: the what-if starts from its explanation.", f"— {title}"
             if edited == report and not removed:
                 return probability_children(title, before, before, False, 0), f"— {title}"
