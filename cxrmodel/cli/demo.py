@@ -2,6 +2,7 @@
 
     python -m cxrmodel demo build [--model-output DIR] [--studies-output DIR] [--seed S] [--training-studies N]
         [--validation-studies N] [--test-studies N] [--image-size S] [--epochs E]
+    python -m cxrmodel demo build-single-modality [--model-output DIR] [--seed S] [...the same recipe options]
     python -m cxrmodel demo baseline [--model-output DIR] [--seed S]
     python -m cxrmodel demo selection --output DIR [--seed S]
     python -m cxrmodel synthetic --output DIR [--count N] [--seed S] [--first-number N] [--width W] [--height H]
@@ -22,8 +23,8 @@ from pathlib import Path
 from cxrmodel.cli._common import output_folder, positive_int
 
 
-def _command_demo_build(arguments: argparse.Namespace) -> int:
-    from cxrmodel.training.demo import DemoRecipe, build_demo  # noqa: PLC0415 - TensorFlow only when training
+def _demo_recipe(arguments: argparse.Namespace):
+    from cxrmodel.training.demo import DemoRecipe  # noqa: PLC0415 - TensorFlow only when training
     from cxrmodel.training.fit import TrainingSchedule  # noqa: PLC0415
 
     schedule = TrainingSchedule()
@@ -34,7 +35,7 @@ def _command_demo_build(arguments: argparse.Namespace) -> int:
             head_epochs=max(1, arguments.epochs // 4),
             multimodal_epochs=max(1, arguments.epochs // 3),
         )
-    recipe = DemoRecipe(
+    return DemoRecipe(
         seed=arguments.seed,
         training_studies=arguments.training_studies,
         validation_studies=arguments.validation_studies,
@@ -42,8 +43,21 @@ def _command_demo_build(arguments: argparse.Namespace) -> int:
         image_size=arguments.image_size,
         schedule=schedule,
     )
-    card = build_demo(Path(arguments.model_output), Path(arguments.studies_output), recipe)
+
+
+def _command_demo_build(arguments: argparse.Namespace) -> int:
+    from cxrmodel.training.demo import build_demo  # noqa: PLC0415 - TensorFlow only when training
+
+    card = build_demo(Path(arguments.model_output), Path(arguments.studies_output), _demo_recipe(arguments))
     print(json.dumps({"metrics": card["metrics"], "build_seconds": card["build_seconds"]}))
+    return 0
+
+
+def _command_demo_build_single_modality(arguments: argparse.Namespace) -> int:
+    from cxrmodel.training.demo import build_single_modality_demo  # noqa: PLC0415 - TensorFlow only when training
+
+    written = build_single_modality_demo(Path(arguments.model_output), _demo_recipe(arguments))
+    print(json.dumps({"bundles": written}))
     return 0
 
 
@@ -82,15 +96,22 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     build = demo_commands.add_parser(
         "build", help="regenerate synthetic data, train, write models/demo and studies/demo (about 20 min on 2 cores)"
     )
-    build.add_argument("--model-output", default="models/demo", help="bundle directory to write")
+    single = demo_commands.add_parser(
+        "build-single-modality",
+        help="retrain only the demo's text-only and image-only comparison models (same recipe and split) and write "
+             "them to MODEL_OUTPUT/text-only and MODEL_OUTPUT/image-only",
+    )
+    for parser in (build, single):
+        parser.add_argument("--model-output", default="models/demo", help="bundle directory to write")
+        parser.add_argument("--seed", type=int, default=2019)
+        parser.add_argument("--training-studies", type=positive_int, default=2000)
+        parser.add_argument("--validation-studies", type=positive_int, default=300)
+        parser.add_argument("--test-studies", type=positive_int, default=400)
+        parser.add_argument("--image-size", type=positive_int, default=160, help="model grid side in pixels")
+        parser.add_argument("--epochs", type=positive_int, default=None, help="override the epochs of every stage")
     build.add_argument("--studies-output", default="studies/demo", help="demo studies directory to write")
-    build.add_argument("--seed", type=int, default=2019)
-    build.add_argument("--training-studies", type=positive_int, default=2000)
-    build.add_argument("--validation-studies", type=positive_int, default=300)
-    build.add_argument("--test-studies", type=positive_int, default=400)
-    build.add_argument("--image-size", type=positive_int, default=160, help="model grid side in pixels")
-    build.add_argument("--epochs", type=positive_int, default=None, help="override the epochs of every stage")
     build.set_defaults(handler=_command_demo_build)
+    single.set_defaults(handler=_command_demo_build_single_modality)
     baseline = demo_commands.add_parser(
         "baseline", help="(re)write the demo bundle's mean-normal image baseline from its training recipe"
     )

@@ -1,7 +1,7 @@
 """The ``predict`` and ``explain`` commands: a bundle's probabilities for a folder, or one study explained.
 
     python -m cxrmodel predict --model BUNDLE --studies DIR
-    python -m cxrmodel explain --model BUNDLE --image FILE (--report FILE | --report-text TEXT) [--threshold TAU]
+    python -m cxrmodel explain --model BUNDLE [--image FILE] (--report FILE | --report-text TEXT) [--threshold TAU]
         [--distance PX] [--min-points N] [--steps auto|N] [--method RULE] [--baseline black|blur|mean]
         [--smoothing SIGMA] [--cache-dir DIR] [--save-attributions OUT.npz] [--json]
 
@@ -11,7 +11,9 @@ In every command's JSON ``label`` is the model's prediction, ``"abnormal"`` at P
 ``"normal"`` (:func:`predicted_label`); the study's own label (from its MeSH terms) is ``truth_label``, in the same
 words. The readable lines round probabilities to 3 decimals and shares to one-decimal percent, and carry the
 distribution warning when the image is unlike the training images or could not be checked. Inputs are checked
-before the model is loaded. :func:`cxrmodel.cli.main.build_parser` registers both with :func:`add_parsers`; the
+before the model is loaded. ``explain`` works for a bundle of any modality: a text-only bundle needs no
+``--image`` (one given is not read), an image-only one still takes the report (it is not read; the words list is
+empty). :func:`cxrmodel.cli.main.build_parser` registers both with :func:`add_parsers`; the
 model, explainer and decoder are imported when a command runs, so ``--help`` loads no TensorFlow.
 """
 
@@ -37,6 +39,10 @@ DECISION_THRESHOLD = 0.5
 
 DISTRIBUTION_WARNING = "this image may not be a frontal chest radiograph like the ones the model was trained on"
 NOT_CHECKED_WARNING = "not checked whether this image looks like the model's training images"
+SINGLE_MODALITY_NOTES = {
+    "text": "text-only model: it reads the report alone; no radiograph is part of its decision (no circles)",
+    "image": "image-only model: it reads the radiograph alone; the report is not part of its decision (no words)",
+}
 
 
 def predicted_label(probability: float) -> str:
@@ -52,9 +58,12 @@ def percent(share: float | None) -> str:
 def readable_explanation(document: dict) -> list[str]:
     """The lines ``explain`` prints without ``--json``, from its document."""
     lines = [f"P(abnormal) = {document['probability']:.3f} ({document['label']})"]
+    modality = document.get("modality", "multimodal")
+    if modality != "multimodal":
+        lines.append(SINGLE_MODALITY_NOTES[modality])
 
     distribution = document.get("distribution") or {}
-    if distribution.get("in_distribution") is not True:
+    if modality != "text" and distribution.get("in_distribution") is not True:
         warning = DISTRIBUTION_WARNING if distribution.get("in_distribution") is False else NOT_CHECKED_WARNING
         reasons = "; ".join(distribution.get("reasons") or [])
         lines.append(f"warning: {warning}" + (f": {reasons}" if reasons else ""))
@@ -168,17 +177,23 @@ def _command_explain(arguments: argparse.Namespace) -> int:
     from cxrmodel.inputs import clean_report_text  # noqa: PLC0415
     from cxrmodel.modeling import load_bundle  # noqa: PLC0415
 
-    if not arguments.image.is_file():
+    # The bundle's files are checked and its modality read from the card; the Keras model loads on first use.
+    bundle = load_bundle(arguments.model, load_model=False)
+    if bundle.reads_image and arguments.image is None:
+        raise CommandError(f"the {bundle.modality_label} model of {arguments.model} reads the radiograph: "
+                           "give it with --image FILE")
+    if arguments.image is not None and not arguments.image.is_file():
         raise CommandError(f"image file {arguments.image} does not exist")
     if arguments.save_attributions:  # checked before the gradients are computed, not after
         target = Path(arguments.save_attributions)
         if target.is_dir() or not target.absolute().parent.is_dir():
             raise CommandError(f"--save-attributions {target}: expected a file in an existing folder")
-    image_bytes = arguments.image.read_bytes()
-    # Inputs are checked (as a dashboard upload is) before the model is loaded: a bad file fails in milliseconds.
-    decode_image(image_bytes)
+    image_bytes = None
+    if bundle.reads_image:
+        image_bytes = arguments.image.read_bytes()
+        # Inputs are checked (as a dashboard upload is) before the model is loaded: a bad file fails in milliseconds.
+        decode_image(image_bytes)
     report = clean_report_text(read_report_file(arguments.report) if arguments.report else arguments.report_text)
-    bundle = load_bundle(arguments.model)
     settings = ExplanationSettings(
         sight_sensitivity=arguments.threshold,
         link_distance=arguments.distance,
@@ -243,7 +258,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         '("FINDINGS:", "IMPRESSION:", ...) are shown but not fed to the model.',
     )
     explain.add_argument("--model", type=existing_directory, required=True, help="model bundle directory")
-    explain.add_argument("--image", type=Path, required=True, help="PNG, JPEG or DICOM radiograph")
+    explain.add_argument("--image", type=Path,
+                         help="PNG, JPEG or DICOM radiograph (required unless the bundle holds the text-only model)")
     report = explain.add_mutually_exclusive_group(required=True)
     report.add_argument("--report", type=Path, help="report as a text file or an OpenI XML")
     report.add_argument("--report-text", help="report text")

@@ -10,9 +10,10 @@ Values are one bytes record per explanation::
     MAGIC (8 bytes) | sha256(payload) (32 bytes) | payload
 
 where ``payload`` is an ``.npz`` archive (no pickles) holding ``image_attribution``, ``token_attribution``,
-``token_share`` and ``metadata`` (UTF-8 JSON as uint8: probabilities, completeness, modality shares, the
-deletion evidence). Arrays
-come back bit-identical; floats in the JSON round-trip exactly (``repr``), NaN included.
+``token_share`` (each only when the model reads that half: a text-only model's record has no image map, an
+image-only model's no token arrays) and ``metadata`` (UTF-8 JSON as uint8: probabilities, completeness, modality
+shares, the deletion evidence). Arrays come back bit-identical; floats in the JSON round-trip exactly (``repr``),
+NaN included.
 
 A record that fails the magic, checksum or decoding is treated as corrupt: it is DELETED, the explanation is
 recomputed and stored again — a corrupt entry is never served. Every record is kept as its own file
@@ -107,7 +108,8 @@ def encode_attribution(attribution: StudyAttribution) -> bytes:
     np.savez(
         buffer,
         metadata=np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), dtype=np.uint8),
-        **{name: np.asarray(getattr(attribution, name)) for name in _ARRAY_FIELDS},
+        **{name: np.asarray(getattr(attribution, name)) for name in _ARRAY_FIELDS
+           if getattr(attribution, name) is not None},
     )
     payload = buffer.getvalue()
     return MAGIC + hashlib.sha256(payload).digest() + payload
@@ -129,7 +131,7 @@ def decode_attribution(record: bytes) -> StudyAttribution:
         raise CorruptEntryError("stored record fails its sha256 checksum")
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in _ARRAY_FIELDS}
+            arrays = {name: archive[name] if name in archive.files else None for name in _ARRAY_FIELDS}
             metadata = json.loads(archive["metadata"].tobytes().decode("utf-8"))
         completeness = Completeness(**metadata["completeness"])
         attribution = StudyAttribution(
@@ -142,7 +144,10 @@ def decode_attribution(record: bytes) -> StudyAttribution:
         )
     except Exception as error:  # noqa: BLE001 - any decoding failure means the record is unusable
         raise CorruptEntryError(f"stored record cannot be decoded ({type(error).__name__}: {error})") from error
-    if attribution.image_attribution.ndim != 2 or attribution.token_attribution.shape != attribution.token_share.shape:
+    image, tokens, shares = attribution.image_attribution, attribution.token_attribution, attribution.token_share
+    if (image is None and tokens is None) or (tokens is None) != (shares is None):
+        raise CorruptEntryError("stored record lacks its attribution arrays")
+    if (image is not None and image.ndim != 2) or (tokens is not None and tokens.shape != shares.shape):
         raise CorruptEntryError("stored record has arrays of inconsistent shapes")
     return attribution
 

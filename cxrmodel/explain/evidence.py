@@ -310,11 +310,11 @@ class _Batch:
 
 def compute_evidence(
     predict: Predict,
-    model_image: np.ndarray,
+    model_image: np.ndarray | None,
     token_ids: np.ndarray,
-    reference_image: np.ndarray,
-    attribution_map: np.ndarray,
-    token_attribution: np.ndarray,
+    reference_image: np.ndarray | None,
+    attribution_map: np.ndarray | None,
+    token_attribution: np.ndarray | None,
     *,
     reference: str,
     link_distance: float,
@@ -330,8 +330,11 @@ def compute_evidence(
         model_image: (S, S, 3) float32 in [0, 1], the study on the model grid.
         token_ids: (T,) int32, the report's model slots.
         reference_image: (S, S, 3) float32, the IG image baseline of the explanation.
-        attribution_map: (S, S), the map the slider's circles are found on (smoothed when smoothing is on).
-        token_attribution: (T,), signed attribution per slot.
+        attribution_map: (S, S), the map the slider's circles are found on (smoothed when smoothing is on); None
+            for a model that does not read the image (text-only): no regions are removed, and ``model_image`` and
+            ``reference_image`` may be None (``predict`` ignores images then).
+        token_attribution: (T,), signed attribution per slot; None for a model that does not read the report
+            (image-only): no words are removed (``predict`` ignores the tokens then).
         reference: Name of the reference image ("mean", "blur", "black" or "array").
         link_distance, min_points: The clustering of the slider's circles (model-grid pixels, points).
         smoothing: The sigma ``attribution_map`` was smoothed with (recorded, not applied).
@@ -342,6 +345,8 @@ def compute_evidence(
         The evidence; every probability is the model's output for an input built by :func:`region_input` /
         :func:`word_input` from these arguments.
     """
+    if attribution_map is None:  # a text-only model: a one-pixel placeholder that predict never reads
+        model_image = reference_image = np.zeros((1, 1, 3), np.float32)
     image = np.asarray(model_image, np.float32)
     tokens = np.asarray(token_ids, np.int32)
     reference_image = np.asarray(reference_image, np.float32)
@@ -355,12 +360,15 @@ def compute_evidence(
         "both_removed": batch.add(("both",), lambda: reference_image, lambda: empty_report),
     }
 
-    chest = chest_mask(image)
-    depth = chest_depth(chest)
-    chest_pixels = max(int(chest.sum()), 1)
-    detections = sweep_circles(attribution_map, thresholds, link_distance, min_points)
     region_plans = []
-    for threshold, detection in zip(thresholds, detections, strict=True):
+    if attribution_map is not None:
+        chest = chest_mask(image)
+        depth = chest_depth(chest)
+        chest_pixels = max(int(chest.sum()), 1)
+        detections = sweep_circles(attribution_map, thresholds, link_distance, min_points)
+    else:
+        detections = []
+    for threshold, detection in zip(thresholds[: len(detections)], detections, strict=True):
         circles = detection.circles
         if not circles:
             region_plans.append((threshold, 0, intact, [intact], 0.0))
@@ -378,7 +386,7 @@ def compute_evidence(
         ]
         region_plans.append((threshold, len(circles), index, controls, float(mask.sum()) / chest_pixels))
 
-    ranked = ranked_slots(tokens, token_attribution)
+    ranked = [] if token_attribution is None else ranked_slots(tokens, token_attribution)
     word_plans = []
     for k in range(1, min(MAX_REMOVED_WORDS, len(ranked)) + 1):
         slots = tuple(ranked[:k])

@@ -1,4 +1,8 @@
-"""Integrated gradients for the multimodal: which pixels and which report words made the model say "abnormal".
+"""Integrated gradients: which pixels and which report words made the model say "abnormal".
+
+The multimodal is the main case; the text-only and image-only models of :func:`cxrmodel.modeling.builders.build_model`
+are explained by the same engine, with the path running through the one input they read (the missing half has no
+attribution: ``image_attribution`` or ``token_attribution`` / ``token_share`` is None and its modality share NaN).
 
 Method (Sundararajan et al., 2017) on ONE joint straight-line path from a baseline pair ``(x′_image, x′_text)``
 to the study ``(x_image, x_text)``::
@@ -102,6 +106,9 @@ logger = logging.getLogger(__name__)
 
 _END_POINTS = (0.0, 1.0)
 
+_PLACEHOLDER_IMAGE_SHAPE = (1, 1, 1)
+_PLACEHOLDER_TEXT_SHAPE = (1, 1)
+
 SMALLEST_INTERVAL = 2.0**-16
 """Adaptive refinement never splits an interval narrower than this (in α)."""
 
@@ -169,7 +176,7 @@ ProgressCallback = Callable[[float, str], None]
 
 
 class IntegratedGradientsExplainer:
-    """Integrated gradients for one multimodal model, compiled once and reused for every study.
+    """Integrated gradients for one model (multimodal, text-only or image-only), compiled once, reused per study.
 
     Example::
 
@@ -184,30 +191,49 @@ class IntegratedGradientsExplainer:
         """Build the embedding-space model and the compiled gradient functions.
 
         Args:
-            model: A multimodal built by :func:`cxrmodel.modeling.builders.build_model` (inputs ``image``,
-                ``report_tokens``).
+            model: A model built by :func:`cxrmodel.modeling.builders.build_model`: the multimodal (inputs
+                ``image``, ``report_tokens``), the text-only (``report_tokens``) or the image-only (``image``).
             batch_size: Path points per call of the compiled gradient function (fixed; the last call of a
                 study is padded). Memory grows linearly with it (a DenseNet-121 at 224² needs a few GB at 16).
             mean_image: Optional dataset-mean image, (S, S, 3) or (S, S) in [0, 1], for ``image_baseline="mean"``.
         """
         import tensorflow as tf  # noqa: PLC0415 - TensorFlow only when an explainer is really built
 
-        from cxrmodel.modeling.builders import embedding_space_model  # noqa: PLC0415
+        from cxrmodel.modeling.builders import embedding_space_model, model_modality  # noqa: PLC0415
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model
+        self.modality = model_modality(model)
+        self.reads_image = self.modality in ("multimodal", "image")
+        self.reads_report = self.modality in ("multimodal", "text")
         self.batch_size = int(batch_size)
         self.mean_image = None if mean_image is None else np.asarray(mean_image, np.float32)
         self._embedding_model = embedding_space_model(model)
-        self._embedding_layer = model.get_layer("word_embedding")
-        self.image_shape = tuple(int(size) for size in model.get_layer("image_encoder").input.shape[1:])
-        self.text_shape = tuple(int(size) for size in model.get_layer("text_encoder").input.shape[1:])
+        self._embedding_layer = model.get_layer("word_embedding") if self.reads_report else None
+        # A half the model does not read rides along the path as a one-element placeholder that the compiled
+        # functions never feed to the model (so one code path serves all three models).
+        self.image_shape = (tuple(int(size) for size in model.get_layer("image_encoder").input.shape[1:])
+                            if self.reads_image else None)
+        self.text_shape = (tuple(int(size) for size in model.get_layer("text_encoder").input.shape[1:])
+                           if self.reads_report else None)
+        self.max_tokens = (int(model.get_layer("report_tokens").output.shape[-1]) if self.reads_report else None)
+        self._path_image_shape = self.image_shape or _PLACEHOLDER_IMAGE_SHAPE
+        self._path_text_shape = self.text_shape or _PLACEHOLDER_TEXT_SHAPE
         self.trace_counts = {"path_gradients": 0, "end_point_probabilities": 0}
 
-        image_spec = tf.TensorSpec(self.image_shape, tf.float32)
-        text_spec = tf.TensorSpec(self.text_shape, tf.float32)
+        image_spec = tf.TensorSpec(self._path_image_shape, tf.float32)
+        text_spec = tf.TensorSpec(self._path_text_shape, tf.float32)
         embedding_model = self._embedding_model
+        reads_image, reads_report = self.reads_image, self.reads_report
+
+        def embedded_probabilities(images, embeddings):
+            inputs = {}
+            if reads_image:
+                inputs["image"] = images
+            if reads_report:
+                inputs["embedded_report"] = embeddings
+            return tf.reshape(embedding_model(inputs, training=False), (-1,))
 
         @tf.function(input_signature=[tf.TensorSpec((self.batch_size,), tf.float32), image_spec, image_spec,
                                       text_spec, text_spec], autograph=False)
@@ -219,11 +245,11 @@ class IntegratedGradientsExplainer:
             with tf.GradientTape() as tape:
                 tape.watch(images)
                 tape.watch(embeddings)
-                probabilities = tf.reshape(
-                    embedding_model({"image": images, "embedded_report": embeddings}, training=False), (-1,)
-                )
+                probabilities = embedded_probabilities(images, embeddings)
             # Rows are independent in inference mode, so the gradient of the sum is each row's own gradient.
-            image_gradients, embedding_gradients = tape.gradient(probabilities, [images, embeddings])
+            # A placeholder half is not connected to the output: its gradient is zero.
+            image_gradients, embedding_gradients = tape.gradient(
+                probabilities, [images, embeddings], unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return probabilities, image_gradients, embedding_gradients
 
         @tf.function(input_signature=[image_spec, image_spec, text_spec, text_spec], autograph=False)
@@ -232,36 +258,44 @@ class IntegratedGradientsExplainer:
             self.trace_counts["end_point_probabilities"] += 1
             images = tf.stack([image_baseline, image])
             embeddings = tf.stack([embedded_baseline, embedded])
-            return tf.reshape(embedding_model({"image": images, "embedded_report": embeddings}, training=False), (-1,))
+            return embedded_probabilities(images, embeddings)
 
-        model_image_spec = tf.TensorSpec((None, *self.image_shape), tf.float32)
-        token_spec = tf.TensorSpec((None, int(model.get_layer("report_tokens").output.shape[-1])), tf.int32)
+        forward_specs = []
+        if reads_image:
+            forward_specs.append(tf.TensorSpec((None, *self.image_shape), tf.float32))
+        if reads_report:
+            forward_specs.append(tf.TensorSpec((None, self.max_tokens), tf.int32))
 
-        @tf.function(input_signature=[model_image_spec, token_spec], autograph=False)
-        def forward(images, token_ids):
+        @tf.function(input_signature=forward_specs, autograph=False)
+        def forward(*batch):
             """P(abnormal) of a batch of model inputs (any batch size: one trace)."""
             self.trace_counts["forward"] = self.trace_counts.get("forward", 0) + 1
-            return tf.reshape(model({"image": images, "report_tokens": token_ids}, training=False), (-1,))
+            names = [name for name, read in (("image", reads_image), ("report_tokens", reads_report)) if read]
+            return tf.reshape(model(dict(zip(names, batch, strict=True)), training=False), (-1,))
 
         self._path_gradients = path_gradients
         self._end_point_probabilities = end_point_probabilities
         self._forward = forward
 
-    def predict(self, model_images: np.ndarray, token_ids: np.ndarray, chunk: int = 32) -> np.ndarray:
+    def predict(self, model_images: np.ndarray | None, token_ids: np.ndarray | None, chunk: int = 32) -> np.ndarray:
         """P(abnormal) of a batch, (n,) float64, through one compiled forward function.
 
         The same model as :meth:`cxrmodel.modeling.Bundle.predict` (Keras ``predict``), about half its cost per
         image on CPU for the few hundred inputs of the deletion evidence (BENCHMARKS.md).
 
         Args:
-            model_images: (n, S, S, 3) float32 in [0, 1].
-            token_ids: (n, max_tokens) int.
+            model_images: (n, S, S, 3) float32 in [0, 1]; ignored (may be None) for a text-only model.
+            token_ids: (n, max_tokens) int; ignored (may be None) for an image-only model.
             chunk: Inputs per call.
         """
-        images = np.asarray(model_images, np.float32)
-        tokens = np.asarray(token_ids, np.int32)
-        parts = [self._forward(images[start : start + chunk], tokens[start : start + chunk]).numpy()
-                 for start in range(0, len(images), chunk)]
+        batch = []
+        if self.reads_image:
+            batch.append(np.asarray(model_images, np.float32))
+        if self.reads_report:
+            batch.append(np.asarray(token_ids, np.int32))
+        count = len(batch[0])
+        parts = [self._forward(*(array[start : start + chunk] for array in batch)).numpy()
+                 for start in range(0, count, chunk)]
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
 
     @property
@@ -288,8 +322,8 @@ class IntegratedGradientsExplainer:
 
     def explain(
         self,
-        model_image: np.ndarray,
-        token_ids: Sequence[int] | np.ndarray,
+        model_image: np.ndarray | None,
+        token_ids: Sequence[int] | np.ndarray | None,
         *,
         steps: int | str = DEFAULT_INTEGRATION.steps,
         method: str = DEFAULT_INTEGRATION.method,
@@ -301,8 +335,10 @@ class IntegratedGradientsExplainer:
         """Attribute P(abnormal) of one study to its pixels and report slots.
 
         Args:
-            model_image: (S, S, 3) float32 in [0, 1], the study on the model grid.
-            token_ids: (max_tokens,) int token ids (padding 0 at the end).
+            model_image: (S, S, 3) float32 in [0, 1], the study on the model grid; ignored (may be None) when the
+                model does not read the image.
+            token_ids: (max_tokens,) int token ids (padding 0 at the end); ignored (may be None) when the model
+                does not read the report.
             steps: Number of nodes of the integration rule, or ``"auto"`` (see the module docstring).
             method: One of :data:`cxrmodel.explain.quadrature.METHODS`.
             image_baseline: ``"black"``, ``"blur"``, ``"mean"`` or an array (see :func:`make_image_baseline`).
@@ -323,22 +359,31 @@ class IntegratedGradientsExplainer:
             raise ValueError(f"max_steps must be >= {minimum_steps(method)} for {method}, got {max_steps!r}")
 
         # 1. Put the study and the baseline pair into the spaces the gradients are taken in.
-        image = np.asarray(model_image, np.float32)
-        if image.shape != self.image_shape:
-            raise ValueError(f"model_image has shape {image.shape}, the model expects {self.image_shape}")
-        if not np.all(np.isfinite(image)):
-            raise ValueError("model_image contains NaN or infinite values")
-        baseline_image = make_image_baseline(image, image_baseline, self.mean_image)
-        token_ids = np.asarray(token_ids)
-        embedding_matrix = np.asarray(self._embedding_layer.embeddings, np.float32)
-        if token_ids.shape != self.text_shape[:1] or not np.issubdtype(token_ids.dtype, np.integer):
-            raise ValueError(
-                f"token_ids must be {self.text_shape[:1]} integers, got {token_ids.dtype} {token_ids.shape}"
-            )
-        if token_ids.min() < 0 or token_ids.max() >= embedding_matrix.shape[0]:
-            raise ValueError(f"token ids must lie in 0 .. {embedding_matrix.shape[0] - 1}")
-        embedded = embedding_matrix[token_ids]
-        embedded_baseline = np.broadcast_to(embedding_matrix[PADDING_ID], embedded.shape).copy()
+        if self.reads_image:
+            image = np.asarray(model_image, np.float32)
+            if image.shape != self.image_shape:
+                raise ValueError(f"model_image has shape {image.shape}, the model expects {self.image_shape}")
+            if not np.all(np.isfinite(image)):
+                raise ValueError("model_image contains NaN or infinite values")
+            baseline_image = make_image_baseline(image, image_baseline, self.mean_image)
+        else:
+            image = np.zeros(_PLACEHOLDER_IMAGE_SHAPE, np.float32)
+            baseline_image = image.copy()
+        if self.reads_report:
+            token_ids = np.asarray(token_ids)
+            embedding_matrix = np.asarray(self._embedding_layer.embeddings, np.float32)
+            if token_ids.shape != self.text_shape[:1] or not np.issubdtype(token_ids.dtype, np.integer):
+                raise ValueError(
+                    f"token_ids must be {self.text_shape[:1]} integers, got {token_ids.dtype} {token_ids.shape}"
+                )
+            if token_ids.min() < 0 or token_ids.max() >= embedding_matrix.shape[0]:
+                raise ValueError(f"token ids must lie in 0 .. {embedding_matrix.shape[0] - 1}")
+            embedded = embedding_matrix[token_ids]
+            embedded_baseline = np.broadcast_to(embedding_matrix[PADDING_ID], embedded.shape).copy()
+        else:
+            token_ids = None
+            embedded = np.zeros(_PLACEHOLDER_TEXT_SHAPE, np.float32)
+            embedded_baseline = embedded.copy()
         path = (image, baseline_image, embedded, embedded_baseline)
         evaluations = _PathEvaluations()
 
@@ -513,8 +558,8 @@ class IntegratedGradientsExplainer:
         steps = len(alphas)
 
         # 2. Path-averaged gradients: the weighted sum over the nodes (float64 accumulation).
-        image_gradient = np.zeros(self.image_shape, np.float64)
-        embedding_gradient = np.zeros(self.text_shape, np.float64)
+        image_gradient = np.zeros(self._path_image_shape, np.float64)
+        embedding_gradient = np.zeros(self._path_text_shape, np.float64)
         for alpha, weight in zip(alphas, weights, strict=True):
             node_image_gradient, node_embedding_gradient = evaluations.gradients[alpha]
             image_gradient += weight * node_image_gradient
@@ -543,16 +588,17 @@ class IntegratedGradientsExplainer:
             evaluated_points=evaluations.evaluated_points,
             batches=evaluations.batches,
         )
-        if abs(expected) >= DIFFERENCE_FLOOR:
-            modality_share = {"image": image_total / expected, "text": text_total / expected}
-        else:
-            modality_share = {"image": float("nan"), "text": float("nan")}
+        # A half the model does not read has no share (NaN), like both halves when the change is too small.
+        modality_share = {
+            "image": image_total / expected if self.reads_image and abs(expected) >= DIFFERENCE_FLOOR else math.nan,
+            "text": text_total / expected if self.reads_report and abs(expected) >= DIFFERENCE_FLOOR else math.nan,
+        }
         return StudyAttribution(
             probability=probability,
             baseline_probability=baseline_probability,
-            image_attribution=image_attribution.sum(axis=-1).astype(np.float32),
-            token_attribution=text_attribution.sum(axis=-1).astype(np.float32),
-            token_share=_token_share(text_attribution, token_ids),
+            image_attribution=image_attribution.sum(axis=-1).astype(np.float32) if self.reads_image else None,
+            token_attribution=text_attribution.sum(axis=-1).astype(np.float32) if self.reads_report else None,
+            token_share=_token_share(text_attribution, token_ids) if self.reads_report else None,
             completeness=completeness,
             modality_share=modality_share,
         )

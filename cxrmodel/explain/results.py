@@ -55,11 +55,14 @@ class StudyAttribution:
     Attributes:
         probability: F(x), P(abnormal) of the study.
         baseline_probability: F(x′), P(abnormal) of the baseline pair.
-        image_attribution: (S, S) float32 on the model grid: signed IG attribution summed over the 3 channels.
+        image_attribution: (S, S) float32 on the model grid: signed IG attribution summed over the 3 channels;
+            None when the model does not read the image (a text-only model).
         token_attribution: (max_tokens,) float32, one per model slot: signed IG attribution summed over the
-            embedding dimension; exactly 0 in padding slots.
+            embedding dimension; exactly 0 in padding slots; None when the model does not read the report (an
+            image-only model).
         token_share: (max_tokens,) float32: squared elementwise attributions summed per slot, normalised to
-            sum 1 over the used slots (0 in padding slots; all 0 when the text has no attribution at all).
+            sum 1 over the used slots (0 in padding slots; all 0 when the text has no attribution at all); None
+            with ``token_attribution``.
         completeness: The completeness check and the integration settings that produced these arrays.
         modality_share: ``{"image": Σ image / (F(x) − F(x′)), "text": Σ text / (F(x) − F(x′))}``; NaN when
             ``|F(x) − F(x′)| < DIFFERENCE_FLOOR``.
@@ -71,13 +74,20 @@ class StudyAttribution:
 
     probability: float
     baseline_probability: float
-    image_attribution: np.ndarray
-    token_attribution: np.ndarray
-    token_share: np.ndarray
+    image_attribution: np.ndarray | None
+    token_attribution: np.ndarray | None
+    token_share: np.ndarray | None
     completeness: Completeness
     modality_share: dict[str, float]
     raw_image_attribution: np.ndarray | None = None
     evidence: dict | None = None
+
+    @property
+    def modality(self) -> str:
+        """Which model produced it: ``"multimodal"``, ``"image"`` (no word attributions) or ``"text"`` (no map)."""
+        if self.image_attribution is None:
+            return "text"
+        return "image" if self.token_attribution is None else "multimodal"
 
 
 @dataclass(frozen=True)
@@ -109,8 +119,12 @@ def word_attributions(encoded_report: EncodedReport, attribution: StudyAttributi
         attribution: The explanation.
 
     Returns:
-        One :class:`WordAttribution` per word of ``encoded_report.tokens`` (kept or not).
+        One :class:`WordAttribution` per word of ``encoded_report.tokens`` (kept or not). For an image-only model
+        (no token attribution) every word is unseen with score and share 0: the model never read the report.
     """
+    if attribution.token_attribution is None:
+        return [WordAttribution(text=token.text, start=token.start, end=token.end, score=0.0, share=0.0, seen=False)
+                for token in encoded_report.tokens]
     scores = encoded_report.slot_values_to_tokens(attribution.token_attribution)
     shares = encoded_report.slot_values_to_tokens(attribution.token_share)
     seen = set(encoded_report.positions)

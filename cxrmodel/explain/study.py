@@ -17,6 +17,10 @@ removed, beside same-size random controls; null when it was not computed for the
 ``distribution`` is the TensorFlow-free out-of-distribution check of the image against the bundle's mean
 training image (:mod:`cxrmodel.imaging.distribution`); ``in_distribution`` is None when it cannot be checked.
 
+``modality`` names the model explained: ``"multimodal"``, ``"text"`` (report only: no ``image``, no circles, no
+``distribution``: all null or empty, ``modality_share.image`` null) or ``"image"`` (film only: ``words`` empty,
+``modality_share.text`` null). A text-only study needs no image file at all.
+
 Circles are in **original-image pixel coordinates**: x = column, y = row, measured from the centre of the
 top-left pixel (the same convention as :mod:`cxrmodel.detection.circles`, carried through the model-grid mapping).
 """
@@ -138,7 +142,9 @@ class StudyExplainer:
         """The cache key of a study's attribution under ``settings`` (no TensorFlow needed)."""
         integration = IntegrationSettings(steps=settings.steps, method=settings.method, batch_size=self.batch_size)
         key_part = integration.cache_key_part(self.image_baseline(settings), self.bundle.image_baseline)
-        return explanation_key(image_bytes, report_text, self.bundle.fingerprint, key_part)
+        # A half the model does not read cannot change its explanation, so it is not part of the key.
+        return explanation_key(image_bytes if self.bundle.reads_image else b"",
+                               report_text if self.bundle.reads_report else "", self.bundle.fingerprint, key_part)
 
     def is_cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> bool:
         """True when the attribution is on disk (an intact entry is not re-checked here; see :meth:`cached`)."""
@@ -146,7 +152,7 @@ class StudyExplainer:
 
     def attribute(
         self,
-        image_bytes: bytes,
+        image_bytes: bytes | None,
         report_text: str,
         settings: ExplanationSettings,
         *,
@@ -160,7 +166,8 @@ class StudyExplainer:
         (:meth:`attribution_smoothing`), so changing the smoothing never recomputes the gradients.
 
         Args:
-            image_bytes: The image file's bytes (PNG, JPEG or DICOM).
+            image_bytes: The image file's bytes (PNG, JPEG or DICOM). A text-only bundle never decodes them; they
+                may then be None or empty.
             report_text: The report as written.
             settings: How to explain.
             compute: False = only look in the cache; the attribution is None when it is not there (then no
@@ -171,8 +178,13 @@ class StudyExplainer:
         timing: dict[str, float] = {}
         evidence_wanted = self.with_evidence if with_evidence is None else bool(with_evidence)
         started = time.perf_counter()
-        decoded = decode_image(image_bytes)
-        prepared = self.bundle.prepare(decoded.pixels, report_text)
+        if self.bundle.reads_image:
+            if not image_bytes:
+                raise ValueError(f"the {self.bundle.modality_label} model needs the study's image")
+            pixels = decode_image(image_bytes).pixels
+        else:
+            image_bytes, pixels = b"", None
+        prepared = self.bundle.prepare(pixels, report_text)
         timing["prepare"] = (time.perf_counter() - started) * 1000.0
         image_baseline = self.image_baseline(settings)
 
@@ -213,7 +225,7 @@ class StudyExplainer:
                 cached = attribution is not None
         timing["attribution"] = (time.perf_counter() - started) * 1000.0 - timing.get("evidence", 0.0)
         sigma = self.attribution_smoothing(settings)
-        if attribution is not None and sigma > 0.0:
+        if attribution is not None and attribution.image_attribution is not None and sigma > 0.0:
             started = time.perf_counter()
             attribution = dataclasses.replace(
                 attribution,
@@ -245,13 +257,15 @@ class StudyExplainer:
         each of ``thresholds``; the reference image is the attribution's own image baseline.
         """
         baseline = self.image_baseline(settings)
-        reference_image = make_image_baseline(prepared.model_image, baseline, self.bundle.image_baseline)
         sigma = self.attribution_smoothing(settings)
         attribution_map = attribution.raw_image_attribution
         if attribution_map is None:
             attribution_map = attribution.image_attribution
-        if sigma > 0.0:
-            attribution_map = smooth_attribution_map(attribution_map, sigma)
+        reference_image = None
+        if attribution_map is not None:
+            reference_image = make_image_baseline(prepared.model_image, baseline, self.bundle.image_baseline)
+            if sigma > 0.0:
+                attribution_map = smooth_attribution_map(attribution_map, sigma)
         return compute_evidence(
             self.integrated_gradients.predict,
             prepared.model_image,
@@ -283,6 +297,8 @@ class StudyExplainer:
         Returns:
             ``{"reference", "rank_correlation", "overlaps": [per slider threshold], "thresholds"}`` or None.
         """
+        if not self.bundle.reads_image:
+            return None  # the check compares image maps; a text-only model has none
         _prepared, first, _cached, _timing = self.attribute(image_bytes, report_text, settings, compute=compute,
                                                             progress=progress)
         if first is None:
@@ -327,14 +343,18 @@ class StudyExplainer:
             config.default_sight_sensitivity if settings.sight_sensitivity is None else settings.sight_sensitivity
         )
         link_distance = self.link_distance(settings)
-        started = time.perf_counter()
-        detection = detect_circles(attribution.image_attribution, sight_sensitivity, link_distance, settings.min_points)
-        timing["detection"] = (time.perf_counter() - started) * 1000.0
+        circles, signals = [], 0
+        if attribution.image_attribution is not None:
+            started = time.perf_counter()
+            detection = detect_circles(attribution.image_attribution, sight_sensitivity, link_distance,
+                                       settings.min_points)
+            timing["detection"] = (time.perf_counter() - started) * 1000.0
+            circles, signals = circles_to_image(detection.circles, prepared.mapping), detection.signals
         return Explanation(
             prepared=prepared,
             attribution=attribution,
-            circles=circles_to_image(detection.circles, prepared.mapping),
-            signals=detection.signals,
+            circles=circles,
+            signals=signals,
             sight_sensitivity=sight_sensitivity,
             link_distance=link_distance,
             attribution_smoothing=self.attribution_smoothing(settings),
@@ -415,8 +435,11 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
     completeness = attribution.completeness
     mapping = explanation.prepared.mapping
     words = word_attributions(explanation.prepared.report, attribution)
+    reads_image = explanation.prepared.model_image is not None and attribution.image_attribution is not None
     return {
-        "model": {"name": bundle.name, "fingerprint": bundle.fingerprint, "synthetic": bundle.synthetic},
+        "model": {"name": bundle.name, "fingerprint": bundle.fingerprint, "synthetic": bundle.synthetic,
+                  "modality": bundle.modality},
+        "modality": bundle.modality,
         "probability": round(float(attribution.probability), 6),
         # The model output is what the attributions and the evidence refer to; the calibrated P (temperature
         # scaling, calibration.json) is what a reader should take as the probability. None: not calibrated.
@@ -433,10 +456,10 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
             "baseline_probability": float(attribution.baseline_probability),
         },
         "modality_share": {key: _finite_or_none(value) for key, value in attribution.modality_share.items()},
-        "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)},
+        "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)} if reads_image else None,
         "distribution": check_distribution(
             explanation.prepared.model_image, mapping, bundle.image_baseline
-        ).to_dict(),
+        ).to_dict() if reads_image else None,
         "circles": [
             {"x": round(c.x, 3), "y": round(c.y, 3), "r": round(c.r, 3), "points": c.points, "mass": round(c.mass, 6)}
             for c in explanation.circles
@@ -446,7 +469,7 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
             {"text": w.text, "start": w.start, "end": w.end, "score": float(w.score), "share": float(w.share),
              "seen": w.seen}
             for w in words
-        ],
+        ] if attribution.token_attribution is not None else [],
         "settings": {
             "sight_sensitivity": explanation.sight_sensitivity,
             "link_distance_model_grid": explanation.link_distance,
@@ -474,15 +497,15 @@ def attribution_arrays(explanation: Explanation) -> dict[str, np.ndarray]:
     """
     attribution = explanation.attribution
     mapping = explanation.prepared.mapping
-    arrays = {
-        "image_attribution": np.asarray(attribution.image_attribution, np.float32),
-        "token_attribution": np.asarray(attribution.token_attribution, np.float32),
-        "token_share": np.asarray(attribution.token_share, np.float32),
-        "token_ids": np.asarray(explanation.prepared.report.token_ids, np.int32),
-    }
+    arrays = {"token_ids": np.asarray(explanation.prepared.report.token_ids, np.int32)}
+    # A half the model does not read has no arrays (text-only: no map and no mapping; image-only: no token scores).
+    for name in ("image_attribution", "token_attribution", "token_share"):
+        if getattr(attribution, name) is not None:
+            arrays[name] = np.asarray(getattr(attribution, name), np.float32)
     if attribution.raw_image_attribution is not None:
         arrays["image_attribution_raw"] = np.asarray(attribution.raw_image_attribution, np.float32)
-    for field in dataclasses.fields(mapping):
-        value = getattr(mapping, field.name)
-        arrays[f"mapping_{field.name}"] = np.asarray(value, np.int64 if isinstance(value, int) else np.float64)
+    if mapping is not None:
+        for field in dataclasses.fields(mapping):
+            value = getattr(mapping, field.name)
+            arrays[f"mapping_{field.name}"] = np.asarray(value, np.int64 if isinstance(value, int) else np.float64)
     return arrays

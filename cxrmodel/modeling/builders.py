@@ -193,15 +193,23 @@ def model_modality(model: keras.Model) -> str:
 
 
 def embedding_space_model(model: keras.Model) -> keras.Model:
-    """The same multimodal with the *embedded* report as input instead of token ids.
+    """The same model with the *embedded* report as input instead of token ids.
 
-    Shares every weight with ``model``. Inputs: ``image`` (batch, S, S, 3) and ``embedded_report``
-    (batch, max_tokens, embedding_dimension); output P(abnormal) (batch, 1). Used for integrated gradients.
+    Shares every weight with ``model``, of any of :data:`MODALITIES`. Inputs (a dict): ``image`` (batch, S, S, 3)
+    when the model reads the image and ``embedded_report`` (batch, max_tokens, embedding_dimension) when it reads
+    the report; output P(abnormal) (batch, 1). Used for integrated gradients.
     """
-    image_encoder = model.get_layer("image_encoder")
-    text_encoder = model.get_layer("text_encoder")
+    modality = model_modality(model)
     head = model.get_layer("decision_head")
-    image = keras.Input(image_encoder.input.shape[1:], name="image")
-    embedded = keras.Input(text_encoder.input.shape[1:], name="embedded_report")
-    joined = layers.Concatenate(name="fused_features")([image_encoder(image), text_encoder(embedded)])
-    return keras.Model({"image": image, "embedded_report": embedded}, head(joined), name="embedding_space_model")
+    inputs: dict[str, keras.KerasTensor] = {}
+    features = []
+    if modality in ("multimodal", "image"):
+        image_encoder = model.get_layer("image_encoder")
+        inputs["image"] = keras.Input(image_encoder.input.shape[1:], name="image")
+        features.append(image_encoder(inputs["image"]))
+    if modality in ("multimodal", "text"):
+        text_encoder = model.get_layer("text_encoder")
+        inputs["embedded_report"] = keras.Input(text_encoder.input.shape[1:], name="embedded_report")
+        features.append(text_encoder(inputs["embedded_report"]))
+    joined = layers.Concatenate(name="fused_features")(features) if len(features) > 1 else features[0]
+    return keras.Model(inputs, head(joined), name="embedding_space_model")

@@ -5,7 +5,8 @@ Layout::
     model.keras   the Keras model (built by cxrmodel.modeling.builders.build_model)
     vocab.json    the report vocabulary (cxrmodel.text.Vocabulary)
     config.json   cxrmodel.modeling.builders.ModelConfig: input size, backbone, preprocessing, max tokens, defaults
-    card.json     the model card: what it was trained on, when, held-out metrics, ``synthetic`` flag
+    card.json     the model card: what it was trained on, when, held-out metrics, ``synthetic`` flag, and
+                  ``modality``: "multimodal" (the default when absent), "text" (report only) or "image" (film only)
     image_baseline.png   optional: the reference image of the attribution path (mean normal training image)
     calibration.json     optional: the temperature that calibrates P(abnormal) and its held-out reliability
                          (written by ``train`` and ``calibrate``; see cxrmodel.evaluation.calibration)
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cxrmodel.imaging import GridMapping, to_model_grid, to_model_input
-from cxrmodel.modeling.config import ModelConfig
+from cxrmodel.modeling.config import MODALITIES, MODALITY_LABELS, ModelConfig
 from cxrmodel.text import EncodedReport, Vocabulary, encode_report
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; keras is imported lazily to keep imports cheap
@@ -59,13 +60,14 @@ class PreparedStudy:
     """One study turned into model inputs.
 
     Attributes:
-        model_image: (S, S, 3) float32 in [0, 1], the image on the square model grid.
-        mapping: Model-grid <-> original-image coordinate mapping.
+        model_image: (S, S, 3) float32 in [0, 1], the image on the square model grid; None for a report-only
+            study (a text-only bundle never reads a film).
+        mapping: Model-grid <-> original-image coordinate mapping; None with ``model_image``.
         report: The encoded report (token ids (max_tokens,), all words with offsets, slot positions).
     """
 
-    model_image: np.ndarray
-    mapping: GridMapping
+    model_image: np.ndarray | None
+    mapping: GridMapping | None
     report: EncodedReport
 
 
@@ -153,13 +155,33 @@ class Bundle:
     def model(self) -> "keras.Model":
         """The Keras model, loaded and validated on first access."""
         if self.loaded_model is None:
-            self.loaded_model = _load_model(self.path / MODEL_FILE, self.config, self.vocabulary)
+            self.loaded_model = _load_model(self.path / MODEL_FILE, self.config, self.vocabulary, self.modality)
         return self.loaded_model
 
     @property
     def model_loaded(self) -> bool:
         """True once the Keras model is in this process's memory."""
         return self.loaded_model is not None
+
+    @property
+    def modality(self) -> str:
+        """Which model the bundle holds: ``"multimodal"``, ``"text"`` (report only) or ``"image"`` (film only)."""
+        return str(self.card.get("modality", "multimodal"))
+
+    @property
+    def reads_image(self) -> bool:
+        """True when the model's decision depends on the radiograph (multimodal or image-only)."""
+        return self.modality in ("multimodal", "image")
+
+    @property
+    def reads_report(self) -> bool:
+        """True when the model's decision depends on the report (multimodal or text-only)."""
+        return self.modality in ("multimodal", "text")
+
+    @property
+    def modality_label(self) -> str:
+        """The modality in words for tables and the card ("multimodal", "image only", "text only")."""
+        return MODALITY_LABELS[self.modality]
 
     @property
     def name(self) -> str:
@@ -186,10 +208,17 @@ class Bundle:
             return None
         return self.calibration.apply(probability)
 
-    def prepare(self, pixels: np.ndarray, report: str) -> PreparedStudy:
-        """Put a decoded image (height, width) in [0, 1] and a report text into model-input form."""
-        grid, mapping = to_model_grid(pixels, self.config.image_size)
+    def prepare(self, pixels: np.ndarray | None, report: str) -> PreparedStudy:
+        """Put a decoded image (height, width) in [0, 1] and a report text into model-input form.
+
+        ``pixels`` may be None only for a text-only bundle: the study is then the report alone.
+        """
         encoded = encode_report(report, self.vocabulary, max_tokens=self.config.max_tokens)
+        if pixels is None:
+            if self.reads_image:
+                raise ValueError(f"the {self.modality_label} model needs the study's image")
+            return PreparedStudy(model_image=None, mapping=None, report=encoded)
+        grid, mapping = to_model_grid(pixels, self.config.image_size)
         return PreparedStudy(model_image=to_model_input(grid), mapping=mapping, report=encoded)
 
     def predict(self, model_images: np.ndarray, token_ids: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -203,16 +232,17 @@ class Bundle:
         Returns:
             (n,) float64 probabilities.
         """
-        probabilities = self.model.predict(
-            {"image": np.asarray(model_images, np.float32), "report_tokens": np.asarray(token_ids, np.int32)},
-            batch_size=batch_size,
-            verbose=0,
-        )
+        inputs = {}
+        if self.reads_image:
+            inputs["image"] = np.asarray(model_images, np.float32)
+        if self.reads_report:
+            inputs["report_tokens"] = np.asarray(token_ids, np.int32)
+        probabilities = self.model.predict(inputs, batch_size=batch_size, verbose=0)
         return np.asarray(probabilities, np.float64).reshape(-1)
 
     def predict_studies(self, studies: list[PreparedStudy]) -> np.ndarray:
         """P(abnormal) for prepared studies, (n,)."""
-        images = np.stack([study.model_image for study in studies])
+        images = np.stack([study.model_image for study in studies]) if self.reads_image else None
         tokens = np.stack([study.report.token_ids for study in studies])
         return self.predict(images, tokens)
 
@@ -377,6 +407,10 @@ def save_bundle(
         raise BundleError(f"model card lacks {', '.join(missing)}")
     import keras  # noqa: PLC0415
 
+    from cxrmodel.modeling.builders import model_modality  # noqa: PLC0415 - builders loads Keras
+
+    # The card always says which model the bundle holds, so a TensorFlow-free reader (the dashboard) knows.
+    card = {**card, "modality": model_modality(model)}
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     # Save an uncompiled copy: the optimizer's slots (Adam keeps two per weight) would triple the file and
@@ -423,7 +457,15 @@ def _read_image_baseline(directory: Path, config: ModelConfig) -> np.ndarray | N
     return np.repeat(gray[..., None], 3, axis=-1)
 
 
-def _validate_model(model: "keras.Model", config: ModelConfig, vocabulary: Vocabulary, path: Path) -> None:
+def _card_modality(card: dict, path: Path) -> str:
+    modality = card.get("modality", "multimodal")
+    if modality not in MODALITIES:
+        raise BundleError(f"{path}: 'modality' must be one of {', '.join(MODALITIES)}, got {modality!r}")
+    return modality
+
+
+def _validate_model(model: "keras.Model", config: ModelConfig, vocabulary: Vocabulary, path: Path,
+                    card_modality: str = "multimodal") -> None:
     from cxrmodel.modeling.builders import model_modality  # noqa: PLC0415 - builders loads Keras
 
     shapes = {tensor.name.split(":")[0]: tuple(tensor.shape[1:]) for tensor in model.inputs}
@@ -431,11 +473,14 @@ def _validate_model(model: "keras.Model", config: ModelConfig, vocabulary: Vocab
         modality = model_modality(model)
     except ValueError as error:
         raise BundleError(f"{path}: {error}") from error
-    if modality != "multimodal":
-        raise BundleError(f"{path} holds an {modality}-only model; the dashboard needs the multimodal")
+    if modality != card_modality:
+        raise BundleError(f"{path} holds the {MODALITY_LABELS[modality]} model but {CARD_FILE} says "
+                          f"{MODALITY_LABELS[card_modality]}: set 'modality' to {modality!r} in {CARD_FILE}")
     expected_image = (config.image_size, config.image_size, 3)
-    if shapes["image"] != expected_image:
+    if "image" in shapes and shapes["image"] != expected_image:
         raise BundleError(f"{path} expects images {shapes['image']} but config.json says {expected_image}")
+    if "report_tokens" not in shapes:
+        return
     if shapes["report_tokens"] != (config.max_tokens,):
         raise BundleError(f"{path} expects {shapes['report_tokens']} tokens but config.json says {config.max_tokens}")
     embedding_rows = model.get_layer("word_embedding").input_dim
@@ -479,10 +524,11 @@ def load_bundle(path: str | os.PathLike, *, load_model: bool = True) -> Bundle:
         raise BundleError(f"{directory / CARD_FILE} lacks {', '.join(missing_keys)}")
     if not isinstance(card["synthetic"], bool):
         raise BundleError(f"{directory / CARD_FILE}: 'synthetic' must be true or false")
+    _card_modality(card, directory / CARD_FILE)
 
     model_path = directory / MODEL_FILE
     _check_model_archive(model_path)
-    model = _load_model(model_path, config, vocabulary) if load_model else None
+    model = _load_model(model_path, config, vocabulary, card.get("modality", "multimodal")) if load_model else None
     image_baseline = _read_image_baseline(directory, config)
     calibration = read_calibration(directory)
     fingerprint = bundle_fingerprint(directory)
@@ -513,12 +559,13 @@ def _check_model_archive(model_path: Path) -> None:
         raise BundleError(f"{model_path} could not be loaded ({type(error).__name__}: {error})") from error
 
 
-def _load_model(model_path: Path, config: ModelConfig, vocabulary: Vocabulary) -> "keras.Model":
+def _load_model(model_path: Path, config: ModelConfig, vocabulary: Vocabulary,
+                card_modality: str = "multimodal") -> "keras.Model":
     import keras  # noqa: PLC0415 - TensorFlow only when a model is really loaded
 
     try:
         model = keras.saving.load_model(model_path, compile=False)
     except Exception as error:  # noqa: BLE001 - keras raises many types for a corrupt archive
         raise BundleError(f"{model_path} could not be loaded ({type(error).__name__}: {error})") from error
-    _validate_model(model, config, vocabulary, model_path)
+    _validate_model(model, config, vocabulary, model_path, card_modality)
     return model

@@ -7,7 +7,9 @@ Steps:
 3. build the vocabulary from the training reports;
 4. train image-only and text-only, then the multimodal from their encoders (cxrmodel.training.fit);
 5. write ``models/demo`` (bundle with a model card holding the held-out metrics of all three models, and
-   ``calibration.json``: the temperature fitted on the validation studies, its reliability on the test studies);
+   ``calibration.json``: the temperature fitted on the validation studies, its reliability on the test studies),
+   and the two comparison models as bundles of their own, ``models/demo/text-only`` and ``models/demo/image-only``
+   (``demo build-single-modality`` rewrites only those two: steps 1-4 without the multimodal);
 6. write ``studies/demo``: curated held-out studies covering both labels and every finding kind, in the
    OpenI layout with masks and truth.
 """
@@ -39,8 +41,10 @@ from cxrmodel.training.fit import (
     TrainingSchedule,
     build_study_arrays,
     grid_image_uint8,
+    train_single_modality_models,
     train_three_models,
     write_bundle_calibration,
+    write_single_modality_bundles,
 )
 
 logger = logging.getLogger(__name__)
@@ -194,13 +198,8 @@ def _arrays_for(specs: list[StudySpec], recipe: DemoRecipe, config: ModelConfig,
     return build_study_arrays(pixels, reports, labels, config, vocabulary), vocabulary
 
 
-def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecipe | None = None) -> dict:
-    """Rebuild the demo bundle and studies; returns the model card."""
-    from cxrmodel.modeling import save_bundle  # noqa: PLC0415 - imports keras
-
-    recipe = recipe or DemoRecipe()
-    started = time.perf_counter()
-
+def _demo_arrays(recipe: DemoRecipe, started: float):
+    """Steps 1-3: ``(train, validation, test, vocabulary, config)`` of the recipe."""
     # 1. Disjoint study numbers per split.
     specs = {**split_specs(recipe), "train": training_specs(recipe)}
 
@@ -219,6 +218,16 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
     )
     validation_arrays, _ = _arrays_for(specs["validation"], recipe, config, vocabulary)
     test_arrays, _ = _arrays_for(specs["test"], recipe, config, vocabulary)
+    return train_arrays, validation_arrays, test_arrays, vocabulary, config
+
+
+def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecipe | None = None) -> dict:
+    """Rebuild the demo bundle, its two comparison bundles and the demo studies; returns the model card."""
+    from cxrmodel.modeling import save_bundle  # noqa: PLC0415 - imports keras
+
+    recipe = recipe or DemoRecipe()
+    started = time.perf_counter()
+    train_arrays, validation_arrays, test_arrays, vocabulary, config = _demo_arrays(recipe, started)
 
     # 4. Train and evaluate.
     trained = train_three_models(config, train_arrays, validation_arrays, test_arrays, recipe.schedule, recipe.seed)
@@ -230,6 +239,8 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
     save_bundle(model_directory, trained.multimodal, vocabulary, config, card, image_baseline=baseline)
     write_bundle_calibration(model_directory, trained.multimodal, validation_arrays, test_arrays,
                              demo_calibration_fitted_on(recipe))
+    write_single_modality_bundles(model_directory, {"text": trained.text, "image": trained.image}, vocabulary, config,
+                                  card, baseline, validation_arrays, test_arrays, demo_calibration_fitted_on(recipe))
 
     # 6. Curated demo studies in the OpenI layout.
     write_openi_dataset(studies_directory, demo_study_specs(recipe), recipe.seed, recipe.image_width,
@@ -237,6 +248,37 @@ def build_demo(model_directory: Path, studies_directory: Path, recipe: DemoRecip
     card["build_seconds"] = round(time.perf_counter() - started, 1)
     logger.info("demo build finished in %.0f s: %s", card["build_seconds"], trained.metrics)
     return card
+
+
+def build_single_modality_demo(model_directory: Path, recipe: DemoRecipe | None = None) -> dict[str, str]:
+    """Steps 1-4 without the multimodal: write only ``model_directory/text-only`` and ``model_directory/image-only``.
+
+    The same recipe, seed and split as :func:`build_demo`, so the two are the demo multimodal's comparison models
+    retrained (bit-identical only where TensorFlow's CPU kernels are deterministic). The cards take the multimodal
+    card's provenance from ``model_directory/card.json`` when it is there, and record their own held-out metrics.
+
+    Returns:
+        ``{modality: bundle path}``.
+    """
+    import json  # noqa: PLC0415 - kept with its only use
+
+    from cxrmodel.training.fit import held_out_metrics  # noqa: PLC0415 - kept with its only use
+
+    recipe = recipe or DemoRecipe()
+    started = time.perf_counter()
+    train_arrays, validation_arrays, test_arrays, vocabulary, config = _demo_arrays(recipe, started)
+    image_model, text_model, _history = train_single_modality_models(config, train_arrays, validation_arrays,
+                                                                     recipe.schedule, recipe.seed)
+    metrics = held_out_metrics({"image": image_model, "text": text_model}, test_arrays)
+    card = _model_card(recipe, train_arrays, validation_arrays, test_arrays, metrics, time.perf_counter() - started)
+    multimodal_card = Path(model_directory) / "card.json"
+    if multimodal_card.is_file():
+        card["name"] = json.loads(multimodal_card.read_text(encoding="utf-8")).get("name", card["name"])
+    card["command"] = "python -m cxrmodel demo build-single-modality"
+    baseline = mean_normal_image(train_arrays.grid_images, train_arrays.labels)
+    return write_single_modality_bundles(model_directory, {"text": text_model, "image": image_model}, vocabulary,
+                                         config, card, baseline, validation_arrays, test_arrays,
+                                         demo_calibration_fitted_on(recipe))
 
 
 def demo_calibration_fitted_on(recipe: DemoRecipe) -> str:

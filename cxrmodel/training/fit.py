@@ -241,8 +241,8 @@ def held_out_metrics(models: dict, test: StudyArrays) -> dict[str, dict[str, flo
 
 
 def write_bundle_calibration(directory, model, validation: StudyArrays, test: StudyArrays,
-                             fitted_on: str) -> dict | None:
-    """Fit temperature scaling of the multimodal on ``validation``, measure it on ``test``, write calibration.json.
+                             fitted_on: str, modality: str = "multimodal") -> dict | None:
+    """Fit temperature scaling of the bundle's model on ``validation``, measure it on ``test``, write calibration.json.
 
     Returns the document written, or None (logged, and any older calibration.json removed, so a bundle never
     keeps a calibration of another model) when no temperature fits, e.g. a perfectly separated validation split.
@@ -257,8 +257,8 @@ def write_bundle_calibration(directory, model, validation: StudyArrays, test: St
         stale.unlink()
     try:
         document = calibration_document(
-            predict_probabilities(model, validation, "multimodal"), validation.labels,
-            predict_probabilities(model, test, "multimodal"), test.labels, fitted_on,
+            predict_probabilities(model, validation, modality), validation.labels,
+            predict_probabilities(model, test, modality), test.labels, fitted_on,
         )
     except CalibrationError as error:
         logger.warning("bundle %s is not calibrated: %s", directory, error)
@@ -305,20 +305,7 @@ def train_three_models(
 ) -> TrainedModels:
     """Train image-only, text-only, then the multimodal from their encoders; evaluate all on ``test``."""
     schedule = schedule or TrainingSchedule()
-    history: dict[str, dict] = {}
-
-    # 1. Image-only model: its encoder is the multimodal's image submodel.
-    image_model = build_model("image", config)
-    history["image"] = fit_model(
-        image_model, "image", train, validation, epochs=schedule.image_epochs,
-        learning_rate=schedule.learning_rate, batch_size=schedule.batch_size, seed=seed, patience=schedule.patience,
-    )
-    # 2. Text-only model: its embedding and Conv1D encoder are the multimodal's text submodel.
-    text_model = build_model("text", config)
-    history["text"] = fit_model(
-        text_model, "text", train, validation, epochs=schedule.text_epochs,
-        learning_rate=schedule.learning_rate, batch_size=schedule.batch_size, seed=seed, patience=schedule.patience,
-    )
+    image_model, text_model, history = train_single_modality_models(config, train, validation, schedule, seed)
     # 3. Multimodal: transfer both encoders (copies, so the comparison models stay as they were) and train a
     #    fresh decision head on the frozen encoders; then fine-tune end to end at a low learning rate.
     multimodal = multimodal_from_encoders(config, image_model, text_model)
@@ -335,3 +322,66 @@ def train_three_models(
 
     metrics = held_out_metrics({"multimodal": multimodal, "image": image_model, "text": text_model}, test)
     return TrainedModels(multimodal, image_model, text_model, metrics, history)
+
+
+SINGLE_MODALITY_FOLDERS = {"text": "text-only", "image": "image-only"}
+"""Sub-folders of a trained multimodal's bundle that hold its two single-modality comparison bundles."""
+
+
+def write_single_modality_bundles(directory, models: dict, vocabulary: Vocabulary, config: ModelConfig, card: dict,
+                                  image_baseline: np.ndarray | None, validation: StudyArrays, test: StudyArrays,
+                                  fitted_on: str) -> dict[str, str]:
+    """Write the text-only and image-only models as bundles of their own beside the multimodal's.
+
+    Each goes to ``directory/<SINGLE_MODALITY_FOLDERS[modality]>`` with the multimodal card's provenance (same data,
+    split and held-out metrics of all three), its own name and ``modality``, and its own calibration fitted on
+    ``validation``. The image baseline is saved in both, so the config's default reference stays valid.
+
+    Args:
+        directory: The multimodal bundle's directory.
+        models: ``{"text": model, "image": model}`` (either may be missing).
+
+    Returns:
+        ``{modality: bundle path}`` of the bundles written.
+    """
+    from pathlib import Path  # noqa: PLC0415 - kept with its only use
+
+    from cxrmodel.modeling import MODALITY_LABELS, save_bundle  # noqa: PLC0415 - kept where used
+
+    written = {}
+    for modality, folder in SINGLE_MODALITY_FOLDERS.items():
+        if modality not in models:
+            continue
+        target = Path(directory) / folder
+        single_card = {**card, "name": f"{MODALITY_LABELS[modality].capitalize()} comparison model of: {card['name']}",
+                       "comparison": f"the {MODALITY_LABELS[modality]} model trained on the same split as the "
+                                     f"multimodal in {Path(directory).name or directory}; its encoder was transferred "
+                                     "into that multimodal"}
+        save_bundle(target, models[modality], vocabulary, config, single_card, image_baseline=image_baseline)
+        write_bundle_calibration(target, models[modality], validation, test, fitted_on, modality)
+        written[modality] = str(target)
+    return written
+
+
+def train_single_modality_models(config: ModelConfig, train: StudyArrays, validation: StudyArrays,
+                                 schedule: TrainingSchedule | None = None, seed: int = 0):
+    """Steps 1 and 2 of :func:`train_three_models`: the image-only and text-only models.
+
+    Returns:
+        ``(image_model, text_model, history)`` with ``history`` keyed ``"image"`` and ``"text"``.
+    """
+    schedule = schedule or TrainingSchedule()
+    history: dict[str, dict] = {}
+    # 1. Image-only model: its encoder is the multimodal's image submodel.
+    image_model = build_model("image", config)
+    history["image"] = fit_model(
+        image_model, "image", train, validation, epochs=schedule.image_epochs,
+        learning_rate=schedule.learning_rate, batch_size=schedule.batch_size, seed=seed, patience=schedule.patience,
+    )
+    # 2. Text-only model: its embedding and Conv1D encoder are the multimodal's text submodel.
+    text_model = build_model("text", config)
+    history["text"] = fit_model(
+        text_model, "text", train, validation, epochs=schedule.text_epochs,
+        learning_rate=schedule.learning_rate, batch_size=schedule.batch_size, seed=seed, patience=schedule.patience,
+    )
+    return image_model, text_model, history
