@@ -7,7 +7,8 @@ This module only assembles the parser and runs a command. The commands live in o
 registering its own with ``add_parser(subparsers)`` or ``add_parsers(subparsers)``: :mod:`~cxrmodel.cli.demo`
 (``demo``, ``synthetic``), :mod:`~cxrmodel.cli.explain` (``predict``, ``explain``), :mod:`~cxrmodel.cli.detect`,
 :mod:`~cxrmodel.cli.pretrain`, :mod:`~cxrmodel.cli.embeddings`, :mod:`~cxrmodel.cli.train`,
-:mod:`~cxrmodel.cli.evaluate` (``evaluate-detection``, ``evaluate``) and :mod:`~cxrmodel.cli.data`
+:mod:`~cxrmodel.cli.evaluate` (``evaluate-detection``, ``evaluate``), :mod:`~cxrmodel.cli.evaluate_words`
+(``evaluate-words``) and :mod:`~cxrmodel.cli.data`
 (``data fetch-*``); what they share (:class:`~cxrmodel.cli._common.CommandError`, the validators) is in
 :mod:`cxrmodel.cli._common`. Each command imports its heavy dependencies (TensorFlow, matplotlib, gensim) when
 it runs, so building the parser, ``--help`` and ``detect`` load none of them.
@@ -21,7 +22,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from cxrmodel.cli import calibrate, data, demo, detect, embeddings, evaluate, explain, pretrain, train
+from cxrmodel.cli import calibrate, data, demo, detect, embeddings, evaluate, evaluate_words, explain, pretrain, train
 from cxrmodel.cli._common import USER_ERROR_STATUS, CommandError
 
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_detection_parser(commands)  # evaluate-detection
     data.add_parser(commands)  # data fetch-openi-reports|fetch-chestxray14-labels
     evaluate.add_parser(commands)  # evaluate
+    evaluate_words.add_parser(commands)  # evaluate-words
     return parser
 
 
