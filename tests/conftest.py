@@ -57,29 +57,46 @@ def tiny_kaggle_studies_directory(tmp_path_factory, tiny_studies_directory) -> P
     return root
 
 
-@pytest.fixture(scope="session")
-def tiny_bundle_directory(tmp_path_factory, tiny_studies_directory) -> Path:
-    """An untrained-but-real multimodal bundle (32 px grid, 8-d embeddings) with a synthetic card."""
+def _tiny_bundle(tmp_path_factory, studies_directory: Path, modality: str) -> Path:
+    """An untrained-but-real bundle of ``modality`` (32 px grid, 8-d embeddings) with a synthetic card."""
     from cxrmodel.data.openi import load_openi
     from cxrmodel.modeling import ModelConfig, save_bundle
     from cxrmodel.modeling.builders import build_model
     from cxrmodel.text import Vocabulary
 
-    vocabulary = Vocabulary.build(study.report_text for study in load_openi(tiny_studies_directory))
+    vocabulary = Vocabulary.build(study.report_text for study in load_openi(studies_directory))
     config = ModelConfig(image_size=32, vocabulary_size=len(vocabulary), max_tokens=24, embedding_dimension=8,
                          text_filters=4, compact_widths=(4, 8), image_feature_units=4, text_feature_units=4,
                          fusion_units=4)
-    card = {"name": "Tiny test model", "synthetic": True, "created": "2026-11-25T00:00:00+00:00",
-            "trained_on": "nothing (random weights)", "metrics": {"multimodal": {"accuracy": 0.5, "auc": 0.5}}}
+    card = {"name": f"Tiny test model ({modality})", "synthetic": True, "created": "2026-11-25T00:00:00+00:00",
+            "trained_on": "nothing (random weights)", "metrics": {modality: {"accuracy": 0.5, "auc": 0.5}}}
     import keras
 
     keras.utils.set_random_seed(7)
-    model = build_model("multimodal", config)
+    model = build_model(modality, config)
     # Random weights give P(abnormal) ~ 0.5 for every input; a steeper output layer makes the prediction
     # depend visibly on image and report, so explanations of this untrained model are not degenerate.
     output_layer = model.get_layer("decision_head").get_layer("abnormal_probability")
     kernel, bias = output_layer.get_weights()
     output_layer.set_weights([kernel * 25.0, bias])
-    directory = tmp_path_factory.mktemp("tiny-bundle") / "bundle"
+    directory = tmp_path_factory.mktemp(f"tiny-{modality}-bundle") / "bundle"
     save_bundle(directory, model, vocabulary, config, card)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_directory(tmp_path_factory, tiny_studies_directory) -> Path:
+    """An untrained-but-real multimodal bundle (32 px grid, 8-d embeddings) with a synthetic card."""
+    return _tiny_bundle(tmp_path_factory, tiny_studies_directory, "multimodal")
+
+
+@pytest.fixture(scope="session")
+def tiny_text_bundle_directory(tmp_path_factory, tiny_studies_directory) -> Path:
+    """The same, text-only (reads the report alone)."""
+    return _tiny_bundle(tmp_path_factory, tiny_studies_directory, "text")
+
+
+@pytest.fixture(scope="session")
+def tiny_image_bundle_directory(tmp_path_factory, tiny_studies_directory) -> Path:
+    """The same, image-only (reads the radiograph alone)."""
+    return _tiny_bundle(tmp_path_factory, tiny_studies_directory, "image")

@@ -68,8 +68,9 @@ def readable_explanation(document: dict) -> list[str]:
         reasons = "; ".join(distribution.get("reasons") or [])
         lines.append(f"warning: {warning}" + (f": {reasons}" if reasons else ""))
     share = document["modality_share"]
-    lines.append(f"image share {percent(share['image'])}, report share {percent(share['text'])}; "
-                 f"completeness error {document['completeness']['relative_error']:.2%}")
+    shares = {"multimodal": f"image share {percent(share['image'])}, report share {percent(share['text'])}",
+              "text": f"report share {percent(share['text'])}", "image": f"image share {percent(share['image'])}"}
+    lines.append(f"{shares[modality]}; completeness error {document['completeness']['relative_error']:.2%}")
     lines.extend(f"circle at ({circle['x']:.0f}, {circle['y']:.0f}) r={circle['r']:.0f} mass={percent(circle['mass'])}"
                  for circle in document["circles"])
     if "calibrated_probability" in document:
@@ -88,7 +89,8 @@ def evidence_lines(document: dict) -> list[str]:
     probability = float(evidence["probability"])
     tau = document["settings"]["sight_sensitivity"]
     lines = []
-    region = min(evidence["regions"], key=lambda entry: abs(entry["threshold"] - tau))
+    regions = evidence["regions"]  # none for a text-only model
+    region = min(regions, key=lambda entry: abs(entry["threshold"] - tau)) if regions else {"circles": 0}
     if region["circles"]:
         lines.append(f"remove the {region['circles']} circled region(s) at tau {region['threshold']:.2f}: "
                      f"P {probability:.3f} -> {region['probability']:.3f} "
@@ -97,8 +99,13 @@ def evidence_lines(document: dict) -> list[str]:
         lines.append(f"remove the top {word['k']} word(s) ({', '.join(word['words'])}): P -> {word['probability']:.3f} "
                      f"({word['k']} random word(s): {word['random_probability']:.3f})")
     ledger = evidence["modality"]
-    lines.append(f"removed -> P: image {ledger['image_removed']:.3f}, report {ledger['report_removed']:.3f}, "
-                 f"both {ledger['both_removed']:.3f}")
+    modality = document.get("modality", "multimodal")
+    if modality == "multimodal":
+        lines.append(f"removed -> P: image {ledger['image_removed']:.3f}, report {ledger['report_removed']:.3f}, "
+                     f"both {ledger['both_removed']:.3f}")
+    else:  # removing the half the model does not read changes nothing; only its own half is worth a line
+        half = "report" if modality == "text" else "image"
+        lines.append(f"removed -> P: {half} {ledger['both_removed']:.3f}")
     checked = evidence.get("stability")
     if checked:
         overlap = "n/a" if checked["overlap"] is None else f"{checked['overlap']:.2f}"

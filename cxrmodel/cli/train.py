@@ -84,6 +84,7 @@ def _command_train(arguments: argparse.Namespace) -> int:
                           "temperature": calibration["temperature"],
                           "ece_raw": calibration["held_out"]["ece_raw"],
                           "ece_calibrated": calibration["held_out"]["ece_calibrated"]},
+                      "single_modality_bundles": card.get("single_modality_bundles", {}),
                       "reused": card["reused"], "training_seconds": card["training_seconds"],
                       "dashboard": f"python app.py --model {arguments.output} --studies {arguments.studies}"}))
     return 0

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrmodel.modeling import BACKBONES, MODALITIES, MODALITY_LABELS, ModelConfig
-from cxrmodel.training.fit import StudyArrays, TrainingSchedule, write_bundle_calibration
+from cxrmodel.training.fit import StudyArrays, TrainingSchedule, write_bundle_calibration, write_single_modality_bundles
 from cxrmodel.training.target_data import TargetDataset, data_fingerprint, decode_target_images, load_target_dataset
 from cxrmodel.training.transfer import (
     TransferSources,
@@ -234,7 +234,10 @@ def train_target_bundle(
     progress_bar: bool = False,
     command: str | None = None,
 ) -> dict:
-    """Train the three models on a target folder and write the multimodal as a dashboard bundle.
+    """Train the three models on a target folder and write each as a dashboard bundle.
+
+    The multimodal goes to ``output``; the text-only and image-only comparison models to ``output/text-only`` and
+    ``output/image-only`` (:data:`cxrmodel.training.fit.SINGLE_MODALITY_FOLDERS`), each with its card and calibration.
 
     Args:
         studies: OpenI folder (XML or Kaggle CSV layout) with images.
@@ -301,13 +304,17 @@ def train_target_bundle(
     baseline = mean_normal_image(arrays.grid_images[train], labels[train])
     save_bundle(output, trained.multimodal, vocabulary, config, card, image_baseline=baseline)
     # 6. Temperature scaling fitted on the early-stopping split, measured on the held-out one (calibration.json).
-    calibration = write_bundle_calibration(
-        output, trained.multimodal, arrays.subset(validation), arrays.subset(test),
-        f"the {len(validation)} validation studies of this training, a stratified "
-        f"{settings.validation_fraction:.0%} of {dataset.root.name or dataset.root} used for early stopping")
+    fitted_on = (f"the {len(validation)} validation studies of this training, a stratified "
+                 f"{settings.validation_fraction:.0%} of {dataset.root.name or dataset.root} used for early stopping")
+    calibration = write_bundle_calibration(output, trained.multimodal, arrays.subset(validation), arrays.subset(test),
+                                           fitted_on)
+    single_modality = write_single_modality_bundles(
+        output, {"text": trained.text, "image": trained.image}, vocabulary, config, card, baseline,
+        arrays.subset(validation), arrays.subset(test), fitted_on)
     _clear_session()
     logger.info("bundle written to %s: %s", output, trained.metrics)
-    return {**card, "reused": reused, "bundle": str(output), "calibration": calibration}
+    return {**card, "reused": reused, "bundle": str(output), "calibration": calibration,
+            "single_modality_bundles": single_modality}
 
 
 def _summary(values: list[float]) -> tuple[float, float]:

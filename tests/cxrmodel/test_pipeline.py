@@ -82,6 +82,35 @@ def test_quick_bundle_explains_one_of_its_studies(quick_run, capsys):
     assert any(word["seen"] for word in document["words"])
 
 
+@pytest.mark.parametrize(("folder", "modality"), [("text-only", "text"), ("image-only", "image")])
+def test_train_writes_the_single_modality_bundles_it_trains_and_explain_reads_them(quick_run, capsys, folder,
+                                                                                   modality):
+    from cxrmodel.modeling import load_bundle
+
+    output, _ = quick_run
+    bundle = load_bundle(output / "bundle" / folder)
+    multimodal = load_bundle(output / "bundle", load_model=False)
+    assert bundle.modality == modality and bundle.card["modality"] == modality
+    assert multimodal.modality == "multimodal" and bundle.fingerprint != multimodal.fingerprint
+    # Same data and split as the multimodal: the card carries the held-out metrics of all three models.
+    assert bundle.card["metrics"] == multimodal.card["metrics"]
+    image = sorted((output / "target" / "NLMCXR_png").glob("*.png"))[0]
+    number = image.name.split("_")[0].removeprefix("CXR")
+    report = output / "target" / "ecgen-radiology" / f"{number}.xml"
+    arguments = ["explain", "--model", str(bundle.path), "--report", str(report), "--json", "--steps", "16"]
+    if modality == "image":
+        arguments += ["--image", str(image)]
+    assert main(arguments) == 0
+    document = _last_json(capsys.readouterr().out)
+    assert document["modality"] == modality
+    if modality == "text":
+        assert document["image"] is None and document["circles"] == [] and document["modality_share"]["image"] is None
+        assert any(word["seen"] for word in document["words"])
+    else:
+        assert document["words"] == [] and document["modality_share"]["text"] is None
+        assert document["image"]["width"] > 0
+
+
 def test_dashboard_starts_on_the_quick_bundle(quick_run, tmp_path):
     from app import AppConfig, create_app
 
