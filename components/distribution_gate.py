@@ -185,6 +185,8 @@ def upload_screen(bundle) -> Callable[[bytes, str], str | None]:
     TensorFlow-free: the web process runs it."""
 
     def screen(image_bytes: bytes, report_text: str) -> str | None:
+        if not bundle.reads_image:
+            return None  # a text-only model never reads the film, so no film is refused for it
         prepared = bundle.prepare(decode_image(image_bytes).pixels, report_text)
         check = check_distribution(prepared.model_image, prepared.mapping, bundle.image_baseline)
         message = upload_refusal(check.to_dict())

@@ -19,6 +19,7 @@ from cxrmodel.modeling.bundle import BundleCalibration, CalibrationBin
 
 SYNTHETIC_BANNER_ID = "synthetic-banner"
 MODEL_CARD_ID = "model-card"
+MODEL_MODALITY_ID = "model-modality"
 CALIBRATION_DIAGRAM_ID = "calibration-diagram"
 CALIBRATION_SUMMARY_ID = "calibration-summary"
 NOT_CALIBRATED_TEXT = ("P(abnormal) is not calibrated: this bundle has no calibration.json, so the probability "
@@ -40,14 +41,28 @@ def metric_text(value: float | None, digits: int = 3) -> str:
     return str(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
-def metrics_rows(metrics: dict) -> list[html.Tr]:
-    """Table rows "model | accuracy | AUC" from a card's ``metrics`` mapping (pure)."""
+def modality_of(card: dict) -> str:
+    """The model a bundle holds, from its card: "multimodal" (also for cards older than the field), "text", "image"."""
+    return str(card.get("modality", "multimodal"))
+
+
+MODALITY_DESCRIPTIONS = {
+    "multimodal": "Reads the radiograph and the report",
+    "text": "Reads the report only: the radiograph is not part of its decision",
+    "image": "Reads the radiograph only: the report is not part of its decision",
+}
+
+
+def metrics_rows(metrics: dict, this_modality: str | None = None) -> list[html.Tr]:
+    """Table rows "model | accuracy | AUC" from a card's ``metrics`` mapping (pure); ``this_modality``'s row is
+    marked "(this model)"."""
     rows = []
     for modality, values in metrics.items():
+        name = _MODALITY_NAMES.get(modality, modality)
         rows.append(
             html.Tr(
                 [
-                    html.Td(_MODALITY_NAMES.get(modality, modality)),
+                    html.Td(f"{name} (this model)" if modality == this_modality else name),
                     html.Td(metric_text(values.get("accuracy"))),
                     html.Td(metric_text(values.get("auc"))),
                 ]
@@ -141,7 +156,7 @@ def layout(card: dict, fingerprint: str, calibration: BundleCalibration | None =
     metrics = card.get("metrics", {})
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th("Held-out"), html.Th("Accuracy"), html.Th("AUC")])),
-         html.Tbody(metrics_rows(metrics))],
+         html.Tbody(metrics_rows(metrics, modality_of(card)))],
         size="sm",
         className="mb-2",
     )
@@ -150,7 +165,12 @@ def layout(card: dict, fingerprint: str, calibration: BundleCalibration | None =
         dbc.CardBody(
             html.Details(
                 [
-                    html.Summary(card.get("name", "Model"), className="fw-semibold"),
+                    html.Summary([card.get("name", "Model"), " ",
+                                  dbc.Badge(_MODALITY_NAMES[modality_of(card)], id=MODEL_MODALITY_ID,
+                                            color="info" if modality_of(card) != "multimodal" else "secondary",
+                                            className="ms-1 fw-normal",
+                                            title=MODALITY_DESCRIPTIONS[modality_of(card)])],
+                                 className="fw-semibold"),
                     html.P(card.get("trained_on", ""), className="small text-muted mb-1 mt-2"),
                     html.P(card.get("held_out", ""), className="small text-muted mb-2"),
                     table,

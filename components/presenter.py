@@ -46,6 +46,14 @@ from cxrmodel.imaging import decode_image, encode_png
 logger = logging.getLogger(__name__)
 
 PREDICTION_ID = "prediction"
+MODALITY_NOTE_CLASS = "modality-note"
+RADIOGRAPH_NOT_READ = ("This model reads the report only: the radiograph is not part of its decision, "
+                       "so it is not shown and no circles are drawn.")
+REPORT_NOT_READ = ("This model reads the radiograph only: the report is not part of its decision, "
+                   "so no word is scored.")
+MODALITY_NOTES = {"text": RADIOGRAPH_NOT_READ, "image": REPORT_NOT_READ}
+"""What the page says, in the prediction card and in place of the view it does not draw, for a single-modality
+bundle (keyed by the document's ``modality``)."""
 STUDY_REPORT_ID = "study-report"
 STUDY_ERROR_ID = "study-error"
 
@@ -178,6 +186,7 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
     predicted = document["label"]
     share = document["modality_share"]
     error = document["completeness"]["relative_error"]
+    modality = document.get("modality", "multimodal")
     children = [
         html.H6(reading_guide.prediction_heading(document), id=reading_guide.PREDICTION_HEADING_ID,
                 className="mb-1"),
@@ -203,11 +212,15 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
                 className="small mt-2 mb-0 py-2",
             )
         )
+    if modality in MODALITY_NOTES:
+        children.append(html.Div(MODALITY_NOTES[modality], className=f"small mt-2 text-info-emphasis "
+                                                                      f"{MODALITY_NOTE_CLASS}"))
     children.append(
         html.Div(
             [
-                html.Span(f"Image {_percent(share.get('image'))}", className="me-3"),
-                html.Span(f"Report {_percent(share.get('text'))}", className="me-3"),
+                *([html.Span(f"Image {_percent(share.get('image'))}", className="me-3")] if modality != "text" else []),
+                *([html.Span(f"Report {_percent(share.get('text'))}", className="me-3")] if modality != "image"
+                  else []),
                 html.Span(f"completeness error {100 * error:.1f}%", className="text-muted"),
             ],
             className="small mt-2",
@@ -280,16 +293,33 @@ def empty_details() -> tuple:
             research_tools.sweep_chart_figure({"thresholds": [], "circles": []}, None, 0.0))
 
 
-def explanation_details(source: StudySource, explanation: Explanation, document: dict, sweep: dict,
+def explanation_details(source: StudySource, explanation: Explanation, document: dict, sweep: dict | None,
                         lesion_masks: list) -> tuple:
-    """(words figure, strongest words, sweep chart) of an explained study (pure)."""
+    """(words figure, strongest words, sweep chart) of an explained study (pure).
+
+    A text-only model has no sweep (an empty chart); an image-only one scores no word (the word view says why).
+    """
+    if document.get("modality") == "image":
+        words_figure, strongest = report_view.empty_words_figure(REPORT_NOT_READ), None
+    else:
+        words_figure, strongest = report_view.report_outputs(document["words"])
+        word_evidence = evidence_view.word_evidence(document.get("evidence"))
+        if word_evidence is not None:
+            strongest = html.Div([strongest, word_evidence])
+    if sweep is None:
+        return words_figure, strongest, empty_details()[2]
     hit_rates = sweep_hit_rates(sweep, lesion_masks) if source.has_masks else None
-    words_figure, strongest = report_view.report_outputs(document["words"])
-    word_evidence = evidence_view.word_evidence(document.get("evidence"))
-    if word_evidence is not None:
-        strongest = html.Div([strongest, word_evidence])
     return words_figure, strongest, research_tools.sweep_chart_figure(sweep, hit_rates,
                                                                       explanation.sight_sensitivity)
+
+
+def study_sweep(explanation: Explanation, document: dict, settings: ExplanationSettings) -> dict | None:
+    """The circles at every slider threshold with their evidence, or None for a model that reads no image."""
+    attribution_map = explanation.attribution.image_attribution
+    if attribution_map is None:
+        return None
+    return with_evidence(circle_sweep(attribution_map, explanation.prepared.mapping, explanation.link_distance,
+                                      settings.min_points), document)
 
 
 def render_explanation(
@@ -316,21 +346,23 @@ def render_explanation(
     document = explanation_document(explainer.bundle, explanation, settings)
     mapping = explanation.prepared.mapping
     attribution_map = explanation.attribution.image_attribution
-    sweep = with_evidence(circle_sweep(attribution_map, mapping, explanation.link_distance, settings.min_points),
-                          document)
+    sweep = study_sweep(explanation, document, settings)
     lesion_masks = lesion_masks_for_study(collection.root, source.study_id) if source.has_masks else []
-    figure = xray_view.xray_figure(
-        radiograph_data_uri(source.image_bytes),
-        mapping.image_width,
-        mapping.image_height,
-        document["circles"],
-        points_trace=xray_view.signal_points_trace(attribution_map, mapping),
-        heatmap_source=xray_view.attribution_overlay_png(attribution_map, mapping),
-        show_heatmap=False,
-        show_points=False,
-        truth_source=xray_view.lesion_outline_png(lesion_masks),
-        uirevision=source.study_id,
-    )
+    if attribution_map is None:  # a text-only model: the film is not part of the decision, so it is not drawn
+        figure = xray_view.empty_xray_figure(RADIOGRAPH_NOT_READ)
+    else:
+        figure = xray_view.xray_figure(
+            radiograph_data_uri(source.image_bytes),
+            mapping.image_width,
+            mapping.image_height,
+            document["circles"],
+            points_trace=xray_view.signal_points_trace(attribution_map, mapping),
+            heatmap_source=xray_view.attribution_overlay_png(attribution_map, mapping),
+            show_heatmap=False,
+            show_points=False,
+            truth_source=xray_view.lesion_outline_png(lesion_masks),
+            uirevision=source.study_id,
+        )
     words_figure, strongest, sweep_chart = (explanation_details(source, explanation, document, sweep, lesion_masks)
                                             if details else (no_update, no_update, no_update))
     panel = StudyPanel(
@@ -419,9 +451,7 @@ def study_details(
     document = explanation_document(explainer.bundle, explanation, settings)
     if distribution_gate.decide(document) == distribution_gate.REFUSE:
         return empty_details()
-    mapping = explanation.prepared.mapping
-    sweep = with_evidence(circle_sweep(explanation.attribution.image_attribution, mapping, explanation.link_distance,
-                                       settings.min_points), document)
+    sweep = study_sweep(explanation, document, settings)
     lesion_masks = lesion_masks_for_study(resolver.collection.root, source.study_id) if source.has_masks else []
     return explanation_details(source, explanation, document, sweep, lesion_masks)
 

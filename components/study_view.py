@@ -284,6 +284,8 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
             return explainer.stability(image_bytes, report_text, ExplanationSettings(), progress=progress)
 
     def is_gated(image_bytes: bytes, report_text: str) -> bool:
+        if not explainer.bundle.reads_image:
+            return True  # the check compares image maps: a text-only model has none, so no badge and no button
         settings = ExplanationSettings()
         explanation = explainer.cached(image_bytes, report_text, settings)
         return explanation is None or stability_check.gated(explanation_document(explainer.bundle, explanation,
