@@ -22,7 +22,19 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from cxrmodel.cli import calibrate, data, demo, detect, embeddings, evaluate, evaluate_words, explain, pretrain, train
+from cxrmodel.cli import (
+    calibrate,
+    compare_explanations,
+    data,
+    demo,
+    detect,
+    embeddings,
+    evaluate,
+    evaluate_words,
+    explain,
+    pretrain,
+    train,
+)
 from cxrmodel.cli._common import USER_ERROR_STATUS, CommandError
 
 
@@ -49,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parser(commands)  # data fetch-openi-reports|fetch-chestxray14-labels
     evaluate.add_parser(commands)  # evaluate
     evaluate_words.add_parser(commands)  # evaluate-words
+    compare_explanations.add_parser(commands)  # compare-explanations
     return parser
 
 
