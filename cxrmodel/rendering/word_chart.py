@@ -33,12 +33,11 @@ def write_word_validity_chart(document: dict, path: str | Path, target: float = 
         sds = [summary[method][rule]["sd"] or 0.0 for rule, _ in RULES]
         positions = [group + (offset - 1) * width for group in range(len(RULES))]
         bars = axis.bar(positions, means, width, yerr=sds, capsize=3, color=colour, label=label)
-        for bar, mean in zip(bars, means, strict=True):
-            axis.annotate(f"{mean:.2f}", (bar.get_x() + bar.get_width() / 2, mean), xytext=(0, 4),
+        for bar, mean, sd in zip(bars, means, sds, strict=True):
+            axis.annotate(f"{mean:.2f}", (bar.get_x() + bar.get_width() / 2, mean + sd), xytext=(0, 3),
                           textcoords="offset points", ha="center", fontsize=8)
-    axis.axhline(target, xmin=0.02, xmax=0.48, color="#b5452f", linestyle="--", linewidth=1)
-    axis.annotate(f"target {target:.2f}", (-0.45, target), xytext=(0, 3), textcoords="offset points", fontsize=8,
-                  color="#b5452f")
+    axis.plot([-0.45, 0.45], [target, target], color="#b5452f", linestyle="--", linewidth=1)
+    axis.annotate(f"target {target:.2f}", (0.47, target), va="center", fontsize=8, color="#b5452f")
     axis.set_xticks(range(len(RULES)), [label for _, label in RULES])
     axis.set_ylim(0, 1.22)
     axis.set_ylabel(f"share of reports, top-{document['top_k']} hit")
