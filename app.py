@@ -1,4 +1,4 @@
-"""The dashboard: `python app.py [--model DIR] [--studies DIR] [--host 127.0.0.1] [--port 8050]`.
+"""The dashboard: `python app.py [--model DIR] [--studies DIR] [--compare DIR ...] [--host 127.0.0.1] [--port 8050]`.
 
 Composition only: loads the model bundle and the studies, lays out the components, registers their callbacks.
 `server` is the Flask app for WSGI servers (the bundled demo is used unless CXR_MODEL / CXR_STUDIES say otherwise).
@@ -19,7 +19,7 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import CeleryManager, Dash, DiskcacheManager, html
 
-from components import distribution_gate, model_card, session, study_browser, study_view, upload_panel
+from components import distribution_gate, model_card, model_comparison, session, study_browser, study_view, upload_panel
 from components.presenter import StudyResolver
 from components.server import authentication, model_worker
 from components.server.job_slots import DEFAULT_SLOTS, JobSlots
@@ -57,6 +57,9 @@ class AppConfig:
     redis_url: str | None = None
     """When set (``CXR_REDIS_URL``), background jobs run on Celery workers through this Redis (scale-out);
     otherwise each job is a local process (DiskcacheManager)."""
+    comparison_directories: tuple[Path, ...] = ()
+    """Further bundles whose explanations of the shown study are compared with the dashboard model's
+    (``--compare``, ``CXR_COMPARE``: paths separated by the OS path separator; components.model_comparison)."""
     model_worker_url: str | None = None
     """``http://127.0.0.1:PORT`` of the long-lived model worker (``CXR_MODEL_WORKER_URL``; ``python app.py``
     starts and supervises one, components.server.model_worker); None = none."""
@@ -76,7 +79,11 @@ def create_app(config: AppConfig) -> Dash:
     bundle = load_bundle(config.model_directory, load_model=False)
     load_compiled_detection()  # the first slider move must not wait for numba
     collection = StudyCollection.from_folder(config.studies_directory)
-    explainer = StudyExplainer(bundle, ExplanationCache(config.cache_directory / "explanations"))
+    cache = ExplanationCache(config.cache_directory / "explanations")
+    explainer = StudyExplainer(bundle, cache)
+    # Compared bundles share the cache; they are checked now (a broken one stops the start) and load lazily too.
+    comparison_explainers = tuple(StudyExplainer(load_bundle(directory, load_model=False), cache, with_evidence=False)
+                                  for directory in config.comparison_directories)
     uploads = UploadStore(config.cache_directory / "uploads")
     resolver = StudyResolver(collection, uploads)
     celery_app = make_celery(config.redis_url) if config.redis_url else None
@@ -85,6 +92,8 @@ def create_app(config: AppConfig) -> Dash:
                           else DiskcacheManager(diskcache.Cache(str(config.cache_directory / "jobs"), timeout=600)))
     job_slots = JobSlots(config.cache_directory / "job-slots", config.max_jobs)
     summaries = collection.summaries()
+    compared_models = (tuple(model_comparison.model_labels([bundle, *(e.bundle for e in comparison_explainers)]))
+                       if comparison_explainers else ())
     app = Dash(
         __name__,
         title="Chest X-ray explanations",
@@ -118,7 +127,8 @@ def create_app(config: AppConfig) -> Dash:
                 study_view.layout(bundle.config.default_sight_sensitivity, bundle.config.default_link_distance,
                                   bundle.config.default_attribution_smoothing,
                                   studies=tuple(summary.study_id for summary in summaries),
-                                  default_study=summaries[0].study_id, max_tokens=bundle.config.max_tokens),
+                                  default_study=summaries[0].study_id, max_tokens=bundle.config.max_tokens,
+                                  compared_models=compared_models),
             ],
             fluid=True,
         )
@@ -126,7 +136,8 @@ def create_app(config: AppConfig) -> Dash:
     app.layout = page
     if credentials is not None:
         authentication.require_basic_auth(app.server, credentials)
-    study_view.register_callbacks(app, explainer, resolver, job_slots, config.model_worker_url)
+    study_view.register_callbacks(app, explainer, resolver, job_slots, config.model_worker_url,
+                                  comparison_explainers)
     # A film the model must not be run on (a lateral view) is refused on Analyze, before it is explained.
     upload_panel.register_callbacks(app, uploads, config.max_upload_bytes,
                                     screen=distribution_gate.upload_screen(bundle))
@@ -155,6 +166,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the chest X-ray explanation dashboard.")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model bundle directory (default: the demo)")
     parser.add_argument("--studies", type=Path, default=DEFAULT_STUDIES, help="OpenI-layout studies folder")
+    parser.add_argument("--compare", type=Path, nargs="+", default=(), metavar="BUNDLE",
+                        help="further bundles (e.g. the model's text-only and image-only parents, BUNDLE/text-only "
+                             "BUNDLE/image-only) whose explanations of each study are compared with the model's")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                         help="on-disk state: explanation cache, uploads, background jobs")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -212,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         worker_url = supervisor.url
     try:
         app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file,
-                                   int(arguments.max_upload_mb * 2**20), arguments.max_jobs, redis_url, worker_url))
+                                   int(arguments.max_upload_mb * 2**20), arguments.max_jobs, redis_url,
+                                   tuple(arguments.compare), worker_url))
     except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -233,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def config_from_environment() -> AppConfig:
     """The configuration of `gunicorn app:server` and `celery -A app:celery_app worker`: CXR_MODEL, CXR_STUDIES,
-    CXR_CACHE_DIR, CXR_AUTH_FILE, CXR_REDIS_URL and CXR_MODEL_WORKER_URL (defaults: the demo,
+    CXR_CACHE_DIR, CXR_AUTH_FILE, CXR_REDIS_URL, CXR_COMPARE and CXR_MODEL_WORKER_URL (defaults: the demo,
     ~/.cache/cxrmodel/dashboard, no auth, local background processes, no model worker)."""
     return AppConfig(
         Path(os.environ.get("CXR_MODEL", DEFAULT_MODEL)),
@@ -243,6 +258,7 @@ def config_from_environment() -> AppConfig:
         int(float(os.environ.get("CXR_MAX_UPLOAD_MB", DEFAULT_MAX_IMAGE_BYTES / 2**20)) * 2**20),
         int(os.environ.get("CXR_MAX_JOBS", DEFAULT_SLOTS)),
         os.environ.get("CXR_REDIS_URL") or None,
+        tuple(Path(part) for part in os.environ.get("CXR_COMPARE", "").split(os.pathsep) if part),
         os.environ.get("CXR_MODEL_WORKER_URL") or None,
     )
 

@@ -26,7 +26,8 @@ NOT_CALIBRATED_TEXT = ("P(abnormal) is not calibrated: this bundle has no calibr
                        "shown is the model's raw output.")
 DIAGRAM_HEIGHT = 220
 
-_MODALITY_NAMES = {"multimodal": "Multimodal", "image": "Image only", "text": "Report only"}
+MODALITY_NAMES = {"multimodal": "Multimodal", "image": "Image only", "text": "Report only"}
+"""How the card, its badge and the model comparison name each modality."""
 
 
 def metric_text(value: float | None, digits: int = 3) -> str:
@@ -58,7 +59,7 @@ def metrics_rows(metrics: dict, this_modality: str | None = None) -> list[html.T
     marked "(this model)"."""
     rows = []
     for modality, values in metrics.items():
-        name = _MODALITY_NAMES.get(modality, modality)
+        name = MODALITY_NAMES.get(modality, modality)
         rows.append(
             html.Tr(
                 [
@@ -166,7 +167,7 @@ def layout(card: dict, fingerprint: str, calibration: BundleCalibration | None =
             html.Details(
                 [
                     html.Summary([card.get("name", "Model"), " ",
-                                  dbc.Badge(_MODALITY_NAMES[modality_of(card)], id=MODEL_MODALITY_ID,
+                                  dbc.Badge(MODALITY_NAMES[modality_of(card)], id=MODEL_MODALITY_ID,
                                             color="info" if modality_of(card) != "multimodal" else "secondary",
                                             className="ms-1 fw-normal",
                                             title=MODALITY_DESCRIPTIONS[modality_of(card)])],

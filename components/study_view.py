@@ -34,6 +34,7 @@ from components import (
     evidence_view,
     explanation_progress,
     export_tools,
+    model_comparison,
     reading_guide,
     report_view,
     research_tools,
@@ -91,10 +92,13 @@ film stays above the fold under the header."""
 
 def layout(default_sight_sensitivity: float, default_link_distance: float, default_smoothing: float = 0.0,
            studies: tuple[str, ...] = (), default_study: str | None = None, max_tokens: int = 140,
-           default_min_points: int = threshold_control.DEFAULT_MIN_POINTS, guide_open: bool = False) -> html.Div:
+           default_min_points: int = threshold_control.DEFAULT_MIN_POINTS, guide_open: bool = False,
+           compared_models: tuple[str, ...] = ()) -> html.Div:
     """Viewer and slider on the left; prediction, word heatmap and the report on the right; tools below.
 
-    ``studies`` (the bundled ids) and ``default_study`` (shown when the URL names none) are what links may open
+    ``compared_models`` (the names of the dashboard's model and of its comparison bundles) adds the model
+    comparison card (components.model_comparison) under the what-if card. ``studies`` (the bundled ids) and
+    ``default_study`` (shown when the URL names none) are what links may open
     (components.url_state); ``max_tokens`` and ``default_min_points`` go into the "How to read this" legend,
     open from the start when ``guide_open``.
     """
@@ -141,6 +145,7 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                                 className="mt-2",
                             ),
                             what_if.layout(),
+                            *([model_comparison.layout(compared_models)] if compared_models else []),
                         ],
                         id=DETAILS_COLUMN_ID,
                         lg=5,
@@ -183,14 +188,16 @@ def _no_model_worker(_image_bytes: bytes, _report: str) -> dict:
 
 
 def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, job_slots: JobSlots,
-                       model_worker_url: str | None = None) -> None:
+                       model_worker_url: str | None = None,
+                       comparison_explainers: tuple[StudyExplainer, ...] = ()) -> None:
     """Deep links, the study callback, the background job (bounded by ``job_slots``), the side-by-side mode and
     the what-if card.
 
     With ``model_worker_url`` (components.server.model_worker: the long-lived process that keeps the model
     loaded), explanation jobs ask the worker, so a first-time explanation does not load the model (when the
     worker cannot be reached the job says so and computes itself), and the what-if card predicts through it;
-    without one the what-if card says it needs the worker.
+    without one the what-if card says it needs the worker. ``comparison_explainers`` (other bundles, sharing the
+    explanation cache) fill the model comparison card.
     """
     client = model_worker.ModelWorkerClient(model_worker_url) if model_worker_url else None
     xray_view.register_callbacks(app)
@@ -292,6 +299,8 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
                                                                                  settings))
 
     stability_check.register_callbacks(app, resolver, cached_stability, compute_stability, is_gated)
+    if comparison_explainers:
+        _register_comparison(app, (explainer, *comparison_explainers), resolver, job_slots)
 
     @functools.lru_cache(maxsize=8)  # one cache read and distribution check per study, not one per what-if edit
     def original_probability(image_bytes: bytes, report_text: str) -> float:
@@ -334,3 +343,37 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
         Input(threshold_control.CIRCLE_SWEEP_ID, "data"),
         State(xray_view.XRAY_GRAPH_ID, "figure"),
     )
+
+
+def _register_comparison(app, explainers: tuple[StudyExplainer, ...], resolver: StudyResolver,
+                         job_slots: JobSlots) -> None:
+    """The model comparison card's functions: from the cache in the web process, computed in a background job.
+
+    A film that any of the models reading it cannot judge (the distribution gate withholds or refuses it) is not
+    compared: its numbers stay out of the way here as on the prediction card.
+    """
+    bundles = [explainer.bundle for explainer in explainers]
+
+    def finished(explanations: list) -> dict:
+        settings = ExplanationSettings()
+        if any(stability_check.gated(explanation_document(bundle, explanation, settings))
+               for bundle, explanation in zip(bundles, explanations, strict=True) if bundle.reads_image):
+            return {"gated": True}
+        return model_comparison.comparison_document(bundles, explanations)
+
+    def cached_comparison(image_bytes: bytes, report_text: str) -> dict | None:
+        explanations = [explainer.cached(image_bytes, report_text, ExplanationSettings()) for explainer in explainers]
+        return None if any(explanation is None for explanation in explanations) else finished(explanations)
+
+    def compute_comparison(image_bytes: bytes, report_text: str, progress) -> dict:
+        def waiting(seconds: float) -> None:
+            progress(f"waiting for a free slot ({job_slots.count} explanations at a time), {seconds:.0f} s")
+
+        explanations = []
+        with job_slots.slot(waiting):
+            for label, explainer in zip(model_comparison.model_labels(bundles), explainers, strict=True):
+                progress(f"explaining with the {label} model")
+                explanations.append(explainer.explain(image_bytes, report_text, ExplanationSettings()))
+        return finished(explanations)
+
+    model_comparison.register_callbacks(app, resolver, cached_comparison, compute_comparison)

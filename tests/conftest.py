@@ -68,7 +68,8 @@ def _tiny_bundle(tmp_path_factory, studies_directory: Path, modality: str) -> Pa
     config = ModelConfig(image_size=32, vocabulary_size=len(vocabulary), max_tokens=24, embedding_dimension=8,
                          text_filters=4, compact_widths=(4, 8), image_feature_units=4, text_feature_units=4,
                          fusion_units=4)
-    card = {"name": f"Tiny test model ({modality})", "synthetic": True, "created": "2026-11-25T00:00:00+00:00",
+    name = "Tiny test model" if modality == "multimodal" else f"Tiny test model ({modality})"
+    card = {"name": name, "synthetic": True, "created": "2026-11-25T00:00:00+00:00",
             "trained_on": "nothing (random weights)", "metrics": {modality: {"accuracy": 0.5, "auc": 0.5}}}
     import keras
 
