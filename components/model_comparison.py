@@ -25,10 +25,10 @@ import logging
 from collections.abc import Callable, Sequence
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, dcc, html
 
 from components import model_card, study_loading
-from components.session import SESSION_ID
+from components.study_checks import register_study_check
 from cxrmodel.evaluation.explanation_agreement import model_explanation, pair_plan, study_record
 
 logger = logging.getLogger(__name__)
@@ -173,52 +173,15 @@ def register_callbacks(app, resolve: Callable, cached_comparison: Callable, comp
             process.
     """
 
-    @app.callback(
-        Output(COMPARISON_DATA_ID, "data"),
-        Input(study_loading.SHOWN_STUDY_ID, "data"),
-        State(SESSION_ID, "data"),
-        prevent_initial_call=True,
+    register_study_check(
+        app, data_id=COMPARISON_DATA_ID, button_id=COMPARE_MODELS_ID, progress_id=COMPARISON_PROGRESS_ID,
+        resolve=resolve,
+        read_cached=lambda study_id, source: _named(study_id, cached_comparison(*source)),
+        compute=lambda study_id, source, say: _named(
+            study_id, compute_comparison(*source, lambda message: say(f"Comparing: {message}"))),
+        failed=lambda study_id: {"study": study_id, "comparison": None, "failed": True},
+        starting="Comparing: explaining the study with every model…", name="model comparison",
     )
-    def from_cache(shown, session_id):
-        study_id = shown.get("study") if isinstance(shown, dict) else None
-        try:
-            source = resolve(study_id, session_id) if study_id else None
-            return None if source is None else _named(study_id, cached_comparison(*source))
-        except Exception:  # noqa: BLE001 - no table rather than a broken page
-            logger.exception("reading the model comparison failed")
-            return None
-
-    @app.callback(
-        Output(COMPARISON_DATA_ID, "data", allow_duplicate=True),
-        Input(COMPARE_MODELS_ID, "n_clicks"),
-        State(study_loading.SHOWN_STUDY_ID, "data"),
-        State(SESSION_ID, "data"),
-        background=True,
-        progress=[Output(COMPARISON_PROGRESS_ID, "children")],
-        progress_default=[""],
-        running=[(Output(COMPARE_MODELS_ID, "disabled"), True, False)],
-        # Another study shown: the comparison of the previous one is stopped (it would replace the new one's data).
-        cancel=[Input(study_loading.SHOWN_STUDY_ID, "data")],
-        interval=500,
-        prevent_initial_call=True,
-    )
-    def compare_in_background(set_progress, clicks, shown, session_id):
-        study_id = shown.get("study") if isinstance(shown, dict) else None
-        if not clicks or not study_id:
-            return no_update
-        source = resolve(study_id, session_id)
-        if source is None:
-            return no_update
-        set_progress(["Comparing: explaining the study with every model…"])
-
-        def progress(message: str) -> None:
-            set_progress([f"Comparing: {message}"])
-
-        try:
-            return _named(study_id, compute_comparison(*source, progress))
-        except Exception:  # noqa: BLE001 - the job reports a failure in words, the page keeps working
-            logger.exception("model comparison failed for %s", study_id)
-            return {"study": study_id, "comparison": None, "failed": True}
 
     @app.callback(
         Output(COMPARISON_TABLE_ID, "children"),

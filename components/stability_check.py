@@ -25,10 +25,10 @@ import logging
 from collections.abc import Callable
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, dcc, html
 
 from components import distribution_gate, study_loading
-from components.session import SESSION_ID
+from components.study_checks import register_study_check
 from components.threshold_control import SIGHT_SENSITIVITY_ID, nearest_threshold_index, snap_sight_sensitivity
 from cxrmodel.explain.evidence import STABLE_OVERLAP, UNSTABLE_OVERLAP, stability_verdict
 
@@ -107,53 +107,19 @@ def register_callbacks(app, resolve: Callable, cached_stability: Callable, compu
         is_gated: ``(image bytes, report) -> bool``: the distribution gate withholds or refuses the study.
     """
 
-    @app.callback(
-        Output(STABILITY_DATA_ID, "data"),
-        Input(study_loading.SHOWN_STUDY_ID, "data"),
-        State(SESSION_ID, "data"),
-        prevent_initial_call=True,
-    )
-    def from_cache(shown, session_id):
-        study_id = shown.get("study") if isinstance(shown, dict) else None
-        try:
-            source = resolve(study_id, session_id) if study_id else None
-            return stability_data(study_id, source, cached_stability, bool(source) and is_gated(*source))
-        except Exception:  # noqa: BLE001 - no badge rather than a broken page
-            logger.exception("reading the stability check failed")
-            return None
-
-    @app.callback(
-        Output(STABILITY_DATA_ID, "data", allow_duplicate=True),
-        Input(CHECK_STABILITY_ID, "n_clicks"),
-        State(study_loading.SHOWN_STUDY_ID, "data"),
-        State(SESSION_ID, "data"),
-        background=True,
-        progress=[Output(STABILITY_PROGRESS_ID, "children")],
-        progress_default=[""],
-        running=[(Output(CHECK_STABILITY_ID, "disabled"), True, False)],
-        # Another study shown: the check for the previous one is stopped (its result would name that study and
-        # never be drawn, but it would replace the new study's store value).
-        cancel=[Input(study_loading.SHOWN_STUDY_ID, "data")],
-        interval=500,
-        prevent_initial_call=True,
-    )
-    def check_in_background(set_progress, clicks, shown, session_id):
-        study_id = shown.get("study") if isinstance(shown, dict) else None
-        if not clicks or not study_id:
-            return no_update
-        source = resolve(study_id, session_id)
-        if source is None:
-            return no_update
-        set_progress(["Checking stability: explaining again with a second reference image…"])
-
+    def compute(study_id: str, source: tuple[bytes, str], say: Callable[[str], None]) -> dict:
         def progress(fraction: float, message: str) -> None:
-            set_progress([f"Checking stability: {message} ({100 * fraction:.0f} %)"])
+            say(f"Checking stability: {message} ({100 * fraction:.0f} %)")
 
-        try:
-            return {"study": study_id, "stability": compute_stability(*source, progress)}
-        except Exception:  # noqa: BLE001 - the job reports a failure in words, the page keeps working
-            logger.exception("stability check failed for %s", study_id)
-            return {"study": study_id, "stability": None}
+        return {"study": study_id, "stability": compute_stability(*source, progress)}
+
+    register_study_check(
+        app, data_id=STABILITY_DATA_ID, button_id=CHECK_STABILITY_ID, progress_id=STABILITY_PROGRESS_ID,
+        resolve=resolve,
+        read_cached=lambda study_id, source: stability_data(study_id, source, cached_stability, is_gated(*source)),
+        compute=compute, failed=lambda study_id: {"study": study_id, "stability": None},
+        starting="Checking stability: explaining again with a second reference image…", name="stability check",
+    )
 
     app.clientside_callback(
         ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="stabilityBadge"),

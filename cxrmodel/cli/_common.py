@@ -102,6 +102,19 @@ def output_folder(text: str) -> Path:
     return path
 
 
+def writable_file(path: Path, option: str) -> None:
+    """Check that ``option``'s ``path`` can be written as a file: not a folder, in a folder that exists.
+
+    Raises:
+        CommandError: naming the option and the problem (checked before a long command does its work).
+    """
+    if path.is_dir():
+        raise CommandError(f"{option}: {path} is a folder, not a file")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise CommandError(f"{option}: folder {parent} does not exist")
+
+
 def existing_directory(text: str) -> Path:
     """A folder that exists (a model bundle, a studies folder)."""
     path = Path(text)

@@ -21,7 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cxrmodel.cli._common import CommandError, existing_directory, positive_int, sight_sensitivity
+from cxrmodel.cli._common import CommandError, existing_directory, positive_int, sight_sensitivity, writable_file
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +108,6 @@ def readable_comparison(document: dict) -> list[str]:
     return lines
 
 
-def _writable_file(path: Path, option: str) -> None:
-    if path.is_dir():
-        raise CommandError(f"{option}: {path} is a folder, not a file")
-    if not path.absolute().parent.is_dir():
-        raise CommandError(f"{option}: folder {path.absolute().parent} does not exist")
 
 
 def _command_compare(arguments: argparse.Namespace) -> int:
@@ -129,7 +124,7 @@ def _command_compare(arguments: argparse.Namespace) -> int:
     if repeated:
         raise CommandError(f"--bundles: {', '.join(repeated)} given more than once")
     if arguments.output is not None:
-        _writable_file(arguments.output, "--output")
+        writable_file(arguments.output, "--output")
     bundles = []
     for path in paths:
         try:

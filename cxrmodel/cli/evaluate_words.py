@@ -20,18 +20,12 @@ import json
 import logging
 from pathlib import Path
 
-from cxrmodel.cli._common import CommandError, positive_int, whole_number
+from cxrmodel.cli._common import CommandError, positive_int, whole_number, writable_file
 
 _RULES = (("strict", "strict"), ("with_modifiers", "with modifiers"))
 _METHODS = (("integrated_gradients", "IG (Kim CNN)"), ("tfidf_logreg", "TF-IDF + LR"), ("random", "random words"))
 
 
-def _writable_file(path: Path, option: str) -> None:
-    if path.is_dir():
-        raise CommandError(f"{option}: {path} is a folder, not a file")
-    parent = path.absolute().parent
-    if not parent.is_dir():
-        raise CommandError(f"{option}: folder {parent} does not exist")
 
 
 def _format(block: dict) -> str:
@@ -81,7 +75,7 @@ def _command_evaluate_words(arguments: argparse.Namespace) -> int:
                            "nor an existing word vectors file")
     for option, path in (("--output", arguments.output), ("--chart", arguments.chart)):
         if path is not None:
-            _writable_file(path, option)
+            writable_file(path, option)
     reports = arguments.reports or default_reports_path()
     if not Path(reports).exists():
         raise CommandError(f"OpenI reports not found at {reports}: run 'python -m cxrmodel data "

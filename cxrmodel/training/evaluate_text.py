@@ -541,11 +541,13 @@ def evaluate_text_model(studies: Sequence, settings: TextEvaluationSettings | No
     return document
 
 
-def evaluate_openi_reports(reports: str | Path, settings: TextEvaluationSettings | None = None,
-                           rules=None) -> dict:
-    """Load an OpenI reports archive/folder (:func:`cxrmodel.data.openi.load_openi`), apply the label rules
-    (:func:`cxrmodel.data.openi.select_studies`, default :class:`cxrmodel.data.openi.LabelRules`) and evaluate on the
-    studies kept; the document's ``selection`` holds the counts kept and dropped by reason.
+def load_openi_selection(reports: str | Path, rules=None) -> tuple[list, dict]:
+    """Load an OpenI reports archive/folder (:func:`cxrmodel.data.openi.load_openi`) and apply the label rules
+    (:func:`cxrmodel.data.openi.select_studies`, default :class:`cxrmodel.data.openi.LabelRules`), as every
+    real-report evaluation does.
+
+    Returns:
+        ``(studies kept, counts)``; ``counts`` is the documents' ``selection``: loaded, kept and dropped by reason.
 
     Raises:
         FileNotFoundError: ``reports`` is missing (the message says how to fetch it).
@@ -558,12 +560,24 @@ def evaluate_openi_reports(reports: str | Path, settings: TextEvaluationSettings
             f"OpenI reports not found at {reports}: run 'python -m cxrmodel data fetch-openi-reports' first "
             "(or pass --reports FILE)"
         )
-    started = time.perf_counter()
     loaded = load_openi(reports)
     selection = select_studies(loaded, rules or LabelRules())
     counts = {"loaded": len(loaded), **selection.to_dict(),
               "kept_without_image": sum(1 for study in selection.studies if not study.has_image)}
-    document = evaluate_text_model(selection.studies, settings, counts)
+    return selection.studies, counts
+
+
+def evaluate_openi_reports(reports: str | Path, settings: TextEvaluationSettings | None = None,
+                           rules=None) -> dict:
+    """Evaluate on the studies :func:`load_openi_selection` keeps; the document's ``selection`` holds the counts
+    kept and dropped by reason.
+
+    Raises:
+        FileNotFoundError: ``reports`` is missing (the message says how to fetch it).
+    """
+    started = time.perf_counter()
+    studies, counts = load_openi_selection(reports, rules)
+    document = evaluate_text_model(studies, settings, counts)
     document = {"dataset": "openi-reports", "modality": "text", "reports": str(reports), **document}
     document["wall_seconds"] = round(time.perf_counter() - started, 1)
     return document

@@ -50,6 +50,7 @@ from cxrmodel.evaluation.word_hits import (
     rank_words,
     top_keys,
 )
+from cxrmodel.training.evaluate_text import load_openi_selection
 
 logger = logging.getLogger(__name__)
 
@@ -372,26 +373,16 @@ def evaluate_word_validity(studies: Sequence, settings=None, word_settings: Word
 
 def evaluate_openi_word_validity(reports: str | Path, settings=None,
                                  word_settings: WordValiditySettings | None = None, rules=None) -> dict:
-    """Load an OpenI reports archive or folder, apply the label rules (as ``evaluate`` does) and run
-    :func:`evaluate_word_validity` on the studies kept; ``selection`` holds the counts kept and dropped by reason.
+    """Run :func:`evaluate_word_validity` on the studies that
+    :func:`cxrmodel.training.evaluate_text.load_openi_selection` keeps (the label rules, as ``evaluate`` applies
+    them); ``selection`` holds the counts kept and dropped by reason.
 
     Raises:
         FileNotFoundError: ``reports`` is missing (the message says how to fetch it).
     """
-    from cxrmodel.data.openi import LabelRules, load_openi, select_studies  # noqa: PLC0415 - the OpenI reader
-
-    reports = Path(reports)
-    if not reports.exists():
-        raise FileNotFoundError(
-            f"OpenI reports not found at {reports}: run 'python -m cxrmodel data fetch-openi-reports' first "
-            "(or pass --reports FILE)"
-        )
     started = time.perf_counter()
-    loaded = load_openi(reports)
-    selection = select_studies(loaded, rules or LabelRules())
-    counts = {"loaded": len(loaded), **selection.to_dict(),
-              "kept_without_image": sum(1 for study in selection.studies if not study.has_image)}
-    document = evaluate_word_validity(selection.studies, settings, word_settings, counts)
+    studies, counts = load_openi_selection(reports, rules)
+    document = evaluate_word_validity(studies, settings, word_settings, counts)
     document = {"dataset": "openi-reports", "reports": str(reports), **document}
     document["wall_seconds"] = round(time.perf_counter() - started, 1)
     return document
