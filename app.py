@@ -128,7 +128,7 @@ def create_app(config: AppConfig) -> Dash:
                                   bundle.config.default_attribution_smoothing,
                                   studies=tuple(summary.study_id for summary in summaries),
                                   default_study=summaries[0].study_id, max_tokens=bundle.config.max_tokens,
-                                  compared_models=compared_models),
+                                  compared_models=compared_models, reads_image=bundle.reads_image),
             ],
             fluid=True,
         )

@@ -153,12 +153,19 @@ def modality_ledger(document: dict) -> html.Div | None:
     if not evidence:
         return None
     ledger = _ledger(evidence)
-    children = [
-        html.Span("Removed → P: ", className="text-muted"),
-        html.Span(f"image {ledger.image_removed:.3f}", className="me-2"),
-        html.Span(f"report {ledger.report_removed:.3f}", className="me-2"),
-        html.Span(f"both {ledger.both_removed:.3f}", className="text-muted"),
-    ]
+    modality = document.get("modality", "multimodal")
+    if modality != "multimodal":
+        # Removing the half a single-modality model does not read changes nothing: only its own half is shown.
+        half = "report" if modality == "text" else "image"
+        children = [html.Span("Removed → P: ", className="text-muted"),
+                    html.Span(f"{half} {ledger.both_removed:.3f}", className="me-2")]
+    else:
+        children = [
+            html.Span("Removed → P: ", className="text-muted"),
+            html.Span(f"image {ledger.image_removed:.3f}", className="me-2"),
+            html.Span(f"report {ledger.report_removed:.3f}", className="me-2"),
+            html.Span(f"both {ledger.both_removed:.3f}", className="text-muted"),
+        ]
     flags = [dbc.Alert(sentence, color="warning", className="small py-1 px-2 mt-1 mb-0 modality-flag")
              for sentence in disagreement_sentences(document)]
     return html.Div([html.Div(children), *flags], id=MODALITY_LEDGER_ID, className="small mt-1",

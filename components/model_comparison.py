@@ -63,7 +63,7 @@ def layout(model_names: Sequence[str]) -> dbc.Card:
             ],
             className="py-2",
         ),
-        className="mb-3 model-comparison",
+        className="mt-2 mb-3 model-comparison",
     )
 
 

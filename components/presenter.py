@@ -231,7 +231,7 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
     ledger = evidence_view.modality_ledger(document)
     if ledger is not None:
         children.append(ledger)
-    if document.get("evidence") is not None or sweep is not None:
+    if modality != "text" and (document.get("evidence") is not None or sweep is not None):  # regions: read films only
         thresholds = (sweep or {}).get("thresholds") or []
         tau = document["settings"]["sight_sensitivity"] if sight_sensitivity is None else sight_sensitivity
         index = threshold_control.nearest_threshold_index(thresholds, tau) if thresholds else -1

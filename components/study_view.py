@@ -93,15 +93,18 @@ film stays above the fold under the header."""
 def layout(default_sight_sensitivity: float, default_link_distance: float, default_smoothing: float = 0.0,
            studies: tuple[str, ...] = (), default_study: str | None = None, max_tokens: int = 140,
            default_min_points: int = threshold_control.DEFAULT_MIN_POINTS, guide_open: bool = False,
-           compared_models: tuple[str, ...] = ()) -> html.Div:
+           compared_models: tuple[str, ...] = (), reads_image: bool = True) -> html.Div:
     """Viewer and slider on the left; prediction, word heatmap and the report on the right; tools below.
 
     ``compared_models`` (the names of the dashboard's model and of its comparison bundles) adds the model
     comparison card (components.model_comparison) under the what-if card. ``studies`` (the bundled ids) and
     ``default_study`` (shown when the URL names none) are what links may open
     (components.url_state); ``max_tokens`` and ``default_min_points`` go into the "How to read this" legend,
-    open from the start when ``guide_open``.
+    open from the start when ``guide_open``. A model that does not read the image (``reads_image`` False: a
+    text-only bundle) has no circles, so the sight-sensitivity slider and the side-by-side switch are hidden (they
+    stay in the page: the callbacks read them).
     """
+    for_images = None if reads_image else {"display": "none"}
     compare_viewer = html.Div(
         [
             url_state.panel_label(COMPARE_SUFFIX),
@@ -119,16 +122,17 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                                  (report_view.WORDS_GRAPH_ID, report_view.STRONGEST_WORDS_ID,
                                   research_tools.SWEEP_CHART_ID)),
             html.Div(
-                [dbc.Switch(id=COMPARE_MODE_ID, label="Side by side: the same study at two sight sensitivities",
-                            value=False, className="mb-0 me-3"),
+                [html.Div(dbc.Switch(id=COMPARE_MODE_ID, label="Side by side: the same study at two sight "
+                                     "sensitivities", value=False, className="mb-0 me-3"), style=for_images),
                  url_state.copy_link_layout()],
                 className="d-flex flex-wrap align-items-center gap-2 view-bar",
             ),
             dbc.Row(
                 [
                     dbc.Col([url_state.panel_label(),
-                             threshold_control.layout(default_sight_sensitivity,
-                                                      evidence_id=evidence_view.REGION_EVIDENCE_ID),
+                             html.Div(threshold_control.layout(default_sight_sensitivity,
+                                                               evidence_id=evidence_view.REGION_EVIDENCE_ID),
+                                      style=for_images),
                              xray_view.layout(height=VIEWER_HEIGHT)],
                             id=VIEWER_COLUMN_ID, lg=7),
                     dbc.Col(compare_viewer, id=COMPARE_COLUMN_ID, lg=6, style={"display": "none"}),

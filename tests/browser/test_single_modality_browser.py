@@ -72,11 +72,13 @@ def test_the_dashboard_opens_a_single_modality_bundle_and_says_what_it_reads(das
         assert any("reads the report only" in note for note in xray["notes"])
         assert words["traces"] >= 1 and not any("reads the radiograph only" in note for note in words["notes"])
         assert browser.find_element(By.ID, "check-stability").value_of_css_property("display") == "none"
+        assert not browser.find_element(By.ID, "sight-sensitivity").is_displayed()  # no circles, so no slider
     else:
         assert badge == "Image only"
         assert "reads the radiograph only" in card and "Image " in card and "Report " not in card
         assert xray["images"] >= 1 and xray["shapes"] >= 1  # the radiograph and its circles at tau 0.30
         assert any("reads the radiograph only" in note for note in words["notes"])
+        assert browser.find_element(By.ID, "sight-sensitivity").is_displayed()
     # The report as written is shown either way: it is the study's, whichever half the model reads.
     assert browser.find_element(By.ID, "study-report").get_attribute("textContent").strip()
     assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from components import model_card, presenter
 from components.distribution_gate import upload_screen
+from components.evidence_view import REGION_EVIDENCE_ID
 from components.presenter import RADIOGRAPH_NOT_READ, REPORT_NOT_READ
 from cxrmodel.data import StudyCollection
 from cxrmodel.explain import ExplanationSettings, StudyExplainer
@@ -18,7 +20,7 @@ def _panel(bundle_directory, studies_directory):
     bundle = load_bundle(bundle_directory)
     collection = StudyCollection.from_folder(studies_directory)
     study_id = next(iter(collection.studies))
-    explainer = StudyExplainer(bundle, with_evidence=False)
+    explainer = StudyExplainer(bundle)  # with the deletion evidence: the ledger is on the card
     settings = ExplanationSettings(steps=16)
     source = presenter.StudyResolver(collection).source(study_id, None)
     explanation = explainer.explain(source.image_bytes, source.report_text, settings)
@@ -44,6 +46,9 @@ def test_a_text_only_bundle_draws_the_words_and_no_radiograph(tiny_text_bundle_d
     assert words.data and REPORT_NOT_READ not in _annotations(words)
     card = _text_of(panel.prediction_children)
     assert RADIOGRAPH_NOT_READ in card and '"children": "Report ' in card and '"children": "Image ' not in card
+    # Only the report's removal is listed, and no region deletion line (there are no regions).
+    assert re.search(r'"children": "report \d', card) and not re.search(r'"children": "image \d', card)
+    assert f'"id": "{REGION_EVIDENCE_ID}"' not in card
     assert probability == pytest.approx(explanation.attribution.probability)
 
 
@@ -55,6 +60,7 @@ def test_an_image_only_bundle_draws_the_radiograph_and_no_word_scores(tiny_image
     assert REPORT_NOT_READ in _annotations(panel.words_figure) and panel.strongest_words is None
     card = _text_of(panel.prediction_children)
     assert REPORT_NOT_READ in card and '"children": "Image ' in card and '"children": "Report ' not in card
+    assert re.search(r'"children": "image \d', card) and not re.search(r'"children": "report \d', card)
     assert probability == pytest.approx(explanation.attribution.probability)
 
 
