@@ -110,22 +110,27 @@ class ModelWorkerClient:
             return False
         return True
 
-    def predict(self, image_bytes: bytes, report: str | bytes) -> dict:
-        """``{"label", "probability", "calibrated_probability"}`` of one study (as ``cxrmodel predict --json``).
+    def predict(self, image_bytes: bytes, report: str | bytes, *, shown_anyway: bool = False) -> dict:
+        """``{"label", "probability", "calibrated_probability", "judged", "not_judged_reason", "shown_anyway"}`` of
+        one study (as ``cxrmodel predict --json``): the probabilities are null for a film the model cannot judge
+        unless ``shown_anyway``.
 
         Args:
             report: The report text, or a report file's bytes (decoded as an upload is).
+            shown_anyway: The reader pressed Show anyway for this study.
 
         Raises:
             ModelWorkerUnavailable / ModelWorkerRejected / ModelWorkerError: with a sentence for the page.
         """
-        return self._request("POST", PREDICT_PATH, encode_request(image_bytes, report), self.timeout)
+        return self._request("POST", PREDICT_PATH, encode_request(image_bytes, report, shown_anyway=shown_anyway),
+                             self.timeout)
 
     def explain(self, image_bytes: bytes, report: str | bytes, request_id: str | None = None) -> dict:
         """Have the worker compute a study's attribution into the shared cache; returns when it is cached.
 
         Returns:
-            ``{"cached", "key", "probability", "calibrated_probability", "timing_ms"}``.
+            ``{"cached", "key", "probability", "calibrated_probability", "timing_ms", "judged",
+            "not_judged_reason", "shown_anyway"}`` (the probabilities null for a film the model cannot judge).
         """
         return self._request("POST", EXPLAIN_PATH, encode_request(image_bytes, report, request_id),
                              self.explain_timeout)

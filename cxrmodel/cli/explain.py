@@ -3,14 +3,19 @@
     python -m cxrmodel predict --model BUNDLE --studies DIR
     python -m cxrmodel explain --model BUNDLE [--image FILE] (--report FILE | --report-text TEXT) [--threshold TAU]
         [--distance PX] [--min-points N] [--steps auto|N] [--method RULE] [--baseline black|blur|mean]
-        [--smoothing SIGMA] [--cache-dir DIR] [--save-attributions OUT.npz] [--json]
+        [--smoothing SIGMA] [--cache-dir DIR] [--save-attributions OUT.npz] [--json] [--show-anyway]
 
 ``predict`` prints one JSON line per study, ``{"study", "label", "probability", "truth_label"}``; ``explain`` prints
 the explanation as readable lines, or with ``--json`` as one JSON document: that output is the commands' product.
 In every command's JSON ``label`` is the model's prediction, ``"abnormal"`` at P(abnormal) >= 0.5 else
 ``"normal"`` (:func:`predicted_label`); the study's own label (from its MeSH terms) is ``truth_label``, in the same
 words. The readable lines round probabilities to 3 decimals and shares to one-decimal percent, and carry the
-distribution warning when the image is unlike the training images or could not be checked. Inputs are checked
+warning when the image could not be checked. A film the model cannot judge (unlike its training films, or a
+lateral view: :class:`cxrmodel.explain.disclosure.Disclosure`, the decision the dashboard and the model worker
+take too) is printed as ``not judged: <reason>`` with no P(abnormal), verdict, circles or deletion evidence, and
+its JSON (``explain --json``, ``predict --image --json``) has ``"judged": false``, ``"not_judged_reason"`` and
+those numbers null; ``--show-anyway`` prints them, stamped ``shown anyway`` (``"shown_anyway": true``), except for
+a lateral view. ``predict --studies`` lists every study's P for research and is not gated. Inputs are checked
 before the model is loaded. ``explain`` works for a bundle of any modality: a text-only bundle needs no
 ``--image`` (one given is not read), an image-only one still takes the report (it is not read; the words list is
 empty). :func:`cxrmodel.cli.main.build_parser` registers both with :func:`add_parsers`; the
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cxrmodel.cli._common import (
     SMOOTHING_HELP,
@@ -34,11 +40,16 @@ from cxrmodel.cli._common import (
     sight_sensitivity,
 )
 
+if TYPE_CHECKING:
+    from cxrmodel.explain.disclosure import Disclosure
+
 DECISION_THRESHOLD = 0.5
 """P(abnormal) at or above which a study is called abnormal (the ``label`` of ``explain``'s document too)."""
 
-DISTRIBUTION_WARNING = "this image may not be a frontal chest radiograph like the ones the model was trained on"
 NOT_CHECKED_WARNING = "not checked whether this image looks like the model's training images"
+SHOW_ANYWAY_HELP = ("print P(abnormal), the circles and the evidence even for a film the model cannot judge (unlike "
+                    "its training films), stamped 'shown anyway'; without it such a film gets 'not judged: <reason>' "
+                    "and, in --json, \"probability\": null. A lateral view is never shown")
 SINGLE_MODALITY_NOTES = {
     "text": "text-only model: it reads the report alone; no radiograph is part of its decision (no circles)",
     "image": "image-only model: it reads the radiograph alone; the report is not part of its decision (no words)",
@@ -55,18 +66,50 @@ def percent(share: float | None) -> str:
     return "n/a" if share is None else f"{round(100 * share, 1) + 0.0:.1f}%"  # + 0.0: never "-0.0%"
 
 
-def readable_explanation(document: dict) -> list[str]:
-    """The lines ``explain`` prints without ``--json``, from its document."""
-    lines = [f"P(abnormal) = {document['probability']:.3f} ({document['label']})"]
+def disclosure_lines(disclosure: Disclosure) -> list[str]:
+    """What the text output says first about a study the model cannot judge (nothing for a judged one)."""
+    from cxrmodel.explain.disclosure import SHOWN_ANYWAY_TEXT, WITHHOLD  # noqa: PLC0415 - light, with the command
+
+    if disclosure.judged:
+        return []
+    lines = [disclosure.stamp()]
+    if disclosure.judged_by:
+        lines.append(f"judged by: {disclosure.judged_by}")
+    if disclosure.decision == WITHHOLD and not disclosure.shown_anyway:
+        lines.append("P(abnormal), the verdict, the circles and the deletion evidence are withheld: the model's "
+                     "numbers would say nothing about this film (--show-anyway prints them, stamped)")
+    elif disclosure.shown_anyway:
+        lines.append(SHOWN_ANYWAY_TEXT)
+    return lines
+
+
+def readable_explanation(document: dict, disclosure: Disclosure | None = None) -> list[str]:
+    """The lines ``explain`` prints without ``--json``, from its document.
+
+    Args:
+        document: The explanation document (redacted or not).
+        disclosure: What may be shown; None = the document's own gate (:meth:`Disclosure.of`). A study the
+            model cannot judge gets ``"not judged: <reason>"`` and, unless shown anyway, no P(abnormal), circles
+            or deletion evidence.
+    """
+    from cxrmodel.explain.disclosure import Disclosure  # noqa: PLC0415 - light, with the command
+
+    disclosure = disclosure or Disclosure.of(document)
+    document = disclosure.redact(document)
     modality = document.get("modality", "multimodal")
+    if not disclosure.shows_numbers:
+        lines = disclosure_lines(disclosure)
+        if modality != "multimodal":
+            lines.append(SINGLE_MODALITY_NOTES[modality])
+        return lines
+    lines = [*disclosure_lines(disclosure), f"P(abnormal) = {document['probability']:.3f} ({document['label']})"]
     if modality != "multimodal":
         lines.append(SINGLE_MODALITY_NOTES[modality])
 
     distribution = document.get("distribution") or {}
-    if modality != "text" and distribution.get("in_distribution") is not True:
-        warning = DISTRIBUTION_WARNING if distribution.get("in_distribution") is False else NOT_CHECKED_WARNING
+    if modality != "text" and distribution.get("in_distribution") is None:  # flagged films: disclosure_lines
         reasons = "; ".join(distribution.get("reasons") or [])
-        lines.append(f"warning: {warning}" + (f": {reasons}" if reasons else ""))
+        lines.append(f"warning: {NOT_CHECKED_WARNING}" + (f": {reasons}" if reasons else ""))
     share = document["modality_share"]
     shares = {"multimodal": f"image share {percent(share['image'])}, report share {percent(share['text'])}",
               "text": f"report share {percent(share['text'])}", "image": f"image share {percent(share['image'])}"}
@@ -141,6 +184,7 @@ def _command_predict(arguments: argparse.Namespace) -> int:
 
 def _predict_one(arguments: argparse.Namespace) -> int:
     """``predict --image FILE (--report FILE | --report-text TEXT)``: one study, the inputs checked as an upload."""
+    from cxrmodel.explain import Disclosure, study_distribution  # noqa: PLC0415 - only when the command runs
     from cxrmodel.imaging import decode_image  # noqa: PLC0415 - TensorFlow only when the command runs
     from cxrmodel.inputs import clean_report_text  # noqa: PLC0415
     from cxrmodel.modeling import load_bundle  # noqa: PLC0415
@@ -152,15 +196,22 @@ def _predict_one(arguments: argparse.Namespace) -> int:
     decoded = decode_image(arguments.image.read_bytes())  # a bad file fails before the model is loaded
     report = clean_report_text(read_report_file(arguments.report) if arguments.report else arguments.report_text)
     bundle = load_bundle(arguments.model)
-    probability = float(bundle.predict_studies([bundle.prepare(decoded.pixels, report)])[0])
+    prepared = bundle.prepare(decoded.pixels, report)
+    probability = float(bundle.predict_studies([prepared])[0])
     calibrated = bundle.calibrated_probability(probability) if bundle.calibration is not None else None
     document = {"label": predicted_label(probability), "probability": round(probability, 6),
                 "calibrated_probability": None if calibrated is None else round(calibrated, 6)}
+    # The film judged as the explanation document and the model worker judge it (one disclosure decision).
+    disclosure = Disclosure.from_distribution(study_distribution(bundle, prepared),
+                                              shown_anyway=arguments.show_anyway)
     if arguments.json:
-        print(json.dumps(document))
+        print(json.dumps(disclosure.redact(document)))
+    elif not disclosure.shows_numbers:
+        print("\n".join(disclosure_lines(disclosure)))
     else:
-        print(f"P(abnormal) = {probability:.3f} ({document['label']})"
-              + ("" if calibrated is None else f"; calibrated {calibrated:.3f}"))
+        print("\n".join([*disclosure_lines(disclosure),
+                         f"P(abnormal) = {probability:.3f} ({document['label']})"
+                         + ("" if calibrated is None else f"; calibrated {calibrated:.3f}")]))
     return 0
 
 
@@ -179,7 +230,13 @@ def read_report_file(path: Path) -> str:
 def _command_explain(arguments: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415 - TensorFlow only when the command runs
 
-    from cxrmodel.explain import ExplanationSettings, StudyExplainer, attribution_arrays, explanation_document  # noqa: PLC0415
+    from cxrmodel.explain import (  # noqa: PLC0415
+        Disclosure,
+        ExplanationSettings,
+        StudyExplainer,
+        attribution_arrays,
+        explanation_document,
+    )
     from cxrmodel.imaging import decode_image  # noqa: PLC0415
     from cxrmodel.inputs import clean_report_text  # noqa: PLC0415
     from cxrmodel.modeling import load_bundle  # noqa: PLC0415
@@ -219,12 +276,14 @@ def _command_explain(arguments: argparse.Namespace) -> int:
     explanation = explainer.explain(image_bytes, report, settings)
     checked = explainer.stability(image_bytes, report, settings) if arguments.stability else None
     document = explanation_document(bundle, explanation, settings, checked)
+    # One decision for both outputs: a film the model cannot judge is printed without its numbers, unless asked.
+    disclosure = Disclosure.of(document, shown_anyway=arguments.show_anyway)
     if arguments.save_attributions:
         np.savez_compressed(arguments.save_attributions, **attribution_arrays(explanation))
     if arguments.json:
-        print(json.dumps(document))
+        print(json.dumps(disclosure.redact(document)))
     else:
-        print("\n".join(readable_explanation(document)))
+        print("\n".join(readable_explanation(document, disclosure)))
     return 0
 
 
@@ -252,6 +311,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     single_report.add_argument("--report", type=Path, help="with --image: the report as a text file or an OpenI XML")
     single_report.add_argument("--report-text", help="with --image: the report text")
     predict.add_argument("--json", action="store_true", help="with --image: print the JSON object")
+    predict.add_argument("--show-anyway", action="store_true", help=SHOW_ANYWAY_HELP)
     predict.set_defaults(handler=_command_predict)
 
     from cxrmodel.explain import METHODS  # noqa: PLC0415 - with the parser, not with cxrmodel.cli
@@ -290,4 +350,5 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                          help="also explain with a second reference image (blur for mean, else mean) and report in "
                          "evidence.stability whether the circles survive it (doubles the gradient work)")
     explain.add_argument("--json", action="store_true", help="print the JSON document")
+    explain.add_argument("--show-anyway", action="store_true", help=SHOW_ANYWAY_HELP)
     explain.set_defaults(handler=_command_explain)

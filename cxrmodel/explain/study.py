@@ -57,7 +57,7 @@ from cxrmodel.explain.evidence import (
 from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer, ProgressCallback
 from cxrmodel.explain.results import StudyAttribution, word_attributions
 from cxrmodel.explain.settings import DEFAULT_INTEGRATION, IntegrationSettings
-from cxrmodel.imaging import check_distribution, decode_image
+from cxrmodel.imaging import decode_image
 from cxrmodel.modeling import Bundle, PreparedStudy
 
 logger = logging.getLogger(__name__)
@@ -428,6 +428,18 @@ def evidence_document(explanation: Explanation, settings: ExplanationSettings,
     }
 
 
+def study_distribution(bundle: Bundle, prepared: PreparedStudy) -> dict | None:
+    """The distribution check of a prepared study, as the explanation document carries it
+    (``DistributionCheck.to_dict()``), or None when the model reads no film.
+
+    The one place the check is run on a study for its document, the ``predict`` command and the model worker's
+    answers, so that all of them judge a film alike (:class:`cxrmodel.explain.disclosure.Disclosure`).
+    """
+    if prepared.model_image is None or not bundle.reads_image:
+        return None
+    return bundle.check_distribution(prepared).to_dict()
+
+
 def explanation_document(bundle: Bundle, explanation: Explanation, settings: ExplanationSettings,
                          checked_stability: dict | None = None) -> dict:
     """The stable JSON document of an explanation (see the module docstring)."""
@@ -457,9 +469,7 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
         },
         "modality_share": {key: _finite_or_none(value) for key, value in attribution.modality_share.items()},
         "image": {"width": int(mapping.image_width), "height": int(mapping.image_height)} if reads_image else None,
-        "distribution": check_distribution(
-            explanation.prepared.model_image, mapping, bundle.image_baseline
-        ).to_dict() if reads_image else None,
+        "distribution": study_distribution(bundle, explanation.prepared) if reads_image else None,
         "circles": [
             {"x": round(c.x, 3), "y": round(c.y, 3), "r": round(c.r, 3), "points": c.points, "mass": round(c.mass, 6)}
             for c in explanation.circles

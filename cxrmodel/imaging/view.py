@@ -67,6 +67,12 @@ LATERAL_MESSAGE = ("This looks like a lateral view; the model was trained on fro
                    "Upload the frontal film.")
 """The refusal shown for a lateral view."""
 
+NOT_LATERAL_MESSAGE = ("not called lateral: a bright middle between the lung fields (view score {score:.2f}; "
+                       "films below {threshold:.2f} are called lateral). Measured on phantoms and a geometric lateral "
+                       "model only, no real lateral film: this is no evidence that the film is frontal")
+"""What a passing view check says: what it measured and what it was measured on, never that the film is frontal
+(a real lateral film was reported to pass it: only the similarity check flagged it)."""
+
 
 @dataclass(frozen=True)
 class ViewCheck:
@@ -77,7 +83,8 @@ class ViewCheck:
             or too small an image).
         score: Median over the chest rows of how bright the middle of the chest is between the lung field (0)
             and the brightest part of the row (1); NaN when unjudged.
-        reason: One sentence for the user: the refusal message for a lateral, otherwise what was measured.
+        reason: One sentence for the user: the refusal message for a lateral, otherwise what was measured
+            (:data:`NOT_LATERAL_MESSAGE`: not a reassurance that the film is frontal).
     """
 
     frontal: bool | None
@@ -148,5 +155,4 @@ def check_view(model_image: np.ndarray, mapping: GridMapping | None = None) -> V
         return ViewCheck(None, score, "the image is blank or too small to tell a frontal from a lateral view")
     if score < LATERAL_THRESHOLD:
         return ViewCheck(False, score, LATERAL_MESSAGE)
-    return ViewCheck(True, score, f"frontal view: a bright mediastinum between the lung fields (view score "
-                                  f"{score:.2f}, laterals below {LATERAL_THRESHOLD:.2f})")
+    return ViewCheck(True, score, NOT_LATERAL_MESSAGE.format(score=score, threshold=LATERAL_THRESHOLD))

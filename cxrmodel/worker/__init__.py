@@ -21,6 +21,7 @@ from cxrmodel.worker.protocol import (
     PREDICT_PATH,
     PROGRESS_PATH,
     WorkerInputError,
+    WorkerRequest,
     decode_request,
     encode_request,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "PREDICT_PATH",
     "PROGRESS_PATH",
     "WorkerInputError",
+    "WorkerRequest",
     "decode_request",
     "encode_request",
 ]

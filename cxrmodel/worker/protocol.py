@@ -7,7 +7,11 @@ The transport is plain HTTP/1.1 on 127.0.0.1 (served by Werkzeug, already pinned
     {"image_base64": "...", "report_base64": "<report file bytes, any encoding>"}    # read as an upload is
 
 plus, for ``/explain``, an optional ``"request_id"`` (letters, digits, ``-``, ``_``; at most 64) under which the
-worker reports progress at ``GET /progress/<request_id>``. Every answer is a JSON object; errors are
+worker reports progress at ``GET /progress/<request_id>``, and for both an optional ``"shown_anyway": true``: the
+reader pressed Show anyway for this study. The answers carry the study's disclosure
+(:class:`cxrmodel.explain.disclosure.Disclosure`): ``"judged"``, ``"not_judged_reason"`` and ``"shown_anyway"``;
+for a film the model cannot judge, ``probability``, ``calibrated_probability`` and ``label`` are null unless the
+request says shown anyway (a lateral view: always null). Every answer is a JSON object; errors are
 ``{"error": "<a sentence for a person>"}`` with status 400 (bad input), 413 (too large), 503 (busy: the queue
 is full) or 500 (the worker failed; the traceback stays in the worker's log).
 """
@@ -18,6 +22,7 @@ import base64
 import binascii
 import json
 import re
+from typing import NamedTuple
 
 HEALTH_PATH = "/health"
 PREDICT_PATH = "/predict"
@@ -42,26 +47,46 @@ class WorkerInputError(ValueError):
     """A request the worker cannot use; the message says what is wrong (answered with status 400)."""
 
 
-def encode_request(image_bytes: bytes, report: str | bytes, request_id: str | None = None) -> bytes:
+class WorkerRequest(NamedTuple):
+    """A decoded ``/predict`` or ``/explain`` request.
+
+    Attributes:
+        image_bytes: The image file's bytes.
+        report: The report text, or a report file's bytes (decoded by the worker as an upload is).
+        request_id: Name for ``/explain``'s progress, or None.
+        shown_anyway: The reader pressed Show anyway for this study: the answer carries a withheld film's numbers.
+    """
+
+    image_bytes: bytes
+    report: str | bytes
+    request_id: str | None
+    shown_anyway: bool = False
+
+
+def encode_request(image_bytes: bytes, report: str | bytes, request_id: str | None = None,
+                   shown_anyway: bool = False) -> bytes:
     """The JSON body of a ``/predict`` or ``/explain`` request.
 
     Args:
         image_bytes: The image file's bytes (PNG, JPEG or DICOM), exactly as read.
         report: The report text, or a report file's raw bytes (then decoded by the worker as an upload is).
         request_id: Name under which ``/explain`` reports its progress.
+        shown_anyway: The reader pressed Show anyway for this study (sent only when True).
     """
-    document: dict[str, str] = {"image_base64": base64.b64encode(bytes(image_bytes)).decode("ascii")}
+    document: dict[str, str | bool] = {"image_base64": base64.b64encode(bytes(image_bytes)).decode("ascii")}
     if isinstance(report, (bytes, bytearray, memoryview)):
         document["report_base64"] = base64.b64encode(bytes(report)).decode("ascii")
     else:
         document["report"] = str(report)
     if request_id is not None:
         document["request_id"] = request_id
+    if shown_anyway:
+        document["shown_anyway"] = True
     return json.dumps(document).encode("utf-8")
 
 
-def decode_request(body: bytes) -> tuple[bytes, str | bytes, str | None]:
-    """``(image_bytes, report, request_id)`` of a request body; ``report`` is bytes when it came as a file.
+def decode_request(body: bytes) -> WorkerRequest:
+    """The :class:`WorkerRequest` of a request body; ``report`` is bytes when it came as a file.
 
     Raises:
         WorkerInputError: not a JSON object, a field missing or of the wrong type, broken base64.
@@ -83,7 +108,10 @@ def decode_request(body: bytes) -> tuple[bytes, str | bytes, str | None]:
     request_id = document.get("request_id")
     if request_id is not None and (not isinstance(request_id, str) or not _REQUEST_ID.match(request_id)):
         raise WorkerInputError("'request_id' must be 1-64 letters, digits, '-' or '_'")
-    return image_bytes, report, request_id
+    shown_anyway = document.get("shown_anyway", False)
+    if not isinstance(shown_anyway, bool):
+        raise WorkerInputError("'shown_anyway' must be true or false")
+    return WorkerRequest(image_bytes, report, request_id, shown_anyway)
 
 
 def valid_request_id(request_id: str) -> bool:

@@ -95,10 +95,12 @@ class WorkerApplication:
             except RequestEntityTooLarge:
                 return _json({"error": f"the request is larger than {self.max_request_bytes / 2**20:.0f} MiB"}, 413)
             try:
-                image_bytes, report, request_id = decode_request(body)
+                asked = decode_request(body)
                 if path == PREDICT_PATH:
-                    return _json(self.service.predict(image_bytes, report))
-                return _json(self.service.explain(image_bytes, report, request_id))
+                    return _json(self.service.predict(asked.image_bytes, asked.report,
+                                                      shown_anyway=asked.shown_anyway))
+                return _json(self.service.explain(asked.image_bytes, asked.report, asked.request_id,
+                                                  shown_anyway=asked.shown_anyway))
             except WorkerInputError as error:
                 return _json({"error": str(error)}, 400)
         finally:

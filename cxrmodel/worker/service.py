@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer
+from cxrmodel.explain import Disclosure, ExplanationCache, ExplanationSettings, StudyExplainer, study_distribution
 from cxrmodel.imaging import ImageDecodeError, decode_image
 from cxrmodel.inputs import UploadError, clean_report_text, decode_text_bytes
 from cxrmodel.modeling import load_bundle
@@ -89,12 +89,20 @@ class ModelService:
                 "load_seconds": round(self.load_seconds, 3), "requests": dict(self._counts),
                 "cache_directory": str(self.cache.directory), **self.supervision}
 
-    def predict(self, image_bytes: bytes, report: str | bytes) -> dict:
+    def predict(self, image_bytes: bytes, report: str | bytes, *, shown_anyway: bool = False) -> dict:
         """P(abnormal) of one study, its inputs checked as ``python -m cxrmodel predict --image`` checks them.
 
+        Args:
+            image_bytes: The film (for a what-if: the film with regions removed).
+            report: The report text or a report file's bytes.
+            shown_anyway: The reader pressed Show anyway for this study: a withheld film's numbers are answered.
+
         Returns:
-            ``{"label", "probability", "calibrated_probability"}`` (6 decimals; calibrated None when the bundle
-            is not calibrated) — the document of ``predict --image ... --json``.
+            ``{"label", "probability", "calibrated_probability", "judged", "not_judged_reason", "shown_anyway"}``
+            (6 decimals; calibrated None when the bundle is not calibrated) — the document of
+            ``predict --image ... --json``. The film is judged as the explanation document judges it
+            (:class:`~cxrmodel.explain.Disclosure`): for one the model cannot judge, the first three are null
+            unless ``shown_anyway``.
 
         Raises:
             WorkerInputError: the image does not decode, the report is empty or too long.
@@ -112,10 +120,12 @@ class ModelService:
             raise RuntimeError(f"the model gave a non-finite probability ({probability}) for this study")
         self._count("predict")
         calibrated = self.bundle.calibrated_probability(probability)
-        return {"label": "abnormal" if probability >= 0.5 else "normal", "probability": round(probability, 6),
-                "calibrated_probability": None if calibrated is None else round(calibrated, 6)}
+        answer = {"label": "abnormal" if probability >= 0.5 else "normal", "probability": round(probability, 6),
+                  "calibrated_probability": None if calibrated is None else round(calibrated, 6)}
+        return self._disclosed(prepared, answer, shown_anyway)
 
-    def explain(self, image_bytes: bytes, report: str | bytes, request_id: str | None = None) -> dict:
+    def explain(self, image_bytes: bytes, report: str | bytes, request_id: str | None = None, *,
+                shown_anyway: bool = False) -> dict:
         """Compute a study's attribution (with its deletion evidence) into the shared cache, as the dashboard's
         background job does (``explainer.attribute(..., ExplanationSettings())``); returns once it is cached.
 
@@ -124,7 +134,8 @@ class ModelService:
 
         Returns:
             ``{"cached": True when it was already there, "key", "probability", "calibrated_probability",
-            "timing_ms"}``.
+            "timing_ms", "judged", "not_judged_reason", "shown_anyway"}``: the probabilities null for a film the
+            model cannot judge unless ``shown_anyway`` (as :meth:`predict`).
 
         Raises:
             WorkerInputError: the image does not decode, the report is empty or too long.
@@ -146,16 +157,25 @@ class ModelService:
             self._pause()
             report_progress(0.0, "explaining in the model worker")
             settings = ExplanationSettings()
-            _prepared, attribution, cached, timing = self.explainer.attribute(image_bytes, text, settings,
-                                                                              progress=report_progress)
+            prepared, attribution, cached, timing = self.explainer.attribute(image_bytes, text, settings,
+                                                                             progress=report_progress)
         report_progress(1.0, "explained")
         self._count("explain")
         probability = float(attribution.probability)
         calibrated = self.bundle.calibrated_probability(probability)
-        return {"cached": bool(cached), "key": self.explainer.cache_key(image_bytes, text, settings),
-                "probability": round(probability, 6),
-                "calibrated_probability": None if calibrated is None else round(calibrated, 6),
-                "timing_ms": {name: round(value, 2) for name, value in timing.items()}}
+        answer = {"cached": bool(cached), "key": self.explainer.cache_key(image_bytes, text, settings),
+                  "probability": round(probability, 6),
+                  "calibrated_probability": None if calibrated is None else round(calibrated, 6),
+                  "timing_ms": {name: round(value, 2) for name, value in timing.items()}}
+        return self._disclosed(prepared, answer, shown_anyway)
+
+    def _disclosed(self, prepared, answer: dict, shown_anyway: bool) -> dict:
+        """``answer`` with the study's disclosure applied: the film judged as its explanation document judges it."""
+        disclosure = Disclosure.from_distribution(study_distribution(self.bundle, prepared), shown_anyway=shown_anyway)
+        if not disclosure.judged:
+            logger.info("model worker: answer for a film the model cannot judge (%s%s)", disclosure.decision,
+                        ", shown anyway" if disclosure.shown_anyway else "")
+        return disclosure.redact(answer)
 
     def progress(self, request_id: str) -> dict | None:
         """``{"fraction", "message", "updated"}`` of an explanation request, or None when there is none."""

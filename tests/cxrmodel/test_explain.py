@@ -138,22 +138,29 @@ def test_readable_output_rounds_and_carries_the_distribution_warning(tiny_bundle
            f"both {ledger['both_removed']:.3f}" in after
 
 
-def test_readable_lines_warn_only_when_the_image_is_not_like_the_training_images():
+def test_readable_lines_of_a_film_the_model_cannot_judge_carry_no_numbers_unless_shown_anyway():
     from cxrmodel.cli.explain import readable_explanation
+    from cxrmodel.explain import Disclosure
 
     document = {"probability": 0.98765, "label": "abnormal", "modality_share": {"image": 1.0005553158007359,
                 "text": -0.0004}, "completeness": {"relative_error": 0.0051}, "circles": [
                 {"x": 10.4, "y": 20.6, "r": 3.0, "points": 4, "mass": 0.25}],
                 "distribution": {"in_distribution": False, "score": 0.5, "reasons": ["upside down", "too dark"]}}
-    assert readable_explanation(document) == [
+    withheld = readable_explanation(document)
+    assert withheld[0] == "not judged: upside down; too dark"
+    assert not any("0.988" in line or "circle at" in line or "share" in line for line in withheld)
+    shown = readable_explanation(document, Disclosure.of(document, shown_anyway=True))
+    assert shown == [
+        "shown anyway — not judged: upside down; too dark",
+        "Shown anyway: the model cannot judge this image; these numbers are not a judgement of it.",
         "P(abnormal) = 0.988 (abnormal)",
-        "warning: this image may not be a frontal chest radiograph like the ones the model was trained on: "
-        "upside down; too dark",
         "image share 100.1%, report share 0.0%; completeness error 0.51%",
         "circle at (10, 21) r=3 mass=25.0%",
     ]
     document["distribution"] = {"in_distribution": True, "score": 0.97, "reasons": []}
-    assert not any(line.startswith("warning") for line in readable_explanation(document))
+    judged = readable_explanation(document)
+    assert judged[0] == "P(abnormal) = 0.988 (abnormal)" and not any("judged" in line or line.startswith("warning")
+                                                                      for line in judged)
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,11 @@ def test_predict_through_the_worker_is_the_cli_probability(worker, study, tiny_b
     assert main(["predict", "--model", str(tiny_bundle_directory), "--image", str(image_path), "--report-text",
                  REPORT, "--json"]) == 0
     expected = json.loads(capsys.readouterr().out)
-    assert set(answer) == {"label", "probability", "calibrated_probability"}
+    # The tiny bundle has no reference film: the film cannot be compared, so it is judged and shown.
+    assert set(answer) == {"label", "probability", "calibrated_probability", "judged", "not_judged_reason",
+                           "shown_anyway"}
+    assert set(expected) == set(answer)  # predict --image --json carries the same disclosure keys
+    assert answer["judged"] is True and answer["not_judged_reason"] is None and answer["shown_anyway"] is False
     assert answer["label"] == expected["label"]
     assert answer["probability"] == pytest.approx(expected["probability"], abs=2e-6)
     assert answer["calibrated_probability"] is None and expected["calibrated_probability"] is None
@@ -130,11 +134,13 @@ def test_a_client_of_a_port_nobody_listens_on_says_so():
 
 
 def test_request_bodies_round_trip_and_refuse_bad_fields():
-    assert decode_request(encode_request(b"\x89PNG", "report", "id-1")) == (b"\x89PNG", "report", "id-1")
-    assert decode_request(encode_request(b"img", b"\xff bytes")) == (b"img", b"\xff bytes", None)
+    assert decode_request(encode_request(b"\x89PNG", "report", "id-1")) == (b"\x89PNG", "report", "id-1", False)
+    assert decode_request(encode_request(b"img", b"\xff bytes")) == (b"img", b"\xff bytes", None, False)
+    assert decode_request(encode_request(b"img", "r", shown_anyway=True)).shown_anyway is True
     for body in (b"", b"null", json.dumps({"report": "x"}).encode(),
                  json.dumps({"image_base64": "aGk=", "report": 3}).encode(),
-                 json.dumps({"image_base64": "aGk=", "report": "x", "request_id": "../etc"}).encode()):
+                 json.dumps({"image_base64": "aGk=", "report": "x", "request_id": "../etc"}).encode(),
+                 json.dumps({"image_base64": "aGk=", "report": "x", "shown_anyway": "yes"}).encode()):
         with pytest.raises(WorkerInputError):
             decode_request(body)
 
@@ -152,12 +158,12 @@ class _BlockingService:
     def progress(self, request_id):
         return None
 
-    def predict(self, image_bytes, report):
+    def predict(self, image_bytes, report, *, shown_anyway=False):
         self.entered.set()
         self.release.wait(10)
         return {"probability": 0.5}
 
-    def explain(self, image_bytes, report, request_id):
+    def explain(self, image_bytes, report, request_id, *, shown_anyway=False):
         raise RuntimeError("the disk is full")
 
 
