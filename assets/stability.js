@@ -11,6 +11,7 @@
   const COLOURS = {stable: "success", partly: "warning", unstable: "danger"};
   const HIDDEN = {display: "none"};
   const SHOWN = {display: "inline-block"};
+  const SHOWN_ANYWAY_PREFIX = "Shown anyway: ";  // a study the model cannot judge, shown anyway (stamped)
 
   function verdict(overlap, rho) {
     const values = [overlap, rho].filter(function (value) { return typeof value === "number"; });
@@ -46,7 +47,9 @@
     const title = "Against the " + checked.reference + " reference image: signal-pixel overlap " + fixed(overlap) +
       " at τ = " + checked.thresholds[index].toFixed(2) + ", rank correlation of the two maps " + fixed(rho) +
       " (stable: both ≥ " + STABLE_OVERLAP + "; unstable: either < " + UNSTABLE_OVERLAP + ").";
-    return ["Circles " + word + " under a second reference (overlap " + fixed(overlap) + ", ρ " + fixed(rho) + ")",
+    const stamp = data.shown_anyway ? SHOWN_ANYWAY_PREFIX : "";
+    return [stamp + "Circles " + word + " under a second reference (overlap " + fixed(overlap) + ", ρ " + fixed(rho) +
+            ")",
             "badge bg-" + COLOURS[word] + " stability-" + word, title, HIDDEN];
   }
 

@@ -17,6 +17,8 @@ import logging
 import dash_bootstrap_components as dbc
 from dash import html
 
+from cxrmodel.explain import Disclosure
+from cxrmodel.explain.disclosure import SHOWN_ANYWAY_STAMP
 from cxrmodel.explain.evidence import ModalityAblation, modality_disagreements
 
 logger = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ MODALITY_LEDGER_ID = "modality-ledger"
 SMALL_EFFECT = 0.02
 """A removal that moves P by less than this (probability units) "leaves P" where it was."""
 
+WORDS_WITHHELD_TEXT = "Word deletion: not shown, the model cannot judge this image (see the notice above)."
 NOT_COMPUTED_TEXT = ("Deletion check: not computed for these clustering settings (it is computed with the "
                      "explanation, at the clustering it was explained with).")
 
@@ -79,10 +82,20 @@ def region_evidence(shipped: dict | None, index: int, tau: float) -> html.Div:
                     "reference image, and the median P over random placements of the same disks inside the chest.")
 
 
-def word_evidence(evidence: dict | None) -> html.Div | None:
-    """Under the strongest words: P after removing the top-k words toward abnormal, against k random words."""
+def word_evidence(evidence: dict | None, decided: Disclosure | None = None) -> html.Div | None:
+    """Under the strongest words: P after removing the top-k words toward abnormal, against k random words.
+
+    Args:
+        evidence: The document's ``evidence``.
+        decided: The study's disclosure (None: judged). For a study the model cannot judge the table is not
+            drawn (one line says why) unless it was shown anyway; then it is stamped "shown anyway".
+    """
     if not evidence:
         return None
+    if decided is not None and not decided.shows("word_evidence"):
+        return html.Div(WORDS_WITHHELD_TEXT, id=WORD_EVIDENCE_ID, className="small text-muted mt-1")
+    stamp = ([html.Span(f"{SHOWN_ANYWAY_STAMP.capitalize()}: ", className="fw-semibold text-warning-emphasis")]
+             if decided is not None and decided.shown_anyway else [])
     words = evidence.get("words") or []
     if not words:
         return html.Div("Word deletion: the report has no words the model reads.", id=WORD_EVIDENCE_ID,
@@ -99,8 +112,8 @@ def word_evidence(evidence: dict | None) -> html.Div | None:
     ]
     return html.Div(
         [
-            html.Div(f"Remove the words that pushed most toward abnormal (P {probability:.3f} with all words):",
-                     className="small"),
+            html.Div([*stamp, f"Remove the words that pushed most toward abnormal (P {probability:.3f} with all "
+                      "words):"], className="small"),
             dbc.Table([html.Thead(html.Tr([html.Th("removed"), html.Th("words"), html.Th("P"),
                                            html.Th("k random words", className="text-muted")])),
                        html.Tbody(rows)],

@@ -4,6 +4,12 @@ Owns the ids ``export-png`` / ``export-json`` (buttons), ``download-png`` / ``do
 ``export-status``. Both exports use the study, the slider's sight sensitivity and the clustering controls of the
 moment; the JSON has exactly the schema of ``python -m cxrmodel explain --json``. They read the explanation from
 the cache (a study must have been explained, which it has once it is on screen) and never recompute it.
+
+Both take the study's :class:`cxrmodel.explain.Disclosure`, with the reader's Show anyway read from the
+``shown-anyway`` store (components.distribution_gate; a value for another study never counts): for a film the
+model cannot judge the JSON has ``"judged": false``, ``"not_judged_reason"`` and ``"probability": null`` (no
+circles, no evidence), and the PNG is the bare radiograph captioned "not judged: <reason>"; after Show anyway both
+carry the numbers, stamped "shown anyway" (``"shown_anyway": true``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import re
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
+from components.distribution_gate import SHOWN_ANYWAY_ID, shown_anyway_for
 from components.presenter import StudyResolver, StudySource, explanation_settings
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
@@ -26,7 +33,7 @@ from components.threshold_control import (
     SMOOTHING_ID,
     snap_sight_sensitivity,
 )
-from cxrmodel.explain import StudyExplainer, explanation_document
+from cxrmodel.explain import Disclosure, StudyExplainer, explanation_document
 from cxrmodel.imaging import decode_image
 from cxrmodel.rendering import annotated_png
 
@@ -67,18 +74,48 @@ def displayed_probability(document: dict) -> float:
     return float(document["probability"] if calibrated is None else calibrated)
 
 
-def caption_text(title: str, document: dict) -> str:
-    """The line printed under the exported radiograph (pure)."""
-    count = len(document["circles"])
-    parts = [
-        title,
-        f"P(abnormal) {displayed_probability(document):.2f} ({document['label']})",
-        f"τ {document['settings']['sight_sensitivity']:.2f}",
-        f"{count} circle{'s' if count != 1 else ''}",
-    ]
+def caption_text(title: str, document: dict, decided: Disclosure | None = None) -> str:
+    """The line printed under the exported radiograph (pure).
+
+    Args:
+        title: How the page names the study.
+        document: Its explanation document.
+        decided: Its disclosure; None = the document's own gate (its ``"shown_anyway"`` flag when redacted). A
+            film the model cannot judge is captioned "not judged: <reason>" with no P and no circle count; shown
+            anyway, "shown anyway — not judged: <reason>" before them.
+    """
+    decided = decided or Disclosure.of(document)
+    parts = [title]
+    if not decided.judged:
+        parts.append(decided.stamp())
+    if decided.shows_numbers:
+        count = len(document["circles"])
+        parts += [f"P(abnormal) {displayed_probability(document):.2f} ({document['label']})",
+                  f"τ {document['settings']['sight_sensitivity']:.2f}",
+                  f"{count} circle{'s' if count != 1 else ''}"]
+    else:
+        parts.append(f"τ {document['settings']['sight_sensitivity']:.2f}")
     if document["model"].get("synthetic"):
         parts.append("synthetic demo model — not for clinical use")
     return " · ".join(parts)
+
+
+def export_payload(kind: str, document: dict, source: StudySource, shown_anyway: bool) -> dict:
+    """The ``dcc.Download`` data of one export (pure apart from decoding the film for the PNG).
+
+    Args:
+        kind: ``"json"`` or ``"png"``.
+        document: The study's explanation document as the view shows it (:func:`export_document`).
+        source: The study.
+        shown_anyway: The reader pressed Show anyway for this study.
+    """
+    decided = Disclosure.of(document, shown_anyway=shown_anyway)
+    shown = decided.redact(document)
+    name = export_filename(source.title, document["settings"]["sight_sensitivity"], kind)
+    if kind == "json":
+        return dict(content=json.dumps(shown, indent=2), filename=name, type="application/json")
+    pixels = decode_image(source.image_bytes).pixels
+    return dcc.send_bytes(annotated_png(pixels, shown["circles"], caption_text(source.title, shown, decided)), name)
 
 
 def export_document(
@@ -105,7 +142,7 @@ def export_document(
 
 
 def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver) -> None:
-    """PNG and JSON downloads of the current view."""
+    """PNG and JSON downloads of the current view, disclosed as the page shows it."""
     current_view = [
         State(STUDY_PICKER_ID, "value"),
         State(SIGHT_SENSITIVITY_ID, "value"),
@@ -113,6 +150,7 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver) 
         State(MIN_POINTS_ID, "value"),
         State(SESSION_ID, "data"),
         State(SMOOTHING_ID, "value"),
+        State(SHOWN_ANYWAY_ID, "data"),
     ]
     not_ready = dbc.Alert("Pick a study and wait for its explanation before exporting.", color="warning",
                           dismissable=True, className="py-2")
@@ -120,17 +158,12 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver) 
     def download(kind: str, current: tuple) -> tuple:
         """(dcc.Download data, status) for one export of the current view; failures become alerts."""
         try:
-            *view, smoothing = current
+            *view, smoothing, shown_anyway = current
             found = export_document(*view, explainer, resolver, attribution_smoothing=smoothing)
             if found is None:
                 return no_update, not_ready
             document, source = found
-            name = export_filename(source.title, document["settings"]["sight_sensitivity"], kind)
-            if kind == "json":
-                return dict(content=json.dumps(document, indent=2), filename=name, type="application/json"), None
-            pixels = decode_image(source.image_bytes).pixels
-            return dcc.send_bytes(annotated_png(pixels, document["circles"], caption_text(source.title, document)),
-                                  name), None
+            return export_payload(kind, document, source, shown_anyway_for(shown_anyway, source.study_id)), None
         except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
             logger.exception("%s export failed", kind)
             return no_update, dbc.Alert("The export failed; see the server log.", color="danger")

@@ -40,7 +40,7 @@ from components.study_browser import STUDY_PICKER_ID, with_probability
 from cxrmodel.data import StudyCollection
 from cxrmodel.detection import DEFAULT_MIN_POINTS, MAX_SMOOTHING, circle_sweep
 from cxrmodel.evaluation import lesion_masks_for_study, sweep_hit_rates
-from cxrmodel.explain import Explanation, ExplanationSettings, StudyExplainer, explanation_document
+from cxrmodel.explain import Disclosure, Explanation, ExplanationSettings, StudyExplainer, explanation_document
 from cxrmodel.imaging import decode_image, encode_png
 
 logger = logging.getLogger(__name__)
@@ -199,19 +199,6 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
     ]
     if truth_label is not None:
         children.append(dbc.Badge(f"report label: {truth_label}", color="secondary"))
-    distribution = document.get("distribution") or {}
-    if distribution.get("in_distribution") is False:
-        children.append(
-            dbc.Alert(
-                [
-                    html.Strong("This image may not be a frontal chest radiograph like the ones the model was "
-                                "trained on"),
-                    html.Ul([html.Li(reason) for reason in distribution.get("reasons", [])], className="mb-0 mt-1"),
-                ],
-                color="warning",
-                className="small mt-2 mb-0 py-2",
-            )
-        )
     if modality in MODALITY_NOTES:
         children.append(html.Div(MODALITY_NOTES[modality], className=f"small mt-2 text-info-emphasis "
                                                                       f"{MODALITY_NOTE_CLASS}"))
@@ -294,29 +281,37 @@ def empty_details() -> tuple:
 
 
 def explanation_details(source: StudySource, explanation: Explanation, document: dict, sweep: dict | None,
-                        lesion_masks: list) -> tuple:
+                        lesion_masks: list, decided: Disclosure | None = None) -> tuple:
     """(words figure, strongest words, sweep chart) of an explained study (pure).
 
     A text-only model has no sweep (an empty chart); an image-only one scores no word (the word view says why).
+    ``decided`` (default: the document's gate, not shown anyway) decides whether the word deletion table is drawn
+    (stamped "shown anyway" after Show anyway) and whether the sweep chart counts circles; a refused study gets
+    nothing.
     """
+    decided = decided or distribution_gate.disclosure(document)
+    if decided.decision == distribution_gate.REFUSE:
+        return empty_details()
     if document.get("modality") == "image":
         words_figure, strongest = report_view.empty_words_figure(REPORT_NOT_READ), None
     else:
         words_figure, strongest = report_view.report_outputs(document["words"])
-        word_evidence = evidence_view.word_evidence(document.get("evidence"))
+        word_evidence = evidence_view.word_evidence(document.get("evidence"), decided)
         if word_evidence is not None:
             strongest = html.Div([strongest, word_evidence])
-    if sweep is None:
+    if sweep is None or not decided.shows("circles"):
         return words_figure, strongest, empty_details()[2]
     hit_rates = sweep_hit_rates(sweep, lesion_masks) if source.has_masks else None
     return words_figure, strongest, research_tools.sweep_chart_figure(sweep, hit_rates,
                                                                       explanation.sight_sensitivity)
 
 
-def study_sweep(explanation: Explanation, document: dict, settings: ExplanationSettings) -> dict | None:
-    """The circles at every slider threshold with their evidence, or None for a model that reads no image."""
+def study_sweep(explanation: Explanation, document: dict, settings: ExplanationSettings,
+                decided: Disclosure | None = None) -> dict | None:
+    """The circles at every slider threshold with their evidence, or None for a model that reads no image or a
+    study whose circles are not shown (``decided``; default: the document's gate, not shown anyway)."""
     attribution_map = explanation.attribution.image_attribution
-    if attribution_map is None:
+    if attribution_map is None or not (decided or distribution_gate.disclosure(document)).shows("circles"):
         return None
     return with_evidence(circle_sweep(attribution_map, explanation.prepared.mapping, explanation.link_distance,
                                       settings.min_points), document)
@@ -329,6 +324,7 @@ def render_explanation(
     settings: ExplanationSettings,
     collection: StudyCollection,
     details: bool = True,
+    shown_anyway: bool = False,
 ) -> tuple[StudyPanel, float]:
     """Everything the page shows for an explained study (pure apart from reading masks from disk).
 
@@ -337,6 +333,8 @@ def render_explanation(
             (``no_update``), for :func:`study_details` to fill in a second step: the radiograph and the circles
             are drawn sooner; the browser dims the previous study's words and chart meanwhile
             (components.study_opening, components.study_loading).
+        shown_anyway: The reader pressed Show anyway for this study (components.distribution_gate): a
+            withheld study's numbers are drawn, stamped. Without it they are not built at all.
 
     Returns:
         ``(panel, probability)``: the panel leaves the study picker's options unchanged; ``probability`` is
@@ -344,9 +342,12 @@ def render_explanation(
         when the model cannot judge the image (components.distribution_gate).
     """
     document = explanation_document(explainer.bundle, explanation, settings)
+    # One decision for every panel: what the model cannot judge is not built, let alone sent (distribution_gate).
+    decided = distribution_gate.disclosure(document, shown_anyway)
+    circles_shown = decided.shows("circles")
     mapping = explanation.prepared.mapping
     attribution_map = explanation.attribution.image_attribution
-    sweep = study_sweep(explanation, document, settings)
+    sweep = study_sweep(explanation, document, settings, decided)
     lesion_masks = lesion_masks_for_study(collection.root, source.study_id) if source.has_masks else []
     if attribution_map is None:  # a text-only model: the film is not part of the decision, so it is not drawn
         figure = xray_view.empty_xray_figure(RADIOGRAPH_NOT_READ)
@@ -355,30 +356,31 @@ def render_explanation(
             radiograph_data_uri(source.image_bytes),
             mapping.image_width,
             mapping.image_height,
-            document["circles"],
-            points_trace=xray_view.signal_points_trace(attribution_map, mapping),
-            heatmap_source=xray_view.attribution_overlay_png(attribution_map, mapping),
+            document["circles"] if circles_shown else [],
+            points_trace=xray_view.signal_points_trace(attribution_map, mapping) if circles_shown else None,
+            heatmap_source=xray_view.attribution_overlay_png(attribution_map, mapping) if circles_shown else None,
             show_heatmap=False,
             show_points=False,
             truth_source=xray_view.lesion_outline_png(lesion_masks),
             uirevision=source.study_id,
         )
-    words_figure, strongest, sweep_chart = (explanation_details(source, explanation, document, sweep, lesion_masks)
-                                            if details else (no_update, no_update, no_update))
+    words_figure, strongest, sweep_chart = (
+        explanation_details(source, explanation, document, sweep, lesion_masks, decided) if details
+        else (no_update, no_update, no_update))
     panel = StudyPanel(
         xray_figure=figure,
         circle_sweep=sweep,
         words_figure=words_figure,
         strongest_words=strongest,
-        prediction_children=prediction_children(document, source.truth_label, sweep,
-                                                explanation.sight_sensitivity),
+        prediction_children=(prediction_children(document, source.truth_label, sweep, explanation.sight_sensitivity)
+                             if decided.shows_numbers else []),
         report_text=source.report_text,
         study_error=None,
         sweep_chart=sweep_chart,
         picker_options=no_update,
     )
-    # Out of distribution: numbers and circles behind "Show anyway"; a non-frontal view refused (distribution_gate).
-    panel = distribution_gate.gate_panel(panel, document, sweep, source.study_id, is_upload_id(source.study_id))
+    # The notice, Show anyway and the synthetic-upload warning; a non-frontal view refused (distribution_gate).
+    panel = distribution_gate.gate_panel(panel, document, source.study_id, is_upload_id(source.study_id), decided)
     return panel, distribution_gate.shown_probability(document)
 
 
@@ -406,12 +408,13 @@ def study_panel_outputs(
     explainer: StudyExplainer,
     resolver: StudyResolver,
     details: bool = True,
+    shown_anyway: bool = False,
 ) -> StudyPanel:
     """Everything the study callback sets for a picked study.
 
     A cached study is drawn (and its probability added to the picker's ``options``); an uncached one gets a
-    "being explained" placeholder (the background job, triggered by the same pick, computes it). ``details``:
-    see :func:`render_explanation`.
+    "being explained" placeholder (the background job, triggered by the same pick, computes it). ``details``
+    and ``shown_anyway``: see :func:`render_explanation`.
     """
     source = resolver.source(study_id, session_id)
     if source is None:
@@ -426,7 +429,8 @@ def study_panel_outputs(
                               color="danger")
             return empty_panel("Not explained.", alert)
         return empty_panel(f"Explaining {source.title}… (integrated gradients, see the progress bar)")
-    panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection, details)
+    panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection, details,
+                                            shown_anyway)
     if probability is None:
         return panel
     return dataclasses.replace(panel, picker_options=with_probability(options, source.study_id, probability))
@@ -438,10 +442,12 @@ def study_details(
     settings: ExplanationSettings,
     explainer: StudyExplainer,
     resolver: StudyResolver,
+    shown_anyway: bool = False,
 ) -> tuple | None:
     """(words figure, strongest words, sweep chart) of a cached study: the second step after
     ``study_panel_outputs(..., details=False)``; None when the study is unknown or not cached. A study the
-    distribution gate refuses keeps them empty."""
+    distribution gate refuses keeps them empty; a withheld one gets no word deletion table and no circle counts
+    unless ``shown_anyway``."""
     source = resolver.source(study_id, session_id)
     if source is None:
         return None
@@ -449,11 +455,10 @@ def study_details(
     if explanation is None:
         return None
     document = explanation_document(explainer.bundle, explanation, settings)
-    if distribution_gate.decide(document) == distribution_gate.REFUSE:
-        return empty_details()
-    sweep = study_sweep(explanation, document, settings)
+    decided = distribution_gate.disclosure(document, shown_anyway)
+    sweep = study_sweep(explanation, document, settings, decided)
     lesion_masks = lesion_masks_for_study(resolver.collection.root, source.study_id) if source.has_masks else []
-    return explanation_details(source, explanation, document, sweep, lesion_masks)
+    return explanation_details(source, explanation, document, sweep, lesion_masks, decided)
 
 
 def study_panel(study_id: str | None, explainer: StudyExplainer, collection: StudyCollection) -> StudyPanel:

@@ -12,10 +12,12 @@ It doubles the gradient work, so it is not computed with every explanation: when
 already in the cache the badge is shown as soon as the study is (a plain callback, numpy only); otherwise a
 **Check stability** button runs it as a background job (progress shown; bounded by the same job slots as the
 explanations) and the result is cached for everyone. Every value names its study, and the badge is drawn only
-for the study shown (never another study's under this one's name). A study whose numbers the distribution gate
-withholds or refuses gets no badge.
+for the study shown (never another study's under this one's name). A study the model cannot judge
+(:class:`cxrmodel.explain.Disclosure`) gets no badge and no button, and its store holds no numbers, unless the
+reader pressed Show anyway for it: then the badge is stamped "Shown anyway".
 
-Owns the ids ``stability-data`` (dcc.Store: ``{"study", "stability"}``, ``{"study", "gated": true}`` or None),
+Owns the ids ``stability-data`` (dcc.Store: ``{"study", "stability", "shown_anyway"}``, ``{"study", "gated":
+true}`` or None),
 ``stability-badge``, ``check-stability`` (button) and ``stability-progress``.
 """
 
@@ -27,9 +29,10 @@ from collections.abc import Callable
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, dcc, html
 
-from components import distribution_gate, study_loading
+from components import study_loading
 from components.study_checks import register_study_check
 from components.threshold_control import SIGHT_SENSITIVITY_ID, nearest_threshold_index, snap_sight_sensitivity
+from cxrmodel.explain import Disclosure
 from cxrmodel.explain.evidence import STABLE_OVERLAP, UNSTABLE_OVERLAP, stability_verdict
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ STABILITY_PROGRESS_ID = "stability-progress"
 CLIENTSIDE_NAMESPACE = "cxr"
 
 VERDICT_COLOURS = {"stable": "success", "partly": "warning", "unstable": "danger"}
+SHOWN_ANYWAY_PREFIX = "Shown anyway: "
+"""The badge's stamp for a study the model cannot judge, shown anyway (the same words in assets/stability.js)."""
 HIDDEN = {"display": "none"}
 SHOWN = {"display": "inline-block"}
 
@@ -81,22 +86,27 @@ def badge_parts(data: dict | None, shown: dict | None, sight_sensitivity: float 
     title = (f"Against the {checked['reference']} reference image: signal-pixel overlap {overlap_text} at τ = "
              f"{checked['thresholds'][index]:.2f}, rank correlation of the two maps {rho_text} (stable: both ≥ "
              f"{STABLE_OVERLAP}; unstable: either < {UNSTABLE_OVERLAP}).")
-    return [f"Circles {verdict} under a second reference (overlap {overlap_text}, ρ {rho_text})",
+    stamp = SHOWN_ANYWAY_PREFIX if data.get("shown_anyway") else ""
+    return [f"{stamp}Circles {verdict} under a second reference (overlap {overlap_text}, ρ {rho_text})",
             f"badge bg-{VERDICT_COLOURS[verdict]} stability-{verdict}", title, HIDDEN]
 
 
 def stability_data(study_id: str | None, source: tuple[bytes, str] | None, stability: Callable,
-                   gated: bool) -> dict | None:
-    """The store's value for a shown study (pure apart from ``stability``, which reads the cache)."""
+                   decided: Disclosure | None) -> dict | None:
+    """The store's value for a shown study (pure apart from ``stability``, which reads the cache).
+
+    Args:
+        decided: The study's disclosure; None = no check for it (not explained, or a model that reads no film).
+    """
     if not study_id or source is None:
         return None
-    if gated:
+    if decided is None or not decided.shows("stability"):
         return {"study": study_id, "gated": True}
-    return {"study": study_id, "stability": stability(*source)}
+    return {"study": study_id, "stability": stability(*source), "shown_anyway": decided.shown_anyway}
 
 
 def register_callbacks(app, resolve: Callable, cached_stability: Callable, compute_stability: Callable,
-                       is_gated: Callable) -> None:
+                       disclosed: Callable) -> None:
     """The plain callback (from the cache), the background check and the browser-side badge.
 
     Args:
@@ -104,19 +114,22 @@ def register_callbacks(app, resolve: Callable, cached_stability: Callable, compu
         resolve: ``resolve(study_id, session_id) -> (image bytes, report text) | None``.
         cached_stability: ``(image bytes, report) -> dict | None`` from the cache only (no TensorFlow).
         compute_stability: ``(image bytes, report, progress) -> dict``; runs in the job's process.
-        is_gated: ``(image bytes, report) -> bool``: the distribution gate withholds or refuses the study.
+        disclosed: ``(image bytes, report, shown_anyway) -> Disclosure | None``: the study's disclosure (None:
+            no check for it).
     """
 
-    def compute(study_id: str, source: tuple[bytes, str], say: Callable[[str], None]) -> dict:
+    def compute(study_id: str, source: tuple[bytes, str], say: Callable[[str], None], shown_anyway: bool) -> dict:
         def progress(fraction: float, message: str) -> None:
             say(f"Checking stability: {message} ({100 * fraction:.0f} %)")
 
-        return {"study": study_id, "stability": compute_stability(*source, progress)}
+        return stability_data(study_id, source, lambda *study: compute_stability(*study, progress),
+                              disclosed(*source, shown_anyway))
 
     register_study_check(
         app, data_id=STABILITY_DATA_ID, button_id=CHECK_STABILITY_ID, progress_id=STABILITY_PROGRESS_ID,
         resolve=resolve,
-        read_cached=lambda study_id, source: stability_data(study_id, source, cached_stability, is_gated(*source)),
+        read_cached=lambda study_id, source, shown_anyway: stability_data(
+            study_id, source, cached_stability, disclosed(*source, shown_anyway)),
         compute=compute, failed=lambda study_id: {"study": study_id, "stability": None},
         starting="Checking stability: explaining again with a second reference image…", name="stability check",
     )
@@ -131,8 +144,3 @@ def register_callbacks(app, resolve: Callable, cached_stability: Callable, compu
         Input(study_loading.SHOWN_STUDY_ID, "data"),
         Input(SIGHT_SENSITIVITY_ID, "value"),
     )
-
-
-def gated(document: dict) -> bool:
-    """True when the distribution gate withholds or refuses the study's numbers."""
-    return distribution_gate.decide(document) != distribution_gate.SHOW

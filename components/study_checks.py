@@ -6,6 +6,9 @@ same way: a ``dcc.Store`` whose value names its study, filled by a plain callbac
 soon as a study is shown (no TensorFlow in the web process), and by a background job on the check's button
 (progress shown; cancelled when another study is shown, so the previous study's result never replaces the new
 one's). A failure is logged and becomes a value the page can draw in words; the server keeps serving.
+
+Both callbacks read the ``shown-anyway`` store (components.distribution_gate) and tell the check whether the reader
+pressed Show anyway for this very study: a check of a study the model cannot judge stores no numbers unless so.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable
 
 from dash import Input, Output, State, no_update
 
-from components import study_loading
+from components import distribution_gate, study_loading
 from components.session import SESSION_ID
 
 logger = logging.getLogger(__name__)
@@ -31,8 +34,8 @@ def register_study_check(
     button_id: str,
     progress_id: str,
     resolve: Callable[[str, str | None], Source | None],
-    read_cached: Callable[[str, Source], dict | None],
-    compute: Callable[[str, Source, Callable[[str], None]], dict],
+    read_cached: Callable[[str, Source, bool], dict | None],
+    compute: Callable[[str, Source, Callable[[str], None], bool], dict],
     failed: Callable[[str], dict],
     starting: str,
     name: str,
@@ -45,8 +48,10 @@ def register_study_check(
         button_id: The button that starts the background job (disabled while it runs).
         progress_id: Where the job's progress line is written.
         resolve: ``resolve(study_id, session_id) -> (image bytes, report text) | None``.
-        read_cached: ``(study_id, source) -> store value | None`` from the cache only (the web process).
-        compute: ``(study_id, source, say) -> store value`` in the job's process; ``say(text)`` shows progress.
+        read_cached: ``(study_id, source, shown_anyway) -> store value | None`` from the cache only (the web
+            process); ``shown_anyway``: the reader pressed Show anyway for this study.
+        compute: ``(study_id, source, say, shown_anyway) -> store value`` in the job's process; ``say(text)``
+            shows progress.
         failed: ``study_id -> store value`` when ``compute`` raised.
         starting: The progress line shown when the job starts.
         name: The check in words, for the log.
@@ -56,13 +61,15 @@ def register_study_check(
         Output(data_id, "data"),
         Input(study_loading.SHOWN_STUDY_ID, "data"),
         State(SESSION_ID, "data"),
+        State(distribution_gate.SHOWN_ANYWAY_ID, "data"),
         prevent_initial_call=True,
     )
-    def from_cache(shown, session_id):
+    def from_cache(shown, session_id, shown_anyway):
         study_id = shown.get("study") if isinstance(shown, dict) else None
         try:
             source = resolve(study_id, session_id) if study_id else None
-            return None if source is None else read_cached(study_id, source)
+            return None if source is None else read_cached(
+                study_id, source, distribution_gate.shown_anyway_for(shown_anyway, study_id))
         except Exception:  # noqa: BLE001 - nothing drawn rather than a broken page
             logger.exception("reading the %s failed", name)
             return None
@@ -72,6 +79,7 @@ def register_study_check(
         Input(button_id, "n_clicks"),
         State(study_loading.SHOWN_STUDY_ID, "data"),
         State(SESSION_ID, "data"),
+        State(distribution_gate.SHOWN_ANYWAY_ID, "data"),
         background=True,
         progress=[Output(progress_id, "children")],
         progress_default=[""],
@@ -82,7 +90,7 @@ def register_study_check(
         interval=500,
         prevent_initial_call=True,
     )
-    def in_background(set_progress, clicks, shown, session_id):
+    def in_background(set_progress, clicks, shown, session_id, shown_anyway):
         study_id = shown.get("study") if isinstance(shown, dict) else None
         if not clicks or not study_id:
             return no_update
@@ -91,7 +99,8 @@ def register_study_check(
             return no_update
         set_progress([starting])
         try:
-            return compute(study_id, source, lambda text: set_progress([text]))
+            return compute(study_id, source, lambda text: set_progress([text]),
+                           distribution_gate.shown_anyway_for(shown_anyway, study_id))
         except Exception:  # noqa: BLE001 - the job reports a failure in words, the page keeps working
             logger.exception("%s failed for %s", name, study_id)
             return failed(study_id)

@@ -74,40 +74,67 @@ def _panel(sweep: dict | None = None) -> presenter.StudyPanel:
                                 sweep_chart=go.Figure(), picker_options=no_update)
 
 
-def test_a_withheld_study_hides_numbers_verdict_and_circles_behind_show_anyway():
+def test_a_withheld_study_shows_the_notice_and_show_anyway_and_none_of_its_numbers():
     sweep = {"thresholds": [0.7], "circles": [[{"x": 1, "y": 1, "r": 1, "points": 2, "mass": 0.1}]]}
-    gated = distribution_gate.gate_panel(_panel(sweep), document(in_distribution=False), sweep, "CXR7", False)
+    gated = distribution_gate.gate_panel(_panel(sweep), document(in_distribution=False), "CXR7", False)
     assert gated.circle_sweep is None and list(gated.xray_figure.layout.shapes) == []
     marker = next(trace for trace in gated.xray_figure.data if trace.name == xray_view.CIRCLE_TRACE_NAME)
     assert list(marker.x) == []
-    warning, hidden, store = gated.prediction_children
-    assert "cannot judge this image" in text_of([warning]) and REASON in text_of([warning])
-    assert "Show anyway" in text_of([warning])
-    assert hidden.id == {"type": distribution_gate.WITHHELD_TYPE, "study": "CXR7"} and hidden.style == {
-        "display": "none"}
-    assert "0.910" in text_of([hidden]) and "model: abnormal" in text_of([hidden])  # there, but hidden
-    assert store.data is sweep
+    (notice,) = gated.prediction_children
+    text = text_of([notice])
+    assert "cannot judge this image" in text and REASON in text and "Show anyway" in text and "are hidden" in text
+    assert notice.id == {"type": distribution_gate.WITHHELD_TYPE, "study": "CXR7"}
+    # The prediction is not in the page at all (not merely hidden): no P, no verdict.
+    assert "0.910" not in text and "model: abnormal" not in text
     # The study as drawn is untouched for an image like the training films.
     plain = _panel(sweep)
-    assert distribution_gate.gate_panel(plain, document(), sweep, "CXR7", False) is plain
+    assert distribution_gate.gate_panel(plain, document(), "CXR7", False) is plain
+
+
+def test_after_show_anyway_the_prediction_is_drawn_under_a_notice_without_hidden_wording():
+    withheld = document(in_distribution=False)
+    decided = distribution_gate.disclosure(withheld, shown_anyway=True)
+    shown = distribution_gate.gate_panel(_panel(), withheld, "CXR7", False, decided)
+    notice, *prediction = shown.prediction_children
+    text = text_of([notice])
+    assert "Shown anyway" in text and "not a judgement" in text and REASON in text
+    assert "hidden" not in text and "Show anyway" not in text.replace("Shown anyway", "")  # no button any more
+    assert "0.910" in text_of(prediction) and "model: abnormal" in text_of(prediction)
+
+
+def test_the_notice_says_which_trust_profile_judged_the_film():
+    withheld = document(in_distribution=False)
+    withheld["distribution"]["profile"] = {"description": "fitted on 35 training films of runs/bundle"}
+    text = text_of(distribution_gate.gate_panel(_panel(), withheld, "CXR7", False).prediction_children)
+    assert "Judged by: fitted on 35 training films of runs/bundle" in text
+
+
+def test_the_shown_anyway_store_counts_only_for_its_own_study():
+    assert distribution_gate.shown_anyway_for({"study": "CXR7"}, "CXR7")
+    assert not distribution_gate.shown_anyway_for({"study": "CXR8"}, "CXR7")
+    assert not distribution_gate.shown_anyway_for(None, "CXR7")
+    assert not distribution_gate.shown_anyway_for({"study": None}, None)
+    assert not distribution_gate.shown_anyway_for("CXR7", "CXR7")
 
 
 def test_a_refused_study_shows_the_refusal_and_no_numbers():
-    gated = distribution_gate.gate_panel(_panel(), document(in_distribution=False, refuse=True, view=LATERAL),
-                                         None, "CXR7", False)
-    text = text_of(gated.prediction_children)
-    assert LATERAL["reason"] in text and "0.910" not in text and "Show anyway" not in text
-    assert gated.circle_sweep is None and gated.strongest_words is None
+    refused = document(in_distribution=False, refuse=True, view=LATERAL)
+    for shown_anyway in (False, True):  # a lateral cannot be shown anyway
+        decided = distribution_gate.disclosure(refused, shown_anyway=shown_anyway)
+        gated = distribution_gate.gate_panel(_panel(), refused, "CXR7", False, decided)
+        text = text_of(gated.prediction_children)
+        assert LATERAL["reason"] in text and "0.910" not in text and "Show anyway" not in text
+        assert gated.circle_sweep is None and gated.strongest_words is None
 
 
 def test_an_upload_to_a_synthetic_model_is_warned_whatever_the_verdict():
     for verdict in (document(), document(in_distribution=False)):
-        text = text_of(distribution_gate.gate_panel(_panel(), verdict, None, "upload-x", True).prediction_children)
+        text = text_of(distribution_gate.gate_panel(_panel(), verdict, "upload-x", True).prediction_children)
         assert "never seen a real radiograph" in text
-    assert "never seen" not in text_of(distribution_gate.gate_panel(_panel(), document(), None, "CXR1", False)
+    assert "never seen" not in text_of(distribution_gate.gate_panel(_panel(), document(), "CXR1", False)
                                        .prediction_children)
     real_model = document(synthetic=False)
-    assert text_of(distribution_gate.gate_panel(_panel(), real_model, None, "upload-x", True).prediction_children) \
+    assert text_of(distribution_gate.gate_panel(_panel(), real_model, "upload-x", True).prediction_children) \
         == text_of(_panel().prediction_children)
 
 
@@ -173,10 +200,10 @@ process.stdout.write(JSON.stringify(calls.map((call) => cxr[call.name].apply(nul
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_scripts_agree_with_their_python_mirrors():
     sizes = [(("big.dcm", 25 * 2**20, "20")), ("film — 1.png", 20 * 2**20 + 1, "20"), ("x.png", 123456, "0.10")]
-    sweep = {"thresholds": [0.7], "circles": [[]]}
+    ids = [{"type": distribution_gate.SHOW_ANYWAY_TYPE, "study": "upload-1"}]
     calls = ([{"name": "oversizeMessage", "args": list(args)} for args in sizes]
-             + [{"name": "showAnyway", "args": [[None], [sweep]]},
-                {"name": "showAnyway", "args": [[1], [sweep]]},
+             + [{"name": "showAnyway", "args": [[None], ids]},
+                {"name": "showAnyway", "args": [[1], ids]},
                 {"name": "showAnyway", "args": [[], []]}])
     scripts = json.dumps([str(ASSETS / "upload_guard.js"), str(ASSETS / "distribution_gate.js")])
     result = subprocess.run(["node", "-e", NODE_RUNNER], input=json.dumps(calls), capture_output=True, text=True,
@@ -184,5 +211,5 @@ def test_the_scripts_agree_with_their_python_mirrors():
     results = json.loads(result.stdout)
     assert results[: len(sizes)] == [oversize_message(*args) for args in sizes]
     no = {"__no_update__": True}
-    assert results[len(sizes):] == [[[no], [no], no], [[{"display": "block"}], [{"display": "none"}], sweep],
-                                    [[], [], no]]
+    # The store names the pressed button's own study, and nothing before a press.
+    assert results[len(sizes):] == [no, {"study": "upload-1"}, no]
