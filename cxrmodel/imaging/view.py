@@ -68,8 +68,9 @@ LATERAL_MESSAGE = ("This looks like a lateral view; the model was trained on fro
 """The refusal shown for a lateral view."""
 
 NOT_LATERAL_MESSAGE = ("not called lateral: a bright middle between the lung fields (view score {score:.2f}; "
-                       "films below {threshold:.2f} are called lateral). Measured on phantoms and a geometric lateral "
-                       "model only, no real lateral film: this is no evidence that the film is frontal")
+                       "films below {threshold:.2f} are called lateral). Measured on real frontal films, phantoms and "
+                       "a geometric lateral model, no real lateral film: this is no evidence that the film is "
+                       "frontal")
 """What a passing view check says: what it measured and what it was measured on, never that the film is frontal
 (a real lateral film was reported to pass it: only the similarity check flagged it)."""
 
