@@ -121,7 +121,8 @@ def create_app(config: AppConfig) -> Dash:
                     [
                         dbc.Col([study_browser.layout(summaries, None),
                                  upload_panel.layout(config.max_upload_bytes)], md=8),
-                        dbc.Col(model_card.layout(bundle.card, bundle.fingerprint, bundle.calibration), md=4),
+                        dbc.Col(model_card.layout(bundle.card, bundle.fingerprint, bundle.calibration_record),
+                                md=4),
                     ]
                 ),
                 study_view.layout(bundle.config.default_sight_sensitivity, bundle.config.default_link_distance,

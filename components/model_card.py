@@ -3,7 +3,9 @@
 When the bundle is calibrated (``calibration.json``, :class:`cxrmodel.modeling.bundle.BundleCalibration`) the card
 also shows the held-out reliability diagram (dcc.Graph ``calibration-diagram``, built by the pure
 :func:`reliability_figure`) and the expected calibration error before and after temperature scaling; otherwise it
-says "not calibrated".
+says "not calibrated" and why: the reason its calibration.json records when the rule of
+:mod:`cxrmodel.evaluation.calibration` kept no temperature (:class:`cxrmodel.modeling.bundle.NotCalibrated`), or
+that the bundle has no calibration.json.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from cxrmodel.modeling.bundle import BundleCalibration, CalibrationBin
+from cxrmodel.modeling.bundle import BundleCalibration, CalibrationBin, NotCalibrated
 
 SYNTHETIC_BANNER_ID = "synthetic-banner"
 MODEL_CARD_ID = "model-card"
@@ -130,21 +132,28 @@ def reliability_figure(calibration: BundleCalibration) -> go.Figure:
     return figure
 
 
-def calibration_text(calibration: BundleCalibration | None) -> str:
-    """The card's calibration line (pure): held-out ECE raw and calibrated with the temperature, or "not calibrated"."""
+def calibration_text(calibration: BundleCalibration | NotCalibrated | None) -> str:
+    """The card's calibration line (pure): held-out ECE raw and calibrated with the temperature, or "not calibrated"
+    and why."""
     if calibration is None:
         return NOT_CALIBRATED_TEXT
+    if isinstance(calibration, NotCalibrated):
+        return (f"P(abnormal) is not calibrated: {calibration.reason} (checked on {calibration.fitted_on}). The "
+                "probability shown is the model's raw output.")
     held_out = calibration.held_out
+    cross = calibration.cross_validated
+    kept = ("" if cross is None else f" It is kept because it lowered the cross-validated ECE of the studies it was "
+            f"fitted on from {cross.ece_raw:.3f} to {cross.ece_calibrated:.3f}.")
     return (f"ECE on the held-out split: raw {held_out.ece_raw:.3f}, calibrated "
             f"{held_out.ece_calibrated:.3f} (temperature T={calibration.temperature:.3f}, fitted on "
-            f"{calibration.fitted_on}). The P(abnormal) shown is the calibrated one.")
+            f"{calibration.fitted_on}).{kept} The P(abnormal) shown is the calibrated one.")
 
 
-def calibration_section(calibration: BundleCalibration | None) -> list:
+def calibration_section(calibration: BundleCalibration | NotCalibrated | None) -> list:
     """The card's calibration part: the line of :func:`calibration_text`, and the diagram when calibrated."""
     children: list = [html.P(calibration_text(calibration), id=CALIBRATION_SUMMARY_ID,
                              className="small text-muted mb-1")]
-    if calibration is not None:
+    if isinstance(calibration, BundleCalibration):
         children.append(dcc.Graph(id=CALIBRATION_DIAGRAM_ID, figure=reliability_figure(calibration),
                                   config={"displaylogo": False, "displayModeBar": False},
                                   # Responsive: the card starts collapsed, so the graph is sized when it opens.
@@ -152,8 +161,13 @@ def calibration_section(calibration: BundleCalibration | None) -> list:
     return children
 
 
-def layout(card: dict, fingerprint: str, calibration: BundleCalibration | None = None) -> dbc.Card:
-    """The model card panel (``calibration``: the bundle's, ``Bundle.calibration``; None = not calibrated)."""
+def layout(card: dict, fingerprint: str, calibration: BundleCalibration | NotCalibrated | None = None) -> dbc.Card:
+    """The model card panel.
+
+    Args:
+        calibration: The bundle's ``Bundle.calibration_record``: the temperature kept, why none was
+            (:class:`NotCalibrated`), or None (no calibration.json).
+    """
     metrics = card.get("metrics", {})
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th("Held-out"), html.Th("Accuracy"), html.Th("AUC")])),

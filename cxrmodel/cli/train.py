@@ -67,6 +67,17 @@ def _check_studies(arguments: argparse.Namespace) -> None:
                            "ecgen-radiology/*.xml + NLMCXR_png/*.png, or the Kaggle indiana_*.csv layout)")
 
 
+def calibration_summary(document: dict | None) -> dict | None:
+    """The printed part of a calibration.json document: the temperature kept and its held-out ECE, or the reason
+    the bundle is not calibrated; None when none was written."""
+    if document is None:
+        return None
+    if document["method"] != "temperature":
+        return {"calibrated": False, "reason": document["reason"]}
+    return {"calibrated": True, "temperature": document["temperature"], "ece_raw": document["held_out"]["ece_raw"],
+            "ece_calibrated": document["held_out"]["ece_calibrated"]}
+
+
 def _command_train(arguments: argparse.Namespace) -> int:
     from cxrmodel.training.target import train_target_bundle  # noqa: PLC0415 - TensorFlow only when training
 
@@ -78,12 +89,8 @@ def _command_train(arguments: argparse.Namespace) -> int:
     command = "python -m cxrmodel " + " ".join(shlex.quote(part) for part in sys.argv[1:]) if sys.argv[1:] else None
     card = train_target_bundle(arguments.studies, arguments.output, settings, sources, progress_bar=progress,
                                command=command)
-    calibration = card.get("calibration")
     print(json.dumps({"bundle": card["bundle"], "metrics": card["metrics"], "synthetic": card["synthetic"],
-                      "calibration": None if calibration is None else {
-                          "temperature": calibration["temperature"],
-                          "ece_raw": calibration["held_out"]["ece_raw"],
-                          "ece_calibrated": calibration["held_out"]["ece_calibrated"]},
+                      "calibration": calibration_summary(card.get("calibration")),
                       "single_modality_bundles": card.get("single_modality_bundles", {}),
                       "reused": card["reused"], "training_seconds": card["training_seconds"],
                       "dashboard": f"python app.py --model {arguments.output} --studies {arguments.studies}"}))

@@ -8,8 +8,9 @@ Layout::
     card.json     the model card: what it was trained on, when, held-out metrics, ``synthetic`` flag, and
                   ``modality``: "multimodal" (the default when absent), "text" (report only) or "image" (film only)
     image_baseline.png   optional: the reference image of the attribution path (mean normal training image)
-    calibration.json     optional: the temperature that calibrates P(abnormal) and its held-out reliability
-                         (written by ``train`` and ``calibrate``; see cxrmodel.evaluation.calibration)
+    calibration.json     optional: the temperature that calibrates P(abnormal) and its held-out reliability, or
+                         ``"method": "none"`` and the reason the bundle is not calibrated (written by ``train`` and
+                         ``calibrate`` by the rule of cxrmodel.evaluation.calibration; no file: not calibrated)
 
 :func:`load_bundle` validates every file and raises :class:`BundleError` naming the file and the problem.
 Neither card.json nor calibration.json is part of :func:`bundle_fingerprint`: they describe the model and do not
@@ -101,6 +102,17 @@ class HeldOutCalibration:
 
 
 @dataclass(frozen=True)
+class CrossValidatedCalibration:
+    """ECE of the fitting studies raw and scaled by temperatures fitted on the other folds (the keep-or-not check)."""
+
+    count: int
+    folds: int
+    repeats: int
+    ece_raw: float
+    ece_calibrated: float
+
+
+@dataclass(frozen=True)
 class BundleCalibration:
     """A bundle's ``calibration.json``: temperature scaling of P(abnormal), where it was fitted, how it does.
 
@@ -110,6 +122,7 @@ class BundleCalibration:
         fitted_count: How many studies that was.
         held_out: Reliability on the held-out split (ECE, bins, accuracy, NLL; raw and calibrated).
         created: ISO 8601 time of the fit.
+        cross_validated: The cross-validated ECE that kept T; None in files written before that check.
     """
 
     method: str
@@ -118,6 +131,7 @@ class BundleCalibration:
     fitted_count: int
     held_out: HeldOutCalibration
     created: str
+    cross_validated: CrossValidatedCalibration | None = None
 
     def apply(self, probability: float) -> float:
         """The calibrated P(abnormal) of a model output ``probability`` in [0, 1].
@@ -128,6 +142,29 @@ class BundleCalibration:
         p = min(max(float(probability), CALIBRATION_EPSILON), 1.0 - CALIBRATION_EPSILON)
         scaled = (math.log(p) - math.log1p(-p)) / self.temperature
         return 0.5 * (1.0 + math.tanh(0.5 * scaled))
+
+
+@dataclass(frozen=True)
+class NotCalibrated:
+    """A bundle's ``calibration.json`` with ``"method": "none"``: why P(abnormal) is left as the model gives it.
+
+    Attributes:
+        reason: In words, which part of the rule refused a temperature and with what figures.
+        fitted_on: In words, the studies the temperature would have been fitted on.
+        fitted_count: How many studies that was.
+        created: ISO 8601 time of the decision.
+        rejected_temperature: The temperature fitted and not kept; None when none was fitted.
+        held_out: What ``rejected_temperature`` did on the held-out split; None when none was fitted.
+        cross_validated: The cross-validated ECE, when the check got that far.
+    """
+
+    reason: str
+    fitted_on: str
+    fitted_count: int
+    created: str
+    rejected_temperature: float | None = None
+    held_out: HeldOutCalibration | None = None
+    cross_validated: CrossValidatedCalibration | None = None
 
 
 @dataclass
@@ -150,6 +187,8 @@ class Bundle:
     """(S, S, 3) float32 in [0, 1]: the bundle's reference image for integrated gradients, if it has one."""
     calibration: BundleCalibration | None = None
     """The bundle's temperature scaling (``calibration.json``), or None: the bundle is not calibrated."""
+    not_calibrated: NotCalibrated | None = None
+    """Why the bundle is not calibrated, when its ``calibration.json`` records it (``"method": "none"``)."""
 
     @property
     def model(self) -> "keras.Model":
@@ -195,8 +234,13 @@ class Bundle:
 
     @property
     def calibrated(self) -> bool:
-        """True when the bundle has a ``calibration.json``."""
+        """True when the bundle's ``calibration.json`` keeps a temperature."""
         return self.calibration is not None
+
+    @property
+    def calibration_record(self) -> BundleCalibration | NotCalibrated | None:
+        """What ``calibration.json`` says: the temperature kept, the reason none was, or None without the file."""
+        return self.calibration if self.calibration is not None else self.not_calibrated
 
     def calibrated_probability(self, probability: float) -> float | None:
         """The calibrated P(abnormal) of a model output, or None when the bundle is not calibrated.
@@ -318,8 +362,54 @@ def _bins(path: Path, record: dict, key: str) -> tuple[CalibrationBin, ...]:
     return tuple(bins)
 
 
-def calibration_from_dict(document: dict, path: str | os.PathLike = CALIBRATION_FILE) -> BundleCalibration:
-    """Validate a ``calibration.json`` document.
+def _text(path: Path, document: dict, key: str) -> str:
+    if not isinstance(document.get(key), str) or not document[key].strip():
+        raise _calibration_error(path, f"'{key}' must be a non-empty text, got {document.get(key)!r}")
+    return document[key]
+
+
+def _cross_validated(path: Path, document: dict) -> CrossValidatedCalibration | None:
+    decision = document.get("decision")
+    if decision is None:
+        return None  # written before the keep-or-not rule
+    if not isinstance(decision, dict):
+        raise _calibration_error(path, f"'decision' must be an object, got {decision!r}")
+    record = decision.get("cross_validated")
+    if record is None:
+        return None  # the rule stopped before cross-validating (too few studies, no temperature fits)
+    if not isinstance(record, dict):
+        raise _calibration_error(path, f"decision 'cross_validated' must be an object, got {record!r}")
+    where = "decision cross_validated "
+    return CrossValidatedCalibration(
+        count=_count(path, record, "count", where, minimum=1),
+        folds=_count(path, record, "folds", where, minimum=2),
+        repeats=_count(path, record, "repeats", where, minimum=1),
+        ece_raw=_number(path, record, "ece_raw", where, high=1.0),
+        ece_calibrated=_number(path, record, "ece_calibrated", where, high=1.0),
+    )
+
+
+def _not_calibrated(path: Path, document: dict) -> NotCalibrated:
+    has_temperature = document.get("rejected_temperature") is not None
+    if has_temperature != (document.get("held_out") is not None):
+        raise _calibration_error(path, "'rejected_temperature' and 'held_out' go together: both or neither")
+    return NotCalibrated(
+        reason=_text(path, document, "reason"),
+        fitted_on=_text(path, document, "fitted_on"),
+        fitted_count=_count(path, document, "fitted_count", ""),
+        created=_text(path, document, "created"),
+        rejected_temperature=(_number(path, document, "rejected_temperature", "", positive=True)
+                              if has_temperature else None),
+        held_out=_held_out(path, document) if has_temperature else None,
+        cross_validated=_cross_validated(path, document),
+    )
+
+
+def calibration_from_dict(document: dict,
+                          path: str | os.PathLike = CALIBRATION_FILE) -> BundleCalibration | NotCalibrated:
+    """Validate a ``calibration.json`` document: a kept temperature, or (``"method": "none"``) why there is none.
+
+    Files written before the keep-or-not rule (no ``decision``) load as they always did.
 
     Raises:
         BundleError: naming ``path``, the field and the problem.
@@ -327,11 +417,24 @@ def calibration_from_dict(document: dict, path: str | os.PathLike = CALIBRATION_
     path = Path(path)
     if not isinstance(document, dict):
         raise _calibration_error(path, "must hold a JSON object")
+    if document.get("method") == "none":
+        return _not_calibrated(path, document)
     if document.get("method") != "temperature":
-        raise _calibration_error(path, f"'method' must be \"temperature\", got {document.get('method')!r}")
+        raise _calibration_error(path, f"'method' must be \"temperature\" or \"none\", got {document.get('method')!r}")
     for key in ("fitted_on", "created"):
-        if not isinstance(document.get(key), str) or not document[key].strip():
-            raise _calibration_error(path, f"'{key}' must be a non-empty text, got {document.get(key)!r}")
+        _text(path, document, key)
+    return BundleCalibration(
+        method="temperature",
+        temperature=_number(path, document, "temperature", "", positive=True),
+        fitted_on=document["fitted_on"],
+        fitted_count=_count(path, document, "fitted_count", "", minimum=1),
+        held_out=_held_out(path, document),
+        created=document["created"],
+        cross_validated=_cross_validated(path, document),
+    )
+
+
+def _held_out(path: Path, document: dict) -> HeldOutCalibration:
     held_out = document.get("held_out")
     if not isinstance(held_out, dict):
         raise _calibration_error(path, f"'held_out' must be an object, got {held_out!r}")
@@ -351,18 +454,14 @@ def calibration_from_dict(document: dict, path: str | os.PathLike = CALIBRATION_
         counted = sum(row.count for row in getattr(summary, key))
         if counted != summary.count:
             raise _calibration_error(path, f"held_out '{key}' hold {counted} studies but 'count' is {summary.count}")
-    return BundleCalibration(
-        method="temperature",
-        temperature=_number(path, document, "temperature", "", positive=True),
-        fitted_on=document["fitted_on"],
-        fitted_count=_count(path, document, "fitted_count", "", minimum=1),
-        held_out=summary,
-        created=document["created"],
-    )
+    return summary
 
 
-def read_calibration(directory: str | os.PathLike) -> BundleCalibration | None:
-    """The bundle's ``calibration.json``, validated; None when the bundle has none (it is not calibrated).
+def read_calibration(directory: str | os.PathLike) -> BundleCalibration | NotCalibrated | None:
+    """The bundle's ``calibration.json``, validated; None when the bundle has none.
+
+    Either a kept temperature (:class:`BundleCalibration`) or the recorded reason there is none
+    (:class:`NotCalibrated`); both None and :class:`NotCalibrated` mean the bundle is not calibrated.
 
     Raises:
         BundleError: The file is there but unreadable or malformed.
@@ -378,14 +477,16 @@ def read_calibration(directory: str | os.PathLike) -> BundleCalibration | None:
 
 
 def write_calibration(directory: str | os.PathLike, document: dict) -> Path:
-    """Validate ``document`` (see :func:`cxrmodel.evaluation.calibration.calibration_document`) and write it as
-    the bundle's ``calibration.json`` (atomically; the fingerprint does not change). Returns the file's path."""
+    """Validate ``document`` (see :func:`cxrmodel.evaluation.calibration.calibration_decision`: a kept temperature
+    or why there is none) and write it as the bundle's ``calibration.json`` (atomically; the fingerprint does not
+    change). Returns the file's path."""
     path = Path(directory) / CALIBRATION_FILE
-    calibration_from_dict(document, path)
+    record = calibration_from_dict(document, path)
     temporary = path.with_name(f".{CALIBRATION_FILE}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, path)
-    logger.info("wrote %s (temperature %.4g)", path, document["temperature"])
+    logger.info("wrote %s (%s)", path, f"temperature {record.temperature:.4g}" if isinstance(record, BundleCalibration)
+                else f"not calibrated: {record.reason}")
     return path
 
 
@@ -530,11 +631,13 @@ def load_bundle(path: str | os.PathLike, *, load_model: bool = True) -> Bundle:
     _check_model_archive(model_path)
     model = _load_model(model_path, config, vocabulary, card.get("modality", "multimodal")) if load_model else None
     image_baseline = _read_image_baseline(directory, config)
-    calibration = read_calibration(directory)
+    record = read_calibration(directory)
+    calibration = record if isinstance(record, BundleCalibration) else None
     fingerprint = bundle_fingerprint(directory)
     logger.info("loaded model bundle %s (%s)%s%s", directory, fingerprint, "" if load_model else ", model on first use",
                 "" if calibration is None else f", calibrated (T={calibration.temperature:.3g})")
-    return Bundle(directory, model, vocabulary, config, card, fingerprint, image_baseline, calibration)
+    return Bundle(directory, model, vocabulary, config, card, fingerprint, image_baseline, calibration,
+                  record if isinstance(record, NotCalibrated) else None)
 
 
 KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")

@@ -7,7 +7,8 @@ Steps:
 3. build the vocabulary from the training reports;
 4. train image-only and text-only, then the multimodal from their encoders (cxrmodel.training.fit);
 5. write ``models/demo`` (bundle with a model card holding the held-out metrics of all three models, and
-   ``calibration.json``: the temperature fitted on the validation studies, its reliability on the test studies),
+   ``calibration.json``: the temperature fitted on the validation studies and its reliability on the test
+   studies, or why none is kept, by the rule of :mod:`cxrmodel.evaluation.calibration`),
    and the two comparison models as bundles of their own, ``models/demo/text-only`` and ``models/demo/image-only``
    (``demo build-single-modality`` rewrites only those two: steps 1-4 without the multimodal);
 6. write ``studies/demo``: curated held-out studies covering both labels and every finding kind, in the

@@ -242,31 +242,44 @@ def held_out_metrics(models: dict, test: StudyArrays) -> dict[str, dict[str, flo
 
 def write_bundle_calibration(directory, model, validation: StudyArrays, test: StudyArrays,
                              fitted_on: str, modality: str = "multimodal") -> dict | None:
-    """Fit temperature scaling of the bundle's model on ``validation``, measure it on ``test``, write calibration.json.
+    """Decide the calibration of the bundle's model and write calibration.json either way.
 
-    Returns the document written, or None (logged, and any older calibration.json removed, so a bundle never
-    keeps a calibration of another model) when no temperature fits, e.g. a perfectly separated validation split.
+    The rule of :mod:`cxrmodel.evaluation.calibration` (:func:`~cxrmodel.evaluation.calibration.calibration_decision`):
+    a temperature fitted on ``validation`` is kept only with at least 50 validation studies (10 of each label), when
+    it lowers their cross-validated ECE, and when it does not raise the ECE of ``test``. Otherwise calibration.json
+    says ``"method": "none"`` with the reason, which the model card shows. Any older calibration.json is replaced
+    first, so a bundle never keeps a calibration of another model.
+
+    Returns:
+        The document written (``document["method"]`` is ``"temperature"`` or ``"none"``), or None when it could not
+        be computed (e.g. an empty test split; logged, and no calibration.json is left).
     """
     from pathlib import Path  # noqa: PLC0415 - kept with its only use
 
-    from cxrmodel.evaluation.calibration import CalibrationError, calibration_document  # noqa: PLC0415
+    from cxrmodel.evaluation.calibration import METHOD, CalibrationError, calibration_decision  # noqa: PLC0415
     from cxrmodel.modeling.bundle import CALIBRATION_FILE, write_calibration  # noqa: PLC0415
 
     stale = Path(directory) / CALIBRATION_FILE
     if stale.exists():
         stale.unlink()
     try:
-        document = calibration_document(
+        document = calibration_decision(
             predict_probabilities(model, validation, modality), validation.labels,
             predict_probabilities(model, test, modality), test.labels, fitted_on,
         )
     except CalibrationError as error:
-        logger.warning("bundle %s is not calibrated: %s", directory, error)
+        logger.warning("bundle %s: calibration could not be decided, it is not calibrated: %s", directory, error)
         return None
     write_calibration(directory, document)
-    held_out = document["held_out"]
-    logger.info("calibration: temperature %.3f fitted on %d studies; held-out ECE %.3f raw, %.3f calibrated",
-                document["temperature"], document["fitted_count"], held_out["ece_raw"], held_out["ece_calibrated"])
+    held_out = document.get("held_out")
+    if document["method"] == METHOD:
+        logger.info("calibration of %s kept: temperature %.3f fitted on %d studies; cross-validated ECE %.4f raw, "
+                    "%.4f calibrated; held-out ECE %.4f raw, %.4f calibrated", directory, document["temperature"],
+                    document["fitted_count"], document["decision"]["cross_validated"]["ece_raw"],
+                    document["decision"]["cross_validated"]["ece_calibrated"], held_out["ece_raw"],
+                    held_out["ece_calibrated"])
+    else:
+        logger.warning("bundle %s is not calibrated: %s", directory, document["reason"])
     return document
 
 

@@ -13,8 +13,10 @@
 5. write the bundle (:func:`cxrmodel.modeling.bundle.save_bundle`): the multimodal, vocabulary, config, the mean normal
    training image as the attribution baseline, and a model card with the training data, the transfer sources, the
    held-out metrics of all three models and ``synthetic`` from the data;
-6. fit temperature scaling of the multimodal on the validation part and measure its reliability on the held-out
-   part: the bundle's ``calibration.json`` (:func:`cxrmodel.training.fit.write_bundle_calibration`).
+6. decide the calibration of each of the three bundles: a temperature fitted on the validation part, kept only by
+   the rule of :mod:`cxrmodel.evaluation.calibration` (enough studies, a lower cross-validated ECE, no higher ECE
+   on the held-out part), else the reason it is not calibrated: the bundle's ``calibration.json``
+   (:func:`cxrmodel.training.fit.write_bundle_calibration`).
 
 ``python -m cxrmodel evaluate-models --studies DIR --folds K`` (:func:`evaluate_target_models`): the same three
 models trained on each of K stratified folds (a stratified part of each training fold for early stopping, the
@@ -208,6 +210,19 @@ def _split_arrays(prepared: PreparedTarget, settings: TargetSettings, vocabulary
     return StudyArrays(prepared.grid_images, token_ids, prepared.dataset.labels), vocabulary, config
 
 
+def bundle_study_arrays(dataset: TargetDataset, config: ModelConfig, vocabulary) -> StudyArrays:
+    """A target folder's studies as inputs of an existing bundle's model (``calibrate --studies``).
+
+    The images are decoded at the bundle's grid size and the reports encoded with the bundle's own vocabulary,
+    the same functions :func:`train_target_bundle` uses, so a study gets the inputs it would get in training.
+    """
+    from cxrmodel.text import encode_reports  # noqa: PLC0415 - kept where used, as in _split_arrays
+
+    grids = decode_target_images(dataset, config.image_size)
+    token_ids = encode_reports(dataset.reports, vocabulary, config.max_tokens).astype(np.int32)
+    return StudyArrays(grids, token_ids, dataset.labels)
+
+
 def _resume_key(kind: str, prepared: PreparedTarget, settings: TargetSettings, sources: TransferSources,
                 config: ModelConfig, **extra) -> str:
     return settings_key({"format": FORMAT_VERSION, "kind": kind, "settings": settings.to_dict(),
@@ -303,7 +318,7 @@ def train_target_bundle(
     }
     baseline = mean_normal_image(arrays.grid_images[train], labels[train])
     save_bundle(output, trained.multimodal, vocabulary, config, card, image_baseline=baseline)
-    # 6. Temperature scaling fitted on the early-stopping split, measured on the held-out one (calibration.json).
+    # 6. Temperature scaling fitted on the early-stopping split, kept only by the rule (calibration.json).
     fitted_on = (f"the {len(validation)} validation studies of this training, a stratified "
                  f"{settings.validation_fraction:.0%} of {dataset.root.name or dataset.root} used for early stopping")
     calibration = write_bundle_calibration(output, trained.multimodal, arrays.subset(validation), arrays.subset(test),

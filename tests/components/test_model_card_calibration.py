@@ -1,14 +1,15 @@
-"""The model card's calibration part (issue #18, item 5): the reliability diagram and ECE line, or "not calibrated"."""
+"""The model card's calibration part: the reliability diagram and ECE line, or "not calibrated" and why."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from dash import dcc
 
 from components import model_card
-from cxrmodel.modeling.bundle import CALIBRATION_FILE, calibration_from_dict, load_bundle
+from cxrmodel.modeling.bundle import CALIBRATION_FILE, NotCalibrated, calibration_from_dict, load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "models" / "demo"
@@ -82,3 +83,43 @@ def test_the_shipped_demo_bundle_is_shown_calibrated():
     found = _by_id(model_card.layout(bundle.card, bundle.fingerprint, bundle.calibration))
     assert model_card.CALIBRATION_DIAGRAM_ID in found
     assert f"T={bundle.calibration.temperature:.3f}" in found[model_card.CALIBRATION_SUMMARY_ID].children
+
+
+def _not_calibrated() -> NotCalibrated:
+    return calibration_from_dict({
+        "method": "none", "fitted_on": "the 9 validation studies of this training", "fitted_count": 9,
+        "reason": ("9 studies (4 abnormal, 5 normal) are too few to fit a temperature on: the rule needs at least 50, "
+                   "with 10 of each label"),
+        "bins": 10, "decision": {"minimum_studies": 50, "minimum_per_label": 10},
+        "created": "2026-12-01T00:00:00+00:00"})
+
+
+def test_a_bundle_the_rule_left_uncalibrated_says_not_calibrated_and_why():
+    found = _by_id(model_card.layout({"name": "m", "metrics": {}}, "abc", _not_calibrated()))
+    assert found[model_card.CALIBRATION_SUMMARY_ID].children == (
+        "P(abnormal) is not calibrated: 9 studies (4 abnormal, 5 normal) are too few to fit a temperature on: the rule "
+        "needs at least 50, with 10 of each label (checked on the 9 validation studies of this training). The "
+        "probability shown is the model's raw output.")
+    assert model_card.CALIBRATION_DIAGRAM_ID not in found
+
+
+def test_a_kept_temperature_says_why_it_was_kept():
+    bundle = load_bundle(DEMO, load_model=False)
+    text = model_card.calibration_text(bundle.calibration_record)
+    cross = bundle.calibration.cross_validated
+    assert (f"It is kept because it lowered the cross-validated ECE of the studies it was fitted on from "
+            f"{cross.ece_raw:.3f} to {cross.ece_calibrated:.3f}.") in text
+    # A file written before the rule has no cross-validated figures and says nothing about why it was kept.
+    assert "kept because" not in model_card.calibration_text(_calibration())
+
+
+def test_the_page_of_a_demo_single_modality_bundle_says_not_calibrated_and_why(tmp_path):
+    """Through the served page: app.py hands the card the bundle's calibration record, not just the temperature."""
+    import app as dashboard
+
+    bundle = load_bundle(DEMO / "image-only", load_model=False)
+    client = dashboard.create_app(dashboard.AppConfig(DEMO / "image-only", ROOT / "studies" / "demo",
+                                                      tmp_path)).server.test_client()
+    page = json.dumps(json.loads(client.get("/_dash-layout").data))
+    assert json.dumps(f"P(abnormal) is not calibrated: {bundle.not_calibrated.reason}")[1:-1] in page
+    assert model_card.CALIBRATION_DIAGRAM_ID not in page

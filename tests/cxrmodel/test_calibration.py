@@ -19,7 +19,10 @@ import pytest
 from cxrmodel.evaluation import (
     CalibrationError,
     apply_temperature,
+    calibration_decision,
     calibration_document,
+    calibration_shortfall,
+    cross_validated_ece,
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
@@ -27,7 +30,9 @@ from cxrmodel.evaluation import (
 )
 from cxrmodel.modeling.bundle import (
     CALIBRATION_FILE,
+    BundleCalibration,
     BundleError,
+    NotCalibrated,
     bundle_fingerprint,
     load_bundle,
     read_calibration,
@@ -201,6 +206,8 @@ def test_the_demo_bundle_ships_calibrated_on_its_validation_studies():
     assert calibration.held_out.accuracy_raw == bundle.card["metrics"]["multimodal"]["accuracy"]
     assert 0.0 <= calibration.held_out.ece_calibrated <= calibration.held_out.ece_raw
     assert "validation" in calibration.fitted_on
+    # Kept by the rule: the cross-validated ECE on the validation studies went down too.
+    assert calibration.cross_validated.ece_calibrated < calibration.cross_validated.ece_raw
 
 
 def test_a_calibrated_bundle_loads_without_tensorflow(bundle_copy):
@@ -212,3 +219,157 @@ def test_a_calibrated_bundle_loads_without_tensorflow(bundle_copy):
     assert completed.returncode == 0, completed.stderr[-2000:]
     probability, heavy = completed.stdout.strip().splitlines()
     assert 0.5 < float(probability) < 0.9 and heavy == "[]"
+
+
+# The keep-or-not rule (calibration_decision): enough studies, a lower cross-validated ECE, no higher held-out ECE.
+
+CREATED = "2026-12-01T00:00:00+00:00"
+
+
+def _exactly_calibrated(n_per_value: int = 50):
+    """P 0.3 and 0.7, with exactly 30 % and 70 % of their studies abnormal: raw ECE 0, nothing to improve."""
+    p = np.repeat([0.3, 0.7], n_per_value * 10)
+    labels = np.concatenate([np.arange(n_per_value * 10) % 10 < 3, np.arange(n_per_value * 10) % 10 < 7])
+    return p, labels.astype(int)
+
+
+def test_enough_studies_means_50_with_10_of_each_label():
+    assert calibration_shortfall([1] * 40 + [0] * 10) is None
+    assert calibration_shortfall([1] * 39 + [0] * 10) == ("49 studies (39 abnormal, 10 normal) are too few to fit a "
+                                                          "temperature on: the rule needs at least 50, with 10 of "
+                                                          "each label")
+    assert calibration_shortfall([1] * 291 + [0] * 9) == ("300 studies with only 9 normal are too few to fit a "
+                                                          "temperature on: the rule needs at least 50, with 10 of "
+                                                          "each label")
+    assert calibration_shortfall([1] * 9 + [0] * 41).startswith("50 studies with only 9 abnormal")
+
+
+def test_a_temperature_that_lowers_the_cross_validated_ece_is_kept():
+    fit_p, fit_y = _miscalibrated(2.0, n=300, seed=6)
+    test_p, test_y = _miscalibrated(2.0, n=400, seed=7)
+    document = calibration_decision(fit_p, fit_y, test_p, test_y, "300 studies", created=CREATED)
+    cross = document["decision"]["cross_validated"]
+    assert document["method"] == "temperature" and document["temperature"] == pytest.approx(2.0, rel=0.2)
+    assert cross["count"] == 300 and cross["folds"] == 5 and cross["repeats"] == 5
+    assert cross["ece_calibrated"] < cross["ece_raw"] and len(cross["ece_calibrated_per_repeat"]) == 5
+    assert document["held_out"]["ece_calibrated"] <= document["held_out"]["ece_raw"]
+    assert document["decision"]["minimum_studies"] == 50 and document["decision"]["minimum_per_label"] == 10
+    # Seeded and deterministic; and the kept document is calibration_document's plus the decision.
+    assert calibration_decision(fit_p, fit_y, test_p, test_y, "300 studies", created=CREATED) == document
+    plain = calibration_document(fit_p, fit_y, test_p, test_y, "300 studies", created=CREATED)
+    assert {key: value for key, value in document.items() if key != "decision"} == plain
+
+
+def test_a_temperature_that_does_not_lower_the_cross_validated_ece_is_refused():
+    """Raw ECE 0: the temperature fitted on all of them is 1 (in-sample it would look harmless), but fitted on four
+    folds and applied to the fifth it can only move the probabilities away from their observed frequencies."""
+    p, y = _exactly_calibrated()
+    assert fit_temperature(p, y) == pytest.approx(1.0, abs=1e-3)
+    test_p, test_y = _miscalibrated(1.0, n=400, seed=8)
+    document = calibration_decision(p, y, test_p, test_y, "1000 studies", created=CREATED)
+    cross = document["decision"]["cross_validated"]
+    assert document["method"] == "none" and "temperature" not in document
+    assert cross["ece_raw"] == 0.0 and cross["ece_calibrated"] > 0.0
+    assert document["reason"] == ("temperature scaling does not lower the ECE of studies the temperature was not "
+                                  "fitted on: cross-validated on the 1000 fitting studies (5 folds, 5 repeats) it is "
+                                  f"{cross['ece_calibrated']:.4g} scaled against 0 raw")
+    # What the refused temperature would have done is still measured on the held-out split, for the card.
+    assert document["rejected_temperature"] == pytest.approx(1.0, abs=1e-3)
+    assert document["held_out"]["count"] == 400
+
+
+def test_a_temperature_that_raises_the_held_out_ece_is_refused():
+    """Fitted on over-confident studies (T ≈ 2, cross-validation agrees) but measured on exactly calibrated ones,
+    whose ECE it can only raise: the held-out split vetoes."""
+    fit_p, fit_y = _miscalibrated(2.0, n=300, seed=6)
+    held_p, held_y = _exactly_calibrated(20)
+    document = calibration_decision(fit_p, fit_y, held_p, held_y, "300 studies", created=CREATED)
+    cross, held_out = document["decision"]["cross_validated"], document["held_out"]
+    assert cross["ece_calibrated"] < cross["ece_raw"]
+    assert document["method"] == "none" and held_out["ece_raw"] == 0.0 and held_out["ece_calibrated"] > 0.0
+    assert document["reason"].startswith(f"the temperature T={document['rejected_temperature']:.3f} raises the ECE "
+                                         f"of the 400 held-out studies from 0 to {held_out['ece_calibrated']:.4g}")
+
+
+@pytest.mark.parametrize(("fit", "message"), [
+    (([0.6] * 40 + [0.4] * 9, [1] * 40 + [0] * 9), "49 studies (40 abnormal, 9 normal) are too few"),
+    (([0.2] * 30 + [0.8] * 30, [0] * 30 + [1] * 30), "perfectly separated"),
+])
+def test_what_cannot_be_decided_on_is_not_calibrated_with_the_reason(fit, message):
+    document = calibration_decision(*fit, [0.3, 0.7], [0, 1], "a split", created=CREATED)
+    assert document["method"] == "none" and message in document["reason"]
+    assert "rejected_temperature" not in document and "held_out" not in document
+    assert "cross_validated" not in document["decision"]
+
+
+def test_a_fold_with_one_label_cannot_be_cross_validated():
+    with pytest.raises(CalibrationError, match="5-fold cross-validation needs at least 5 studies of each label"):
+        cross_validated_ece([0.2, 0.3, 0.4, 0.6, 0.7, 0.8], [0, 0, 0, 1, 1, 1])
+
+
+def test_an_empty_held_out_split_is_a_mistake_not_a_decision():
+    fit_p, fit_y = _miscalibrated(2.0, n=300, seed=6)
+    with pytest.raises(CalibrationError, match="held-out split is empty"):
+        calibration_decision(fit_p, fit_y, [], [], "300 studies")
+
+
+def test_a_not_calibrated_record_loads_as_an_uncalibrated_bundle(bundle_copy):
+    before = bundle_fingerprint(bundle_copy)
+    p, y = _exactly_calibrated()
+    document = calibration_decision(p, y, *_miscalibrated(1.0, n=400, seed=8), "1000 studies", created=CREATED)
+    write_calibration(bundle_copy, document)
+    bundle = load_bundle(bundle_copy, load_model=False)
+    assert bundle.calibration is None and not bundle.calibrated and bundle.calibrated_probability(0.9) is None
+    record = bundle.not_calibrated
+    assert isinstance(record, NotCalibrated) and bundle.calibration_record is record
+    assert record.reason == document["reason"] and record.fitted_count == 1000 and record.created == CREATED
+    assert record.rejected_temperature == document["rejected_temperature"]
+    assert record.held_out.ece_calibrated == document["held_out"]["ece_calibrated"]
+    assert record.cross_validated.ece_raw == 0.0 and record.cross_validated.folds == 5
+    assert bundle.fingerprint == before
+    # A record without a fitted temperature (too few studies) loads too.
+    few = calibration_decision([0.6] * 20, [1] * 10 + [0] * 10, [0.5], [1], "20 studies", created=CREATED)
+    write_calibration(bundle_copy, few)
+    record = read_calibration(bundle_copy)
+    assert isinstance(record, NotCalibrated) and record.held_out is None and record.cross_validated is None
+
+
+def test_a_calibration_file_written_before_the_rule_still_loads(bundle_copy):
+    """No ``decision``: the format ``train`` and ``calibrate`` wrote before the keep-or-not rule (the demo's
+    calibration.json as first shipped)."""
+    document = _document()
+    assert "decision" not in document
+    (bundle_copy / CALIBRATION_FILE).write_text(json.dumps(document))
+    bundle = load_bundle(bundle_copy, load_model=False)
+    assert isinstance(bundle.calibration, BundleCalibration) and bundle.not_calibrated is None
+    assert bundle.calibration.temperature == document["temperature"] and bundle.calibration.cross_validated is None
+    assert bundle.calibration_record is bundle.calibration and bundle.calibrated_probability(0.9) != 0.9
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.pop("reason"), "'reason' must be a non-empty text"),
+    (lambda d: d.pop("held_out"), "'rejected_temperature' and 'held_out' go together"),
+    (lambda d: d.update(rejected_temperature=0), "'rejected_temperature' must be > 0"),
+    (lambda d: d["decision"]["cross_validated"].update(ece_raw=2), "decision cross_validated 'ece_raw' must be"),
+    (lambda d: d.update(decision=[]), "'decision' must be an object"),
+])
+def test_a_malformed_not_calibrated_record_names_the_field(bundle_copy, change, message):
+    p, y = _exactly_calibrated()
+    document = calibration_decision(p, y, *_miscalibrated(1.0, n=400, seed=8), "1000 studies", created=CREATED)
+    with pytest.raises(BundleError, match=message):
+        write_calibration(bundle_copy, _broken(document, change))
+    assert not (bundle_copy / CALIBRATION_FILE).exists()
+
+
+@pytest.mark.parametrize("folder", ["text-only", "image-only"])
+def test_the_demo_single_modality_bundles_ship_not_calibrated_with_the_measured_reason(folder):
+    """Their temperatures, fitted on the 300 validation studies, made the 400 held-out studies' ECE worse (text
+    only 0.0288 -> 0.0311, image only 0.0743 -> 0.0769); by the rule neither is kept."""
+    bundle = load_bundle(DEMO / folder, load_model=False)
+    record = bundle.not_calibrated
+    assert bundle.calibration is None and record is not None and bundle.calibrated_probability(0.9) is None
+    assert record.fitted_count == bundle.card["recipe"]["validation_studies"] == 300
+    assert record.held_out.count == bundle.card["recipe"]["test_studies"] == 400
+    assert record.held_out.accuracy_raw == bundle.card["metrics"][bundle.modality]["accuracy"]
+    assert record.held_out.ece_calibrated > record.held_out.ece_raw  # what keeping it would have done
+    assert record.reason and record.cross_validated.count == 300

@@ -111,6 +111,24 @@ def test_train_writes_the_single_modality_bundles_it_trains_and_explain_reads_th
         assert document["image"]["width"] > 0
 
 
+@pytest.mark.parametrize("folder", ["", "text-only", "image-only"])
+def test_a_bundle_trained_on_a_tiny_folder_ends_not_calibrated_with_its_reason(quick_run, folder):
+    """96 studies, 10 % for early stopping: too few validation studies for a temperature, said on the card."""
+    from components import model_card
+    from cxrmodel.modeling import load_bundle
+
+    output, _ = quick_run
+    bundle = load_bundle(output / "bundle" / folder, load_model=False)
+    validation = bundle.card["label_counts"]["validation"]
+    count = validation["abnormal"] + validation["normal"]
+    assert count < 50 and bundle.calibration is None and bundle.calibrated_probability(0.9) is None
+    assert bundle.not_calibrated.reason == (f"{count} studies ({validation['abnormal']} abnormal, "
+                                            f"{validation['normal']} normal) are too few to fit a temperature on: "
+                                            "the rule needs at least 50, with 10 of each label")
+    assert bundle.not_calibrated.fitted_on.startswith(f"the {count} validation studies of this training")
+    assert f"not calibrated: {bundle.not_calibrated.reason}" in model_card.calibration_text(bundle.calibration_record)
+
+
 def test_dashboard_starts_on_the_quick_bundle(quick_run, tmp_path):
     from app import AppConfig, create_app
 
