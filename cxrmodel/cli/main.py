@@ -34,6 +34,7 @@ from cxrmodel.cli import (
     explain,
     pretrain,
     train,
+    trust_profile,
 )
 from cxrmodel.cli._common import USER_ERROR_STATUS, CommandError
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     embeddings.add_parser(commands)  # embeddings train|check
     train.add_parsers(commands)  # train, evaluate-models, pipeline
     calibrate.add_parser(commands)  # calibrate
+    trust_profile.add_parser(commands)  # trust-profile
     evaluate.add_detection_parser(commands)  # evaluate-detection
     data.add_parser(commands)  # data fetch-openi-reports|fetch-chestxray14-labels
     evaluate.add_parser(commands)  # evaluate

@@ -15,6 +15,7 @@ from cxrmodel.imaging.decoded import (
 )
 from cxrmodel.imaging.distribution import DistributionCheck, DistributionThresholds, check_distribution
 from cxrmodel.imaging.grid import GridMapping, encode_png, pixels_to_uint8, to_model_grid, to_model_input
+from cxrmodel.imaging.trust_profile import TrustProfile, TrustProfileError, read_trust_profile
 from cxrmodel.imaging.view import LATERAL_MESSAGE, ViewCheck, check_view
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "DistributionCheck",
     "DistributionThresholds",
     "GridMapping",
+    "TrustProfile",
+    "TrustProfileError",
     "ImageDecodeError",
     "ViewCheck",
     "check_distribution",
@@ -35,6 +38,7 @@ __all__ = [
     "detect_image_format",
     "encode_png",
     "pixels_to_uint8",
+    "read_trust_profile",
     "to_model_grid",
     "to_model_input",
 ]

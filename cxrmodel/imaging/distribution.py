@@ -45,6 +45,7 @@ own (:class:`DistributionThresholds`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from scipy import ndimage, stats
 
 from cxrmodel.imaging.content import content_box, gray_grid
 from cxrmodel.imaging.grid import GridMapping
+from cxrmodel.imaging.trust_profile import TrustProfile
 from cxrmodel.imaging.view import LATERAL_MESSAGE, ViewCheck, check_view
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "INVERTED_SIMILARITY",
     "KINDS",
     "ORIENTATION_SIMILARITY",
+    "BUILT_IN_PROFILE",
     "SIMILARITY_THRESHOLD",
     "DistributionCheck",
     "DistributionThresholds",
@@ -106,8 +109,13 @@ MIN_CONTENT_SIDE = 16
 """Content boxes narrower than this (model-grid pixels) are too elongated to compare."""
 
 KINDS = ("no_reference", "elongated", "blank", "lateral", "inverted", "upside_down", "rotated", "unlike_training",
-         "grey_levels", "contrast")
+         "grey_levels", "contrast", "film_statistics", "no_profile")
 """Names of the checks that can fail, in the order they are tried (:attr:`DistributionCheck.failed`)."""
+
+
+BUILT_IN_PROFILE = ("the built-in limits calibrated on the synthetic demo (phantoms and real NIH films, "
+                    "docs/method.md)")
+"""Which profile judged a film when its bundle has no trust profile of its own (the demo bundle)."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,10 @@ class DistributionCheck:
             on frontal films only). The message to show is ``reasons[0]``.
         view: The view check's verdict (None when the content was too elongated to judge).
         features: The measured values: ``similarity``, ``histogram_distance``, ``contrast_ratio``,
-            ``view_score`` (those that were computed).
+            ``view_score``, ``film_statistics_distance`` (those that were computed).
+        profile: Which limits judged the film, in words (a bundle's trust profile, an override, or
+            :data:`BUILT_IN_PROFILE`).
+        profile_source: ``"bundle"``, ``"override"`` or ``"built-in"``.
     """
 
     in_distribution: bool | None
@@ -150,10 +161,12 @@ class DistributionCheck:
     refuse: bool = False
     view: ViewCheck | None = None
     features: dict[str, float] = field(default_factory=dict)
+    profile: str = BUILT_IN_PROFILE
+    profile_source: str = "built-in"
 
     def to_dict(self) -> dict:
         """JSON form: ``{"in_distribution", "score" (None when NaN), "reasons", "kind", "failed", "refuse",
-        "view" ({"frontal", "score", "reason"} or None), "features"}``."""
+        "view" ({"frontal", "score", "reason"} or None), "features", "profile" ({"description", "source"})}``."""
         return {
             "in_distribution": self.in_distribution,
             "score": round(self.score, 4) if math.isfinite(self.score) else None,
@@ -163,6 +176,7 @@ class DistributionCheck:
             "refuse": self.refuse,
             "view": self.view.to_dict() if self.view is not None else None,
             "features": {key: round(value, 4) for key, value in self.features.items() if math.isfinite(value)},
+            "profile": {"description": self.profile, "source": self.profile_source},
         }
 
 
@@ -172,6 +186,12 @@ def _correlation(first: np.ndarray, second: np.ndarray) -> float:
     b = second - second.mean()
     denominator = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 1e-12 else 0.0
+
+
+def _profile_fields(profile: TrustProfile | None) -> dict:
+    if profile is None:
+        return {"profile": BUILT_IN_PROFILE, "profile_source": "built-in"}
+    return {"profile": profile.describe(), "profile_source": "override" if profile.override else "bundle"}
 
 
 def _verdict(score: float, found: list[tuple[str, str]], **extra) -> DistributionCheck:
@@ -187,6 +207,8 @@ def check_distribution(
     mapping: GridMapping | None,
     reference: np.ndarray | None,
     thresholds: DistributionThresholds | None = None,
+    profile: TrustProfile | None = None,
+    unjudged_reason: str | None = None,
 ) -> DistributionCheck:
     """Judge whether a model-grid image looks like the training images, and whether it must be refused.
 
@@ -196,14 +218,24 @@ def check_distribution(
         reference: The bundle's reference image (``Bundle.image_baseline``, the mean normal training image),
             same grid; None when the bundle has none (then only the view check runs).
         thresholds: The thresholds; None = the demo bundle's calibration (the module constants).
+        profile: The bundle's trust profile (:mod:`cxrmodel.imaging.trust_profile`): its limits replace the
+            similarity, grey-level and contrast thresholds, and its film-statistics check runs too. None = the
+            built-in limits (``thresholds``).
+        unjudged_reason: When given, no limits are known for this bundle (its profile could not be fitted): after
+            the view check the verdict is "could not be checked" (``in_distribution`` None) with this reason.
 
     Returns:
-        The verdict with its score, reasons and measured features.
+        The verdict with its score, reasons, measured features and the profile that judged it.
 
     Raises:
         ValueError: When the image or the reference is not a square grid image, or their sizes differ.
     """
     limits = thresholds or DistributionThresholds()
+    if profile is not None:
+        limits = dataclasses.replace(limits, similarity=profile.similarity,
+                                     histogram_distance=profile.histogram_distance,
+                                     contrast_ratio=tuple(profile.contrast_ratio))
+    judged_by = _profile_fields(profile)
     image = gray_grid(model_image, "model_image")
     size = image.shape[0]
     rows, columns = content_box(mapping, size)
@@ -211,25 +243,44 @@ def check_distribution(
     if min(content.shape) < MIN_CONTENT_SIDE:
         return _verdict(0.0, [("elongated", f"the image is too elongated to be a chest radiograph (it covers only "
                                             f"{content.shape[1]} x {content.shape[0]} of the model's {size} x {size} "
-                                            "grid)")])
+                                            "grid)")], **judged_by)
     view = check_view(image, mapping)
     features = {"view_score": view.score}
-    if reference is None:
-        unknown = ("the model bundle has no reference image (image_baseline.png), so the image cannot be compared "
-                   "with the training images")
+    if reference is None or unjudged_reason:
+        kind = "no_reference" if reference is None else "no_profile"
+        unknown = unjudged_reason or ("the model bundle has no reference image (image_baseline.png), so the image "
+                                      "cannot be compared with the training images")
         if view.lateral:
-            return _verdict(float("nan"), [("lateral", LATERAL_MESSAGE), ("no_reference", unknown)], refuse=True,
-                            view=view, features=features)
-        return DistributionCheck(None, float("nan"), [unknown], kind="no_reference", failed=("no_reference",),
-                                 view=view, features=features)
+            return _verdict(float("nan"), [("lateral", LATERAL_MESSAGE), (kind, unknown)], refuse=True,
+                            view=view, features=features, **judged_by)
+        return DistributionCheck(None, float("nan"), [unknown], kind=kind, failed=(kind,),
+                                 view=view, features=features, **judged_by)
     typical = gray_grid(reference, "reference")
     if image.shape != typical.shape:
         raise ValueError(f"model_image is {image.shape[0]} px but the reference is {typical.shape[0]} px")
     spread = float(content.std())
     if spread < limits.blank_std:
         return _verdict(0.0, [("blank", f"the image is almost uniform (blank?): grey-level spread {spread:.3f}, "
-                                        f"threshold {limits.blank_std}")], view=view, features=features)
+                                        f"threshold {limits.blank_std}")], view=view, features=features, **judged_by)
 
+    found = _pixel_checks(content, typical, rows, columns, limits, view, features)
+    if profile is not None:
+        distance = profile.statistics_distance(content)
+        features["film_statistics_distance"] = distance
+        if distance > profile.statistics_threshold:
+            found.append(("film_statistics", f"its exposure and texture (grey-level and edge statistics) are unlike "
+                                             f"this model's training films (distance {distance:.2f} to the nearest "
+                                             f"training films, accepted up to {profile.statistics_threshold:.2f})"))
+    if found:
+        logger.info("image flagged as out of distribution (score %.3f): %s", features.get("similarity", math.nan),
+                    "; ".join(r for _, r in found))
+    return _verdict(features["similarity"], found, refuse=any(name == "lateral" for name, _ in found), view=view,
+                    features=features, **judged_by)
+
+
+def _pixel_checks(content: np.ndarray, typical: np.ndarray, rows: slice, columns: slice,
+                  limits: DistributionThresholds, view: ViewCheck, features: dict) -> list[tuple[str, str]]:
+    """Steps 2-5 of the module docstring on a non-blank content box; fills ``features``; returns what failed."""
     smoothed = ndimage.gaussian_filter(content, SMOOTHING_SIGMA, mode="nearest")
     typical_box = typical[rows, columns]
     score = _correlation(smoothed, typical_box)
@@ -272,8 +323,5 @@ def check_distribution(
     if not low <= ratio <= high:
         kind = "flatter (washed out?)" if ratio < low else "harsher"
         found.append(("contrast", f"contrast {kind} than the training images ({ratio:.2f} times theirs, accepted "
-                                  f"{low}-{high})"))
-
-    if found:
-        logger.info("image flagged as out of distribution (score %.3f): %s", score, "; ".join(r for _, r in found))
-    return _verdict(score, found, refuse=any(name == "lateral" for name, _ in found), view=view, features=features)
+                                  f"{low:.2f}-{high:.2f})"))
+    return found
