@@ -63,6 +63,9 @@ class AppConfig:
     model_worker_url: str | None = None
     """``http://127.0.0.1:PORT`` of the long-lived model worker (``CXR_MODEL_WORKER_URL``; ``python app.py``
     starts and supervises one, components.server.model_worker); None = none."""
+    trust_profile: Path | None = None
+    """A trust profile folder that judges which films the model can judge, instead of the bundle's own
+    (``--trust-profile``, ``CXR_TRUST_PROFILE``; written by ``python -m cxrmodel trust-profile --output``)."""
 
 
 def create_app(config: AppConfig) -> Dash:
@@ -76,7 +79,7 @@ def create_app(config: AppConfig) -> Dash:
     credentials = authentication.load_credentials(config.auth_file) if config.auth_file else None
     # The model is loaded by the first process that computes an explanation (a background job), never by the
     # web process: TensorFlow's runtime does not survive the fork that starts each job (see cxrmodel.modeling.bundle).
-    bundle = load_bundle(config.model_directory, load_model=False)
+    bundle = load_bundle(config.model_directory, load_model=False, trust_profile=config.trust_profile)
     load_compiled_detection()  # the first slider move must not wait for numba
     collection = StudyCollection.from_folder(config.studies_directory)
     cache = ExplanationCache(config.cache_directory / "explanations")
@@ -170,6 +173,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare", type=Path, nargs="+", default=(), metavar="BUNDLE",
                         help="further bundles (e.g. the model's text-only and image-only parents, BUNDLE/text-only "
                              "BUNDLE/image-only) whose explanations of each study are compared with the model's")
+    parser.add_argument("--trust-profile", type=Path, default=None, metavar="FOLDER",
+                        help="judge films with this trust profile (python -m cxrmodel trust-profile --output) "
+                             "instead of the bundle's own")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                         help="on-disk state: explanation cache, uploads, background jobs")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -223,12 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     worker_url = os.environ.get(model_worker.WORKER_URL_VARIABLE) or None
     supervisor = None
     if arguments.model_worker and redis_url is None and worker_url is None:
-        supervisor = model_worker.ModelWorkerSupervisor(arguments.model, arguments.cache_dir)
+        supervisor = model_worker.ModelWorkerSupervisor(
+            arguments.model, arguments.cache_dir,
+            extra_arguments=("--trust-profile", str(arguments.trust_profile)) if arguments.trust_profile else ())
         worker_url = supervisor.url
     try:
         app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file,
                                    int(arguments.max_upload_mb * 2**20), arguments.max_jobs, redis_url,
-                                   tuple(arguments.compare), worker_url))
+                                   tuple(arguments.compare), worker_url, arguments.trust_profile))
     except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -249,8 +257,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def config_from_environment() -> AppConfig:
     """The configuration of `gunicorn app:server` and `celery -A app:celery_app worker`: CXR_MODEL, CXR_STUDIES,
-    CXR_CACHE_DIR, CXR_AUTH_FILE, CXR_REDIS_URL, CXR_COMPARE and CXR_MODEL_WORKER_URL (defaults: the demo,
-    ~/.cache/cxrmodel/dashboard, no auth, local background processes, no model worker)."""
+    CXR_CACHE_DIR, CXR_AUTH_FILE, CXR_REDIS_URL, CXR_COMPARE, CXR_MODEL_WORKER_URL and CXR_TRUST_PROFILE
+    (defaults: the demo, ~/.cache/cxrmodel/dashboard, no auth, local background processes, no model worker, the
+    bundle's own trust profile)."""
     return AppConfig(
         Path(os.environ.get("CXR_MODEL", DEFAULT_MODEL)),
         Path(os.environ.get("CXR_STUDIES", DEFAULT_STUDIES)),
@@ -261,6 +270,7 @@ def config_from_environment() -> AppConfig:
         os.environ.get("CXR_REDIS_URL") or None,
         tuple(Path(part) for part in os.environ.get("CXR_COMPARE", "").split(os.pathsep) if part),
         os.environ.get("CXR_MODEL_WORKER_URL") or None,
+        Path(os.environ["CXR_TRUST_PROFILE"]) if os.environ.get("CXR_TRUST_PROFILE") else None,
     )
 
 

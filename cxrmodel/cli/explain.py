@@ -173,7 +173,7 @@ def _command_predict(arguments: argparse.Namespace) -> int:
         studies = list(StudyCollection.from_folder(arguments.studies).studies.values())
     except ValueError as error:
         raise CommandError(f"no studies with images found in {arguments.studies}: {error}") from None
-    bundle = load_bundle(arguments.model)
+    bundle = load_bundle(arguments.model, trust_profile=arguments.trust_profile)
     prepared = [bundle.prepare(decode_image_file(study.image_paths[0]).pixels, study.report_text) for study in studies]
     probabilities = bundle.predict_studies(prepared)
     for study, probability in zip(studies, probabilities, strict=True):
@@ -195,7 +195,7 @@ def _predict_one(arguments: argparse.Namespace) -> int:
         raise CommandError(f"image file {arguments.image} does not exist")
     decoded = decode_image(arguments.image.read_bytes())  # a bad file fails before the model is loaded
     report = clean_report_text(read_report_file(arguments.report) if arguments.report else arguments.report_text)
-    bundle = load_bundle(arguments.model)
+    bundle = load_bundle(arguments.model, trust_profile=arguments.trust_profile)
     prepared = bundle.prepare(decoded.pixels, report)
     probability = float(bundle.predict_studies([prepared])[0])
     calibrated = bundle.calibrated_probability(probability) if bundle.calibration is not None else None
@@ -242,7 +242,7 @@ def _command_explain(arguments: argparse.Namespace) -> int:
     from cxrmodel.modeling import load_bundle  # noqa: PLC0415
 
     # The bundle's files are checked and its modality read from the card; the Keras model loads on first use.
-    bundle = load_bundle(arguments.model, load_model=False)
+    bundle = load_bundle(arguments.model, load_model=False, trust_profile=arguments.trust_profile)
     if bundle.reads_image and arguments.image is None:
         raise CommandError(f"the {bundle.modality_label} model of {arguments.model} reads the radiograph: "
                            "give it with --image FILE")
@@ -301,6 +301,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "from its MeSH terms, in the same words.",
     )
     predict.add_argument("--model", type=existing_directory, required=True, help="model bundle directory")
+    predict.add_argument("--trust-profile", type=existing_directory, default=None, metavar="FOLDER",
+                        help="judge the film with this trust profile instead of the bundle's own")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--studies", type=existing_directory,
                         help="OpenI folder (ecgen-radiology/ + NLMCXR_png/, or the Kaggle indiana_*.csv layout)")
@@ -325,6 +327,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         '("FINDINGS:", "IMPRESSION:", ...) are shown but not fed to the model.',
     )
     explain.add_argument("--model", type=existing_directory, required=True, help="model bundle directory")
+    explain.add_argument("--trust-profile", type=existing_directory, default=None, metavar="FOLDER",
+                        help="judge the film with this trust profile instead of the bundle's own")
     explain.add_argument("--image", type=Path,
                          help="PNG, JPEG or DICOM radiograph (required unless the bundle holds the text-only model)")
     report = explain.add_mutually_exclusive_group(required=True)

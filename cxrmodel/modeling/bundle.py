@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cxrmodel.imaging import GridMapping, to_model_grid, to_model_input
+from cxrmodel.imaging import (
+    DistributionCheck,
+    GridMapping,
+    TrustProfile,
+    TrustProfileError,
+    check_distribution,
+    read_trust_profile,
+    to_model_grid,
+    to_model_input,
+)
 from cxrmodel.modeling.config import MODALITIES, MODALITY_LABELS, ModelConfig
 from cxrmodel.text import EncodedReport, Vocabulary, encode_report
 
@@ -189,6 +198,10 @@ class Bundle:
     """The bundle's temperature scaling (``calibration.json``), or None: the bundle is not calibrated."""
     not_calibrated: NotCalibrated | None = None
     """Why the bundle is not calibrated, when its ``calibration.json`` records it (``"method": "none"``)."""
+    trust_profile: TrustProfile | None = None
+    """The limits that judge whether a film looks like this model's training films (``trust_profile.json`` or an
+    override, :mod:`cxrmodel.imaging.trust_profile`); None = the built-in limits, or none when the card says the
+    profile could not be fitted (:attr:`unprofiled_reason`)."""
 
     @property
     def model(self) -> "keras.Model":
@@ -251,6 +264,21 @@ class Bundle:
         if self.calibration is None:
             return None
         return self.calibration.apply(probability)
+
+    @property
+    def unprofiled_reason(self) -> str | None:
+        """Why no limits can judge this bundle's films: the card records that its trust profile could not be
+        fitted (e.g. too few training films) and no override was given; None otherwise."""
+        record = self.card.get("trust_profile")
+        if self.trust_profile is not None or not isinstance(record, dict) or record.get("fitted") is not False:
+            return None
+        return (f"this model's trust profile could not be fitted ({record.get('reason', 'no reason recorded')}), so "
+                "no limits say which films it can judge")
+
+    def check_distribution(self, prepared: PreparedStudy) -> DistributionCheck:
+        """The distribution and view check of a prepared study against this bundle's reference and profile."""
+        return check_distribution(prepared.model_image, prepared.mapping, self.image_baseline,
+                                  profile=self.trust_profile, unjudged_reason=self.unprofiled_reason)
 
     def prepare(self, pixels: np.ndarray | None, report: str) -> PreparedStudy:
         """Put a decoded image (height, width) in [0, 1] and a report text into model-input form.
@@ -592,13 +620,16 @@ def _validate_model(model: "keras.Model", config: ModelConfig, vocabulary: Vocab
         )
 
 
-def load_bundle(path: str | os.PathLike, *, load_model: bool = True) -> Bundle:
+def load_bundle(path: str | os.PathLike, *, load_model: bool = True,
+                trust_profile: str | os.PathLike | None = None) -> Bundle:
     """Load and validate a model bundle directory.
 
     Args:
         path: The bundle directory.
         load_model: Load the Keras model now (True) or on first use of ``Bundle.model`` (False: no TensorFlow
             runtime in this process until then; the archive is still checked for integrity).
+        trust_profile: A trust profile to judge films with instead of the bundle's own (``--trust-profile``:
+            a folder holding ``trust_profile.json``); None = the bundle's own, if it has one.
 
     Raises:
         BundleError: naming the missing or broken file and what to do.
@@ -634,10 +665,15 @@ def load_bundle(path: str | os.PathLike, *, load_model: bool = True) -> Bundle:
     record = read_calibration(directory)
     calibration = record if isinstance(record, BundleCalibration) else None
     fingerprint = bundle_fingerprint(directory)
+    try:
+        profile = (read_trust_profile(trust_profile, override=True) if trust_profile is not None
+                   else read_trust_profile(directory))
+    except TrustProfileError as error:
+        raise BundleError(str(error)) from error
     logger.info("loaded model bundle %s (%s)%s%s", directory, fingerprint, "" if load_model else ", model on first use",
                 "" if calibration is None else f", calibrated (T={calibration.temperature:.3g})")
     return Bundle(directory, model, vocabulary, config, card, fingerprint, image_baseline, calibration,
-                  record if isinstance(record, NotCalibrated) else None)
+                  record if isinstance(record, NotCalibrated) else None, profile)
 
 
 KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")

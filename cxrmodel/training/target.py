@@ -51,6 +51,8 @@ from cxrmodel.training.transfer import (
     source_image_fields,
     train_transfer_models,
 )
+from cxrmodel.training.trust import CARD_KEY as TRUST_CARD_KEY
+from cxrmodel.training.trust import write_bundle_trust_profile
 
 logger = logging.getLogger(__name__)
 
@@ -326,6 +328,15 @@ def train_target_bundle(
     single_modality = write_single_modality_bundles(
         output, {"text": trained.text, "image": trained.image}, vocabulary, config, card, baseline,
         arrays.subset(validation), arrays.subset(test), fitted_on)
+    # 7. The trust profile: which films these models can judge, from the training films, checked on the
+    #    validation films (cxrmodel.imaging.trust_profile). The text-only model reads no film.
+    profile_fitted_on = (f"the training films of {dataset.root.name or dataset.root}; checked on its "
+                         f"{len(validation)} validation films")
+    card[TRUST_CARD_KEY] = write_bundle_trust_profile(output, arrays.grid_images[train],
+                                                      arrays.grid_images[validation], profile_fitted_on)
+    if "image" in single_modality:
+        write_bundle_trust_profile(single_modality["image"], arrays.grid_images[train],
+                                   arrays.grid_images[validation], profile_fitted_on)
     _clear_session()
     logger.info("bundle written to %s: %s", output, trained.metrics)
     return {**card, "reused": reused, "bundle": str(output), "calibration": calibration,

@@ -20,6 +20,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, required=True,
                         help="the dashboard's cache root (--cache-dir / CXR_CACHE_DIR): explanations go to "
                              "its explanations/ folder")
+    parser.add_argument("--trust-profile", type=Path, default=None, metavar="FOLDER",
+                        help="judge films with this trust profile instead of the bundle's own")
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
     parser.add_argument("--max-pending", type=int, default=DEFAULT_MAX_PENDING,
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from cxrmodel.worker.service import ModelService  # noqa: PLC0415
 
     try:
-        service = ModelService(arguments.model, arguments.cache_dir,
+        service = ModelService(arguments.model, arguments.cache_dir, trust_profile=arguments.trust_profile,
                                explain_concurrency=arguments.explain_concurrency,
                                delay_seconds=arguments.debug_delay,
                                supervision={"restarts": arguments.restarts,

@@ -40,6 +40,7 @@ class ModelService:
     """One loaded bundle and its explainer; thread-safe (the HTTP server calls it from several threads)."""
 
     def __init__(self, model_directory: str | os.PathLike, cache_directory: str | os.PathLike, *,
+                 trust_profile: str | os.PathLike | None = None,
                  explain_concurrency: int = DEFAULT_EXPLAIN_CONCURRENCY, delay_seconds: float = 0.0,
                  supervision: dict | None = None) -> None:
         """Load the bundle (and its Keras model) and compile the forward and gradient functions.
@@ -48,6 +49,8 @@ class ModelService:
             model_directory: The model bundle.
             cache_directory: The dashboard's cache root (``--cache-dir`` / ``CXR_CACHE_DIR``); explanations are
                 kept in its ``explanations/`` folder.
+            trust_profile: A trust profile folder that judges films instead of the bundle's own (the dashboard's
+                ``--trust-profile``); None = the bundle's.
             explain_concurrency: Explanations computed at once; the others wait for a turn.
             delay_seconds: A pause before every computation (for testing timeouts and restarts only).
             supervision: ``{"restarts", "last_restart_reason"}`` from the supervisor, reported by :meth:`health`.
@@ -56,7 +59,8 @@ class ModelService:
             BundleError: the bundle is missing or broken.
         """
         started = time.perf_counter()
-        self.bundle = load_bundle(model_directory)  # loads the Keras model now: this process keeps it
+        # Loads the Keras model now: this process keeps it.
+        self.bundle = load_bundle(model_directory, trust_profile=trust_profile)
         self.cache = ExplanationCache(Path(cache_directory) / EXPLANATIONS_FOLDER)
         self.explainer = StudyExplainer(self.bundle, self.cache)
         self._warm_up()
