@@ -110,6 +110,16 @@ def test_broken_model_directory_is_a_clear_startup_error(tmp_path, tiny_studies_
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_missing_trust_profile_override_is_a_clear_startup_error(tmp_path, tiny_studies_directory, capsys,
+                                                                   monkeypatch):
+    status = dashboard.main(["--studies", str(tiny_studies_directory), "--trust-profile", str(tmp_path),
+                             "--no-model-worker", "--cache-dir", str(tmp_path / "cache")])
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and "no trust_profile.json there" in error and "\n" not in error
+    monkeypatch.setenv("CXR_TRUST_PROFILE", str(tmp_path))
+    assert dashboard.config_from_environment().trust_profile == tmp_path
+
+
 def test_the_web_process_never_loads_the_model(tiny_bundle_directory, tiny_studies_directory, tmp_path, monkeypatch):
     """Background jobs are forked from the web process; TensorFlow's runtime would not survive that fork."""
     from cxrmodel.modeling import bundle as bundle_module

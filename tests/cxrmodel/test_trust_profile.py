@@ -34,7 +34,8 @@ def _grid(path) -> np.ndarray:
 def real_films():
     """The NIH films on a 64 px grid by split, and the mean normal training film (the bundle's reference)."""
     paths = nih_film_paths()
-    films = {split: [path for path in paths if path.parent.parent.name == split] for split in ("train", "valid", "test")}
+    films = {split: [path for path in paths if path.parent.parent.name == split]
+             for split in ("train", "valid", "test")}
     grids = {split: np.stack([_grid(path) for path in split_paths]) for split, split_paths in films.items()}
     normal = np.array(["0_normal" in str(path) for path in films["train"]])
     return grids, grids["train"][normal].mean(axis=0)
@@ -165,6 +166,14 @@ def test_the_trust_profile_command_fits_into_the_bundle_or_into_an_override(bund
     prepared = judged_by.prepare(decode_image(nih_film_paths()[500].read_bytes()).pixels, "")
     profile = judged_by.check_distribution(prepared).to_dict()["profile"]
     assert profile["source"] == "override" and str(override) in profile["description"]
+
+    # explain --trust-profile: the document names the override as the judge of the film.
+    capsys.readouterr()
+    assert main(["explain", "--model", str(bundle_with_reference), "--image", str(nih_film_paths()[500]), "--json",
+                 "--report-text", "The heart is normal in size.",
+                 "--trust-profile", str(override)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["distribution"]["profile"]["source"] == "override"
 
 
 def test_a_bundle_whose_profile_could_not_be_fitted_judges_no_film(bundle_with_reference, tmp_path, capsys):
