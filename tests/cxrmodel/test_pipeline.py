@@ -68,6 +68,28 @@ def test_quick_bundle_loads_and_says_it_is_synthetic(quick_run):
     assert bundle.image_baseline is not None and bundle.config.default_image_baseline == "mean"
 
 
+def test_train_fits_a_trust_profile_on_the_training_films_for_each_bundle_that_reads_films(quick_run):
+    from cxrmodel.imaging.trust_profile import PROFILE_FILE
+    from cxrmodel.modeling import load_bundle
+
+    output, _ = quick_run
+    bundle = load_bundle(output / "bundle", load_model=False)
+    record = bundle.card["trust_profile"]
+    assert record["fitted"] is True and bundle.trust_profile is not None
+    # Fitted on the training films (70 % of the 96 studies), checked on the validation films it never saw.
+    assert record["counts"]["training"] == bundle.trust_profile.counts["training"] >= 50
+    assert 0 < record["counts"]["validation"] < record["counts"]["training"]
+    assert (output / "bundle" / "image-only" / PROFILE_FILE).is_file()
+    assert not (output / "bundle" / "text-only" / PROFILE_FILE).exists()
+    # Its own studies are judged by its own profile, and most pass it.
+    films = sorted((output / "target" / "NLMCXR_png").glob("*.png"))
+    from cxrmodel.imaging import decode_image
+
+    checks = [bundle.check_distribution(bundle.prepare(decode_image(film.read_bytes()).pixels, "")) for film in films]
+    assert all(check.to_dict()["profile"]["source"] == "bundle" for check in checks)
+    assert sum(check.in_distribution is True for check in checks) >= 0.9 * len(checks)
+
+
 def test_quick_bundle_explains_one_of_its_studies(quick_run, capsys):
     output, _ = quick_run
     image = sorted((output / "target" / "NLMCXR_png").glob("*.png"))[0]
