@@ -86,7 +86,6 @@ __all__ = [
 SHOWN_ANYWAY_ID = "shown-anyway"
 SHOW_ANYWAY_TYPE = "cxr-show-anyway"
 WITHHELD_TYPE = "cxr-withheld"
-HIDDEN = {"display": "none"}
 CLIENTSIDE_NAMESPACE = "cxr"
 
 WITHHELD_HEADING = NOT_JUDGED_HEADING
