@@ -81,6 +81,13 @@ def test_demo_and_synthetic_frontal_films_pass():
         assert _view(_png(image / 255.0)).frontal is True, number
 
 
+def test_a_pass_says_what_was_measured_and_never_vouches_for_a_frontal_film():
+    view = _view((DEMO_IMAGES / "CXR90003_IM-90003-1001.png").read_bytes())
+    assert view.frontal is True and "frontal view" not in view.reason
+    assert view.reason.startswith("not called lateral") and f"view score {view.score:.2f}" in view.reason
+    assert "no real lateral film" in view.reason and "no evidence that the film is frontal" in view.reason
+
+
 @pytest.mark.parametrize("seed", range(1000, 1040))
 def test_constructed_laterals_are_refused(seed):
     view = _view(_png(lateral_chest(480, 512, seed)))
