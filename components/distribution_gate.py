@@ -190,9 +190,17 @@ def gate_panel(panel: Any, document: dict, study_id: str, is_upload: bool, decid
     decided = decided or disclosure(document)
     warning = synthetic_upload_warning(document, is_upload)
     if decided.decision == SHOW:
-        if warning is None:
+        # Which limits found the film like the training films: the bundle's own trust profile, an override, or
+        # the built-in limits (a film is only as "in distribution" as the profile that judged it).
+        # A film that could not be checked (no reference film, no fitted profile) says so and why.
+        judged_by = ([html.Div(f"Film not checked: {'; '.join(decided.reasons)}", className="small text-warning "
+                               "mt-1 judged-by")] if decided.reasons else
+                     [html.Div(f"Film checked against: {decided.judged_by}", className="small text-muted mt-1 "
+                               "judged-by")] if decided.judged_by else [])
+        if warning is None and not judged_by:
             return panel
-        return dataclasses.replace(panel, prediction_children=[warning, *panel.prediction_children])
+        return dataclasses.replace(panel, prediction_children=[item for item in (warning,) if item is not None]
+                                   + [*panel.prediction_children, *judged_by])
     if decided.decision == WITHHOLD:
         logger.info("study %s: the model cannot judge it (%s)%s", study_id,
                     (document.get("distribution") or {}).get("failed"), "; shown anyway" if decided.shown_anyway

@@ -109,6 +109,20 @@ def test_the_notice_says_which_trust_profile_judged_the_film():
     assert "Judged by: fitted on 35 training films of runs/bundle" in text
 
 
+def test_a_film_the_profile_accepts_says_which_profile_checked_it_and_an_unchecked_film_says_why():
+    accepted = document()
+    accepted["distribution"]["profile"] = {"description": "this bundle's own trust profile, fitted on 700 films",
+                                           "source": "bundle"}
+    text = text_of(distribution_gate.gate_panel(_panel(), accepted, "CXR7", False).prediction_children)
+    assert "Film checked against: this bundle's own trust profile, fitted on 700 films" in text
+    assert "0.910" in text
+    unchecked = document()
+    unchecked["distribution"].update(in_distribution=None, kind="no_profile",
+                                     reasons=["this model's trust profile could not be fitted (only 20 films)"])
+    text = text_of(distribution_gate.gate_panel(_panel(), unchecked, "CXR7", False).prediction_children)
+    assert "Film not checked: this model's trust profile could not be fitted (only 20 films)" in text
+
+
 def test_the_shown_anyway_store_counts_only_for_its_own_study():
     assert distribution_gate.shown_anyway_for({"study": "CXR7"}, "CXR7")
     assert not distribution_gate.shown_anyway_for({"study": "CXR8"}, "CXR7")
