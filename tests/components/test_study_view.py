@@ -15,7 +15,7 @@ import pytest
 from dash import no_update
 from PIL import Image
 
-from components import explanation_progress, export_tools, presenter, xray_view
+from components import distribution_gate, explanation_progress, export_tools, presenter, xray_view
 from components.presenter import StudyPanel
 from components.server.uploads import UploadStore, new_session_id
 from components.study_browser import PROBABILITY_SEPARATOR, with_probability
@@ -215,20 +215,29 @@ def test_exports_use_the_current_threshold_and_the_explain_schema(world):
     assert export_tools.export_document("CXR6", 0.3, None, None, None, explainer, resolver) is None  # not explained
 
 
-def test_prediction_warns_when_the_image_is_out_of_distribution():
+def test_an_out_of_distribution_prediction_is_drawn_only_under_the_gate_notice():
     document = {"probability": 0.91, "label": "abnormal", "modality_share": {"image": 0.6, "text": 0.4},
-                "completeness": {"relative_error": 0.004},
+                "completeness": {"relative_error": 0.004}, "model": {"synthetic": False},
                 "distribution": {"in_distribution": False, "score": 0.05,
                                  "reasons": ["the image looks rotated by 90 degrees (similarity 0.06)"]}}
-    heading = "This image may not be a frontal chest radiograph like the ones the model was trained on"
-    flagged = json.dumps([child.to_plotly_json() for child in presenter.prediction_children(document, None)],
-                         default=str)
-    assert heading in flagged and "rotated by 90 degrees" in flagged and '"color": "warning"' in flagged
+
+    def text(children) -> str:
+        return json.dumps([child.to_plotly_json() for child in children], default=str)
+
+    card = presenter.prediction_children(document, None)
+    panel = StudyPanel.unchanged(prediction_children=card)
+    withheld = distribution_gate.gate_panel(panel, document, "CXR1", False)
+    assert "rotated by 90 degrees" in text(withheld.prediction_children) and "0.910" not in text(
+        withheld.prediction_children)
+    shown = distribution_gate.gate_panel(panel, document, "CXR1", False,
+                                         distribution_gate.disclosure(document, shown_anyway=True))
+    # The reasons once, in the notice above the card: the card itself carries no second warning.
+    assert text(shown.prediction_children).count("rotated by 90 degrees") == 1 and "0.910" in text(
+        shown.prediction_children)
     for verdict in (True, None):
         document["distribution"] = {"in_distribution": verdict, "score": 0.97, "reasons": []}
-        clean = json.dumps([child.to_plotly_json() for child in presenter.prediction_children(document, "normal")],
-                           default=str)
-        assert heading not in clean and "warning" not in clean
+        clean = text(presenter.prediction_children(document, "normal"))
+        assert "cannot judge" not in clean and "warning" not in clean
 
 
 def test_the_study_panel_fields_are_the_callback_outputs_in_order():
