@@ -68,6 +68,7 @@ CHANNELS = (
     "CLI: explain text",
     "CLI: explain --json",
     "CLI: predict --image",
+    "CLI: predict --studies",
     "worker: predict answer",
     "worker: explain answer",
     "what-if",
@@ -302,6 +303,26 @@ def test_the_predict_command_for_one_film_takes_the_same_decision(study, capsys)
     assert shown["shown_anyway"] is True and shown["probability"] == pytest.approx(study.document["probability"],
                                                                                    abs=2e-6)
     checked("CLI: predict --image")
+
+
+def test_the_predict_command_over_a_folder_gives_no_p_for_the_film_it_cannot_judge(study, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "studies"
+    shutil.copytree(DEMO_STUDIES, folder)
+    gated_film = folder / "NLMCXR_png" / "CXR90003_IM-90003-1001.png"
+    gated_film.write_bytes(study.image_bytes)  # the same study's film, upside down
+    assert cli_main(["predict", "--model", str(DEMO_MODEL), "--studies", str(folder)]) == 0
+    lines = {line["study"]: line for line in map(json.loads, capsys.readouterr().out.splitlines())}
+    gated = lines.pop("CXR90003")
+    assert gated["judged"] is False and gated["probability"] is None and gated["label"] is None
+    assert "upside down" in gated["not_judged_reason"]
+    assert lines and all(line["judged"] is True and line["probability"] is not None for line in lines.values())
+    assert cli_main(["predict", "--model", str(DEMO_MODEL), "--studies", str(folder), "--show-anyway"]) == 0
+    shown = {line["study"]: line for line in map(json.loads, capsys.readouterr().out.splitlines())}["CXR90003"]
+    assert shown["shown_anyway"] is True and shown["probability"] == pytest.approx(study.document["probability"],
+                                                                                   abs=1e-4)
+    checked("CLI: predict --studies")
 
 
 @pytest.fixture(scope="module")

@@ -173,12 +173,19 @@ def _command_predict(arguments: argparse.Namespace) -> int:
         studies = list(StudyCollection.from_folder(arguments.studies).studies.values())
     except ValueError as error:
         raise CommandError(f"no studies with images found in {arguments.studies}: {error}") from None
+    from cxrmodel.explain import Disclosure, study_distribution  # noqa: PLC0415 - only when the command runs
+
     bundle = load_bundle(arguments.model, trust_profile=arguments.trust_profile)
     prepared = [bundle.prepare(decode_image_file(study.image_paths[0]).pixels, study.report_text) for study in studies]
     probabilities = bundle.predict_studies(prepared)
-    for study, probability in zip(studies, probabilities, strict=True):
-        print(json.dumps({"study": study.study_id, "label": predicted_label(float(probability)),
-                          "probability": round(float(probability), 4), "truth_label": study.label_name}))
+    for study, item, probability in zip(studies, prepared, probabilities, strict=True):
+        # Each study's line takes the same disclosure decision as its explanation: no P for a film the model
+        # cannot judge, unless --show-anyway.
+        disclosure = Disclosure.from_distribution(study_distribution(bundle, item),
+                                                  shown_anyway=arguments.show_anyway)
+        line = disclosure.redact({"study": study.study_id, "label": predicted_label(float(probability)),
+                                  "probability": round(float(probability), 4)})
+        print(json.dumps({**line, "truth_label": study.label_name}))
     return 0
 
 
