@@ -12,6 +12,7 @@
   const HIDDEN = {display: "none"};
   const SHOWN = {display: "inline-block"};
   const SHOWN_ANYWAY_PREFIX = "Shown anyway: ";  // a study the model cannot judge, shown anyway (stamped)
+  const NOT_CONVERGED_TEXT = "did not converge: no verdict";  // cxrmodel.explain.evidence.NOT_CONVERGED_TEXT
 
   function verdict(overlap, rho) {
     const values = [overlap, rho].filter(function (value) { return typeof value === "number"; });
@@ -27,6 +28,11 @@
 
   function fixed(value) {
     return typeof value === "number" ? value.toFixed(2) : "n/a";
+  }
+
+  // Python's f"{value:.0%}".
+  function percent(value) {
+    return (100 * value).toFixed(0) + "%";
   }
 
   function stabilityBadge(data, shown, value) {
@@ -48,6 +54,14 @@
       " at τ = " + checked.thresholds[index].toFixed(2) + ", rank correlation of the two maps " + fixed(rho) +
       " (stable: both ≥ " + STABLE_OVERLAP + "; unstable: either < " + UNSTABLE_OVERLAP + ").";
     const stamp = data.shown_anyway ? SHOWN_ANYWAY_PREFIX : "";
+    if (checked.converged === false) {
+      return [stamp + "Stability check " + NOT_CONVERGED_TEXT, "badge bg-secondary stability-not-converged",
+              "Explained again with the " + checked.reference + " reference image, the attributions did not add up " +
+              "to the change in P: completeness error " + percent(checked.completeness_error) + " after " +
+              checked.steps + " steps, against a target of " + percent(checked.target_error) + ". Maps that do " +
+              "not add up are not a second story to compare the circles with, so the check gives no verdict.",
+              HIDDEN];
+    }
     return [stamp + "Circles " + word + " under a second reference (overlap " + fixed(overlap) + ", ρ " + fixed(rho) +
             ")",
             "badge bg-" + COLOURS[word] + " stability-" + word, title, HIDDEN];

@@ -137,15 +137,57 @@
 
   /*
    * The prediction card's deletion line at threshold index (Python mirror: components.evidence_view
-   * .region_evidence_text): what P(abnormal) becomes with that tau's circles removed, beside same-size random
-   * regions. sweep.evidence = {probability, regions: [[circles, P removed, P random], ...]}; null without it.
+   * .region_evidence_text): what P(abnormal) and the log-odds become with that tau's circles removed, beside
+   * same-size random regions.
    */
   const EVIDENCE_NOT_COMPUTED = "Deletion check: not computed for these clustering settings (it is computed " +
     "with the explanation, at the clustering it was explained with).";
 
+  // cxrmodel/explain/evidence_text.py, mirrored: effects said in log-odds (the model output before its sigmoid).
+  const SMALLEST_LOG_ODDS_CHANGE = 0.05;
+  const REMOVAL_LABELS = {
+    imputation: "filled in from the pixels around them",
+    surroundings: "filled with their blurred surroundings",
+    reference: "pasted over with the reference image",
+  };
+  const RAISED_TEXT = "Removing them raises the log-odds instead of lowering them, so this check gives the " +
+    "circles no support here.";
+
+  function removalLabel(removal) {
+    return REMOVAL_LABELS[removal || ""] || removal || "removed";
+  }
+
+  function logOddsPhrase(before, after) {
+    const change = after - before;
+    if (change <= -SMALLEST_LOG_ODDS_CHANGE) {
+      if (before > 0 && after >= 0) {
+        return "takes away " + (-change).toFixed(1) + " of the study's " + before.toFixed(1) + " log-odds";
+      }
+      return "lowers the log-odds from " + before.toFixed(1) + " to " + after.toFixed(1);
+    }
+    if (change >= SMALLEST_LOG_ODDS_CHANGE) {
+      return "raises the log-odds from " + before.toFixed(1) + " to " + after.toFixed(1);
+    }
+    return "leaves the log-odds at " + before.toFixed(1);
+  }
+
+  function controlPhrase(before, after) {
+    const change = after - before;
+    if (change <= -SMALLEST_LOG_ODDS_CHANGE) {
+      return "take " + (-change).toFixed(1);
+    }
+    if (change >= SMALLEST_LOG_ODDS_CHANGE) {
+      return "add " + change.toFixed(1);
+    }
+    return "leave them as they are";
+  }
+
+  // sweep.evidence = {probability, log_odds, removal, regions: [[circles, P removed, P random, log-odds removed,
+  // log-odds random] or null, ...]}; null without it.
   function regionEvidenceText(sweep, index, tau) {
     const shipped = sweep && sweep.evidence;
-    if (!shipped || !Array.isArray(shipped.regions) || index < 0 || index >= shipped.regions.length) {
+    if (!shipped || !Array.isArray(shipped.regions) || index < 0 || index >= shipped.regions.length ||
+        !shipped.regions[index]) {
       return EVIDENCE_NOT_COMPUTED;
     }
     const row = shipped.regions[index];
@@ -153,9 +195,23 @@
     if (circles === 0) {
       return "No circle at τ = " + tau.toFixed(2) + ": nothing to remove.";
     }
-    const noun = circles === 1 ? "circled region" : "circled regions";
-    return "Remove the " + circles + " " + noun + ": P " + shipped.probability.toFixed(3) + " → " +
-      row[1].toFixed(3) + " (same-size random regions: " + row[2].toFixed(3) + ")";
+    const noun = circles === 1 ? "the circled region" : "the " + circles + " circled regions";
+    const probability = shipped.probability;
+    const logOdds = shipped.log_odds;
+    const removedLogOdds = row[3];
+    const moved = Math.abs(removedLogOdds - logOdds) >= SMALLEST_LOG_ODDS_CHANGE;
+    let lead;
+    if (probability.toFixed(2) === row[1].toFixed(2)) {
+      lead = "P stays " + probability.toFixed(2) + (moved ? ", but removing" : "; removing");
+    } else {
+      lead = "P " + probability.toFixed(2) + " → " + row[1].toFixed(2) + ": removing";
+    }
+    let sentence = lead + " " + noun + " " + logOddsPhrase(logOdds, removedLogOdds) + "; same-size random regions " +
+      controlPhrase(logOdds, row[4]) + " (regions " + removalLabel(shipped.removal) + ").";
+    if (removedLogOdds - logOdds >= SMALLEST_LOG_ODDS_CHANGE) {
+      sentence += " " + RAISED_TEXT;
+    }
+    return sentence;
   }
 
   // The control's evidence element (data-cxr-evidence), rewritten for tau; nothing when it has none.

@@ -5,7 +5,8 @@ For every abnormal demo study, at the default sight sensitivity: P(abnormal) int
 reference, with the report replaced by padding; and the circles' deletion against the same-size random control
 twice — with the study's own report (what the page shows) and with an empty report (the image half on its own,
 where P is not saturated by the report). Also the top-3 words against 3 random words. Prints one row per study and
-the shares "circles lower P more than the random regions" in both settings.
+the shares "circles lower P more than the random regions" in both settings. This is the probability view;
+benchmarks/evidence_removal.py gives the same comparisons on the log-odds scale, for each region removal.
 
 Usage: .venv/bin/python benchmarks/evidence_demo_reliance.py [--tau 0.7] [--cache-dir DIR]
 """
@@ -58,7 +59,7 @@ def main() -> int:
         raw = attribution.raw_image_attribution
         raw = attribution.image_attribution if raw is None else raw
         alone = compute_evidence(
-            explainer.integrated_gradients.predict, prepared.model_image,
+            explainer.integrated_gradients.predict_log_odds, prepared.model_image,
             np.full_like(prepared.report.token_ids, PADDING_ID), reference,
             smooth_attribution_map(raw, config.default_attribution_smoothing), attribution.token_attribution,
             reference=explainer.image_baseline(settings), link_distance=config.default_link_distance, min_points=2,

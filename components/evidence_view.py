@@ -1,4 +1,4 @@
-"""How far to believe an explanation: what P(abnormal) does when the circled regions or top words are removed.
+"""How far to believe an explanation: what the decision does when the circled regions or top words are removed.
 
 Pure builders over the explanation document's ``evidence`` object (:func:`cxrmodel.explain.study.evidence_document`,
 :mod:`cxrmodel.explain.evidence`); no callbacks. Owns the ids ``region-evidence`` (one line in the prediction
@@ -7,7 +7,9 @@ card that assets/threshold.js rewrites on every slider move from the sweep's ``e
 "Words that moved the decision most") and ``modality-ledger`` (in the prediction card).
 
 The sweep shipped to the browser carries :func:`sweep_evidence`: per slider threshold, the circles removed and
-P after removing them and after removing same-size random regions.
+P and the log-odds after removing them and after removing same-size random regions. The sentences say the effects
+on the log-odds scale (the model's pre-sigmoid output), so a saturated study still gets an answer, and name how a
+region was removed (:mod:`cxrmodel.explain.evidence_text`, shared with ``explain``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dash import html
 from cxrmodel.explain import Disclosure
 from cxrmodel.explain.disclosure import SHOWN_ANYWAY_STAMP
 from cxrmodel.explain.evidence import ModalityAblation, modality_disagreements
+from cxrmodel.explain.evidence_text import region_sentence, removal_label, signed_change
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +42,25 @@ def sweep_evidence(evidence: dict | None, thresholds: list[float]) -> dict | Non
     """What the browser needs to say, at any tau, what removing that tau's circles does (pure).
 
     Returns:
-        ``{"probability": P, "regions": [[circles, P removed, P random], ...] per threshold}``, or None when the
-        document has no evidence or its thresholds are not the sweep's.
+        ``{"probability": P, "log_odds": L, "removal": name, "regions": [[circles, P removed, P random,
+        log-odds removed, log-odds random] or None, ...] per sweep threshold}`` — None for a threshold the evidence
+        has no row for (not computed yet) — or None when the document has no evidence for any sweep threshold.
     """
     if not evidence or not evidence.get("regions"):
         return None
-    regions = evidence["regions"]
-    if [round(float(region["threshold"]), 4) for region in regions] != [round(float(t), 4) for t in thresholds]:
-        logger.warning("evidence thresholds differ from the sweep's: not shipped")
+    rows = {round(float(region["threshold"]), 4): region for region in evidence["regions"]}
+    found = [rows.get(round(float(threshold), 4)) for threshold in thresholds]
+    if not any(found):
+        logger.warning("the evidence has no row at the sweep's thresholds: not shipped")
         return None
     return {
         "probability": float(evidence["probability"]),
-        "regions": [[int(region["circles"]), round(float(region["probability"]), 4),
-                     round(float(region["random_probability"]), 4)] for region in regions],
+        "log_odds": round(float(evidence["log_odds"]), 4),
+        "removal": evidence.get("removal"),
+        "regions": [None if region is None else
+                    [int(region["circles"]), round(float(region["probability"]), 4),
+                     round(float(region["random_probability"]), 4), round(float(region["log_odds"]), 4),
+                     round(float(region["random_log_odds"]), 4)] for region in found],
     }
 
 
@@ -62,24 +71,26 @@ def _plural(count: int, word: str) -> str:
 def region_evidence_text(shipped: dict | None, index: int, tau: float) -> str:
     """The prediction card's deletion line at the sweep's threshold ``index`` (Python mirror of the JS).
 
-    e.g. "Remove the 2 circled regions: P 0.99 → 0.41 (same-size random regions: 0.97)".
+    e.g. "P stays 1.00, but removing the 2 circled regions takes away 4.1 of the study's 9.3 log-odds; same-size
+    random regions take 0.2 (regions filled in from the pixels around them)."
+    (:func:`cxrmodel.explain.evidence_text.region_sentence`).
     """
-    if not shipped or index < 0 or index >= len(shipped.get("regions", [])):
+    if not shipped or index < 0 or index >= len(shipped.get("regions", [])) or shipped["regions"][index] is None:
         return NOT_COMPUTED_TEXT
-    circles, removed, random = shipped["regions"][index]
-    if circles == 0:
-        return f"No circle at τ = {tau:.2f}: nothing to remove."
-    noun = "circled region" if circles == 1 else "circled regions"
-    probability = shipped["probability"]
-    return (f"Remove the {circles} {noun}: P {probability:.3f} → {removed:.3f} "
-            f"(same-size random regions: {random:.3f})")
+    circles, removed, _random, removed_log_odds, random_log_odds = shipped["regions"][index]
+    return region_sentence(circles, tau, shipped["probability"], shipped["log_odds"], removed, removed_log_odds,
+                           random_log_odds, shipped.get("removal"))
 
 
 def region_evidence(shipped: dict | None, index: int, tau: float) -> html.Div:
     """The line as a component (id ``region-evidence``)."""
+    removal = (shipped or {}).get("removal")
     return html.Div(region_evidence_text(shipped, index, tau), id=REGION_EVIDENCE_ID, className="small mt-1",
-                    title="P(abnormal) after the pixels inside this τ's circles are replaced by the explanation's "
-                    "reference image, and the median P over random placements of the same disks inside the chest.")
+                    title=f"The pixels inside this τ's circles are {removal_label(removal)} (removal: "
+                    f"{removal or 'not computed'}), and the model is asked again; the control is the median over "
+                    "random placements of the same disks inside the chest, removed the same way. Changes are in "
+                    "log-odds of abnormal (the model output before its sigmoid), which still move when P is "
+                    "saturated at 1.00.")
 
 
 def word_evidence(evidence: dict | None, decided: Disclosure | None = None) -> html.Div | None:
@@ -100,29 +111,32 @@ def word_evidence(evidence: dict | None, decided: Disclosure | None = None) -> h
     if not words:
         return html.Div("Word deletion: the report has no words the model reads.", id=WORD_EVIDENCE_ID,
                         className="small text-muted mt-1")
-    probability = float(evidence["probability"])
+    probability, log_odds = float(evidence["probability"]), float(evidence["log_odds"])
     rows = [
         html.Tr([
             html.Td(f"top {entry['k']}"),
             html.Td(", ".join(entry.get("words", [])), className="text-break"),
             html.Td(f"{float(entry['probability']):.3f}"),
-            html.Td(f"{float(entry['random_probability']):.3f}", className="text-muted"),
+            html.Td(signed_change(log_odds, float(entry["log_odds"]))),
+            html.Td(signed_change(log_odds, float(entry["random_log_odds"])), className="text-muted"),
         ])
         for entry in words
     ]
     return html.Div(
         [
-            html.Div([*stamp, f"Remove the words that pushed most toward abnormal (P {probability:.3f} with all "
-                      "words):"], className="small"),
+            html.Div([*stamp, f"Remove the words that pushed most toward abnormal (with all words: P "
+                      f"{probability:.3f}, log-odds {log_odds:.1f}):"], className="small"),
             dbc.Table([html.Thead(html.Tr([html.Th("removed"), html.Th("words"), html.Th("P"),
-                                           html.Th("k random words", className="text-muted")])),
+                                           html.Th("log-odds change"),
+                                           html.Th("as many random words", className="text-muted")])),
                        html.Tbody(rows)],
                       size="sm", borderless=True, className="small mb-0 evidence-table"),
         ],
         id=WORD_EVIDENCE_ID,
         className="mt-2",
-        title="A removed word is replaced by padding, as the model sees a missing word; the last column is the "
-        "median P with the same number of randomly chosen words removed.",
+        title="A removed word is replaced by padding, as the model sees a missing word. Changes are in log-odds of "
+        "abnormal (the model output before its sigmoid), which still move when P is saturated; the last column is "
+        "the median change with the same number of randomly chosen words removed.",
     )
 
 
@@ -166,21 +180,28 @@ def modality_ledger(document: dict) -> html.Div | None:
     if not evidence:
         return None
     ledger = _ledger(evidence)
+    log_odds, ledger_log_odds = float(evidence["log_odds"]), evidence["modality"]["log_odds"]
+
+    def removed(half: str, name: str, value: float, class_name: str = "me-2") -> html.Span:
+        return html.Span(f"{half} {value:.3f} ({signed_change(log_odds, float(ledger_log_odds[name]))})",
+                         className=class_name)
+
     modality = document.get("modality", "multimodal")
+    label = html.Span("Removed → P (log-odds change): ", className="text-muted")
     if modality != "multimodal":
         # Removing the half a single-modality model does not read changes nothing: only its own half is shown.
         half = "report" if modality == "text" else "image"
-        children = [html.Span("Removed → P: ", className="text-muted"),
-                    html.Span(f"{half} {ledger.both_removed:.3f}", className="me-2")]
+        children = [label, removed(half, "both_removed", ledger.both_removed)]
     else:
         children = [
-            html.Span("Removed → P: ", className="text-muted"),
-            html.Span(f"image {ledger.image_removed:.3f}", className="me-2"),
-            html.Span(f"report {ledger.report_removed:.3f}", className="me-2"),
-            html.Span(f"both {ledger.both_removed:.3f}", className="text-muted"),
+            label,
+            removed("image", "image_removed", ledger.image_removed),
+            removed("report", "report_removed", ledger.report_removed),
+            removed("both", "both_removed", ledger.both_removed, "text-muted"),
         ]
     flags = [dbc.Alert(sentence, color="warning", className="small py-1 px-2 mt-1 mb-0 modality-flag")
              for sentence in disagreement_sentences(document)]
     return html.Div([html.Div(children), *flags], id=MODALITY_LEDGER_ID, className="small mt-1",
                     title="P(abnormal) with the image replaced by the reference image, with the report replaced "
-                    "by padding (an empty report), and with both (the reference pair of integrated gradients).")
+                    "by padding (an empty report), and with both (the reference pair of integrated gradients); in "
+                    "brackets the change in log-odds of abnormal (the model output before its sigmoid).")

@@ -3,7 +3,9 @@
 Owns the ids ``export-png`` / ``export-json`` (buttons), ``download-png`` / ``download-json`` (dcc.Download) and
 ``export-status``. Both exports use the study, the slider's sight sensitivity and the clustering controls of the
 moment; the JSON has exactly the schema of ``python -m cxrmodel explain --json``. They read the explanation from
-the cache (a study must have been explained, which it has once it is on screen) and never recompute it.
+the cache (a study must have been explained, which it has once it is on screen) and never recompute it. The JSON
+carries the stability check in ``evidence.stability`` whenever it was run for the study (read from the cache
+too; null when it was not), with its verdict, or ``"converged": false`` and no verdict.
 
 Both take the study's :class:`cxrmodel.explain.Disclosure`, with the reader's Show anyway read from the
 ``shown-anyway`` store (components.distribution_gate; a value for another study never counts): for a film the
@@ -128,7 +130,10 @@ def export_document(
     resolver: StudyResolver,
     attribution_smoothing=None,
 ) -> tuple[dict, StudySource] | None:
-    """(explanation document, source) of the current view from the cache, or None when not explained yet."""
+    """(explanation document, source) of the current view from the cache, or None when not explained yet.
+
+    The stability check is read from the cache as the badge reads it (no TensorFlow); None when it was not run.
+    """
     source = resolver.source(study_id, session_id)
     if source is None:
         return None
@@ -138,7 +143,8 @@ def export_document(
     explanation = explainer.cached(source.image_bytes, source.report_text, settings)
     if explanation is None:
         return None
-    return explanation_document(explainer.bundle, explanation, settings), source
+    checked = explainer.stability(source.image_bytes, source.report_text, settings, compute=False)
+    return explanation_document(explainer.bundle, explanation, settings, checked), source
 
 
 def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver) -> None:

@@ -126,11 +126,13 @@ def sweep_chart_figure(
         ))
     shipped = sweep.get("evidence")
     if shipped and len(shipped.get("regions", [])) == len(thresholds):
-        # The deletion curve: P(abnormal) (as %, right axis) with each tau's circles removed, and the control.
+        # The deletion curve: P(abnormal) (as %, right axis) with each tau's circles removed, and the control; a
+        # gap where a tau's evidence is not computed yet.
         for column, name, colour, dash in ((1, DELETION_TRACE_NAME, DELETION_COLOUR, "solid"),
                                            (2, RANDOM_DELETION_TRACE_NAME, DELETION_COLOUR, "dot")):
             figure.add_trace(go.Scatter(
-                x=thresholds, y=[100.0 * float(row[column]) for row in shipped["regions"]], name=name, yaxis="y2",
+                x=thresholds, y=[None if row is None else 100.0 * float(row[column]) for row in shipped["regions"]],
+                name=name, yaxis="y2",
                 mode="lines", line={"color": colour, "width": 1.5, "dash": dash},
                 hovertemplate=f"P(abnormal) %{{y:.1f}}% {name}<extra></extra>",
             ))

@@ -5,8 +5,10 @@ demo). The check explains the study again with a second one (:func:`cxrmodel.exp
 the blurred study for a "mean" explanation) and compares the two maps
 (:meth:`cxrmodel.explain.StudyExplainer.stability`): the overlap (Jaccard) of their signal pixels at the current
 tau and the rank correlation of the two maps, as a badge — **stable** (both ≥ 0.5), **unstable** (either < 0.2)
-or **partly** — with the numbers on hover. The badge follows the slider in the browser (``cxr.stabilityBadge`` in
-assets/stability.js; :func:`badge_parts` is its Python mirror) with no request.
+or **partly** — with the numbers on hover. When either explanation missed its completeness target the maps are
+not a story to compare, and the badge says the check **did not converge** and gives no verdict. The badge follows
+the slider in the browser (``cxr.stabilityBadge`` in assets/stability.js; :func:`badge_parts` is its Python
+mirror) with no request.
 
 It doubles the gradient work, so it is not computed with every explanation: when the second attribution is
 already in the cache the badge is shown as soon as the study is (a plain callback, numpy only); otherwise a
@@ -33,7 +35,13 @@ from components import study_loading
 from components.study_checks import register_study_check
 from components.threshold_control import SIGHT_SENSITIVITY_ID, nearest_threshold_index, snap_sight_sensitivity
 from cxrmodel.explain import Disclosure
-from cxrmodel.explain.evidence import STABLE_OVERLAP, UNSTABLE_OVERLAP, stability_verdict
+from cxrmodel.explain.evidence import (
+    NOT_CONVERGED_TEXT,
+    STABLE_OVERLAP,
+    UNSTABLE_OVERLAP,
+    stability_converged,
+    stability_verdict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +95,13 @@ def badge_parts(data: dict | None, shown: dict | None, sight_sensitivity: float 
              f"{checked['thresholds'][index]:.2f}, rank correlation of the two maps {rho_text} (stable: both ≥ "
              f"{STABLE_OVERLAP}; unstable: either < {UNSTABLE_OVERLAP}).")
     stamp = SHOWN_ANYWAY_PREFIX if data.get("shown_anyway") else ""
+    if not stability_converged(checked):
+        return [f"{stamp}Stability check {NOT_CONVERGED_TEXT}",
+                "badge bg-secondary stability-not-converged",
+                f"Explained again with the {checked['reference']} reference image, the attributions did not add up "
+                f"to the change in P: completeness error {checked['completeness_error']:.0%} after "
+                f"{checked['steps']} steps, against a target of {checked['target_error']:.0%}. Maps that do not add "
+                "up are not a second story to compare the circles with, so the check gives no verdict.", HIDDEN]
     return [f"{stamp}Circles {verdict} under a second reference (overlap {overlap_text}, ρ {rho_text})",
             f"badge bg-{VERDICT_COLOURS[verdict]} stability-{verdict}", title, HIDDEN]
 

@@ -3,7 +3,8 @@
     python -m cxrmodel predict --model BUNDLE --studies DIR
     python -m cxrmodel explain --model BUNDLE [--image FILE] (--report FILE | --report-text TEXT) [--threshold TAU]
         [--distance PX] [--min-points N] [--steps auto|N] [--method RULE] [--baseline black|blur|mean]
-        [--smoothing SIGMA] [--cache-dir DIR] [--save-attributions OUT.npz] [--json] [--show-anyway]
+        [--smoothing SIGMA] [--evidence none|current|all] [--removal imputation|surroundings|reference]
+        [--cache-dir DIR] [--save-attributions OUT.npz] [--json] [--show-anyway]
 
 ``predict`` prints one JSON line per study, ``{"study", "label", "probability", "truth_label"}``; ``explain`` prints
 the explanation as readable lines, or with ``--json`` as one JSON document: that output is the commands' product.
@@ -18,7 +19,10 @@ those numbers null; ``--show-anyway`` prints them, stamped ``shown anyway`` (``"
 a lateral view. ``predict --studies`` lists every study's P for research and is not gated. Inputs are checked
 before the model is loaded. ``explain`` works for a bundle of any modality: a text-only bundle needs no
 ``--image`` (one given is not read), an image-only one still takes the report (it is not read; the words list is
-empty). :func:`cxrmodel.cli.main.build_parser` registers both with :func:`add_parsers`; the
+empty). ``--evidence`` says how much deletion evidence to compute: ``current`` (the default) removes the circles
+drawn at the chosen sight sensitivity, ``all`` those of every slider threshold, ``none`` computes none (the
+explanation alone, faster; ``evidence`` is null). The figures at a threshold are the page's for the same study and
+settings. :func:`cxrmodel.cli.main.build_parser` registers both with :func:`add_parsers`; the
 model, explainer and decoder are imported when a command runs, so ``--help`` loads no TensorFlow.
 """
 
@@ -125,36 +129,44 @@ def readable_explanation(document: dict, disclosure: Disclosure | None = None) -
 
 
 def evidence_lines(document: dict) -> list[str]:
-    """The deletion evidence in words (the same numbers as the page's prediction card and word table)."""
+    """The deletion evidence in words (the same numbers and region sentence as the page's prediction card and word
+    table; changes in log-odds, the model's pre-sigmoid output)."""
+    from cxrmodel.explain.evidence_text import region_sentence, signed_change  # noqa: PLC0415 - with the command
+
     evidence = document.get("evidence")
     if not evidence:
         return []
-    probability = float(evidence["probability"])
+    probability, log_odds = float(evidence["probability"]), float(evidence["log_odds"])
     tau = document["settings"]["sight_sensitivity"]
-    lines = []
+    lines = [f"log-odds of abnormal = {log_odds:.2f} (the model output before its sigmoid)"]
     regions = evidence["regions"]  # none for a text-only model
-    region = min(regions, key=lambda entry: abs(entry["threshold"] - tau)) if regions else {"circles": 0}
-    if region["circles"]:
-        lines.append(f"remove the {region['circles']} circled region(s) at tau {region['threshold']:.2f}: "
-                     f"P {probability:.3f} -> {region['probability']:.3f} "
-                     f"(same-size random regions: {region['random_probability']:.3f})")
+    region = min(regions, key=lambda entry: abs(entry["threshold"] - tau)) if regions else None
+    if region is not None:
+        lines.append(f"at tau {region['threshold']:.2f}: " + region_sentence(
+            region["circles"], region["threshold"], probability, log_odds, region["probability"],
+            region["log_odds"], region["random_log_odds"], evidence.get("removal")))
     for word in evidence["words"]:
-        lines.append(f"remove the top {word['k']} word(s) ({', '.join(word['words'])}): P -> {word['probability']:.3f} "
-                     f"({word['k']} random word(s): {word['random_probability']:.3f})")
-    ledger = evidence["modality"]
+        lines.append(f"remove the top {word['k']} word(s) ({', '.join(word['words'])}): "
+                     f"P -> {word['probability']:.3f}, log-odds {signed_change(log_odds, word['log_odds'])} "
+                     f"({word['k']} random word(s): {signed_change(log_odds, word['random_log_odds'])})")
+    ledger, ledger_log_odds = evidence["modality"], evidence["modality"]["log_odds"]
     modality = document.get("modality", "multimodal")
-    if modality == "multimodal":
-        lines.append(f"removed -> P: image {ledger['image_removed']:.3f}, report {ledger['report_removed']:.3f}, "
-                     f"both {ledger['both_removed']:.3f}")
-    else:  # removing the half the model does not read changes nothing; only its own half is worth a line
-        half = "report" if modality == "text" else "image"
-        lines.append(f"removed -> P: {half} {ledger['both_removed']:.3f}")
+    # Removing the half a single-modality model does not read changes nothing; only its own half is worth a line.
+    halves = {"multimodal": (("image", "image_removed"), ("report", "report_removed"), ("both", "both_removed")),
+              "text": (("report", "both_removed"),), "image": (("image", "both_removed"),)}[modality]
+    lines.append("removed -> P (log-odds change): " + ", ".join(
+        f"{half} {ledger[name]:.3f} ({signed_change(log_odds, ledger_log_odds[name])})" for half, name in halves))
     checked = evidence.get("stability")
     if checked:
         overlap = "n/a" if checked["overlap"] is None else f"{checked['overlap']:.2f}"
         rho = "n/a" if checked["rank_correlation"] is None else f"{checked['rank_correlation']:.2f}"
-        lines.append(f"stability against the {checked['reference']} reference: {checked['verdict']} "
-                     f"(signal overlap {overlap}, rank correlation {rho})")
+        if checked.get("converged", True):
+            lines.append(f"stability against the {checked['reference']} reference: {checked['verdict']} "
+                         f"(signal overlap {overlap}, rank correlation {rho})")
+        else:
+            lines.append(f"stability against the {checked['reference']} reference: did not converge, no verdict "
+                         f"(completeness error {checked['completeness_error']:.1%}, target "
+                         f"{checked['target_error']:.1%})")
     return lines
 
 
@@ -273,6 +285,7 @@ def _command_explain(arguments: argparse.Namespace) -> int:
         method=arguments.method,
         image_baseline=arguments.baseline,
         attribution_smoothing=arguments.smoothing,
+        removal=arguments.removal,
     )
     cache = None
     if arguments.cache_dir:
@@ -280,9 +293,9 @@ def _command_explain(arguments: argparse.Namespace) -> int:
 
         cache = ExplanationCache(arguments.cache_dir)
     explainer = StudyExplainer(bundle, cache)
-    explanation = explainer.explain(image_bytes, report, settings)
+    explanation = explainer.explain(image_bytes, report, settings, evidence_scope=arguments.evidence)
     checked = explainer.stability(image_bytes, report, settings) if arguments.stability else None
-    document = explanation_document(bundle, explanation, settings, checked)
+    document = explanation_document(bundle, explanation, settings, checked, evidence_scope=arguments.evidence)
     # One decision for both outputs: a film the model cannot judge is printed without its numbers, unless asked.
     disclosure = Disclosure.of(document, shown_anyway=arguments.show_anyway)
     if arguments.save_attributions:
@@ -324,6 +337,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     predict.set_defaults(handler=_command_predict)
 
     from cxrmodel.explain import METHODS  # noqa: PLC0415 - with the parser, not with cxrmodel.cli
+    from cxrmodel.explain.evidence import EVIDENCE_SCOPES  # noqa: PLC0415
+    from cxrmodel.explain.removal import REMOVALS  # noqa: PLC0415
 
     explain = subparsers.add_parser(
         "explain",
@@ -354,6 +369,14 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument("--baseline", choices=("black", "blur", "mean"), default=None,
                          help="image baseline (default: the bundle's; 'mean' = its mean normal training image)")
     explain.add_argument("--smoothing", type=attribution_smoothing, default=None, metavar="SIGMA", help=SMOOTHING_HELP)
+    explain.add_argument("--evidence", choices=EVIDENCE_SCOPES, default="current",
+                         help="deletion evidence to compute: 'current' (default) removes the circles drawn at "
+                         "--threshold, 'all' those of every slider threshold, 'none' computes none (faster; "
+                         "evidence is null)")
+    explain.add_argument("--removal", choices=REMOVALS, default=None,
+                         help="how the evidence removes a region: 'imputation' (default: filled in from the pixels "
+                         "around it, noisy linear imputation), 'surroundings' (its blurred surroundings) or "
+                         "'reference' (the reference image pasted in)")
     explain.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
     explain.add_argument("--save-attributions", type=Path, default=None,
                          help="write the maps, token scores and grid-to-image mapping to this .npz (read by detect)")

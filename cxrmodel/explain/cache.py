@@ -43,10 +43,13 @@ logger = logging.getLogger(__name__)
 MAGIC = b"CXRIG\x00\x01\n"
 """First bytes of every stored record (format name and version 1)."""
 
-KEY_VERSION = 3
+KEY_VERSION = 4
 """Part of every key: bump it when the meaning of a stored explanation changes (2: report section headers are
 no longer model words, so an entry for a headed report computed before that has shifted word slots; 3: entries
-carry the deletion evidence, :mod:`cxrmodel.explain.evidence`)."""
+carry the deletion evidence, :mod:`cxrmodel.explain.evidence`; 4: that evidence carries log-odds beside every P
+and removes regions by imputation — an entry of version 3 would be shown without log-odds, so it is not read).
+Stored evidence also carries its own version (:data:`cxrmodel.explain.evidence.EVIDENCE_VERSION`): evidence of
+another version found under a current key is computed again (forward passes only), never shown."""
 
 DEFAULT_SIZE_LIMIT = 2 * 1024**3
 """Default bound on the cache's size on disk, bytes (2 GiB)."""

@@ -1,29 +1,39 @@
 """Does the model's decision really depend on what the circles and words show? Deletion evidence for one study.
 
 Integrated gradients can be complete and still point at regions whose removal changes nothing. This module
-asks the model itself, with batched forward passes, what P(abnormal) becomes when the highlighted evidence is
-taken away, and compares that with taking away something of the same size at random:
+asks the model itself, with batched forward passes, what the decision becomes when the highlighted evidence is
+taken away, and compares that with taking away something of the same size at random. Every figure is given twice:
+as P(abnormal) and as the **log-odds** of abnormal, read from the model's pre-sigmoid output
+(:func:`cxrmodel.modeling.builders.log_odds_model`), never from P. A saturated sigmoid hides every effect on the
+probability scale (P 0.9999 → 0.9998 is a drop from 9.2 to 8.5 log-odds), and in float32 P rounds to exactly 1.0
+beyond about 16.6 log-odds, where log(P / (1 − P)) would be infinite.
 
-* **Regions** — for every sight sensitivity of the slider's sweep (:data:`cxrmodel.detection.SLIDER_THRESHOLDS`):
-  P after the pixels inside that threshold's circles (model grid: every pixel whose centre lies within a
-  circle's radius of its centre) are replaced by the explanation's own reference image (the IG image baseline);
-  and the **control**: the median P over :data:`RANDOM_PLACEMENTS` seeded placements of the same disks (same
-  pixel shapes, so the same total area) at random inside the chest. The chest is the film's body outline on the
-  model grid (:func:`chest_mask`: the largest connected part brighter than the black border, holes filled, so the
-  dark lungs are inside it); a disk is placed only where it lies wholly inside it, and the disks of one placement
-  do not overlap each other where that can be avoided.
-* **Words** — P after the k report slots with the largest signed attribution (the strongest evidence toward
-  abnormal) are replaced by padding, as the model sees a missing word, k = 1 … :data:`MAX_REMOVED_WORDS`; the
-  control is the median P over seeded sets of k random seen slots.
-* **Modality ledger** — P with the image replaced by the reference, with the report replaced by padding
-  (an empty report), and with both (which is the IG baseline pair, so it equals ``baseline_probability``).
+* **Regions** — for every requested sight sensitivity (by default the slider's sweep,
+  :data:`cxrmodel.detection.SLIDER_THRESHOLDS`): the decision after the pixels inside that threshold's circles
+  (model grid: every pixel whose centre lies within a circle's radius of its centre) are **removed** by the
+  evidence's removal (:mod:`cxrmodel.explain.removal`: by default filled in from the pixels around them by noisy
+  linear imputation, so the removal does not paste a finding of its own; the explanation's reference image is the
+  named alternative ``"reference"``); and the **control**: the median over :data:`RANDOM_PLACEMENTS` seeded
+  placements of the same disks (same pixel shapes, so the same total area) at random inside the chest, removed
+  the same way. The chest is the film's body outline on the model grid (:func:`chest_mask`: the largest
+  connected part brighter than the black border, holes filled, so the dark lungs are inside it); a disk is placed
+  only where it lies wholly inside it, and the disks of one placement do not overlap each other where that can
+  be avoided. Each threshold's figures depend on that threshold alone, so the evidence at one threshold is the
+  same whether it was computed alone (``explain --evidence current``) or with the whole sweep.
+* **Words** — the decision after the k report slots with the largest signed attribution (the strongest evidence
+  toward abnormal) are replaced by padding, as the model sees a missing word, k = 1 … :data:`MAX_REMOVED_WORDS`;
+  the control is the median over seeded sets of k random seen slots.
+* **Modality ledger** — the decision with the image replaced by the reference, with the report replaced by
+  padding (an empty report), and with both (which is the IG baseline pair, so it equals ``baseline_probability``).
+  A whole film has no surroundings to impute it from, so the ledger keeps the reference image.
 
-Every number is a probability the model gives for an input this module builds (:func:`region_input` and
+Every number is what the model gives for an input this module builds (:func:`region_input` and
 :func:`word_input` rebuild the inputs, so a test can run the model on them and get the same figure).
 
-The evidence is computed once per study, with the attribution, for the bundle's default clustering (link
-distance, minimum points, map smoothing): the circles it removes are the slider's circles at those settings.
-It is stored with the attribution in the explanation cache.
+The evidence is computed with the attribution for the bundle's default clustering (link distance, minimum
+points, map smoothing): the circles it removes are the slider's circles at those settings. It is stored with the
+attribution in the explanation cache; :data:`EVIDENCE_VERSION` is part of it, so evidence of another meaning is
+never read as this one.
 """
 
 from __future__ import annotations
@@ -32,14 +42,22 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from cxrmodel.detection import SLIDER_THRESHOLDS, Circle, sweep_circles
+from cxrmodel.explain.removal import DEFAULT_REMOVAL, check_removal, remove_region
 from cxrmodel.text import PADDING_ID
 
 logger = logging.getLogger(__name__)
+
+EVIDENCE_VERSION = 2
+"""Version of the stored evidence's meaning (2: log-odds from the pre-sigmoid output beside every P, and a named
+region removal). Stored evidence of another version is computed again."""
+
+EVIDENCE_SCOPES = ("none", "current", "all")
+"""How much evidence to compute: none, the sight sensitivity drawn only, or every slider threshold."""
 
 RANDOM_PLACEMENTS = 5
 """Seeded random placements (regions) or random word sets (words) per control; the control is their median."""
@@ -54,8 +72,36 @@ _PLACEMENT_TRIES = 25
 _RANDOM_SEED = 20260601
 _CHUNK = 32
 
-Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""(n, S, S, 3) float32 images, (n, T) int32 token ids -> (n,) P(abnormal)."""
+PredictLogOdds = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(n, S, S, 3) float32 images, (n, T) int32 token ids -> (n,) log-odds of abnormal (the pre-sigmoid output)."""
+
+
+def probability_of(log_odds: float) -> float:
+    """P(abnormal) of a log-odds: the sigmoid, rounded through float32 as the model's own output is."""
+    if log_odds < -700.0:  # exp would overflow; P is 0 in any float
+        return 0.0
+    return float(np.float32(1.0 / (1.0 + math.exp(-log_odds))))
+
+
+def scope_thresholds(scope: str, sight_sensitivity: float) -> tuple[float, ...]:
+    """The sight sensitivities whose circles the evidence of ``scope`` removes (:data:`EVIDENCE_SCOPES`).
+
+    ``"none"`` gives none, ``"current"`` the one drawn, ``"all"`` the slider's sweep (with the one drawn added
+    when it lies off the slider's grid).
+
+    Raises:
+        ValueError: For an unknown scope.
+    """
+    if scope not in EVIDENCE_SCOPES:
+        raise ValueError(f"unknown evidence scope {scope!r}; choose one of {', '.join(EVIDENCE_SCOPES)}")
+    if scope == "none":
+        return ()
+    if scope == "current":
+        return (float(sight_sensitivity),)
+    thresholds = tuple(float(threshold) for threshold in SLIDER_THRESHOLDS)
+    if any(math.isclose(threshold, sight_sensitivity, abs_tol=1e-9) for threshold in thresholds):
+        return thresholds
+    return tuple(sorted((*thresholds, float(sight_sensitivity))))
 
 
 @dataclass(frozen=True)
@@ -63,11 +109,13 @@ class RegionDeletion:
     """Removing one sight sensitivity's circles.
 
     Attributes:
-        threshold: The sight sensitivity (a slider threshold).
+        threshold: The sight sensitivity.
         circles: Circles removed (those the slider draws at this threshold).
-        probability: P(abnormal) with the pixels inside them replaced by the reference image.
-        random_probability: Median P with the same disks placed at random inside the chest.
+        probability: P(abnormal) with the pixels inside them removed (:attr:`Evidence.removal`).
+        random_probability: Median P with the same disks placed at random inside the chest and removed alike.
         area_fraction: Removed grid pixels / chest grid pixels.
+        log_odds: Log-odds of abnormal with the circles removed (pre-sigmoid output, natural log).
+        random_log_odds: Median log-odds with the random placements removed.
     """
 
     threshold: float
@@ -75,6 +123,8 @@ class RegionDeletion:
     probability: float
     random_probability: float
     area_fraction: float
+    log_odds: float
+    random_log_odds: float
 
 
 @dataclass(frozen=True)
@@ -86,17 +136,21 @@ class WordDeletion:
         probability: P(abnormal) with them replaced by padding.
         random_probability: Median P with k random seen slots replaced by padding.
         slots: The removed model slots (indices into the token ids), strongest first.
+        log_odds: Log-odds of abnormal with them replaced by padding.
+        random_log_odds: Median log-odds with k random seen slots replaced by padding.
     """
 
     k: int
     probability: float
     random_probability: float
     slots: tuple[int, ...]
+    log_odds: float
+    random_log_odds: float
 
 
 @dataclass(frozen=True)
 class ModalityAblation:
-    """P(abnormal) with one half of the study, or both, replaced by its reference."""
+    """The decision with one half of the study, or both, replaced by its reference: P(abnormal) or log-odds."""
 
     image_removed: float
     report_removed: float
@@ -108,16 +162,21 @@ class Evidence:
     """Deletion evidence of one study (see the module docstring).
 
     Attributes:
-        reference: The image reference used ("mean", "blur", "black"; "array" for a custom one).
+        reference: The image reference of the explanation ("mean", "blur", "black"; "array" for a custom one):
+            the ledger's removed image, and the regions' fill when ``removal`` is "reference".
         probability: P(abnormal) of the intact study, from the same forward passes.
         link_distance: Clustering link distance of the removed circles (model-grid pixels).
         min_points: Smallest cluster of the removed circles.
         smoothing: Sigma of the map smoothing the circles were found on (model-grid pixels).
-        regions: One per slider threshold, in the sweep's order.
+        regions: One per requested sight sensitivity, ascending.
         words: k = 1 … min(:data:`MAX_REMOVED_WORDS`, seen slots).
-        modality: The modality ledger.
+        modality: The modality ledger, P(abnormal).
+        log_odds: Log-odds of abnormal of the intact study.
+        modality_log_odds: The modality ledger, log-odds.
+        removal: How a region is removed (:data:`cxrmodel.explain.removal.REMOVALS`).
         placements: Random placements / word sets per control.
         forward_passes: Model inputs evaluated (distinct ones; repeats are shared).
+        version: :data:`EVIDENCE_VERSION` of the code that computed it.
     """
 
     reference: str
@@ -128,8 +187,12 @@ class Evidence:
     regions: tuple[RegionDeletion, ...]
     words: tuple[WordDeletion, ...]
     modality: ModalityAblation
+    log_odds: float
+    modality_log_odds: ModalityAblation
+    removal: str = DEFAULT_REMOVAL
     placements: int = RANDOM_PLACEMENTS
     forward_passes: int = 0
+    version: int = EVIDENCE_VERSION
 
     def to_dict(self) -> dict:
         """JSON-ready form (the cache's and the explanation document's)."""
@@ -143,8 +206,12 @@ class Evidence:
         """Inverse of :meth:`to_dict`.
 
         Raises:
-            KeyError, TypeError, ValueError: When ``document`` is not what :meth:`to_dict` writes.
+            KeyError, TypeError, ValueError: When ``document`` is not what :meth:`to_dict` writes, including stored
+                evidence of an older version (no log-odds).
         """
+        version = int(document.get("version", 1))
+        if version != EVIDENCE_VERSION:
+            raise ValueError(f"stored evidence has version {version}, this code reads {EVIDENCE_VERSION}")
         return cls(
             reference=str(document["reference"]),
             probability=float(document["probability"]),
@@ -154,15 +221,40 @@ class Evidence:
             regions=tuple(RegionDeletion(**region) for region in document["regions"]),
             words=tuple(WordDeletion(**dict(word, slots=tuple(word["slots"]))) for word in document["words"]),
             modality=ModalityAblation(**document["modality"]),
+            log_odds=float(document["log_odds"]),
+            modality_log_odds=ModalityAblation(**document["modality_log_odds"]),
+            removal=check_removal(str(document["removal"])),
             placements=int(document.get("placements", RANDOM_PLACEMENTS)),
             forward_passes=int(document.get("forward_passes", 0)),
+            version=version,
         )
 
-    def matches(self, link_distance: float, min_points: int, smoothing: float) -> bool:
-        """True when the removed circles are those of these clustering settings."""
+    def matches(self, link_distance: float, min_points: int, smoothing: float,
+                removal: str | None = None) -> bool:
+        """True when the removed circles are those of these clustering settings (and, if given, this removal)."""
         return (math.isclose(self.link_distance, float(link_distance), rel_tol=0, abs_tol=1e-9)
                 and self.min_points == int(min_points)
-                and math.isclose(self.smoothing, float(smoothing), rel_tol=0, abs_tol=1e-9))
+                and math.isclose(self.smoothing, float(smoothing), rel_tol=0, abs_tol=1e-9)
+                and (removal is None or self.removal == removal))
+
+    def region_at(self, threshold: float) -> RegionDeletion | None:
+        """The region row of this sight sensitivity, or None when it was not computed."""
+        return next((region for region in self.regions
+                     if math.isclose(region.threshold, float(threshold), rel_tol=0, abs_tol=1e-9)), None)
+
+    def covers(self, thresholds: Sequence[float]) -> bool:
+        """True when every one of ``thresholds`` has its region row (a model that reads no film needs none)."""
+        return all(self.region_at(threshold) is not None for threshold in thresholds)
+
+    def with_regions_of(self, other: Evidence) -> Evidence:
+        """This evidence with ``other``'s region rows added where this one has none (rows kept ascending).
+
+        Both must be of the same study, clustering and removal: every row depends on its own threshold alone.
+        """
+        rows = {round(region.threshold, 9): region for region in other.regions}
+        rows.update({round(region.threshold, 9): region for region in self.regions})
+        return replace(self, regions=tuple(rows[key] for key in sorted(rows)),
+                       forward_passes=self.forward_passes + other.forward_passes)
 
 
 def chest_mask(model_image: np.ndarray) -> np.ndarray:
@@ -256,9 +348,11 @@ def random_circles_mask(circles: Sequence[Circle], chest: np.ndarray, seed: int,
     return mask
 
 
-def region_input(model_image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(S, S, 3) float32: ``model_image`` with the pixels of ``mask`` replaced by ``reference``'s."""
-    return np.where(np.asarray(mask, bool)[:, :, None], reference, model_image).astype(np.float32)
+def region_input(model_image: np.ndarray, mask: np.ndarray, removal: str = DEFAULT_REMOVAL,
+                 reference: np.ndarray | None = None) -> np.ndarray:
+    """(S, S, 3) float32: ``model_image`` with the pixels of ``mask`` removed by ``removal``
+    (:func:`cxrmodel.explain.removal.remove_region`; ``reference`` is the fill of the "reference" removal)."""
+    return remove_region(model_image, mask, removal, reference)
 
 
 def word_input(token_ids: np.ndarray, slots: Sequence[int]) -> np.ndarray:
@@ -301,15 +395,15 @@ class _Batch:
             self.tokens.append(tokens())
         return self._index[key]
 
-    def run(self, predict: Predict) -> np.ndarray:
-        results = [np.asarray(predict(np.stack(self.images[start : start + _CHUNK]),
-                                      np.stack(self.tokens[start : start + _CHUNK])), np.float64).reshape(-1)
+    def run(self, predict_log_odds: PredictLogOdds) -> np.ndarray:
+        results = [np.asarray(predict_log_odds(np.stack(self.images[start : start + _CHUNK]),
+                                               np.stack(self.tokens[start : start + _CHUNK])), np.float64).reshape(-1)
                    for start in range(0, len(self.images), _CHUNK)]
         return np.concatenate(results) if results else np.zeros(0)
 
 
 def compute_evidence(
-    predict: Predict,
+    predict_log_odds: PredictLogOdds,
     model_image: np.ndarray | None,
     token_ids: np.ndarray,
     reference_image: np.ndarray | None,
@@ -322,30 +416,35 @@ def compute_evidence(
     smoothing: float,
     thresholds: Sequence[float] = SLIDER_THRESHOLDS,
     placements: int = RANDOM_PLACEMENTS,
+    removal: str = DEFAULT_REMOVAL,
 ) -> Evidence:
     """Deletion evidence of one study (see the module docstring).
 
     Args:
-        predict: The model: (n, S, S, 3) images and (n, T) token ids -> (n,) P(abnormal).
+        predict_log_odds: The model: (n, S, S, 3) images and (n, T) token ids -> (n,) log-odds of abnormal, the
+            pre-sigmoid output (``IntegratedGradientsExplainer.predict_log_odds``).
         model_image: (S, S, 3) float32 in [0, 1], the study on the model grid.
         token_ids: (T,) int32, the report's model slots.
         reference_image: (S, S, 3) float32, the IG image baseline of the explanation.
         attribution_map: (S, S), the map the slider's circles are found on (smoothed when smoothing is on); None
             for a model that does not read the image (text-only): no regions are removed, and ``model_image`` and
-            ``reference_image`` may be None (``predict`` ignores images then).
+            ``reference_image`` may be None (``predict_log_odds`` ignores images then).
         token_attribution: (T,), signed attribution per slot; None for a model that does not read the report
-            (image-only): no words are removed (``predict`` ignores the tokens then).
+            (image-only): no words are removed (``predict_log_odds`` ignores the tokens then).
         reference: Name of the reference image ("mean", "blur", "black" or "array").
         link_distance, min_points: The clustering of the slider's circles (model-grid pixels, points).
         smoothing: The sigma ``attribution_map`` was smoothed with (recorded, not applied).
-        thresholds: Sight sensitivities, the sweep's.
+        thresholds: Sight sensitivities whose circles are removed (ascending; empty: words and ledger only).
         placements: Random placements / word sets per control.
+        removal: How a region is removed (:data:`cxrmodel.explain.removal.REMOVALS`).
 
     Returns:
-        The evidence; every probability is the model's output for an input built by :func:`region_input` /
-        :func:`word_input` from these arguments.
+        The evidence; every figure is the model's output for an input built by :func:`region_input` /
+        :func:`word_input` from these arguments (P is the sigmoid of the log-odds).
     """
-    if attribution_map is None:  # a text-only model: a one-pixel placeholder that predict never reads
+    check_removal(removal)
+    thresholds = sorted(float(threshold) for threshold in thresholds)
+    if attribution_map is None:  # a text-only model: a one-pixel placeholder that the model never reads
         model_image = reference_image = np.zeros((1, 1, 3), np.float32)
     image = np.asarray(model_image, np.float32)
     tokens = np.asarray(token_ids, np.int32)
@@ -360,8 +459,9 @@ def compute_evidence(
         "both_removed": batch.add(("both",), lambda: reference_image, lambda: empty_report),
     }
 
+    # 1. Regions: each threshold's circles and their random placements, removed alike.
     region_plans = []
-    if attribution_map is not None:
+    if attribution_map is not None and thresholds:
         chest = chest_mask(image)
         depth = chest_depth(chest)
         chest_pixels = max(int(chest.sum()), 1)
@@ -375,17 +475,18 @@ def compute_evidence(
             continue
         signature = tuple((c.x, c.y, c.r) for c in circles)
         mask = circles_mask(circles, size)
-        index = batch.add(("region", signature), lambda mask=mask: region_input(image, reference_image, mask),
-                          lambda: tokens)
+        index = batch.add(("region", signature),
+                          lambda mask=mask: region_input(image, mask, removal, reference_image), lambda: tokens)
         controls = [
             batch.add(("random", signature, seed),
                       lambda seed=seed, circles=circles: region_input(
-                          image, reference_image, random_circles_mask(circles, chest, seed, depth)),
+                          image, random_circles_mask(circles, chest, seed, depth), removal, reference_image),
                       lambda: tokens)
             for seed in range(placements)
         ]
         region_plans.append((threshold, len(circles), index, controls, float(mask.sum()) / chest_pixels))
 
+    # 2. Words: the top k slots toward abnormal and k random seen slots, replaced by padding.
     ranked = [] if token_attribution is None else ranked_slots(tokens, token_attribution)
     word_plans = []
     for k in range(1, min(MAX_REMOVED_WORDS, len(ranked)) + 1):
@@ -398,31 +499,41 @@ def compute_evidence(
                                       lambda chosen=chosen: word_input(tokens, chosen)))
         word_plans.append((k, slots, index, controls))
 
-    probabilities = batch.run(predict)
-    logger.debug("evidence: %d distinct forward passes", len(probabilities))
+    # 3. One batched run of every distinct input: log-odds; P is their sigmoid.
+    log_odds = batch.run(predict_log_odds)
+    logger.debug("evidence: %d distinct forward passes", len(log_odds))
 
     def median(indices: list[int]) -> float:
-        return float(np.median(probabilities[indices]))
+        return float(np.median(log_odds[indices]))
+
+    def probability(index: int) -> float:
+        return probability_of(float(log_odds[index]))
 
     return Evidence(
         reference=reference,
-        probability=float(probabilities[intact]),
+        probability=probability(intact),
         link_distance=float(link_distance),
         min_points=int(min_points),
         smoothing=float(smoothing),
         regions=tuple(
-            RegionDeletion(threshold=float(threshold), circles=count, probability=float(probabilities[index]),
-                           random_probability=median(controls), area_fraction=round(area, 6))
+            RegionDeletion(threshold=float(threshold), circles=count, probability=probability(index),
+                           random_probability=float(np.median([probability(i) for i in controls])),
+                           area_fraction=round(area, 6), log_odds=float(log_odds[index]),
+                           random_log_odds=median(controls))
             for threshold, count, index, controls, area in region_plans
         ),
         words=tuple(
-            WordDeletion(k=k, probability=float(probabilities[index]), random_probability=median(controls),
-                         slots=slots)
+            WordDeletion(k=k, probability=probability(index),
+                         random_probability=float(np.median([probability(i) for i in controls])), slots=slots,
+                         log_odds=float(log_odds[index]), random_log_odds=median(controls))
             for k, slots, index, controls in word_plans
         ),
-        modality=ModalityAblation(**{name: float(probabilities[index]) for name, index in modality.items()}),
+        modality=ModalityAblation(**{name: probability(index) for name, index in modality.items()}),
+        log_odds=float(log_odds[intact]),
+        modality_log_odds=ModalityAblation(**{name: float(log_odds[index]) for name, index in modality.items()}),
+        removal=removal,
         placements=int(placements),
-        forward_passes=len(probabilities),
+        forward_passes=len(log_odds),
     )
 
 
@@ -522,8 +633,26 @@ def stability(first: np.ndarray, second: np.ndarray, thresholds: Sequence[float]
     return {"rank_correlation": None if rho is None else round(rho, 4), "overlaps": overlaps}
 
 
-def stability_verdict(overlap: float | None, rank_correlation: float | None) -> str:
-    """"stable", "partly" or "unstable" from the overlap at tau and the rank correlation (pure)."""
+NOT_CONVERGED_TEXT = "did not converge: no verdict"
+"""What a stability check whose integrated gradients missed their completeness target says instead of a verdict."""
+
+
+def stability_converged(checked: dict) -> bool:
+    """True when both explanations a stability check compares met their completeness target.
+
+    A check without the ``converged`` field (computed before it was recorded) counts as converged.
+    """
+    return bool(checked.get("converged", True))
+
+
+def stability_verdict(overlap: float | None, rank_correlation: float | None, converged: bool = True) -> str | None:
+    """"stable", "partly" or "unstable" from the overlap at tau and the rank correlation (pure).
+
+    None when either explanation did not converge: maps whose attributions do not add up to the change in P are
+    not a second story to compare the first with, so no verdict is given.
+    """
+    if not converged:
+        return None
     values = [value for value in (overlap, rank_correlation) if value is not None]
     if not values:
         return "unstable"

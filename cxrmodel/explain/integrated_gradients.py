@@ -113,6 +113,13 @@ SMALLEST_INTERVAL = 2.0**-16
 """Adaptive refinement never splits an interval narrower than this (in α)."""
 
 
+def probability_from_log_odds(log_odds: np.ndarray) -> np.ndarray:
+    """P(abnormal) from log-odds, (n,) float64: the sigmoid, rounded through float32 as the model's output is."""
+    values = np.asarray(log_odds, np.float64)
+    with np.errstate(over="ignore"):  # exp of a large negative log-odds is inf: P is then exactly 0
+        return (1.0 / (1.0 + np.exp(-values))).astype(np.float32).astype(np.float64)
+
+
 def _used_slots(token_ids: np.ndarray) -> np.ndarray:
     return np.asarray(token_ids) != PADDING_ID
 
@@ -199,7 +206,11 @@ class IntegratedGradientsExplainer:
         """
         import tensorflow as tf  # noqa: PLC0415 - TensorFlow only when an explainer is really built
 
-        from cxrmodel.modeling.builders import embedding_space_model, model_modality  # noqa: PLC0415
+        from cxrmodel.modeling.builders import (  # noqa: PLC0415
+            embedding_space_model,
+            log_odds_model,
+            model_modality,
+        )
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -210,6 +221,7 @@ class IntegratedGradientsExplainer:
         self.batch_size = int(batch_size)
         self.mean_image = None if mean_image is None else np.asarray(mean_image, np.float32)
         self._embedding_model = embedding_space_model(model)
+        self._log_odds_model = log_odds_model(model)
         self._embedding_layer = model.get_layer("word_embedding") if self.reads_report else None
         # A half the model does not read rides along the path as a one-element placeholder that the compiled
         # functions never feed to the model (so one code path serves all three models).
@@ -266,22 +278,25 @@ class IntegratedGradientsExplainer:
         if reads_report:
             forward_specs.append(tf.TensorSpec((None, self.max_tokens), tf.int32))
 
+        log_odds_network = self._log_odds_model
+
         @tf.function(input_signature=forward_specs, autograph=False)
         def forward(*batch):
-            """P(abnormal) of a batch of model inputs (any batch size: one trace)."""
+            """Log-odds of abnormal (the pre-sigmoid output) of a batch of model inputs (any batch size: one trace)."""
             self.trace_counts["forward"] = self.trace_counts.get("forward", 0) + 1
             names = [name for name, read in (("image", reads_image), ("report_tokens", reads_report)) if read]
-            return tf.reshape(model(dict(zip(names, batch, strict=True)), training=False), (-1,))
+            return tf.reshape(log_odds_network(dict(zip(names, batch, strict=True)), training=False), (-1,))
 
         self._path_gradients = path_gradients
         self._end_point_probabilities = end_point_probabilities
         self._forward = forward
 
-    def predict(self, model_images: np.ndarray | None, token_ids: np.ndarray | None, chunk: int = 32) -> np.ndarray:
-        """P(abnormal) of a batch, (n,) float64, through one compiled forward function.
+    def predict_log_odds(self, model_images: np.ndarray | None, token_ids: np.ndarray | None,
+                         chunk: int = 32) -> np.ndarray:
+        """Log-odds of abnormal of a batch, (n,) float64 (natural log), through one compiled forward function.
 
-        The same model as :meth:`cxrmodel.modeling.Bundle.predict` (Keras ``predict``), about half its cost per
-        image on CPU for the few hundred inputs of the deletion evidence (BENCHMARKS.md).
+        Read from the model's pre-sigmoid output (:func:`cxrmodel.modeling.builders.log_odds_model`), never from
+        P: in float32, P rounds to exactly 1.0 beyond about 16.6 log-odds, where log(P / (1 − P)) is infinite.
 
         Args:
             model_images: (n, S, S, 3) float32 in [0, 1]; ignored (may be None) for a text-only model.
@@ -297,6 +312,19 @@ class IntegratedGradientsExplainer:
         parts = [self._forward(*(array[start : start + chunk] for array in batch)).numpy()
                  for start in range(0, count, chunk)]
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+
+    def predict(self, model_images: np.ndarray | None, token_ids: np.ndarray | None, chunk: int = 32) -> np.ndarray:
+        """P(abnormal) of a batch, (n,) float64: the sigmoid of :meth:`predict_log_odds`.
+
+        The same model as :meth:`cxrmodel.modeling.Bundle.predict` (Keras ``predict``), about half its cost per
+        image on CPU for the few hundred inputs of the deletion evidence (BENCHMARKS.md).
+
+        Args:
+            model_images: (n, S, S, 3) float32 in [0, 1]; ignored (may be None) for a text-only model.
+            token_ids: (n, max_tokens) int; ignored (may be None) for an image-only model.
+            chunk: Inputs per call.
+        """
+        return probability_from_log_odds(self.predict_log_odds(model_images, token_ids, chunk))
 
     @property
     def trace_count(self) -> int:

@@ -11,8 +11,10 @@ contract (see :func:`explanation_document`):
 "timing_ms": {...}}``
 
 ``evidence`` is the deletion evidence (:func:`evidence_document`, :mod:`cxrmodel.explain.evidence`): what
-P(abnormal) becomes when each sight sensitivity's circles, the top-k words or a whole half of the study are
-removed, beside same-size random controls; null when it was not computed for the circles drawn.
+P(abnormal) and the log-odds of abnormal (the model's pre-sigmoid output) become when each sight sensitivity's
+circles, the top-k words or a whole half of the study are removed, beside same-size random controls, and which
+region removal was used; null when it was not computed for the circles drawn (or not asked for:
+``explain --evidence none``).
 
 ``distribution`` is the TensorFlow-free out-of-distribution check of the image against the bundle's mean
 training image (:mod:`cxrmodel.imaging.distribution`); ``in_distribution`` is None when it cannot be checked.
@@ -48,13 +50,17 @@ from cxrmodel.detection import (
 from cxrmodel.explain.baselines import make_image_baseline
 from cxrmodel.explain.cache import ExplanationCache, explanation_key
 from cxrmodel.explain.evidence import (
+    EVIDENCE_SCOPES,
     Evidence,
     compute_evidence,
+    scope_thresholds,
     second_reference,
     stability,
+    stability_converged,
     stability_verdict,
 )
 from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer, ProgressCallback
+from cxrmodel.explain.removal import DEFAULT_REMOVAL, check_removal
 from cxrmodel.explain.results import StudyAttribution, word_attributions
 from cxrmodel.explain.settings import DEFAULT_INTEGRATION, IntegrationSettings
 from cxrmodel.imaging import decode_image
@@ -76,6 +82,8 @@ class ExplanationSettings:
         image_baseline: "black", "blur" or "mean"; None = the bundle's default.
         attribution_smoothing: Sigma in model-grid pixels of the sum-preserving blur of the image attribution
             map (:mod:`cxrmodel.detection.smoothing`); 0 = the raw map; None = the bundle's default.
+        removal: How the deletion evidence removes a region (:data:`cxrmodel.explain.removal.REMOVALS`); None =
+            :data:`cxrmodel.explain.removal.DEFAULT_REMOVAL`.
     """
 
     sight_sensitivity: float | None = None
@@ -85,6 +93,12 @@ class ExplanationSettings:
     method: str = DEFAULT_INTEGRATION.method
     image_baseline: str | None = None
     attribution_smoothing: float | None = None
+    removal: str | None = None
+
+
+def region_removal(settings: ExplanationSettings) -> str:
+    """The region removal of the deletion evidence under ``settings`` (the default when they name none)."""
+    return DEFAULT_REMOVAL if settings.removal is None else check_removal(settings.removal)
 
 
 @dataclass(frozen=True)
@@ -111,7 +125,8 @@ class StudyExplainer:
             bundle: The model bundle.
             cache: Where attributions (and their evidence) are kept; None = nowhere.
             batch_size: Gradient batch size.
-            with_evidence: Compute the deletion evidence with every attribution (:meth:`evidence`).
+            with_evidence: Compute the deletion evidence at every slider threshold with every attribution
+                (:meth:`evidence`); a call can ask for less or none (``evidence_scope``).
         """
         self.bundle = bundle
         self.cache = cache
@@ -159,6 +174,7 @@ class StudyExplainer:
         compute: bool = True,
         progress: ProgressCallback | None = None,
         with_evidence: bool | None = None,
+        evidence_scope: str | None = None,
     ) -> tuple[PreparedStudy, StudyAttribution | None, bool, dict[str, float]]:
         """Decode, prepare and attribute one study (cached when a cache is configured).
 
@@ -173,10 +189,17 @@ class StudyExplainer:
             compute: False = only look in the cache; the attribution is None when it is not there (then no
                 TensorFlow is touched in this process).
             progress: Passed to the integrated-gradients loop (fraction done, message).
-            with_evidence: Compute the deletion evidence with a new attribution; None = the explainer's setting.
+            with_evidence: Compute the deletion evidence at every slider threshold (True) or none (False); None =
+                the explainer's setting.
+            evidence_scope: ``"none"``, ``"current"`` (the circles drawn at ``settings``' sight sensitivity) or
+                ``"all"`` (every slider threshold) (:data:`cxrmodel.explain.evidence.EVIDENCE_SCOPES`); overrides
+                ``with_evidence``. Evidence the cache already holds is completed, never computed twice.
         """
         timing: dict[str, float] = {}
-        evidence_wanted = self.with_evidence if with_evidence is None else bool(with_evidence)
+        if evidence_scope is None:
+            evidence_scope = "all" if (self.with_evidence if with_evidence is None else with_evidence) else "none"
+        evidence_wanted = evidence_scope != "none"
+        evidence_thresholds = self.evidence_thresholds(settings, evidence_scope)
         started = time.perf_counter()
         if self.bundle.reads_image:
             if not image_bytes:
@@ -202,7 +225,7 @@ class StudyExplainer:
             evidence_started = time.perf_counter()
             if progress is not None:
                 progress(1.0, "Checking the evidence (removing the circles and words)")
-            evidence = self.evidence(prepared, attribution, settings)
+            evidence = self.evidence(prepared, attribution, settings, evidence_thresholds)
             timing["evidence"] = (time.perf_counter() - evidence_started) * 1000.0
             return dataclasses.replace(attribution, evidence=evidence.to_dict())
 
@@ -213,11 +236,12 @@ class StudyExplainer:
             key = self.cache_key(image_bytes, report_text, settings)
             if compute:
                 attribution, cached = self.cache.get_or_compute(key, run)
-                if cached and evidence_wanted and not self.evidence_matches(attribution, settings):
-                    # Stored without evidence, or for other clustering: add it (forward passes only, no gradients).
+                if cached and evidence_wanted and not self.evidence_matches(attribution, settings, evidence_thresholds):
+                    # Stored without evidence, for other clustering or removal, or for fewer thresholds: add what
+                    # is missing (forward passes only, no gradients).
                     evidence_started = time.perf_counter()
-                    attribution = dataclasses.replace(
-                        attribution, evidence=self.evidence(prepared, attribution, settings).to_dict())
+                    completed = self.completed_evidence(prepared, attribution, settings, evidence_thresholds)
+                    attribution = dataclasses.replace(attribution, evidence=completed.to_dict())
                     timing["evidence"] = (time.perf_counter() - evidence_started) * 1000.0
                     self.cache.put(key, attribution)
             else:
@@ -239,22 +263,56 @@ class StudyExplainer:
         """Single-linkage distance to use (model-grid pixels): the settings' choice or the bundle's default."""
         return self.bundle.config.default_link_distance if settings.link_distance is None else settings.link_distance
 
-    def evidence_matches(self, attribution: StudyAttribution, settings: ExplanationSettings) -> bool:
-        """True when the attribution carries evidence for ``settings``' clustering (circles as drawn)."""
+    def sight_sensitivity(self, settings: ExplanationSettings) -> float:
+        """The tau the circles are drawn at: the settings' choice or the bundle's default."""
+        if settings.sight_sensitivity is None:
+            return self.bundle.config.default_sight_sensitivity
+        return float(settings.sight_sensitivity)
+
+    def evidence_thresholds(self, settings: ExplanationSettings, scope: str) -> tuple[float, ...]:
+        """The sight sensitivities whose circles the evidence of ``scope`` removes; none for a model that reads no
+        film (its evidence is the words and the ledger)."""
+        thresholds = scope_thresholds(scope, self.sight_sensitivity(settings))
+        return thresholds if self.bundle.reads_image else ()
+
+    def stored_evidence(self, attribution: StudyAttribution, settings: ExplanationSettings) -> Evidence | None:
+        """The attribution's evidence when it is of this version, ``settings``' clustering and removal, else None."""
         if attribution.evidence is None:
-            return False
+            return None
         try:
             evidence = Evidence.from_dict(attribution.evidence)
         except (KeyError, TypeError, ValueError):
-            return False
-        return evidence.matches(self.link_distance(settings), settings.min_points, self.attribution_smoothing(settings))
+            return None
+        if not evidence.matches(self.link_distance(settings), settings.min_points, self.attribution_smoothing(settings),
+                                region_removal(settings)):
+            return None
+        return evidence
+
+    def evidence_matches(self, attribution: StudyAttribution, settings: ExplanationSettings,
+                         thresholds: Sequence[float] = ()) -> bool:
+        """True when the attribution carries evidence for ``settings``' clustering and removal (circles as drawn)
+        with a region row for each of ``thresholds``."""
+        evidence = self.stored_evidence(attribution, settings)
+        return evidence is not None and evidence.covers(thresholds)
+
+    def completed_evidence(self, prepared: PreparedStudy, attribution: StudyAttribution,
+                           settings: ExplanationSettings, thresholds: Sequence[float]) -> Evidence:
+        """The attribution's stored evidence with the rows of ``thresholds`` it lacks computed and added (all of
+        it computed when nothing usable is stored)."""
+        stored = self.stored_evidence(attribution, settings)
+        if stored is None:
+            return self.evidence(prepared, attribution, settings, thresholds)
+        missing = [threshold for threshold in thresholds if stored.region_at(threshold) is None]
+        return self.evidence(prepared, attribution, settings, missing).with_regions_of(stored)
 
     def evidence(self, prepared: PreparedStudy, attribution: StudyAttribution,
                  settings: ExplanationSettings, thresholds: Sequence[float] = SLIDER_THRESHOLDS) -> Evidence:
         """Deletion evidence of an attribution (:mod:`cxrmodel.explain.evidence`): batched forward passes.
 
         The removed circles are the slider's at ``settings``' clustering (the map smoothed as for display) at
-        each of ``thresholds``; the reference image is the attribution's own image baseline.
+        each of ``thresholds``, removed by ``settings``' region removal (:func:`region_removal`); the reference
+        image (the ledger's removed film, and the fill of the "reference" removal) is the attribution's own image
+        baseline. Every figure is read from the model's pre-sigmoid output (log-odds) and P is its sigmoid.
         """
         baseline = self.image_baseline(settings)
         sigma = self.attribution_smoothing(settings)
@@ -267,7 +325,7 @@ class StudyExplainer:
             if sigma > 0.0:
                 attribution_map = smooth_attribution_map(attribution_map, sigma)
         return compute_evidence(
-            self.integrated_gradients.predict,
+            self.integrated_gradients.predict_log_odds,
             prepared.model_image,
             prepared.report.token_ids,
             reference_image,
@@ -278,6 +336,7 @@ class StudyExplainer:
             min_points=settings.min_points,
             smoothing=sigma,
             thresholds=thresholds,
+            removal=region_removal(settings),
         )
 
     def stability_reference(self, settings: ExplanationSettings) -> str:
@@ -295,21 +354,33 @@ class StudyExplainer:
             compute: False = only from the cache (no TensorFlow): None when either attribution is missing.
 
         Returns:
-            ``{"reference", "rank_correlation", "overlaps": [per slider threshold], "thresholds"}`` or None.
+            ``{"reference", "rank_correlation", "overlaps": [per slider threshold], "thresholds", "converged",
+            "completeness_error", "target_error", "steps"}`` or None. ``converged`` is False when either
+            explanation missed its completeness target; ``completeness_error`` and ``steps`` are then those of the
+            worse of the two (relative error, integration nodes). A check that did not converge gives no verdict
+            (:func:`cxrmodel.explain.evidence.stability_verdict`).
         """
         if not self.bundle.reads_image:
             return None  # the check compares image maps; a text-only model has none
+        # The maps are compared, not the evidence: neither call computes any.
         _prepared, first, _cached, _timing = self.attribute(image_bytes, report_text, settings, compute=compute,
-                                                            progress=progress)
+                                                            progress=progress, evidence_scope="none")
         if first is None:
             return None
         other = dataclasses.replace(settings, image_baseline=self.stability_reference(settings))
         _prepared, second, _cached, _timing = self.attribute(image_bytes, report_text, other, compute=compute,
-                                                             progress=progress, with_evidence=False)
+                                                             progress=progress, evidence_scope="none")
         if second is None:
             return None
+        worse = max((first.completeness, second.completeness), key=lambda completeness: completeness.relative_error)
+        converged = bool(first.completeness.converged and second.completeness.converged)
+        if not converged:
+            logger.warning("stability check against the %s reference did not converge (completeness error %.3g "
+                           "after %d steps): no verdict", other.image_baseline, worse.relative_error, worse.steps)
         return {"reference": other.image_baseline, "thresholds": list(SLIDER_THRESHOLDS),
-                **stability(first.image_attribution, second.image_attribution)}
+                **stability(first.image_attribution, second.image_attribution),
+                "converged": converged, "completeness_error": float(worse.relative_error),
+                "target_error": float(worse.target_error), "steps": int(worse.steps)}
 
     def cached(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> Explanation | None:
         """The explanation if its attribution is in the cache, else None; never computes, never loads the model."""
@@ -324,9 +395,15 @@ class StudyExplainer:
         report_text: str,
         settings: ExplanationSettings,
         progress: ProgressCallback | None = None,
+        evidence_scope: str | None = None,
     ) -> Explanation:
-        """Full explanation of one study: attribution plus circles at the requested sight sensitivity."""
-        prepared, attribution, cached, timing = self.attribute(image_bytes, report_text, settings, progress=progress)
+        """Full explanation of one study: attribution plus circles at the requested sight sensitivity.
+
+        Args:
+            evidence_scope: Which deletion evidence to compute (:meth:`attribute`); None = the explainer's setting.
+        """
+        prepared, attribution, cached, timing = self.attribute(image_bytes, report_text, settings, progress=progress,
+                                                               evidence_scope=evidence_scope)
         return self._finish(prepared, attribution, cached, timing, settings)
 
     def _finish(
@@ -369,61 +446,90 @@ def _finite_or_none(value: float) -> float | None:
 
 def stability_document(checked: dict | None, sight_sensitivity: float) -> dict | None:
     """The evidence's ``stability`` object at one tau: ``{"reference", "overlap", "rank_correlation",
-    "verdict"}`` (:meth:`StudyExplainer.stability`), or None when it was not checked."""
+    "verdict", "converged", "completeness_error", "target_error"}`` (:meth:`StudyExplainer.stability`), or None
+    when it was not checked. ``verdict`` is "stable", "partly" or "unstable", and null when the check did not
+    converge (``converged`` false; ``completeness_error`` says how far it was from ``target_error``)."""
     if not checked:
         return None
     thresholds = checked["thresholds"]
     index = min(range(len(thresholds)), key=lambda i: (abs(thresholds[i] - sight_sensitivity), i))
     overlap = checked["overlaps"][index]
+    converged = stability_converged(checked)
     return {"reference": checked["reference"], "overlap": overlap, "rank_correlation": checked["rank_correlation"],
-            "verdict": stability_verdict(overlap, checked["rank_correlation"])}
+            "verdict": stability_verdict(overlap, checked["rank_correlation"], converged),
+            "converged": converged, "completeness_error": checked.get("completeness_error"),
+            "target_error": checked.get("target_error")}
+
+
+def _log_odds(value: float) -> float:
+    return round(float(value), 4)
 
 
 def evidence_document(explanation: Explanation, settings: ExplanationSettings,
-                      checked_stability: dict | None = None) -> dict | None:
+                      checked_stability: dict | None = None, scope: str = "all") -> dict | None:
     """The document's ``evidence`` object, or None when the attribution carries none for these circles.
 
-    ``{"reference", "link_distance_model_grid", "min_points", "attribution_smoothing", "placements",
-    "probability", "regions": [{"threshold", "circles", "probability", "random_probability", "area_fraction"}],
-    "words": [{"k", "probability", "random_probability", "words": [written word, ...], "starts": [offset, ...]}],
-    "modality": {"image_removed", "report_removed", "both_removed"}, "stability": None}`` — probabilities to 6
-    decimals (see :mod:`cxrmodel.explain.evidence`).
+    ``{"removal", "reference", "link_distance_model_grid", "min_points", "attribution_smoothing", "placements",
+    "probability", "log_odds", "regions": [{"threshold", "circles", "probability", "random_probability",
+    "log_odds", "random_log_odds", "area_fraction"}], "words": [{"k", "probability", "random_probability",
+    "log_odds", "random_log_odds", "words": [written word, ...], "starts": [offset, ...]}], "modality":
+    {"image_removed", "report_removed", "both_removed", "log_odds": {"image_removed", "report_removed",
+    "both_removed"}}, "stability": {...} | None}`` — probabilities to 6 decimals, log-odds (natural log, the model's
+    pre-sigmoid output, with the removal applied) to 4 (see :mod:`cxrmodel.explain.evidence`). ``removal`` names
+    how a region was removed (:data:`cxrmodel.explain.removal.REMOVALS`); words are replaced by padding and the
+    ledger's film by the reference image ``reference``.
+
+    Args:
+        scope: ``"all"``: every region row stored; ``"current"``: the row of the tau drawn only; ``"none"``: None.
     """
+    if scope not in EVIDENCE_SCOPES:
+        raise ValueError(f"unknown evidence scope {scope!r}; choose one of {', '.join(EVIDENCE_SCOPES)}")
     stored = explanation.attribution.evidence
-    if stored is None:
+    if stored is None or scope == "none":
         return None
     try:
         evidence = Evidence.from_dict(stored)
-    except (KeyError, TypeError, ValueError):
-        logger.warning("ignoring malformed stored evidence")
+    except (KeyError, TypeError, ValueError) as error:
+        logger.warning("ignoring stored evidence this code cannot read (%s)", error)
         return None
-    if not evidence.matches(explanation.link_distance, settings.min_points, explanation.attribution_smoothing):
+    if not evidence.matches(explanation.link_distance, settings.min_points, explanation.attribution_smoothing,
+                            region_removal(settings)):
         return None
+    regions = evidence.regions
+    if scope == "current":
+        regions = tuple(region for region in regions
+                        if math.isclose(region.threshold, explanation.sight_sensitivity, abs_tol=1e-9))
     report = explanation.prepared.report
 
     def written(slots: tuple[int, ...]) -> list:
         return [report.tokens[report.positions[slot]] for slot in slots if slot < len(report.positions)]
 
     return {
+        "removal": evidence.removal,
         "reference": evidence.reference,
         "link_distance_model_grid": evidence.link_distance,
         "min_points": evidence.min_points,
         "attribution_smoothing": evidence.smoothing,
         "placements": evidence.placements,
         "probability": round(evidence.probability, 6),
+        "log_odds": _log_odds(evidence.log_odds),
         "regions": [
             {"threshold": region.threshold, "circles": region.circles, "probability": round(region.probability, 6),
-             "random_probability": round(region.random_probability, 6), "area_fraction": region.area_fraction}
-            for region in evidence.regions
+             "random_probability": round(region.random_probability, 6), "log_odds": _log_odds(region.log_odds),
+             "random_log_odds": _log_odds(region.random_log_odds), "area_fraction": region.area_fraction}
+            for region in regions
         ],
         "words": [
             {"k": word.k, "probability": round(word.probability, 6),
-             "random_probability": round(word.random_probability, 6),
+             "random_probability": round(word.random_probability, 6), "log_odds": _log_odds(word.log_odds),
+             "random_log_odds": _log_odds(word.random_log_odds),
              "words": [token.text for token in written(word.slots)],
              "starts": [token.start for token in written(word.slots)]}
             for word in evidence.words
         ],
-        "modality": {name: round(value, 6) for name, value in dataclasses.asdict(evidence.modality).items()},
+        "modality": {**{name: round(value, 6) for name, value in dataclasses.asdict(evidence.modality).items()},
+                     "log_odds": {name: _log_odds(value)
+                                  for name, value in dataclasses.asdict(evidence.modality_log_odds).items()}},
         "stability": stability_document(checked_stability, explanation.sight_sensitivity),
     }
 
@@ -441,8 +547,13 @@ def study_distribution(bundle: Bundle, prepared: PreparedStudy) -> dict | None:
 
 
 def explanation_document(bundle: Bundle, explanation: Explanation, settings: ExplanationSettings,
-                         checked_stability: dict | None = None) -> dict:
-    """The stable JSON document of an explanation (see the module docstring)."""
+                         checked_stability: dict | None = None, evidence_scope: str = "all") -> dict:
+    """The stable JSON document of an explanation (see the module docstring).
+
+    Args:
+        checked_stability: :meth:`StudyExplainer.stability`'s result, or None when it was not checked.
+        evidence_scope: Which evidence rows the document carries (:func:`evidence_document`).
+    """
     attribution = explanation.attribution
     completeness = attribution.completeness
     mapping = explanation.prepared.mapping
@@ -489,7 +600,7 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
             "image_baseline": settings.image_baseline or bundle.config.default_image_baseline,
             "attribution_smoothing": explanation.attribution_smoothing,
         },
-        "evidence": evidence_document(explanation, settings, checked_stability),
+        "evidence": evidence_document(explanation, settings, checked_stability, evidence_scope),
         "cached": explanation.cached,
         "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},
     }

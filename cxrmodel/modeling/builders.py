@@ -10,6 +10,8 @@ Every model is assembled from three named sub-models so that the explanation eng
 
 Integrated gradients needs gradients with respect to the *embedding output* (token ids are not
 differentiable); :func:`embedding_space_model` builds the same network with the embedded report as input.
+The deletion evidence reads the decision on the log-odds scale; :func:`log_odds_model` builds the same network
+with the sigmoid of ``abnormal_probability`` left off (the saved model is not changed).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from cxrmodel.modeling.config import (
     APPLICATION_BACKBONES,
@@ -192,15 +194,18 @@ def model_modality(model: keras.Model) -> str:
     raise ValueError(f"model inputs {sorted(names)} are neither 'image' nor 'report_tokens'")
 
 
-def embedding_space_model(model: keras.Model) -> keras.Model:
-    """The same model with the *embedded* report as input instead of token ids.
+def _fused_features(model: keras.Model, report_input: str) -> tuple[dict[str, keras.KerasTensor], keras.KerasTensor]:
+    """New inputs for ``model``'s encoders and the fused features they give (the decision head's input).
 
-    Shares every weight with ``model``, of any of :data:`MODALITIES`. Inputs (a dict): ``image`` (batch, S, S, 3)
-    when the model reads the image and ``embedded_report`` (batch, max_tokens, embedding_dimension) when it reads
-    the report; output P(abnormal) (batch, 1). Used for integrated gradients.
+    Args:
+        model: A model built by :func:`build_model`.
+        report_input: ``"embedded_report"`` (the text encoder's input, for gradients) or ``"report_tokens"``
+            (token ids through the model's own embedding layer).
+
+    Returns:
+        ``(inputs by name, fused features)``, sharing every weight with ``model``.
     """
     modality = model_modality(model)
-    head = model.get_layer("decision_head")
     inputs: dict[str, keras.KerasTensor] = {}
     features = []
     if modality in ("multimodal", "image"):
@@ -209,7 +214,62 @@ def embedding_space_model(model: keras.Model) -> keras.Model:
         features.append(image_encoder(inputs["image"]))
     if modality in ("multimodal", "text"):
         text_encoder = model.get_layer("text_encoder")
-        inputs["embedded_report"] = keras.Input(text_encoder.input.shape[1:], name="embedded_report")
-        features.append(text_encoder(inputs["embedded_report"]))
+        if report_input == "embedded_report":
+            inputs["embedded_report"] = keras.Input(text_encoder.input.shape[1:], name="embedded_report")
+            embedded = inputs["embedded_report"]
+        else:
+            tokens = model.get_layer("report_tokens")
+            inputs["report_tokens"] = keras.Input(tokens.output.shape[1:], dtype="int32", name="report_tokens")
+            embedded = model.get_layer("word_embedding")(inputs["report_tokens"])
+        features.append(text_encoder(embedded))
     joined = layers.Concatenate(name="fused_features")(features) if len(features) > 1 else features[0]
-    return keras.Model(inputs, head(joined), name="embedding_space_model")
+    return inputs, joined
+
+
+def embedding_space_model(model: keras.Model) -> keras.Model:
+    """The same model with the *embedded* report as input instead of token ids.
+
+    Shares every weight with ``model``, of any of :data:`MODALITIES`. Inputs (a dict): ``image`` (batch, S, S, 3)
+    when the model reads the image and ``embedded_report`` (batch, max_tokens, embedding_dimension) when it reads
+    the report; output P(abnormal) (batch, 1). Used for integrated gradients.
+    """
+    inputs, joined = _fused_features(model, "embedded_report")
+    return keras.Model(inputs, model.get_layer("decision_head")(joined), name="embedding_space_model")
+
+
+class PreSigmoidReadout(layers.Layer):
+    """The output unit of a sigmoid ``Dense(1)`` without its sigmoid: ``hidden @ kernel + bias``.
+
+    Holds the Dense layer itself, so it reads the same weights (nothing is copied) and computes exactly what the
+    Dense layer feeds its activation.
+    """
+
+    def __init__(self, dense: layers.Dense, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.dense = dense
+
+    def call(self, hidden):
+        log_odds = ops.matmul(hidden, self.dense.kernel)
+        return log_odds if self.dense.bias is None else ops.add(log_odds, self.dense.bias)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.dense.units)
+
+
+def log_odds_model(model: keras.Model) -> keras.Model:
+    """The same model with the log-odds of abnormal as output: the input of the final sigmoid, not its output.
+
+    A saturated sigmoid hides every effect on the probability scale, and in float32 P(abnormal) rounds to exactly
+    1.0 beyond about 16.6 log-odds, where log(P / (1 − P)) is infinite; the pre-sigmoid value stays finite.
+    Shares every weight with ``model`` (of any of :data:`MODALITIES`); dropout is off in inference, so
+    ``sigmoid(log_odds_model(x)) == model(x)``.
+
+    Inputs (a dict, as ``model``'s): ``image`` (batch, S, S, 3) and / or ``report_tokens`` (batch, max_tokens)
+    int32. Output: (batch, 1) log-odds, natural log.
+    """
+    head = model.get_layer("decision_head")
+    readout = head.get_layer("abnormal_probability")
+    before_readout = keras.Model(head.inputs, readout.input, name="decision_hidden")
+    inputs, joined = _fused_features(model, "report_tokens")
+    log_odds = PreSigmoidReadout(readout, name="abnormal_log_odds")(before_readout(joined))
+    return keras.Model(inputs, log_odds, name="log_odds_model")

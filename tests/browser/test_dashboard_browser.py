@@ -21,6 +21,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from components import evidence_view  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
@@ -284,8 +285,9 @@ def _region_evidence(driver) -> str:
 
 
 def test_the_slider_rewrites_the_deletion_line_in_the_browser(dashboard_url, browser):
-    # Issue #18: "Remove the 2 circled regions: 0.99 -> 0.41 (same-size random regions: 0.97)" follows tau, with
-    # no request per move; the numbers are the sweep's evidence at the tau the circles are drawn for.
+    # The deletion line ("P 0.99 → 0.98: removing the circled region takes away 0.4 of the study's 4.3 log-odds;
+    # same-size random regions ...") follows tau, with no request per move; the numbers are the sweep's evidence at
+    # the tau the circles are drawn for, in the words of the Python mirror.
     browser.get(f"{dashboard_url}/?study=CXR90015&tau=0.70")
     WebDriverWait(browser, 180).until(lambda driver: "τ = 0.70" in _summary(driver))
     WebDriverWait(browser, 30).until(_idle)
@@ -295,15 +297,11 @@ def test_the_slider_rewrites_the_deletion_line_in_the_browser(dashboard_url, bro
 
     def expected(tau: float) -> str:
         index = _nearest(sweep["thresholds"], tau)
-        circles, removed, random = shipped["regions"][index]
-        assert circles == len(sweep["circles"][index])
-        if circles == 0:
-            return f"No circle at τ = {sweep['thresholds'][index]:.2f}: nothing to remove."
-        noun = "circled region" if circles == 1 else "circled regions"
-        return (f"Remove the {circles} {noun}: P {shipped['probability']:.3f} → {removed:.3f} "
-                f"(same-size random regions: {random:.3f})")
+        assert shipped["regions"][index][0] == len(sweep["circles"][index])
+        return evidence_view.region_evidence_text(shipped, index, sweep["thresholds"][index])
 
     assert _region_evidence(browser) == expected(0.70)
+    assert "log-odds" in expected(0.70) and "filled in from the pixels around them" in expected(0.70)
     requests_before = _server_requests(browser)
     handle = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")
     handle.click()

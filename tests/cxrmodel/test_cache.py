@@ -142,11 +142,14 @@ def test_the_deletion_evidence_is_stored_with_the_attribution(tmp_path):
     import dataclasses
     import json
 
-    evidence = {"reference": "mean", "probability": 0.9, "link_distance": 7.143, "min_points": 2, "smoothing": 2.0,
+    evidence = {"reference": "mean", "probability": 0.9, "log_odds": 2.197, "link_distance": 7.143, "min_points": 2,
+                "smoothing": 2.0, "removal": "imputation", "version": 2,
                 "regions": [{"threshold": 0.7, "circles": 1, "probability": 0.5, "random_probability": 0.88,
-                             "area_fraction": 0.01}],
-                "words": [{"k": 1, "probability": 0.4, "random_probability": 0.89, "slots": [3]}],
+                             "log_odds": 0.0, "random_log_odds": 1.99, "area_fraction": 0.01}],
+                "words": [{"k": 1, "probability": 0.4, "random_probability": 0.89, "log_odds": -0.405,
+                           "random_log_odds": 2.09, "slots": [3]}],
                 "modality": {"image_removed": 0.8, "report_removed": 0.2, "both_removed": 0.1},
+                "modality_log_odds": {"image_removed": 1.386, "report_removed": -1.386, "both_removed": -2.197},
                 "placements": 5, "forward_passes": 20}
     attribution = dataclasses.replace(_attribution(), evidence=evidence)
     with ExplanationCache(tmp_path) as cache:

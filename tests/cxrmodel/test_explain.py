@@ -16,6 +16,7 @@ from cxrmodel.detection import (
     Circle,  # noqa: E402
     circles_to_image,  # noqa: E402
 )
+from cxrmodel.explain.evidence_text import region_sentence, signed_change  # noqa: E402
 from cxrmodel.imaging import GridMapping  # noqa: E402
 
 REPORT = "No pneumothorax or pleural effusion.  Mild cardiomegaly, XXXX stable!"
@@ -133,9 +134,45 @@ def test_readable_output_rounds_and_carries_the_distribution_warning(tiny_bundle
     assert [line.rsplit("mass=", 1)[1] for line in circles] == [percent(c["mass"]) for c in document["circles"]]
     after = lines[3 + len(document["circles"]):]
     assert after[0] == "calibrated P(abnormal) = n/a (the bundle is not calibrated)"
-    ledger = document["evidence"]["modality"]
-    assert f"removed -> P: image {ledger['image_removed']:.3f}, report {ledger['report_removed']:.3f}, " \
-           f"both {ledger['both_removed']:.3f}" in after
+    evidence = document["evidence"]
+    ledger, log_odds = evidence["modality"], evidence["log_odds"]
+    assert after[1] == f"log-odds of abnormal = {log_odds:.2f} (the model output before its sigmoid)"
+    region = evidence["regions"][0]
+    assert region["threshold"] == 0.3  # --evidence current: the circles drawn
+    assert after[2] == "at tau 0.30: " + region_sentence(
+        region["circles"], 0.3, evidence["probability"], log_odds, region["probability"], region["log_odds"],
+        region["random_log_odds"], "imputation")
+    assert ("removed -> P (log-odds change): " + ", ".join(
+        f"{half} {ledger[name]:.3f} ({signed_change(log_odds, ledger['log_odds'][name])})"
+        for half, name in (("image", "image_removed"), ("report", "report_removed"), ("both", "both_removed")))
+        in after)
+
+
+def test_explain_evidence_none_current_all(tiny_bundle_directory, study, tmp_path, capsys):
+    from cxrmodel.detection import SLIDER_THRESHOLDS
+
+    def explain(*extra: str) -> dict:
+        assert main(["explain", "--model", str(tiny_bundle_directory), "--image", str(study.image_paths[0]),
+                     "--report-text", REPORT, "--threshold", "0.3", "--steps", "8", "--json", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    none = explain("--evidence", "none")
+    assert none["evidence"] is None and "evidence" not in none["timing_ms"]  # no forward pass spent on it
+    current = explain()  # the default: the circles drawn at --threshold
+    assert [row["threshold"] for row in current["evidence"]["regions"]] == [0.3]
+    every = explain("--evidence", "all", "--cache-dir", str(tmp_path))
+    rows = every["evidence"]["regions"]
+    assert [row["threshold"] for row in rows] == list(SLIDER_THRESHOLDS)
+    assert all({"log_odds", "random_log_odds"} <= set(row) for row in rows + every["evidence"]["words"])
+    assert set(every["evidence"]["modality"]["log_odds"]) == {"image_removed", "report_removed", "both_removed"}
+    # The row at tau is the same whichever scope computed it (the page computes all of them).
+    same = next(row for row in rows if row["threshold"] == 0.3)
+    assert same == pytest.approx(current["evidence"]["regions"][0], abs=2e-4)
+    assert every["evidence"]["words"] == current["evidence"]["words"]
+    cached_current = explain("--cache-dir", str(tmp_path))  # from the cache: still only the current row
+    assert cached_current["evidence"]["regions"] == [same]
+    reference = explain("--removal", "reference")
+    assert reference["evidence"]["removal"] == "reference" and current["evidence"]["removal"] == "imputation"
 
 
 def test_readable_lines_of_a_film_the_model_cannot_judge_carry_no_numbers_unless_shown_anyway():
