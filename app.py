@@ -191,6 +191,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-worker", action=argparse.BooleanOptionalAction, default=True,
                         help="start and supervise a model worker that keeps the model loaded (default: on; off "
                              "with CXR_REDIS_URL, and when CXR_MODEL_WORKER_URL names a running one)")
+    parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
+                        help="have the model worker explain the studies in the background, in the study list's order, "
+                             "so that opening one is a cache hit; readers' requests go first (default: on; only with "
+                             "the model worker this command starts)")
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
     arguments = parser.parse_args(argv)
     if not 1 <= arguments.port <= 65535:
@@ -200,6 +204,20 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0.01 <= arguments.max_upload_mb <= 1024:
         parser.error(f"--max-upload-mb must be between 0.01 and 1024, got {arguments.max_upload_mb}")
     return arguments
+
+
+def worker_arguments(arguments: argparse.Namespace) -> tuple[str, ...]:
+    """The model worker's further arguments: the trust profile, and the studies to warm up.
+
+    The warm-up belongs to the one worker ``python app.py`` starts, so that one process explains each study
+    once; under gunicorn or Celery nobody starts it unless the worker is started with ``--warm-up-studies``.
+    """
+    extra: tuple[str, ...] = ()
+    if arguments.trust_profile:
+        extra += ("--trust-profile", str(arguments.trust_profile))
+    if arguments.warm_up:
+        extra += ("--warm-up-studies", str(arguments.studies))
+    return extra
 
 
 def print_credential_line(username: str) -> int:
@@ -229,9 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     worker_url = os.environ.get(model_worker.WORKER_URL_VARIABLE) or None
     supervisor = None
     if arguments.model_worker and redis_url is None and worker_url is None:
-        supervisor = model_worker.ModelWorkerSupervisor(
-            arguments.model, arguments.cache_dir,
-            extra_arguments=("--trust-profile", str(arguments.trust_profile)) if arguments.trust_profile else ())
+        supervisor = model_worker.ModelWorkerSupervisor(arguments.model, arguments.cache_dir,
+                                                        extra_arguments=worker_arguments(arguments))
         worker_url = supervisor.url
     try:
         app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file,

@@ -144,7 +144,7 @@ def run_explanation(
         if always_ready:
             return {"study": study_id, "finished": time.time(), "request": request_at}, None
         return no_update, no_update
-    set_progress((3, "loading the model…", SHOWN))
+    set_progress((3, "Starting the explanation…", SHOWN))
 
     def report(fraction: float, message: str) -> None:
         set_progress((int(5 + 90 * max(0.0, min(1.0, fraction))), message, SHOWN))

@@ -153,3 +153,14 @@ def test_a_corrupt_model_archive_is_a_clear_startup_error(tiny_bundle_directory,
                              "--cache-dir", str(tmp_path / "cache")])
     assert status == 2
     assert "model.keras" in capsys.readouterr().err
+
+
+def test_python_app_warms_the_studies_up_in_its_own_worker_unless_told_not_to(tmp_path):
+    from app import parse_arguments, worker_arguments
+
+    studies = tmp_path / "studies"
+    assert worker_arguments(parse_arguments(["--studies", str(studies)])) == ("--warm-up-studies", str(studies))
+    assert worker_arguments(parse_arguments(["--studies", str(studies), "--no-warm-up"])) == ()
+    profile = tmp_path / "profile"
+    assert worker_arguments(parse_arguments(["--no-warm-up", "--trust-profile", str(profile)])) == (
+        "--trust-profile", str(profile))

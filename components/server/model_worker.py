@@ -51,6 +51,14 @@ WORKER_URL_VARIABLE = "CXR_MODEL_WORKER_URL"
 DEFAULT_PREDICT_TIMEOUT = 30.0
 DEFAULT_EXPLAIN_TIMEOUT = 900.0
 DEFAULT_HEALTH_TIMEOUT = 2.0
+DEFAULT_START_WAIT = 90.0
+"""Seconds an explanation job waits for a worker that is still loading the model before computing by itself."""
+START_POLL_SECONDS = 0.25
+"""How often a job asks again whether a worker that is loading the model answers yet."""
+LOADING_MODEL_WORDS = "Loading the model (first start takes about 30 s)…"
+SENDING_WORDS = "Starting the explanation…"
+EXPLAINED_WORDS = "Explained"
+FALLBACK_WORDS = "Computing the explanation here instead (loading the model, about 30 s)…"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 Progress = Callable[[float, str], None]
@@ -67,6 +75,10 @@ class ModelWorkerError(Exception):
 
 class ModelWorkerUnavailable(ModelWorkerError):
     """The worker is down, starting, restarting, too slow or busy: trying again later may succeed."""
+
+
+class ModelWorkerStarting(ModelWorkerUnavailable):
+    """Nothing listens on the worker's port yet: it is loading the model, or being restarted."""
 
 
 class ModelWorkerRejected(ModelWorkerError):
@@ -153,21 +165,23 @@ class ModelWorkerClient:
             response = connection.getresponse()
             payload = response.read()
             status = response.status
+        # The page shows these sentences: the worker's address and the socket's error go to the server log only.
         except ConnectionRefusedError:
-            raise ModelWorkerUnavailable(
-                f"the model worker at {self.url} is not answering (it is starting or being restarted); "
-                "try again in a few seconds") from None
+            logger.debug("model worker %s%s: connection refused", self.url, path)
+            raise ModelWorkerStarting(
+                "the model is not answering yet (it is starting or being restarted)") from None
         except TimeoutError:
             raise ModelWorkerUnavailable(
-                f"the model worker did not answer within {timeout:.0f} s "
+                f"the model did not answer within {timeout:.0f} s "
                 f"(after {time.monotonic() - started:.0f} s); try again later") from None
         except (http.client.RemoteDisconnected, http.client.IncompleteRead, ConnectionResetError,
                 BrokenPipeError, ConnectionAbortedError):
             raise ModelWorkerUnavailable(
-                "the model worker stopped while answering (it is being restarted); try again in a few seconds"
+                "the model stopped while answering (it is being restarted); try again in a few seconds"
             ) from None
         except (OSError, http.client.HTTPException) as error:
-            raise ModelWorkerUnavailable(f"the model worker at {self.url} cannot be reached ({error})") from None
+            logger.warning("model worker %s%s cannot be reached: %s", self.url, path, error)
+            raise ModelWorkerUnavailable("the model cannot be reached (see the server log)") from None
         finally:
             connection.close()
         try:
@@ -366,20 +380,39 @@ class ModelWorkerSupervisor:
             self._thread.join(timeout=timeout)
 
 
+def progress_words(error: ModelWorkerUnavailable, falling_back: bool) -> str:
+    """What the progress bar says while the worker is unavailable: words a clinician can read, never an address.
+
+    Args:
+        error: Why the worker did not answer.
+        falling_back: The job now computes the explanation by itself (True) or still waits for the worker (False).
+    """
+    if falling_back:
+        return FALLBACK_WORDS
+    if isinstance(error, ModelWorkerStarting):
+        return LOADING_MODEL_WORDS
+    return "Waiting for the model…"
+
+
 def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_text: str, progress: Progress | None,
                        fallback: Callable[[bytes, str, Progress | None], object] | None = None, *,
-                       poll_seconds: float = 0.5) -> dict | None:
+                       poll_seconds: float = 0.5, start_wait_seconds: float = DEFAULT_START_WAIT) -> dict | None:
     """What an explanation job calls instead of ``explainer.attribute``: the worker computes into the shared cache.
 
     The request runs in a helper thread; this thread relays the worker's progress (``GET /progress/<id>``) to
-    ``progress(fraction, message)``, so ``progress`` is only ever called from the caller's thread.
+    ``progress(fraction, message)``, so ``progress`` is only ever called from the caller's thread. A worker that
+    does not answer yet (it is loading the model: ``python app.py`` has just started it) is waited for, up to
+    ``start_wait_seconds``, with "Loading the model…" on the bar: loading a second copy of the model in the job
+    would only slow both down.
 
     Args:
         client: The worker's client.
         image_bytes, report_text: The study, exactly as the cache key wants them.
         progress: ``progress(fraction, message)`` (the job's progress bar), or None.
         fallback: ``fallback(image_bytes, report_text, progress)`` — typically ``explainer.attribute`` in the
-            job — run when the worker is unavailable, after telling ``progress`` why; None = re-raise.
+            job — run when the worker is unavailable, after telling ``progress`` so; None = re-raise.
+        poll_seconds: How often the progress is relayed.
+        start_wait_seconds: How long a worker that is not answering yet is waited for.
 
     Returns:
         The worker's answer (``{"cached", "key", "probability", ...}``), or None when the fallback computed it.
@@ -389,6 +422,33 @@ def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_tex
         ModelWorkerUnavailable: the worker is unavailable and there is no fallback.
         ModelWorkerError: the worker failed.
     """
+    if progress is not None:
+        progress(0.0, SENDING_WORDS)
+    deadline = time.monotonic() + start_wait_seconds
+    while True:
+        outcome = _explain_once(client, image_bytes, report_text, progress, poll_seconds)
+        error = outcome.get("error")
+        if not isinstance(error, ModelWorkerStarting) or time.monotonic() >= deadline:
+            break
+        if progress is not None:
+            progress(0.0, progress_words(error, falling_back=False))
+        time.sleep(min(START_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+    if error is None:
+        if progress is not None:
+            progress(1.0, EXPLAINED_WORDS)
+        return outcome["result"]  # type: ignore[return-value]
+    if isinstance(error, ModelWorkerUnavailable) and fallback is not None:
+        logger.warning("explaining in the job instead: the model worker at %s: %s", client.url, error)
+        if progress is not None:
+            progress(0.0, progress_words(error, falling_back=True))
+        fallback(image_bytes, report_text, progress)
+        return None
+    raise error  # type: ignore[misc]
+
+
+def _explain_once(client: ModelWorkerClient, image_bytes: bytes, report_text: str, progress: Progress | None,
+                  poll_seconds: float) -> dict[str, object]:
+    """One explanation request, its progress relayed: ``{"result": answer}`` or ``{"error": ModelWorkerError}``."""
     request_id = uuid.uuid4().hex
     outcome: dict[str, object] = {}
 
@@ -403,8 +463,6 @@ def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_tex
     worker = threading.Thread(target=call, daemon=True, name="model-worker-explain")
     worker.start()
     last: tuple[float, str] | None = None
-    if progress is not None:
-        progress(0.0, "sending the study to the model worker")
     while worker.is_alive():
         worker.join(poll_seconds)
         if progress is None or not worker.is_alive():
@@ -416,15 +474,4 @@ def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_tex
         if record is not None and (record["fraction"], record["message"]) != last:
             last = (record["fraction"], record["message"])
             progress(float(record["fraction"]), str(record["message"]))
-    error = outcome.get("error")
-    if error is None:
-        if progress is not None:
-            progress(1.0, "explained by the model worker")
-        return outcome["result"]  # type: ignore[return-value]
-    if isinstance(error, ModelWorkerUnavailable) and fallback is not None:
-        logger.warning("explaining in the job instead: %s", error)
-        if progress is not None:
-            progress(0.0, f"{error} — computing in this job instead (loading the model)")
-        fallback(image_bytes, report_text, progress)
-        return None
-    raise error  # type: ignore[misc]
+    return outcome

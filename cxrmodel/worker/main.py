@@ -29,6 +29,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                              f"(default {DEFAULT_MAX_PENDING})")
     parser.add_argument("--explain-concurrency", type=int, default=DEFAULT_EXPLAIN_CONCURRENCY,
                         help=f"explanations computed at once (default {DEFAULT_EXPLAIN_CONCURRENCY})")
+    parser.add_argument("--warm-up-studies", type=Path, default=None, metavar="FOLDER",
+                        help="explain this studies folder in the background, in the study list's order, into the "
+                             "cache (readers' requests always go first; cached studies are skipped)")
     parser.add_argument("--parent-pid", type=int, default=None,
                         help="stop when this process (the supervisor) is gone")
     # Set by the supervisor, reported by /health so that every web process can say the worker was restarted.
@@ -60,10 +63,12 @@ def main(argv: list[str] | None = None) -> int:
                                explain_concurrency=arguments.explain_concurrency,
                                delay_seconds=arguments.debug_delay,
                                supervision={"restarts": arguments.restarts,
-                                            "last_restart_reason": arguments.last_restart_reason or None})
-    except BundleError as error:
+                                            "last_restart_reason": arguments.last_restart_reason or None},
+                               warm_up_studies=arguments.warm_up_studies)
+    except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    service.start_warm_up()
     try:
         serve(service, arguments.host, arguments.port, max_pending=arguments.max_pending,
               parent_pid=arguments.parent_pid)

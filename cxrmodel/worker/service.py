@@ -27,6 +27,16 @@ from cxrmodel.worker.protocol import (
     MAX_EXPLAIN_REPORT_CHARACTERS,
     WorkerInputError,
 )
+from cxrmodel.worker.warm_up import (
+    ALREADY_CACHED,
+    STOPPED,
+    WARMED,
+    YIELDED,
+    ExplainTurns,
+    WarmUp,
+    WarmUpYielded,
+    studies_in_list_order,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +52,7 @@ class ModelService:
     def __init__(self, model_directory: str | os.PathLike, cache_directory: str | os.PathLike, *,
                  trust_profile: str | os.PathLike | None = None,
                  explain_concurrency: int = DEFAULT_EXPLAIN_CONCURRENCY, delay_seconds: float = 0.0,
-                 supervision: dict | None = None) -> None:
+                 supervision: dict | None = None, warm_up_studies: str | os.PathLike | None = None) -> None:
         """Load the bundle (and its Keras model) and compile the forward and gradient functions.
 
         Args:
@@ -54,26 +64,54 @@ class ModelService:
             explain_concurrency: Explanations computed at once; the others wait for a turn.
             delay_seconds: A pause before every computation (for testing timeouts and restarts only).
             supervision: ``{"restarts", "last_restart_reason"}`` from the supervisor, reported by :meth:`health`.
+            warm_up_studies: A studies folder whose studies are explained in the background, in the study list's
+                order, whenever no reader's request waits (:mod:`cxrmodel.worker.warm_up`); None = none.
 
         Raises:
             BundleError: the bundle is missing or broken.
+            FileNotFoundError / ValueError: ``warm_up_studies`` is missing or holds no study.
         """
         started = time.perf_counter()
         # Loads the Keras model now: this process keeps it.
         self.bundle = load_bundle(model_directory, trust_profile=trust_profile)
         self.cache = ExplanationCache(Path(cache_directory) / EXPLANATIONS_FOLDER)
         self.explainer = StudyExplainer(self.bundle, self.cache)
+        self._give_way_here = threading.local()
+        self._let_the_evidence_give_way()
         self._warm_up()
         self.load_seconds = time.perf_counter() - started
         self.started = time.time()
         self.delay_seconds = float(delay_seconds)
-        self._explain_turns = threading.BoundedSemaphore(max(1, int(explain_concurrency)))
+        self._explain_turns = ExplainTurns(explain_concurrency)
         self._progress: OrderedDict[str, dict] = OrderedDict()
         self._progress_lock = threading.Lock()
-        self._counts = {"predict": 0, "explain": 0}
+        self._counts = {"predict": 0, "explain": 0, "warm_up": 0}
         self.supervision = {"restarts": 0, "last_restart_reason": None, **(supervision or {})}
         logger.info("model worker: %s (%s) loaded in %.1f s", self.bundle.name, self.bundle.fingerprint,
                     self.load_seconds)
+        self.warm_up = None if warm_up_studies is None else WarmUp(studies_in_list_order(warm_up_studies), self.warm)
+
+    def start_warm_up(self) -> None:
+        """Start explaining the warm-up studies in the background (nothing without ``warm_up_studies``)."""
+        if self.warm_up is not None:
+            self.warm_up.start()
+
+    def _let_the_evidence_give_way(self) -> None:
+        """Make the deletion evidence's forward passes a point where a warm-up explanation can give way.
+
+        The evidence is computed in batches through ``predict_log_odds``; in the warm-up's thread each batch first
+        asks whether a reader's request waits (``self._give_way_here.check``); in every other thread nothing
+        changes.
+        """
+        forward = self.explainer.integrated_gradients.predict_log_odds
+
+        def predict_log_odds(*arguments, **options):
+            check = getattr(self._give_way_here, "check", None)
+            if check is not None:
+                check()
+            return forward(*arguments, **options)
+
+        self.explainer.integrated_gradients.predict_log_odds = predict_log_odds
 
     def _warm_up(self) -> None:
         """Trace the compiled forward function once, so the first request does not pay for it."""
@@ -82,7 +120,11 @@ class ModelService:
                                                     np.zeros((1, tokens), np.int32))
 
     def close(self) -> None:
-        """Close the explanation cache (its entries stay on disk)."""
+        """Stop the warm-up (the study it computes gives way) and close the explanation cache (its entries stay)."""
+        if self.warm_up is not None:
+            self.warm_up.stopping.set()
+            self._explain_turns.close()
+            self.warm_up.stop()
         self.cache.close()
 
     def health(self) -> dict:
@@ -156,22 +198,59 @@ class ModelService:
             if request_id is not None:
                 self._record(request_id, fraction, message)
 
-        report_progress(0.0, "waiting for the model worker's turn")
-        with self._explain_turns:
+        settings = ExplanationSettings()
+        key = self.explainer.cache_key(image_bytes, text, settings)
+        report_progress(0.0, "Waiting for the model (another study is being explained)")
+        with self._explain_turns.reader(key):
             self._pause()
-            report_progress(0.0, "explaining in the model worker")
-            settings = ExplanationSettings()
+            report_progress(0.0, "Computing the explanation")
             prepared, attribution, cached, timing = self.explainer.attribute(image_bytes, text, settings,
                                                                              progress=report_progress)
         report_progress(1.0, "explained")
         self._count("explain")
         probability = float(attribution.probability)
         calibrated = self.bundle.calibrated_probability(probability)
-        answer = {"cached": bool(cached), "key": self.explainer.cache_key(image_bytes, text, settings),
+        answer = {"cached": bool(cached), "key": key,
                   "probability": round(probability, 6),
                   "calibrated_probability": None if calibrated is None else round(calibrated, 6),
                   "timing_ms": {name: round(value, 2) for name, value in timing.items()}}
         return self._disclosed(prepared, answer, shown_anyway)
+
+    def warm(self, image_bytes: bytes, report_text: str, stopping: threading.Event) -> str:
+        """Explain one warm-up study into the cache, unless it is there, giving way to every reader's request.
+
+        Takes a warm-up turn (only when no reader's request waits and nothing computes). A reader's request for
+        another study makes it give way at the next integration level or evidence batch (what it computed is
+        dropped); the caller then tries it again.
+
+        Returns:
+            :data:`~cxrmodel.worker.warm_up.WARMED`, ``ALREADY_CACHED``, ``YIELDED`` or ``STOPPED``.
+        """
+        settings = ExplanationSettings()
+        key = self.explainer.cache_key(image_bytes, report_text, settings)
+        if key in self.cache:
+            return ALREADY_CACHED
+        with self._explain_turns.background() as granted:
+            if not granted or stopping.is_set():
+                return STOPPED
+            if key in self.cache:  # a reader's request explained it meanwhile
+                return ALREADY_CACHED
+
+            def give_way() -> None:
+                if stopping.is_set() or self._explain_turns.reader_waiting(except_key=key):
+                    raise WarmUpYielded
+
+            self._pause()
+            self._give_way_here.check = give_way
+            try:
+                self.explainer.attribute(image_bytes, report_text, settings,
+                                         progress=lambda _fraction, _message: give_way())
+            except WarmUpYielded:
+                return STOPPED if stopping.is_set() else YIELDED
+            finally:
+                self._give_way_here.check = None
+        self._count("warm_up")
+        return WARMED
 
     def _disclosed(self, prepared, answer: dict, shown_anyway: bool) -> dict:
         """``answer`` with the study's disclosure applied: the film judged as its explanation document judges it."""

@@ -15,12 +15,18 @@ import time
 import pytest
 
 from components.server.model_worker import (
+    EXPLAINED_WORDS,
+    FALLBACK_WORDS,
+    LOADING_MODEL_WORDS,
+    SENDING_WORDS,
     ModelWorkerClient,
     ModelWorkerError,
     ModelWorkerRejected,
+    ModelWorkerStarting,
     ModelWorkerSupervisor,
     ModelWorkerUnavailable,
     explain_via_worker,
+    progress_words,
 )
 from cxrmodel.data.openi import load_openi
 from cxrmodel.data.synthetic import IMAGES_FOLDER
@@ -150,21 +156,44 @@ def test_explain_via_worker_relays_progress_into_the_shared_cache(supervisor, st
     answer = explain_via_worker(client, *studies[4], lambda fraction, message: messages.append((fraction, message)),
                                 poll_seconds=0.1)
     assert answer is not None and answer["cached"] is False
-    assert messages[0] == (0.0, "sending the study to the model worker")
-    assert messages[-1] == (1.0, "explained by the model worker")
-    assert any("model worker" in message for _fraction, message in messages[1:-1])
+    assert messages[0] == (0.0, SENDING_WORDS)
+    assert messages[-1] == (1.0, EXPLAINED_WORDS)
+    assert any("Computing the explanation" in message for _fraction, message in messages[1:-1])
+    assert not any(_internal(message) for _fraction, message in messages)
     assert all(0.0 <= fraction <= 1.0 for fraction, _message in messages)
 
 
-def test_explain_via_worker_falls_back_with_a_message_when_the_worker_is_down():
+def _internal(words: str) -> bool:
+    """True when progress words show an internal address."""
+    return "http://" in words or "127.0.0.1" in words
+
+
+def test_explain_via_worker_waits_for_a_worker_that_is_loading_then_falls_back_in_plain_words():
     client = ModelWorkerClient(f"http://127.0.0.1:{free_port()}", explain_timeout=5)
     messages, computed = [], []
     answer = explain_via_worker(client, b"image", "report", lambda fraction, message: messages.append(message),
-                                lambda image, report, progress: computed.append((image, report)))
+                                lambda image, report, progress: computed.append((image, report)),
+                                start_wait_seconds=1.0)
     assert answer is None and computed == [(b"image", "report")]
-    assert any("not answering" in message and "computing in this job instead" in message for message in messages)
+    assert messages[0] == SENDING_WORDS and messages[-1] == FALLBACK_WORDS
+    assert LOADING_MODEL_WORDS in messages  # while nothing listens yet: the model is loading
+    assert not any(_internal(message) or "try again" in message for message in messages)
     with pytest.raises(ModelWorkerUnavailable, match="not answering"):
-        explain_via_worker(client, b"image", "report", None)
+        explain_via_worker(client, b"image", "report", None, start_wait_seconds=0.0)
+
+
+def test_progress_words_never_show_an_address_or_tell_the_reader_to_retry():
+    client = ModelWorkerClient(f"http://127.0.0.1:{free_port()}", health_timeout=1)
+    with pytest.raises(ModelWorkerStarting) as refused:
+        client.health()
+    assert not _internal(str(refused.value))
+    errors = [refused.value, ModelWorkerUnavailable("the model did not answer within 30 s"),
+              ModelWorkerUnavailable("the model cannot be reached (see the server log)")]
+    for error in errors:
+        for falling_back in (False, True):
+            words = progress_words(error, falling_back)
+            assert words and not _internal(words) and "try again" not in words
+    assert progress_words(refused.value, falling_back=False) == LOADING_MODEL_WORDS
 
 
 def test_explain_via_worker_does_not_fall_back_on_bad_input(supervisor):

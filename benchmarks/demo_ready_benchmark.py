@@ -1,0 +1,236 @@
+"""A demo that is ready: ``python app.py`` on a fresh cache, from the page answering to the first study's circles,
+to every demo study explained by the warm-up, and an interactive open of an uncached study meanwhile.
+
+    .venv/bin/python benchmarks/demo_ready_benchmark.py [--interactive 3]
+
+Needs Debian ``chromium`` and ``chromedriver`` on PATH (as the browser tests do). Everything listens on 127.0.0.1
+only; every process started here is stopped here. Steps, in one run:
+
+1. ``python app.py`` (model worker and warm-up on, as ``make run``) on an empty cache directory; the clock starts
+   when ``/`` first answers 200 (polled every 0.1 s).
+2. Headless Chromium opens ``/?study=<first study>`` at once: the time until the viewer shows that study with all
+   its circles drawn as paths in the DOM ("first circles").
+3. Meanwhile, ``--interactive`` studies from the end of the list (not cached yet: checked before each pick) are
+   picked in the study dropdown as a reader does; click to circles as in
+   ``benchmarks/cached_open_browser_benchmark.py``.
+4. The time until all the studies are in the cache (polled with the Keras-free explainer, every 0.5 s) and the
+   worker's "warmed N of M" log lines.
+5. Steps 1-3 again on ``python app.py --no-warm-up`` with another empty cache, opening the same studies: what
+   the warm-up costs a reader (same run).
+6. Baseline, same run, after the dashboard is stopped (a quiet machine): the attribution-only path of the same
+   interactive studies, ``StudyExplainer.attribute(..., evidence_scope="none")`` into an empty cache, model
+   loaded, in this process. Ratio: interactive click-to-circles median / attribution-only median.
+
+Targets (issue: a demo that is ready): first circles <= 10 s after the page answers; all studies within 600 s;
+interactive click to circles median <= 1.25 x the attribution-only median. Prints the load average at start and
+end: these are CPU-bound timings on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from cached_open_browser_benchmark import PAGE_HELPERS, make_driver, pick  # noqa: E402
+
+from tests.serving import free_port  # noqa: E402
+
+FIRST_CIRCLES_TARGET_S = 10.0
+ALL_STUDIES_TARGET_S = 600.0
+INTERACTIVE_RATIO_TARGET = 1.25
+DRAWN_WITH_CIRCLES = (
+    "const g = document.querySelector('#xray-graph .js-plotly-plot');"
+    "const paths = document.querySelectorAll('#xray-graph .shapelayer path').length;"
+    "const shapes = g && g.layout && Array.isArray(g.layout.shapes) ? g.layout.shapes.length : -1;"
+    "return !!(g && g.layout && g.layout.uirevision === arguments[0] && shapes >= 0 && paths === shapes);")
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def wait_until(condition, timeout: float, poll: float, what: str) -> float:
+    """Poll ``condition`` until true; the monotonic time it was first seen true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return time.monotonic()
+        time.sleep(poll)
+    raise RuntimeError(f"{what} did not happen within {timeout:.0f} s")
+
+
+def click_to_circles(driver, study_id: str, timeout: float = 300.0) -> float:
+    """Milliseconds from the option's click until the picked study's circles are drawn (page helper)."""
+    driver.execute_script(PAGE_HELPERS)
+    driver.execute_script("window.__openBench.arm(arguments[0]);", study_id)
+    pick(driver, study_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = driver.execute_script("return window.__openBench.result;")
+        if result and "ms" in result:
+            return float(result["ms"])
+        time.sleep(0.05)
+    raise RuntimeError(f"picking {study_id} did not draw its circles within {timeout:.0f} s")
+
+
+def run_dashboard(arguments, study_ids: list[str], sources: dict, settings, *, warm_up: bool,
+                  interactive_ids: list[str] | None) -> dict:
+    """Steps 1-4 on one ``python app.py`` (``--no-warm-up`` when ``warm_up`` is False) with an empty cache.
+
+    Returns:
+        ``{"first_seconds", "interactive": {study id: ms}, "all_seconds"}`` (``all_seconds`` None without warm-up).
+    """
+    from cxrmodel.explain import ExplanationCache, StudyExplainer
+    from cxrmodel.modeling import load_bundle
+
+    label = "with warm-up" if warm_up else "without warm-up"
+    with tempfile.TemporaryDirectory(prefix="demo-ready-") as scratch:
+        cache_root = Path(scratch) / "cache"
+        log_path = Path(scratch) / "app.log"
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        driver = make_driver()
+        log = log_path.open("w")
+        process = None
+        all_seconds = None
+        try:
+            command = [sys.executable, "app.py", "--port", str(port), "--cache-dir", str(cache_root),
+                       "--model", str(arguments.model), "--studies", str(arguments.studies)]
+            if not warm_up:
+                command.append("--no-warm-up")
+            launched = time.monotonic()
+            process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
+            page_answered = wait_until(lambda: answers(url) or process.poll() is not None, 300, 0.1, "the page")
+            if process.poll() is not None:
+                raise RuntimeError(f"app.py exited:\n{log_path.read_text()[-2000:]}")
+            print(f"[{label}] page answers {page_answered - launched:.1f} s after the launch")
+
+            # 2. The first study, opened at once.
+            driver.get(f"{url}/?study={study_ids[0]}")
+            first_drawn = wait_until(lambda: driver.execute_script(DRAWN_WITH_CIRCLES, study_ids[0]), 600, 0.05,
+                                     "the first study's circles")
+            first_seconds = first_drawn - page_answered
+            print(f"[{label}] first study's circles {first_seconds:.1f} s after the page answered")
+
+            # Keras-free: the cache is read as the web process reads it.
+            with ExplanationCache(cache_root / "explanations") as cache:
+                reader = StudyExplainer(load_bundle(arguments.model, load_model=False), cache)
+
+                def cached(study_id: str) -> bool:
+                    return reader.is_cached(*sources[study_id], settings)
+
+                # 3. Interactive opens of uncached studies, from the end of the list, while the warm-up runs.
+                interactive: dict[str, float] = {}
+                candidates = interactive_ids if interactive_ids is not None else list(reversed(study_ids))
+                for study_id in candidates:
+                    if len(interactive) >= arguments.interactive:
+                        break
+                    if cached(study_id):
+                        continue
+                    milliseconds = click_to_circles(driver, study_id)
+                    interactive[study_id] = milliseconds
+                    done = sum(cached(other) for other in study_ids)
+                    print(f"[{label}] open of {study_id} (uncached): {milliseconds / 1000:.1f} s to circles "
+                          f"({done} of {len(study_ids)} cached now, load {load_average()})")
+
+                # 4. All studies cached.
+                if warm_up:
+                    all_cached = wait_until(lambda: all(cached(study_id) for study_id in study_ids), 1800, 0.5,
+                                            "every study cached")
+                    all_seconds = all_cached - page_answered
+                    print(f"[{label}] all {len(study_ids)} studies cached {all_seconds:.0f} s after the page "
+                          f"answered (load {load_average()})")
+        finally:
+            driver.quit()
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=60)
+            log.close()
+        text = log_path.read_text()
+        warmed = re.findall(r"warm-up: warmed (\d+) of (\d+) \((\S+) ([^)]*)\)", text)
+        gave_way = sum(int(times) for times in re.findall(r"gave way to a reader (\d+) times", text))
+        outcomes: dict[str, int] = {}
+        for _position, _total, _study_id, outcome in warmed:
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        print(f"[{label}] log: {len(warmed)} 'warmed N of M' lines {outcomes}, gave way {gave_way} times; "
+              f"{text.count('Traceback')} tracebacks")
+    return {"first_seconds": first_seconds, "interactive": interactive, "all_seconds": all_seconds}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "demo")
+    parser.add_argument("--studies", type=Path, default=ROOT / "studies" / "demo")
+    parser.add_argument("--interactive", type=int, default=3, help="uncached studies opened during the warm-up")
+    arguments = parser.parse_args()
+
+    from cxrmodel.data import StudyCollection
+    from cxrmodel.explain import ExplanationSettings, StudyExplainer
+    from cxrmodel.modeling import load_bundle
+
+    collection = StudyCollection.from_folder(arguments.studies)
+    study_ids = [summary.study_id for summary in collection.summaries()]
+    sources = {study_id: (collection.image_path(study_id).read_bytes(), collection.get(study_id).report_text)
+               for study_id in study_ids}
+    settings = ExplanationSettings()
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
+          f"load average at start {load_average()}")
+
+    warm = run_dashboard(arguments, study_ids, sources, settings, warm_up=True, interactive_ids=None)
+    interactive = warm["interactive"]
+    # The same opens on a dashboard without the warm-up (fresh cache, same run): what the warm-up costs a reader.
+    cold = run_dashboard(arguments, study_ids, sources, settings, warm_up=False, interactive_ids=list(interactive))
+    first_seconds, all_seconds = warm["first_seconds"], warm["all_seconds"]
+
+    # 6. Baseline: the attribution-only path of the same studies, same run, the dashboard stopped.
+    explainer = StudyExplainer(load_bundle(arguments.model), None)
+    explainer.attribute(*sources[study_ids[0]], settings, evidence_scope="none")  # trace the graph once
+    attribution_ms = {}
+    for study_id in interactive:
+        started = time.perf_counter()
+        explainer.attribute(*sources[study_id], settings, evidence_scope="none")
+        attribution_ms[study_id] = (time.perf_counter() - started) * 1000.0
+    interactive_median = statistics.median(interactive.values())
+    attribution_median = statistics.median(attribution_ms.values())
+    ratio = interactive_median / attribution_median
+    cold_median = statistics.median(cold["interactive"].values())
+    print("study     click->circles: during warm-up  without warm-up   attribution only (quiet)")
+    for study_id in interactive:
+        print(f"{study_id}  {interactive[study_id] / 1000:22.1f} s {cold['interactive'][study_id] / 1000:14.1f} s "
+              f"{attribution_ms[study_id] / 1000:20.2f} s")
+    print(f"interactive median during warm-up {interactive_median / 1000:.1f} s, without warm-up "
+          f"{cold_median / 1000:.1f} s (= {interactive_median / cold_median:.2f}x); first circles without warm-up "
+          f"{cold['first_seconds']:.1f} s")
+    print(f"interactive median during warm-up {interactive_median / 1000:.1f} s / attribution-only median "
+          f"{attribution_median / 1000:.2f} s = {ratio:.2f}x (target <= {INTERACTIVE_RATIO_TARGET}x)")
+    print(f"load average at end {load_average()}")
+    met = {"first circles": first_seconds <= FIRST_CIRCLES_TARGET_S,
+           "all studies": all_seconds <= ALL_STUDIES_TARGET_S,
+           "interactive": ratio <= INTERACTIVE_RATIO_TARGET}
+    print("targets: " + ", ".join(f"{name} {'met' if ok else 'NOT met'}" for name, ok in met.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
