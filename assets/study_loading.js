@@ -1,31 +1,31 @@
 /*
- * Switching studies (ES2017, no libraries), components/study_loading.py.
+ * One study on screen (ES2017, no libraries), components/study_loading.py (see its docstring).
  *
- * While the picked study is not the one the page shows (the shown-study store, set by the study callback in the
- * same response as the radiograph, prediction and report), <body> has the class cxr-study-stale: the columns
- * named by the label's data-cxr-columns are dimmed and not clickable, and the label says "Loading CXR90015…".
- * While the word heatmap, strongest words and sweep chart (data-cxr-details; filled by a second callback, which
- * sets details-study) are not the picked study's, <body> has cxr-details-stale, which dims them.
+ * Every panel named in the loading label's data-cxr-panels ({panel id: study tag id}) draws only content tagged
+ * with the picked study: while its tag (a hidden element whose text is the study id, written in the same response
+ * as the panel's content) is not the picked study, the panel has data-cxr-loading="Loading CXR90015…", which
+ * study_loading.css turns into a loading state (its content hidden, that text in its place). <body> has the class
+ * cxr-study-stale, and the label at the top says the same, while any panel is loading.
  * The state is applied
  *   - by a MutationObserver on the picker's own DOM: in the very frame the picker shows the new name, before any
  *     Dash callback runs (Dash holds a callback on the picker back behind the callbacks in flight);
- *   - by window.dash_clientside.cxr.studyShown(), the clientside callbacks on shown-study and on details-study:
- *     when a response lands (a response for an older pick leaves it dimmed).
+ *   - by a MutationObserver on the study tags: in the very frame a panel's content and its tag land.
  * window.dash_clientside.cxr.explanationReady(ready, picked) passes a finished background job on to the study
  * callback (study-refresh, with set_props) only while its study is still the picked one: older jobs are dropped.
- * Python mirrors: components/study_loading.py (loading_state, study_title); the constants repeat it.
+ * window.dash_clientside.cxr.storeTag(data, shown) is the tag of a panel drawn in the browser from a store.
+ * Python mirrors: components/study_loading.py (loading_state, store_tag, study_title); the constants repeat it.
  */
 (function () {
   "use strict";
   const STALE_CLASS = "cxr-study-stale";
-  const DETAILS_STALE_CLASS = "cxr-details-stale";
+  const TAG_CLASS = "cxr-study-tag";
+  const LOADING_ATTRIBUTE = "data-cxr-loading";
   const LABEL_SEPARATOR = " — ";
   const PROBABILITY_SEPARATOR = " · P(abnormal) ";
   const UPLOADED_LABEL_PREFIX = "Uploaded: ";
   const STUDY_REFRESH_ID = "study-refresh";
   const LABEL_ID = "study-loading";
   const LABEL_TEXT_ID = "study-loading-text";
-  const RULE_ID = "cxr-study-stale-rule";
 
   function studyTitle(picked, options) {
     if (typeof picked !== "string") {
@@ -44,16 +44,25 @@
     return picked;
   }
 
-  function studyOf(marker) {
-    return marker && typeof marker === "object" && !Array.isArray(marker) && marker.study !== undefined ?
-      marker.study : null;
+  // The panels whose content is tagged with another study than the picked one, and what stands in their place.
+  function loadingState(picked, tags, options) {
+    const wanted = typeof picked === "string" ? picked : "";
+    const panels = Object.keys(tags || {}).filter(function (panel) {
+      return (typeof tags[panel] === "string" ? tags[panel] : "") !== wanted;
+    });
+    const title = studyTitle(picked, options);
+    const label = panels.length ? (title ? "Loading " + title + "…" : "Loading…") : "";
+    return {panels: panels, label: label};
   }
 
-  function loadingState(picked, shown, details, options) {
-    const pickedStudy = typeof picked === "string" && picked !== "";
-    const stale = pickedStudy && picked !== studyOf(shown);
-    return {stale: stale, details_stale: pickedStudy && picked !== studyOf(details),
-            label: stale ? "Loading " + studyTitle(picked, options) + "…" : ""};
+  function storeTag(data, shown) {
+    const study = shown && typeof shown === "object" && !Array.isArray(shown) && typeof shown.study === "string" ?
+      shown.study : null;
+    if (data === null || data === undefined ||
+        (typeof data === "object" && !Array.isArray(data) && data.study === study && study !== null)) {
+      return study === null ? "" : study;
+    }
+    return "";
   }
 
   function dashProps(id) {
@@ -66,52 +75,44 @@
     }
   }
 
-  // The dimming rules, built from the ids the label names (one <style>, installed once).
-  function installRule(label) {
-    if (document.getElementById(RULE_ID)) {
-      return;
+  function panelsOf(label) {
+    try {
+      const panels = JSON.parse(label.dataset.cxrPanels || "{}");
+      return panels && typeof panels === "object" ? panels : {};
+    } catch (error) {
+      return {};
     }
-    function rule(className, ids) {
-      const selectors = (ids || "").split(/\s+/).filter(Boolean).map(function (id) {
-        return "body." + className + " #" + id;
-      });
-      return selectors.length ? selectors.join(", ") + " { opacity: 0.35; pointer-events: none; }\n" : "";
-    }
-    const style = document.createElement("style");
-    style.id = RULE_ID;
-    style.textContent = rule(STALE_CLASS, label.dataset.cxrColumns) + rule(DETAILS_STALE_CLASS,
-                                                                           label.dataset.cxrDetails);
-    document.head.appendChild(style);
   }
 
-  function apply(picked, shown, details, options) {
-    const state = loadingState(picked, shown, details, options);
+  // The state of the moment: the picker's value in Dash, each panel's tag as the page shows it now.
+  function applyNow(label, panels) {
+    const picker = dashProps(label.dataset.cxrPicker);
+    if (!picker) {
+      return;
+    }
+    const tags = {};
+    Object.keys(panels).forEach(function (panel) {
+      const tag = document.getElementById(panels[panel]);
+      if (document.getElementById(panel)) {
+        tags[panel] = tag ? tag.textContent : "";
+      }
+    });
+    const state = loadingState(picker.value, tags, picker.options);
+    Object.keys(tags).forEach(function (panel) {
+      const element = document.getElementById(panel);
+      if (state.panels.indexOf(panel) >= 0) {
+        if (element.getAttribute(LOADING_ATTRIBUTE) !== state.label) {
+          element.setAttribute(LOADING_ATTRIBUTE, state.label);
+        }
+      } else if (element.hasAttribute(LOADING_ATTRIBUTE)) {
+        element.removeAttribute(LOADING_ATTRIBUTE);
+      }
+    });
     const text = document.getElementById(LABEL_TEXT_ID);
     if (text && text.textContent !== state.label) {
       text.textContent = state.label;
     }
-    document.body.classList.toggle(STALE_CLASS, state.stale);
-    document.body.classList.toggle(DETAILS_STALE_CLASS, state.details_stale);
-    return state;
-  }
-
-  // From the Dash state of the moment (the picker's value is in the store before the picker shows it).
-  function applyNow(label) {
-    const picker = dashProps(label.dataset.cxrPicker);
-    const shown = dashProps(label.dataset.cxrShown);
-    const details = dashProps(label.dataset.cxrDetailsShown);
-    if (picker) {
-      apply(picker.value, shown ? shown.data : null, details ? details.data : null, picker.options);
-    }
-  }
-
-  // A study response (shown-study) or its words (details-study) landed: apply the state of the moment.
-  function studyShown() {
-    const label = typeof document !== "undefined" ? document.getElementById(LABEL_ID) : null;
-    if (label) {
-      applyNow(label);
-    }
-    return window.dash_clientside.no_update;
+    document.body.classList.toggle(STALE_CLASS, state.panels.length > 0);
   }
 
   function explanationReady(ready, picked) {
@@ -125,18 +126,21 @@
     return ready.finished === undefined ? null : ready.finished;
   }
 
-  // Watch the picker once the page has rendered it (Dash renders the layout after the assets load).
+  // Watch the picker and the tags once the page has rendered them (Dash renders the layout after the assets load).
   function watch() {
     const label = document.getElementById(LABEL_ID);
     const picker = label ? document.getElementById(label.dataset.cxrPicker) : null;
     if (!label || !picker) {
       return false;
     }
-    installRule(label);
-    new MutationObserver(function () { applyNow(label); }).observe(picker, {
-      childList: true, subtree: true, characterData: true,
+    const panels = panelsOf(label);
+    const update = function () { applyNow(label, panels); };
+    new MutationObserver(update).observe(picker, {childList: true, subtree: true, characterData: true});
+    const tags = new MutationObserver(update);
+    document.querySelectorAll("." + TAG_CLASS).forEach(function (tag) {
+      tags.observe(tag, {childList: true, subtree: true, characterData: true});
     });
-    applyNow(label);
+    update();
     return true;
   }
 
@@ -151,9 +155,9 @@
 
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.cxr = Object.assign({}, window.dash_clientside.cxr, {
-    studyShown: studyShown,
     explanationReady: explanationReady,
     loadingState: loadingState,
+    storeTag: storeTag,
     studyTitle: studyTitle,
   });
 })();

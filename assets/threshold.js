@@ -3,7 +3,8 @@
  *
  * window.dash_clientside.cxr.updateCircles  - sight-sensitivity tau -> circles on the radiograph (the figure)
  *     (Python mirror: apply_sight_sensitivity); redrawCircles calls it in the argument order of the clientside
- *     callback registered by components/threshold_control.py (sweep / overlay toggles / opacity changed).
+ *     callback registered by components/threshold_control.py (sweep / overlay toggles / opacity changed), and
+ *     redrawCirclesTagged, the one registered, adds the summary's study tag (figureStudy: figure_study).
  * Slider moves are drawn by the live path below (a MutationObserver on the slider handle), not by a callback.
  * window.dash_clientside.cxr.windowStyle    - contrast / brightness / invert of the radiograph only
  *     (registered by components/xray_view.py; Python mirrors: window_transfer, window_style).
@@ -310,6 +311,21 @@
     return updateCircles(value, sweep, toggles, opacity, figure);
   }
 
+  // The study a viewer figure draws (the uirevision of a figure with a radiograph), or "" for a placeholder
+  // (threshold_control.figure_study).
+  function figureStudy(figure) {
+    const layout = figure && figure.layout ? figure.layout : {};
+    const drawn = (Array.isArray(layout.images) ? layout.images : []).some(function (image) {
+      return image && image.name === RADIOGRAPH_IMAGE_NAME;
+    });
+    return drawn && typeof layout.uirevision === "string" ? layout.uirevision : "";
+  }
+
+  // redrawCircles and the summary's study tag (components/study_loading.py), written in the same callback.
+  function redrawCirclesTagged(sweep, toggles, opacity, figure, value) {
+    return redrawCircles(sweep, toggles, opacity, figure, value).concat([figureStudy(figure)]);
+  }
+
   function numberOr(value, fallback) {
     return typeof value === "number" && isFinite(value) ? value : fallback;
   }
@@ -525,6 +541,8 @@
   window.dash_clientside.cxr = Object.assign({}, window.dash_clientside.cxr, {
     updateCircles: updateCircles,
     redrawCircles: redrawCircles,
+    redrawCirclesTagged: redrawCirclesTagged,
+    figureStudy: figureStudy,
     windowStyle: windowStyle,
     windowTransfer: windowTransfer,
     nearestThresholdIndex: nearestThresholdIndex,

@@ -1,12 +1,16 @@
 /*
  * The view in the address bar (ES2017, no libraries), registered by components/url_state.py (see its docstring).
  *
- * window.dash_clientside.cxr.syncView(search, study, compare, tau, defaults)
- *     -> [url search, picker value, slider value, compare value, link-message children, link-message style]
- *     URL changed (load, Back, Forward): restore the view from it; picker or switch changed: write the URL.
+ * window.dash_clientside.cxr.syncView(search, study, compare, tau, defaults, options)
+ *     -> [url search, picker value, slider value, compare value, link-message children, link-message style,
+ *         link-note children, link-note style]
+ *     URL changed (load, Back, Forward): restore the view from it (a τ moved onto the slider's range or grid is
+ *     said once in link-note, and the address is replaced by the one naming the τ shown); picker or switch
+ *     changed: write the URL (?study=<id>… for a bundled study, ?upload=<id>… for an upload of this page).
  * window.dash_clientside.cxr.copyLink(clicks, study, tau, compare, defaults) -> [status, link box value, style]
  * window.dash_clientside.cxr.panelLabelsFor(compare, tau, compareTau, defaults) -> the side-by-side labels
- * Pure mirrors of components/url_state.py (tests run both): restoreView, viewSearch, panelLabels.
+ * Pure mirrors of components/url_state.py (tests run both): restoreView, tauNote, viewSearch, panelLabels.
+ * The slider's range and grid come from the page (view-defaults' tau_range: threshold_control.SLIDER_RANGE).
  *
  * After the slider rests (assets/threshold.js announces "cxr:slider-rest"), the main slider's τ goes into the URL
  * with set_props on the dcc.Location (one history entry per rest, never per move), and the side-by-side labels
@@ -26,6 +30,10 @@
   const COMPARE_SUFFIX = "-compare";
   const SHARE_LINK_ID = "share-link";
   const MAX_SHOWN_ID = 60;
+  const MAX_SHOWN_TAU = 12;
+  const UPLOAD_PARAMETER = "upload";
+  const UPLOAD_GONE_MESSAGE = "The upload this address named is gone: an upload stays only in the page it was " +
+    "analyzed in, and a reload or another browser does not have it. Upload it again, or pick a study from the list.";
   const HIDDEN = {display: "none"};
   const SHOWN = {display: "block"};
   const NUMBER = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
@@ -67,20 +75,51 @@
     return "No study " + shown + " here; pick one from the list.";
   }
 
+  // Python's format(value, "g") for the slider's range and step (0, 1, 0.02).
+  function general(value) {
+    return String(Number(value));
+  }
+
+  // What the page says when a link's τ opened at another τ than it names (url_state.tau_note).
+  function tauNote(text, tau, range) {
+    if (text === null || tau === null || !range) {
+      return null;
+    }
+    const value = Number(text);
+    const inside = value >= range.min && value <= range.max;
+    if (inside && value === tau) {
+      return null;
+    }
+    let written = text.trim();
+    written = written.length <= MAX_SHOWN_TAU ? written : written.slice(0, MAX_SHOWN_TAU - 1) + "…";
+    const where = inside ? "between the slider's steps" : "outside the slider's range";
+    return "τ " + written + " from the link is " + where + " (" + general(range.min) + "–" + general(range.max) +
+      " in steps of " + general(range.step) + "): shown at τ " + tau.toFixed(2) + ".";
+  }
+
   // The view a URL's query names (url_state.restore_view).
-  function restoreView(search, studies, defaultStudy, defaultTau) {
+  function restoreView(search, studies, defaultStudy, defaultTau, uploads, range) {
     const query = new URLSearchParams((search || "").replace(/^\?/, ""));
     let study = first(query, ["study"]);
-    const tau = parseTau(first(query, ["tau", "threshold"]));
+    const tauText = first(query, ["tau", "threshold"]);
+    const tau = parseTau(tauText);
     const compare = COMPARE_ON.indexOf((first(query, ["compare"]) || "").trim().toLowerCase()) >= 0;
     let message = null;
-    if (study === null) {
+    if (study === null && query.has(UPLOAD_PARAMETER)) {
+      const upload = first(query, [UPLOAD_PARAMETER]);
+      if (Array.isArray(uploads) && upload !== null && uploads.indexOf(upload) >= 0) {
+        study = upload;
+      } else {
+        message = UPLOAD_GONE_MESSAGE;
+      }
+    } else if (study === null) {
       study = defaultStudy === undefined ? null : defaultStudy;
     } else if (!Array.isArray(studies) || studies.indexOf(study) < 0) {
       message = unknownStudyMessage(study);
       study = null;
     }
-    return {study: study, tau: tau === null ? snap(defaultTau) : tau, compare: compare, message: message};
+    return {study: study, tau: tau === null ? snap(defaultTau) : tau, compare: compare, message: message,
+            note: tauNote(tauText, tau, range)};
   }
 
   // Like Python's urllib.parse.quote_plus(value, safe=""): letters, digits and _.-~ stay, spaces become "+".
@@ -90,9 +129,10 @@
     }).replace(/%20/g, "+");
   }
 
-  // ?study=<id>&tau=<snapped, 2 decimals>[&compare=1] (url_state.view_search).
-  function viewSearch(study, tau, compare) {
-    return "?study=" + encodePart(study) + "&tau=" + snap(tau).toFixed(2) + (compare ? "&compare=1" : "");
+  // ?study=<id>&tau=<snapped, 2 decimals>[&compare=1], ?upload=<id>&… for an upload (url_state.view_search).
+  function viewSearch(study, tau, compare, upload) {
+    return "?" + (upload ? UPLOAD_PARAMETER : "study") + "=" + encodePart(study) + "&tau=" + snap(tau).toFixed(2) +
+      (compare ? "&compare=1" : "");
   }
 
   // The side-by-side panels' labels (url_state.panel_labels).
@@ -119,17 +159,51 @@
 
   function defaultsOf(defaults) {
     return {studies: (defaults && defaults.studies) || [], study: defaults ? defaults.default_study : null,
-            tau: defaults ? defaults.tau : null};
+            tau: defaults ? defaults.tau : null, range: defaults ? defaults.tau_range : null};
   }
 
   function shareable(study, defaults) {
     return typeof study === "string" && defaultsOf(defaults).studies.indexOf(study) >= 0;
   }
 
+  // The uploads of this page: the picker's options that are not bundled studies (upload_panel adds them).
+  function uploadsOf(options, defaults) {
+    const studies = defaultsOf(defaults).studies;
+    return (Array.isArray(options) ? options : []).map(function (option) { return option && option.value; })
+      .filter(function (value) { return typeof value === "string" && studies.indexOf(value) < 0; });
+  }
+
+  // The address can name it: a bundled study, or an upload of this page.
+  function addressable(study, defaults, options) {
+    return shareable(study, defaults) || uploadsOf(options, defaults).indexOf(study) >= 0;
+  }
+
+  function searchFor(study, tau, compare, defaults) {
+    return viewSearch(study, tau, compare, !shareable(study, defaults));
+  }
+
   // True when search already names this view (so nothing is pushed twice; "tau=0.3" names 0.30 too).
-  function sameView(search, study, tau, compare, defaults) {
-    const named = restoreView(search, defaultsOf(defaults).studies, defaultsOf(defaults).study, defaultsOf(defaults).tau);
+  function sameView(search, study, tau, compare, defaults, options) {
+    const known = defaultsOf(defaults);
+    const named = restoreView(search, known.studies, known.study, known.tau, uploadsOf(options, defaults), known.range);
     return named.study === study && named.tau === snap(tau) && named.compare === Boolean(compare);
+  }
+
+  // The address this script wrote in place of a link's (replaceAddress), until dcc.Location reports it back.
+  let replacedSearch = null;
+
+  // The address bar names the τ shown, without a new history entry. After dcc.Location has taken in the link
+  // (it pushes an entry of its own when its props and the address differ), then dcc.Location is told the new
+  // address, which it finds already there (so it pushes nothing).
+  function replaceAddress(search) {
+    if (typeof history === "undefined" || !history.replaceState || typeof window.location === "undefined") {
+      return;
+    }
+    replacedSearch = search;
+    setTimeout(function () {
+      history.replaceState(history.state, "", window.location.pathname + search + window.location.hash);
+      setProps(URL_ID, {search: search, href: window.location.href});
+    }, 0);
   }
 
   function triggeredIds() {
@@ -138,18 +212,28 @@
       : [];
   }
 
-  // The one URL <-> view callback (its argument order: inputs search, study, compare; states tau, defaults).
-  function syncView(search, study, compare, tau, defaults) {
+  // The one URL <-> view callback (its argument order: inputs search, study, compare; states tau, defaults,
+  // the picker's options).
+  function syncView(search, study, compare, tau, defaults, options) {
     const triggered = triggeredIds();
     const byUser = triggered.indexOf(PICKER_ID + ".value") >= 0 || triggered.indexOf(COMPARE_ID + ".value") >= 0;
     const byUrl = triggered.indexOf(URL_ID + ".search") >= 0 || !byUser;
     const nothing = noUpdate();
     if (byUrl) {
       if (typeof search !== "string") {
-        return [nothing, nothing, nothing, nothing, nothing, nothing];  // dcc.Location has not read the address yet
+        // dcc.Location has not read the address yet
+        return [nothing, nothing, nothing, nothing, nothing, nothing, nothing, nothing];
+      }
+      if (search === replacedSearch) {
+        replacedSearch = null;
+        return [nothing, nothing, nothing, nothing, nothing, nothing, nothing, nothing];  // restored: the note stays
       }
       const known = defaultsOf(defaults);
-      const view = restoreView(search, known.studies, known.study, known.tau);
+      const view = restoreView(search, known.studies, known.study, known.tau, uploadsOf(options, defaults),
+                               known.range);
+      if (view.note !== null && view.study !== null) {
+        replaceAddress(searchFor(view.study, view.tau, view.compare, defaults));
+      }
       return [
         nothing,
         view.study === (study === undefined ? null : study) ? nothing : view.study,
@@ -157,13 +241,16 @@
         view.compare === Boolean(compare) ? nothing : view.compare,
         view.message === null ? null : view.message,
         view.message === null ? HIDDEN : SHOWN,
+        view.note,
+        view.note === null ? HIDDEN : SHOWN,
       ];
     }
     // The user picked a study (or an upload) or flipped the switch: a new history entry, unless nothing changed.
-    if (!shareable(study, defaults) || snap(tau) === null || sameView(search, study, tau, compare, defaults)) {
-      return [nothing, nothing, nothing, nothing, null, HIDDEN];
+    if (!addressable(study, defaults, options) || snap(tau) === null ||
+        sameView(search, study, tau, compare, defaults, options)) {
+      return [nothing, nothing, nothing, nothing, null, HIDDEN, null, HIDDEN];
     }
-    return [viewSearch(study, tau, compare), nothing, nothing, nothing, null, HIDDEN];
+    return [searchFor(study, tau, compare, defaults), nothing, nothing, nothing, null, HIDDEN, null, HIDDEN];
   }
 
   function dashProps(id) {
@@ -196,10 +283,11 @@
     const defaults = (dashProps(VIEW_DEFAULTS_ID) || {}).data;
     const compare = Boolean((dashProps(COMPARE_ID) || {}).value);
     if (sliderId === MAIN_SLIDER_ID) {
-      const study = (dashProps(PICKER_ID) || {}).value;
-      if (shareable(study, defaults) && snap(detail.tau) !== null &&
-          !sameView(window.location.search, study, detail.tau, compare, defaults)) {
-        setProps(URL_ID, {search: viewSearch(study, detail.tau, compare)});  // dcc.Location pushes the entry
+      const picker = dashProps(PICKER_ID) || {};
+      if (addressable(picker.value, defaults, picker.options) && snap(detail.tau) !== null &&
+          !sameView(window.location.search, picker.value, detail.tau, compare, defaults, picker.options)) {
+        // dcc.Location pushes the entry
+        setProps(URL_ID, {search: searchFor(picker.value, detail.tau, compare, defaults)});
       }
     }
     if (compare) {
@@ -288,6 +376,7 @@
     copyLink: copyLink,
     panelLabelsFor: panelLabelsFor,
     restoreView: restoreView,
+    tauNote: tauNote,
     viewSearch: viewSearch,
     panelLabels: panelLabels,
   });

@@ -11,12 +11,14 @@ When every model's explanation of the study is already in the shared explanation
 (a plain callback: the cache read and numpy, no TensorFlow in the web process); otherwise a **Compare models**
 button runs the missing explanations as a background job (progress shown, bounded by the same job slots as every
 explanation; each result cached for everyone). Every value names its study and is drawn only for the study shown,
-never under another study's name. A film that a model reading it cannot judge (the distribution gate
-withholds or refuses it) is not compared (the card says so).
+never under another study's name. A film that a model reading it cannot judge (its
+:class:`cxrmodel.explain.Disclosure` withholds or refuses it) is not compared, and no number of it is stored (the
+card says so), unless the reader pressed Show anyway for it: then the table is drawn under "Shown anyway: …".
 
-Owns the ids ``comparison-data`` (dcc.Store: ``{"study", "comparison"}``, ``{"study", "gated": true}``,
-``{"study", "comparison": None}`` or None), ``comparison-table``, ``compare-models`` (button) and
-``comparison-progress``.
+Owns the ids ``comparison-data`` (dcc.Store: ``{"study", "comparison", "shown_anyway"}``, ``{"study", "gated":
+true}``, ``{"study", "comparison": None}`` or None), ``comparison-table``, ``compare-models`` (button),
+``comparison-progress``, ``comparison-card`` and ``comparison-study-tag`` (the card's study tag, written with the
+table: components.study_loading shows the card only while that study is picked).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from dash import Input, Output, dcc, html
 from components import model_card, study_loading
 from components.study_checks import register_study_check
 from cxrmodel.evaluation.explanation_agreement import model_explanation, pair_plan, study_record
+from cxrmodel.explain import REFUSE, SHOW, WITHHOLD, Disclosure, ExplanationSettings, explanation_document
+from cxrmodel.explain.disclosure import SHOWN_ANYWAY_TEXT
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,8 @@ COMPARISON_DATA_ID = "comparison-data"
 COMPARISON_TABLE_ID = "comparison-table"
 COMPARE_MODELS_ID = "compare-models"
 COMPARISON_PROGRESS_ID = "comparison-progress"
+COMPARISON_CARD_ID = "comparison-card"
+COMPARISON_STUDY_TAG_ID = "comparison-study-tag"
 HIDDEN = {"display": "none"}
 SHOWN = {"display": "inline-block"}
 GATED_TEXT = "Not compared: the model cannot judge this image (see the prediction card)."
@@ -60,9 +66,11 @@ def layout(model_names: Sequence[str]) -> dbc.Card:
                            style=HIDDEN, title="Explain this study with every model (each explanation is cached)."),
                 html.Span(id=COMPARISON_PROGRESS_ID, className="small text-muted ms-2"),
                 dcc.Store(id=COMPARISON_DATA_ID),
+                study_loading.tag_element(COMPARISON_STUDY_TAG_ID),
             ],
             className="py-2",
         ),
+        id=COMPARISON_CARD_ID,
         className="mt-2 mb-3 model-comparison",
     )
 
@@ -125,6 +133,7 @@ def comparison_table(data: dict | None, shown: dict | None) -> tuple[list | None
     comparison = data.get("comparison")
     if not comparison:
         return None, SHOWN, FAILED_TEXT if data.get("failed") else NOT_COMPARED_TEXT
+    stamp = f"{SHOWN_ANYWAY_TEXT} " if data.get("shown_anyway") else ""
     models = comparison["models"]
     record = comparison["record"]
     model_rows = [
@@ -150,14 +159,41 @@ def comparison_table(data: dict | None, shown: dict | None) -> tuple[list | None
                "sensitivity, and Spearman ρ of the two attribution maps. 1 = the same, 0 = nothing in common.",
                className="small text-muted mb-1"),
     ]
-    return table, HIDDEN, f"Study {study} (model outputs, not calibrated)."
+    return table, HIDDEN, f"{stamp}Study {study} (model outputs, not calibrated)."
 
 
-def _named(study_id: str, comparison: dict | None) -> dict:
-    """The store's value: the comparison (or the gate's refusal) under the name of the study it is of."""
-    if comparison is not None and comparison.get("gated"):
+def comparison_decision(disclosures: Sequence[Disclosure]) -> Disclosure:
+    """The disclosure of a comparison: the strictest of the compared models' (refused over withheld over shown),
+    for the models that read the film."""
+    order = (REFUSE, WITHHOLD, SHOW)
+    return min(disclosures, key=lambda decided: order.index(decided.decision), default=Disclosure())
+
+
+def disclosed_comparison(bundles: Sequence, explanations: Sequence) -> dict:
+    """The :func:`comparison_document` with its ``"decision"``: the strictest disclosure of the models that read
+    the film (:func:`comparison_decision`), so that :func:`named` can keep a film nobody may judge out of the store.
+
+    Args:
+        bundles: The compared bundles, the dashboard's own first.
+        explanations: Each bundle's explanation of the study, in the same order.
+    """
+    settings = ExplanationSettings()
+    decided = comparison_decision([
+        Disclosure.of(explanation_document(bundle, explanation, settings))
+        for bundle, explanation in zip(bundles, explanations, strict=True) if bundle.reads_image])
+    return {**comparison_document(bundles, explanations), "decision": decided.decision}
+
+
+def named(study_id: str, comparison: dict | None, shown_anyway: bool = False) -> dict:
+    """The store's value: the comparison under the name of the study it is of, or only ``"gated"`` when its
+    ``"decision"`` (:func:`comparison_decision`) is not shown: no number of a study the model cannot judge is
+    stored unless the reader pressed Show anyway for it (never for a refused one)."""
+    if comparison is None:
+        return {"study": study_id, "comparison": None}
+    decided = Disclosure(comparison.get("decision", SHOW)).with_shown_anyway(shown_anyway)
+    if not decided.shows("model_comparison"):
         return {"study": study_id, "gated": True}
-    return {"study": study_id, "comparison": comparison}
+    return {"study": study_id, "comparison": comparison, "shown_anyway": decided.shown_anyway}
 
 
 def register_callbacks(app, resolve: Callable, cached_comparison: Callable, compute_comparison: Callable) -> None:
@@ -167,8 +203,8 @@ def register_callbacks(app, resolve: Callable, cached_comparison: Callable, comp
         app: The Dash app (with a background callback manager).
         resolve: ``resolve(study_id, session_id) -> (image bytes, report text) | None``.
         cached_comparison: ``(image bytes, report) -> dict | None`` from the cache only (no TensorFlow): the
-            :func:`comparison_document`, ``{"gated": True}`` for a film a model reading it cannot judge, or None
-            when a model has not explained the study yet.
+            :func:`comparison_document` with the ``"decision"`` of :func:`comparison_decision`, or None when a
+            model has not explained the study yet.
         compute_comparison: ``(image bytes, report, progress) -> dict`` (the same, never None); runs in the job's
             process.
     """
@@ -176,9 +212,9 @@ def register_callbacks(app, resolve: Callable, cached_comparison: Callable, comp
     register_study_check(
         app, data_id=COMPARISON_DATA_ID, button_id=COMPARE_MODELS_ID, progress_id=COMPARISON_PROGRESS_ID,
         resolve=resolve,
-        read_cached=lambda study_id, source: _named(study_id, cached_comparison(*source)),
-        compute=lambda study_id, source, say: _named(
-            study_id, compute_comparison(*source, lambda message: say(f"Comparing: {message}"))),
+        read_cached=lambda study_id, source, shown_anyway: named(study_id, cached_comparison(*source), shown_anyway),
+        compute=lambda study_id, source, say, shown_anyway: named(
+            study_id, compute_comparison(*source, lambda message: say(f"Comparing: {message}")), shown_anyway),
         failed=lambda study_id: {"study": study_id, "comparison": None, "failed": True},
         starting="Comparing: explaining the study with every model…", name="model comparison",
     )
@@ -187,9 +223,12 @@ def register_callbacks(app, resolve: Callable, cached_comparison: Callable, comp
         Output(COMPARISON_TABLE_ID, "children"),
         Output(COMPARE_MODELS_ID, "style"),
         Output(COMPARISON_PROGRESS_ID, "children", allow_duplicate=True),
+        # The card's study tag, with its table: the page shows the card only while that study is picked.
+        Output(COMPARISON_STUDY_TAG_ID, "children"),
         Input(COMPARISON_DATA_ID, "data"),
         Input(study_loading.SHOWN_STUDY_ID, "data"),
         prevent_initial_call=True,
     )
     def draw(data, shown):
-        return comparison_table(data, shown)
+        return (*comparison_table(data, shown), study_loading.tag(shown.get("study") if isinstance(shown, dict)
+                                                                  else None))

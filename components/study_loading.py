@@ -1,39 +1,41 @@
-"""While a picked study loads, the page never passes the previous one off as it: stale content is dimmed and
-labelled at once, and only the picked study's response is ever drawn.
+"""One study on screen: every panel draws only content tagged with the picked study; while a panel holds another
+study's content (or none yet), a loading state stands in its place, from the very moment a study is picked.
 
-Owns the ids ``shown-study`` (dcc.Store ``{"study": id}``: the study the viewer, prediction and report show now,
-written by the study callback in the same response as them), ``details-study`` (the same for the word heatmap,
-the strongest words and the sweep chart, which a second callback fills: components.study_opening),
-``study-loading`` (the "Loading CXR90015…" label, with its text in ``study-loading-text``), ``study-refresh``
-(dcc.Store set in the browser when a background job has explained the study that is still picked) and
-``explanation-ready-seen`` (a sink).
+Each panel's content is tagged with the study it belongs to by a hidden **study tag** element (:func:`tag_element`,
+its text the study id, :func:`tag`), written by the same callback and in the same response as the content, so the
+page can never hold a panel's content and a tag of another study at once:
 
-All of it runs in the browser (assets/study_loading.js):
+* ``shown-study-tag`` — the radiograph, circles, prediction card and report (the study callback,
+  components.study_opening), next to the ``shown-study`` store (``{"study": id}``) the other callbacks take as input;
+* ``details-study-tag`` — the word heatmap, strongest words and sweep chart (a second callback on ``shown-study``);
+* the what-if card's, the model comparison's and the stability badge's tags (their own components).
 
-* On every change of the picker's shown value (a MutationObserver on the picker's own DOM, so in the very frame
-  the new name appears, before any callback or server round trip) and whenever ``shown-study`` or
-  ``details-study`` changes (the clientside callback ``cxr.studyShown``, one per store), the script compares the
-  picked study with ``shown-study``: while they differ, ``<body>`` has the class ``cxr-study-stale``, which dims
-  the viewer, side-by-side and details columns
-  (named by the label's ``data-cxr-columns``; not clickable meanwhile) and shows the label "Loading <study>…". A
-  response for an older pick leaves the page dimmed. (A Dash callback on the picker ran up to a few hundred ms
-  after the picker showed the new name: Dash holds it back behind the callbacks in flight.) Likewise, while
-  ``details-study`` is not the picked study, ``<body>`` has ``cxr-details-stale``, which dims the word heatmap,
-  the strongest words and the sweep chart (named by the label's ``data-cxr-details``).
+Which panel is tagged by which tag is declared once (:func:`layout`'s ``panels``, handed to the page on the
+loading label as ``data-cxr-panels``). All the rest runs in the browser (assets/study_loading.js):
+
+* At every change of the picker's shown value (a MutationObserver on the picker's own DOM: the very frame the new
+  name appears, before any callback or server round trip) and of any study tag (a MutationObserver on the tags:
+  the frame their content lands), each panel whose tag is not the picked study gets the attribute
+  ``data-cxr-loading="Loading CXR90015…"``: the stylesheet hides its content (not dimmed: not readable, not
+  clickable) and draws that text in its place. ``<body>`` has the class ``cxr-study-stale`` and the label at the
+  top says the same while any panel is loading.
 * ``cxr.explanationReady`` — input: ``explanation-ready`` (components.explanation_progress). A finished job is
   passed to the study callback (``study-refresh``, set with ``dash_clientside.set_props``) only while its study is
   still the picked one: a job for an older pick is dropped. ``set_props`` rather than an output: study callback
   -> job -> study callback would be a circular callback graph.
+* ``cxr.storeTag`` — the tag of a panel that the browser draws from a store of ``{"study", ...}`` values and
+  ``shown-study`` (the stability badge): the store's study once it is the one shown (:func:`register_store_tag`).
 
 The study callback itself is one Dash callback (components.study_view): when it is triggered again while a
 response is in flight, Dash drops the older response, and one triggered by ``study-refresh`` checks the study
-against the picker's value on the server too. :func:`loading_state` and :func:`study_title` are the Python
-mirrors of the script's functions (tests run both on the same inputs).
+against the picker's value on the server too. :func:`loading_state`, :func:`store_tag` and :func:`study_title` are
+the Python mirrors of the script's functions (tests run both on the same inputs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
@@ -41,23 +43,36 @@ from components.study_browser import PROBABILITY_SEPARATOR, STUDY_PICKER_ID
 from components.upload_panel import UPLOADED_LABEL_PREFIX
 
 SHOWN_STUDY_ID = "shown-study"
-DETAILS_STUDY_ID = "details-study"
+SHOWN_STUDY_TAG_ID = "shown-study-tag"
+DETAILS_STUDY_TAG_ID = "details-study-tag"
 STUDY_LOADING_ID = "study-loading"
 STUDY_LOADING_TEXT_ID = "study-loading-text"
 STUDY_REFRESH_ID = "study-refresh"
 READY_SEEN_ID = "explanation-ready-seen"
 STALE_CLASS = "cxr-study-stale"
-"""The class of ``<body>`` while the picked study is not the one shown."""
-DETAILS_STALE_CLASS = "cxr-details-stale"
-"""The class of ``<body>`` while the words and the sweep chart are not the picked study's."""
+"""The class of ``<body>`` while any panel is not the picked study's."""
+TAG_CLASS = "cxr-study-tag"
+"""The class of every study tag element (the script watches them)."""
+QUIET_LOADING_CLASS = "cxr-loading-quiet"
+"""A panel with this class is hidden while loading but gets no loading text (a one-line alert slot)."""
 LABEL_SEPARATOR = " — "
 """What separates a bundled study's id from its label and MeSH terms in the picker (study_browser)."""
 CLIENTSIDE_NAMESPACE = "cxr"
 
 
 def shown(study_id: str | None) -> dict:
-    """The ``shown-study`` (or ``details-study``) value for content drawn for ``study_id``."""
+    """The ``shown-study`` value for content drawn for ``study_id``."""
     return {"study": study_id}
+
+
+def tag(study_id: str | None) -> str:
+    """A study tag's text: the study id, or "" for content of no study (pure)."""
+    return study_id if isinstance(study_id, str) else ""
+
+
+def tag_element(tag_id: str) -> html.Span:
+    """The hidden element whose text tags a panel's content with its study (filled with :func:`tag`)."""
+    return html.Span(id=tag_id, hidden=True, className=TAG_CLASS)
 
 
 def study_title(picked: str | None, options: Sequence[dict] | None) -> str:
@@ -76,65 +91,83 @@ def study_title(picked: str | None, options: Sequence[dict] | None) -> str:
     return picked
 
 
-def _study_of(marker: dict | None) -> str | None:
-    return marker.get("study") if isinstance(marker, dict) else None
-
-
-def loading_state(picked: str | None, shown_study: dict | None, details_study: dict | None,
-                  options: Sequence[dict] | None) -> dict:
-    """``{"stale", "details_stale", "label"}`` (pure).
-
-    ``stale`` while a study is picked and the viewer, prediction and report shown are not that study's;
-    ``details_stale`` while the words and sweep chart are not. Mirrors ``loadingState`` in
-    assets/study_loading.js.
-    """
-    picked_study = isinstance(picked, str) and picked != ""
-    stale = picked_study and picked != _study_of(shown_study)
-    return {"stale": stale, "details_stale": picked_study and picked != _study_of(details_study),
-            "label": f"Loading {study_title(picked, options)}…" if stale else ""}
-
-
-def layout(columns: Sequence[str], details: Sequence[str]) -> html.Div:
-    """The stores and the loading label (shown by the stylesheet only while ``<body>`` is stale).
+def loading_state(picked: str | None, tags: Mapping[str, str | None], options: Sequence[dict] | None) -> dict:
+    """``{"panels": [panel ids], "label": "Loading CXR90015…"}``: the panels whose content is tagged with another
+    study than the picked one (or with none while one is picked), in ``tags`` order, and what stands in their
+    place ("" when none is loading) (pure).
 
     Args:
-        columns: The ids of the columns dimmed while stale (viewer, side by side, details).
-        details: The ids of the word heatmap, strongest words and sweep chart (dimmed while theirs is stale).
+        picked: The picker's value (None or "" when no study is picked).
+        tags: ``{panel id: the text of its study tag}``.
+        options: The picker's options (for the study's title).
+
+    Mirrors ``loadingState`` in assets/study_loading.js.
+    """
+    wanted = picked if isinstance(picked, str) else ""
+    panels = [panel for panel, study in tags.items() if (study if isinstance(study, str) else "") != wanted]
+    title = study_title(picked, options)
+    label = (f"Loading {title}…" if title else "Loading…") if panels else ""
+    return {"panels": panels, "label": label}
+
+
+def store_tag(data: dict | None, shown_study: dict | None) -> str:
+    """The tag of a panel drawn in the browser from ``data`` (``{"study", ...}`` or None) and ``shown-study``: the
+    shown study once ``data`` is for it, or while there is no data (nothing is drawn then); otherwise "" (pure).
+
+    Mirrors ``storeTag`` in assets/study_loading.js.
+    """
+    study = shown_study.get("study") if isinstance(shown_study, dict) else None
+    if data is None or (isinstance(data, dict) and data.get("study") == study):
+        return tag(study)
+    return ""
+
+
+def layout(panels: Mapping[str, str]) -> html.Div:
+    """The stores, the two study tags this module fills, and the loading label (shown while any panel loads).
+
+    Args:
+        panels: ``{panel element id: the id of the study tag that tags its content}``.
     """
     return html.Div(
         [
             dcc.Store(id=SHOWN_STUDY_ID),
-            dcc.Store(id=DETAILS_STUDY_ID),
+            tag_element(SHOWN_STUDY_TAG_ID),
+            tag_element(DETAILS_STUDY_TAG_ID),
             dcc.Store(id=STUDY_REFRESH_ID),
             dcc.Store(id=READY_SEEN_ID),
             html.Div(
                 [html.Span(className="spinner-border spinner-border-sm me-2", **{"aria-hidden": "true"}),
                  html.Span(id=STUDY_LOADING_TEXT_ID)],
                 id=STUDY_LOADING_ID, className="cxr-study-loading alert alert-info py-2 mb-2 align-items-center",
-                role="status", **{"aria-live": "polite", "data-cxr-columns": " ".join(columns),
-                                  "data-cxr-details": " ".join(details), "data-cxr-picker": STUDY_PICKER_ID,
-                                  "data-cxr-shown": SHOWN_STUDY_ID, "data-cxr-details-shown": DETAILS_STUDY_ID},
+                role="status", **{"aria-live": "polite", "data-cxr-panels": json.dumps(dict(panels)),
+                                  "data-cxr-picker": STUDY_PICKER_ID},
             ),
         ]
     )
 
 
+def register_store_tag(app, tag_id: str, data_id: str) -> None:
+    """Fill ``tag_id`` with :func:`store_tag` of the store ``data_id`` and ``shown-study``, in the browser.
+
+    For a panel the browser draws from that store (the stability badge): it draws the store's study only once it
+    is the shown one, and the store changes a server round trip after ``shown-study``, so the badge of the
+    previous study is gone by the time this tag names the new one.
+    """
+    app.clientside_callback(
+        ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="storeTag"),
+        Output(tag_id, "children"),
+        Input(data_id, "data"),
+        Input(SHOWN_STUDY_ID, "data"),
+    )
+
+
 def register_callbacks(app, ready_id: str) -> None:
-    """The two clientside callbacks (see the module docstring; the picker itself is watched in the DOM).
+    """The job hand-over (see the module docstring; the picker and the tags are watched in the DOM).
 
     Args:
         app: The Dash app.
         ready_id: The ``explanation-ready`` store of components.explanation_progress.
     """
-    # One callback per store: a callback waits while any of its inputs is the output of a callback in flight, and
-    # the words' callback follows the study callback, so one callback on both would restore the page late.
-    for store_id in (SHOWN_STUDY_ID, DETAILS_STUDY_ID):
-        app.clientside_callback(
-            ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="studyShown"),
-            Output(STUDY_LOADING_TEXT_ID, "title", allow_duplicate=True),
-            Input(store_id, "data"),
-            prevent_initial_call=True,
-        )
     app.clientside_callback(
         ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="explanationReady"),
         Output(READY_SEEN_ID, "data"),

@@ -5,9 +5,10 @@ no polling). Only a study the cache does not have gets the "Explaining…" place
 ``explanation-request`` for the background job (components.explanation_progress); the job's result comes back
 as ``study-refresh`` (components.study_loading) and is drawn only when it is for the study still picked.
 
-The radiograph, circles, prediction and report come first; the word heatmap, the strongest words and the sweep
-chart (about a third of the server's and the browser's work for a study) are left as they are in that response
-(dimmed in the browser until theirs arrive: ``details-study``) and filled by a second, small callback on
+The radiograph, circles, prediction and report come first, tagged with their study (``shown-study-tag``,
+components.study_loading); the word heatmap, the strongest words and the sweep chart (about a third of the
+server's and the browser's work for a study) are left as they are in that response (a loading state in the
+browser until theirs arrive, tagged ``details-study-tag``) and filled by a second, small callback on
 ``shown-study`` (:func:`details_outputs`), so the circles are on screen sooner. That second response is drawn
 only while its study is the one picked and shown.
 
@@ -28,7 +29,14 @@ import dash_bootstrap_components as dbc
 from dash import Output, no_update
 
 from components import explanation_progress, study_loading
-from components.presenter import StudyPanel, StudyResolver, empty_panel, study_details, study_panel_outputs
+from components.presenter import (
+    StudyPanel,
+    StudyResolver,
+    empty_details,
+    empty_panel,
+    study_details,
+    study_panel_outputs,
+)
 from cxrmodel.explain import ExplanationSettings, StudyExplainer
 
 logger = logging.getLogger(__name__)
@@ -48,7 +56,8 @@ class StudyOutputs:
 
     Attributes:
         panel: The study panel (components.presenter.StudyPanel).
-        shown_study: ``{"study": id}`` of the content this response draws (``shown-study.data``).
+        shown_study: ``{"study": id}`` of the content this response draws (``shown-study.data``); the same
+            study goes into ``shown-study-tag``, the tag of that content in the page.
         request: A new ``explanation-request`` for the background job, or ``no_update``.
         switch_cancel: A value that cancels a running job (``explanation-switch-cancel.data``), or ``no_update``.
         cancelled_style: The style of the "cancelled" panel (hidden once a study is picked or restarted).
@@ -62,13 +71,14 @@ class StudyOutputs:
 
     @staticmethod
     def outputs() -> list[Output]:
-        """The study callback's outputs: the panel's, then the stores'."""
+        """The study callback's outputs: the panel's, then the stores', then the study tag."""
         return [
             *StudyPanel.outputs(),
             Output(study_loading.SHOWN_STUDY_ID, "data"),
             Output(explanation_progress.EXPLANATION_REQUEST_ID, "data"),
             Output(explanation_progress.SWITCH_CANCEL_ID, "data"),
             Output(explanation_progress.CANCELLED_ID, "style", allow_duplicate=True),
+            Output(study_loading.SHOWN_STUDY_TAG_ID, "children"),
         ]
 
     @classmethod
@@ -77,19 +87,32 @@ class StudyOutputs:
         return cls(StudyPanel.unchanged())
 
     def as_tuple(self) -> tuple:
-        """The values in output order."""
-        return self.panel.as_tuple() + tuple(getattr(self, item.name) for item in fields(self)[1:])
+        """The values in output order; the tag names the study of ``shown_study`` (unchanged when it is)."""
+        shown_tag = (no_update if self.shown_study is no_update
+                     else study_loading.tag((self.shown_study or {}).get("study")))
+        return self.panel.as_tuple() + tuple(getattr(self, item.name) for item in fields(self)[1:]) + (shown_tag,)
 
 
-def trigger_of(triggered_id: Any, refresh_id: str, restart_id: str, control_ids: tuple[str, ...]) -> str:
-    """:data:`PICKED`, :data:`REFRESH`, :data:`RESTART` or :data:`CONTROLS` from Dash's ``triggered_id``."""
-    if triggered_id == refresh_id:
+def trigger_of(triggered: Any, refresh_id: str, restart_id: str, control_ids: tuple[str, ...]) -> str:
+    """:data:`PICKED`, :data:`REFRESH`, :data:`RESTART` or :data:`CONTROLS` from what triggered the callback.
+
+    Args:
+        triggered: Dash's ``triggered_id``, or the ids of every input that fired together (a list: the values of
+            ``callback_context.triggered_prop_ids``). A pick (or the page load: no id) among them wins: an input
+            that changed in the same render as the picker must not turn the pick into a redraw of the study
+            shown, which would start no explanation for it.
+        refresh_id: ``study-refresh`` (a finished job).
+        restart_id: The Restart button.
+        control_ids: Inputs that redraw the study shown (clustering controls, Show anyway).
+    """
+    ids = list(triggered) if isinstance(triggered, (list, tuple)) else [triggered]
+    if not ids or any(item not in (refresh_id, restart_id, *control_ids) for item in ids):
+        return PICKED
+    if refresh_id in ids:
         return REFRESH
-    if triggered_id == restart_id:
+    if restart_id in ids:
         return RESTART
-    if triggered_id in control_ids:
-        return CONTROLS
-    return PICKED
+    return CONTROLS
 
 
 def open_study(
@@ -104,6 +127,7 @@ def open_study(
     *,
     job_may_be_running: bool = False,
     cached_open_via_job: bool = False,
+    shown_anyway: bool = False,
 ) -> StudyOutputs:
     """The study callback's outputs for one trigger (see the module docstring).
 
@@ -118,6 +142,7 @@ def open_study(
         resolver: Finds the study.
         job_may_be_running: A job of an earlier request may still run: a pick that needs none cancels it.
         cached_open_via_job: Open cached studies through the job too (the benchmark baseline's old path).
+        shown_anyway: The reader pressed Show anyway for this study (components.distribution_gate).
     """
     if trigger == REFRESH and not (isinstance(refresh, dict) and refresh.get("study") == study_id):
         return StudyOutputs.dropped()  # a job for another study than the one picked now
@@ -138,7 +163,7 @@ def open_study(
         return StudyOutputs(panel, study_loading.shown(study_id), request, no_update, hide_cancelled)
     started = time.perf_counter()
     panel = study_panel_outputs(study_id, session_id, trigger == REFRESH, settings, options, explainer, resolver,
-                                details=False)
+                                details=False, shown_anyway=shown_anyway)
     logger.debug("study %s drawn in %.0f ms (%s)", study_id, (time.perf_counter() - started) * 1000.0, trigger)
     cancel = {"at": time.time()} if new_pick and job_may_be_running else no_update
     return StudyOutputs(panel, study_loading.shown(study_id), no_update, cancel, hide_cancelled)
@@ -151,16 +176,26 @@ def details_outputs(
     settings: ExplanationSettings,
     explainer: StudyExplainer,
     resolver: StudyResolver,
+    shown_anyway: bool = False,
 ) -> tuple:
-    """(words figure, strongest words, sweep chart, ``details-study``) for the study just drawn, or four
-    ``no_update`` when it is not the picked one any more, or not drawable (what is there stays, dimmed)."""
+    """(words figure, strongest words, sweep chart, ``details-study-tag``) for the study just drawn: empty ones
+    when it has none to draw (not explained yet, or unknown), or four ``no_update`` when it is not the picked one
+    any more (what is there stays, behind the loading state of the picked one).
+    ``shown_anyway``: the reader pressed Show anyway for this study."""
     study_id = shown_study.get("study") if isinstance(shown_study, dict) else None
-    if not study_id or study_id != picked:
+    if study_id != picked:
         return no_update, no_update, no_update, no_update
-    details = study_details(study_id, session_id, settings, explainer, resolver)
-    if details is None:
+    details = study_details(study_id, session_id, settings, explainer, resolver, shown_anyway)
+    return (*(empty_details() if details is None else details), study_loading.tag(study_id))
+
+
+def details_failed(shown_study: dict | None, picked: str | None) -> tuple:
+    """What the second step sets when drawing the details raised: empty ones, tagged with their study (so that the
+    page shows them rather than a loading state for ever), or nothing when that study is not the picked one."""
+    study_id = shown_study.get("study") if isinstance(shown_study, dict) else None
+    if study_id != picked:
         return no_update, no_update, no_update, no_update
-    return (*details, study_loading.shown(study_id))
+    return (*empty_details(), study_loading.tag(study_id))
 
 
 def failed(study_id: str | None) -> StudyOutputs:

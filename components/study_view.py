@@ -7,8 +7,10 @@ Owns the ids ``prediction`` (the prediction card body), ``study-report`` (the re
 One plain server callback per picked study reads the explanation from the on-disk cache and fills the viewer,
 the slider's sweep store, the word heatmap and the sweep chart (a cached study never waits for a background
 job); an uncached study is handed to the background job (components.explanation_progress) and drawn when it is
-done (the decision: components.study_opening). While a picked study loads, the previous one is dimmed and
-labelled, and only the picked study's response is drawn (components.study_loading).
+done (the decision: components.study_opening). From the moment a study is picked, every panel still holding
+another study (film, circles, prediction, stability, words, report, what-if, comparison, sweep chart) shows a
+loading state instead, and draws only content tagged with the picked study (components.study_loading;
+:func:`study_panels` says which tag tags which panel).
 Every slider move afterwards is handled in the browser (components.threshold_control), and so is the
 side-by-side mode: the second viewer gets a copy of the first one's figure and sweep in the browser
 (assets/compare.js), so the radiograph is never sent twice.
@@ -21,13 +23,12 @@ This module is the layout and the callback wiring only; what a pick resolves to 
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html
 
 from components import (
     distribution_gate,
@@ -57,7 +58,7 @@ from components.server import model_worker
 from components.server.job_slots import JobSlots
 from components.session import SESSION_ID
 from components.study_browser import STUDY_PICKER_ID
-from cxrmodel.explain import ExplanationSettings, StudyExplainer, explanation_document
+from cxrmodel.explain import ExplanationSettings, StudyExplainer
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ COMPARE_MODE_ID = "compare-mode"
 VIEWER_COLUMN_ID = "viewer-column"
 COMPARE_COLUMN_ID = "compare-column"
 DETAILS_COLUMN_ID = "details-column"
+STABILITY_PANEL_ID = "stability-panel"
+STABILITY_STUDY_TAG_ID = "stability-study-tag"
 
 COMPARE_SUFFIX = "-compare"
 DEFAULT_COMPARE_SIGHT_SENSITIVITY = 0.3
@@ -88,6 +91,38 @@ DEFAULT_COMPARE_SIGHT_SENSITIVITY = 0.3
 VIEWER_HEIGHT = "clamp(360px, calc(100vh - 210px), 640px)"
 """The radiograph's height: 640 px where the screen allows, less on a short one (1366 x 768), so most of the
 film stays above the fold under the header."""
+
+
+def study_panels(with_comparison: bool) -> dict[str, str]:
+    """``{panel id: study tag id}``: every panel of a study and the tag written with its content (pure).
+
+    The radiograph, prediction, report, error and "cancelled" panels are filled by the study callback
+    (``shown-study-tag``); the circle summaries by the browser's redraw of the circles, which tags them with the
+    figure's study (and the second viewer, a copy of the first, with it); the words, strongest words and sweep
+    chart by the second step (``details-study-tag``); the stability badge, the what-if card and the model
+    comparison by their own callbacks.
+    """
+    shown, details = study_loading.SHOWN_STUDY_TAG_ID, study_loading.DETAILS_STUDY_TAG_ID
+    panels = {
+        xray_view.xray_ids()["frame"]: shown,
+        threshold_control.threshold_ids()["summary"]: threshold_control.threshold_ids()["summary_tag"],
+        # The second viewer's figure is a copy made in the browser: its study is the one its summary was drawn for.
+        xray_view.xray_ids(COMPARE_SUFFIX)["frame"]: threshold_control.threshold_ids(COMPARE_SUFFIX)["summary_tag"],
+        threshold_control.threshold_ids(COMPARE_SUFFIX)["summary"]:
+            threshold_control.threshold_ids(COMPARE_SUFFIX)["summary_tag"],
+        PREDICTION_ID: shown,
+        STUDY_REPORT_ID: shown,
+        STUDY_ERROR_ID: shown,
+        explanation_progress.CANCELLED_ID: shown,
+        STABILITY_PANEL_ID: STABILITY_STUDY_TAG_ID,
+        report_view.WORDS_GRAPH_ID: details,
+        report_view.STRONGEST_WORDS_ID: details,
+        research_tools.SWEEP_CHART_ID: details,
+        what_if.WHAT_IF_CARD_ID: what_if.WHAT_IF_STUDY_TAG_ID,
+    }
+    if with_comparison:
+        panels[model_comparison.COMPARISON_CARD_ID] = model_comparison.COMPARISON_STUDY_TAG_ID
+    return panels
 
 
 def layout(default_sight_sensitivity: float, default_link_distance: float, default_smoothing: float = 0.0,
@@ -115,12 +150,11 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
     return html.Div(
         [
             dcc.Location(id=URL_ID, refresh=False),
+            distribution_gate.layout(),
             url_state.layout(studies, default_study, default_sight_sensitivity),
-            html.Div(id=STUDY_ERROR_ID),
+            html.Div(id=STUDY_ERROR_ID, className=study_loading.QUIET_LOADING_CLASS),
             explanation_progress.layout(),
-            study_loading.layout((VIEWER_COLUMN_ID, COMPARE_COLUMN_ID, DETAILS_COLUMN_ID),
-                                 (report_view.WORDS_GRAPH_ID, report_view.STRONGEST_WORDS_ID,
-                                  research_tools.SWEEP_CHART_ID)),
+            study_loading.layout(study_panels(bool(compared_models))),
             html.Div(
                 [html.Div(dbc.Switch(id=COMPARE_MODE_ID, label="Side by side: the same study at two sight "
                                      "sensitivities", value=False, className="mb-0 me-3"), style=for_images),
@@ -141,7 +175,8 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                             reading_guide.layout(default_sight_sensitivity, default_link_distance,
                                                  default_min_points, max_tokens, open_=guide_open),
                             dbc.Card(dbc.CardBody(id=PREDICTION_ID), className="mb-1"),
-                            stability_check.layout(),
+                            html.Div([stability_check.layout(), study_loading.tag_element(STABILITY_STUDY_TAG_ID)],
+                                     id=STABILITY_PANEL_ID),
                             report_view.layout(),
                             html.Details(
                                 [html.Summary("Report as written"),
@@ -187,7 +222,7 @@ class WhatIfUnavailable(RuntimeError):
                "gunicorn set CXR_MODEL_WORKER_URL, see docs/deployment.md)")
 
 
-def _no_model_worker(_image_bytes: bytes, _report: str) -> dict:
+def _no_model_worker(_image_bytes: bytes, _report: str, _shown_anyway: bool) -> dict:
     raise WhatIfUnavailable(WhatIfUnavailable.message)
 
 
@@ -222,6 +257,7 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
         Input(study_loading.STUDY_REFRESH_ID, "data"),
         Input(explanation_progress.RESTART_ID, "n_clicks"),
         *[Input(control_id, "value") for control_id in control_ids],
+        Input(distribution_gate.SHOWN_ANYWAY_ID, "data"),
         State(SESSION_ID, "data"),
         State(STUDY_PICKER_ID, "options"),
         State(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
@@ -229,16 +265,20 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
         State(explanation_progress.EXPLANATION_READY_ID, "data"),
         prevent_initial_call="initial_duplicate",
     )
-    def show_study(study_id, refresh, _restart, link_distance, min_points, smoothing, session_id, options,
-                   sight_sensitivity, request, ready):
-        trigger = study_opening.trigger_of(callback_context.triggered_id, study_loading.STUDY_REFRESH_ID,
-                                           explanation_progress.RESTART_ID, control_ids)
+    def show_study(study_id, refresh, _restart, link_distance, min_points, smoothing, shown_anyway, session_id,
+                   options, sight_sensitivity, request, ready):
+        # Show anyway draws the same study again, as a clustering control does.
+        trigger = study_opening.trigger_of(list(callback_context.triggered_prop_ids.values()),
+                                           study_loading.STUDY_REFRESH_ID,
+                                           explanation_progress.RESTART_ID,
+                                           (*control_ids, distribution_gate.SHOWN_ANYWAY_ID))
         try:
             settings = explanation_settings(link_distance, min_points, sight_sensitivity, smoothing)
             outputs = study_opening.open_study(
                 trigger, study_id, refresh, session_id, settings, options, explainer, resolver,
                 job_may_be_running=explanation_progress.job_may_be_running(request, ready),
-                cached_open_via_job=cached_open_via_job)
+                cached_open_via_job=cached_open_via_job,
+                shown_anyway=distribution_gate.shown_anyway_for(shown_anyway, study_id))
         except Exception:  # noqa: BLE001 - any failure becomes an alert; the server keeps serving
             logger.exception("showing a study failed")
             outputs = study_opening.failed(study_id)
@@ -248,22 +288,25 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
         Output(report_view.WORDS_GRAPH_ID, "figure", allow_duplicate=True),
         Output(report_view.STRONGEST_WORDS_ID, "children", allow_duplicate=True),
         Output(research_tools.SWEEP_CHART_ID, "figure", allow_duplicate=True),
-        Output(study_loading.DETAILS_STUDY_ID, "data"),
+        Output(study_loading.DETAILS_STUDY_TAG_ID, "children"),
         Input(study_loading.SHOWN_STUDY_ID, "data"),
         State(STUDY_PICKER_ID, "value"),
         State(SESSION_ID, "data"),
         *[State(control_id, "value") for control_id in control_ids],
         State(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
+        State(distribution_gate.SHOWN_ANYWAY_ID, "data"),
         prevent_initial_call=True,
     )
-    def show_study_details(shown, picked, session_id, link_distance, min_points, smoothing, sight_sensitivity):
+    def show_study_details(shown, picked, session_id, link_distance, min_points, smoothing, sight_sensitivity,
+                           shown_anyway):
         # The second step of opening a study: words and sweep chart, after the radiograph and circles are drawn.
         try:
             settings = explanation_settings(link_distance, min_points, sight_sensitivity, smoothing)
-            return study_opening.details_outputs(shown, picked, session_id, settings, explainer, resolver)
+            return study_opening.details_outputs(shown, picked, session_id, settings, explainer, resolver,
+                                                 distribution_gate.shown_anyway_for(shown_anyway, picked))
         except Exception:  # noqa: BLE001 - the panel is drawn; a failure here leaves the words empty
             logger.exception("showing a study's words and sweep chart failed")
-            return no_update, no_update, no_update, no_update
+            return study_opening.details_failed(shown, picked)
 
     def compute(image_bytes: bytes, report_text: str, progress) -> None:
         def waiting(seconds: float) -> None:
@@ -294,46 +337,36 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
         with job_slots.slot(waiting):
             return explainer.stability(image_bytes, report_text, ExplanationSettings(), progress=progress)
 
-    def is_gated(image_bytes: bytes, report_text: str) -> bool:
-        if not explainer.bundle.reads_image:
-            return True  # the check compares image maps: a text-only model has none, so no badge and no button
-        settings = ExplanationSettings()
-        explanation = explainer.cached(image_bytes, report_text, settings)
-        return explanation is None or stability_check.gated(explanation_document(explainer.bundle, explanation,
-                                                                                 settings))
+    disclosures = distribution_gate.CachedDisclosures(explainer)
 
-    stability_check.register_callbacks(app, resolver, cached_stability, compute_stability, is_gated)
+    def stability_disclosure(image_bytes: bytes, report_text: str, shown_anyway: bool):
+        if not explainer.bundle.reads_image:
+            return None  # the check compares image maps: a text-only model has none, so no badge and no button
+        return disclosures(image_bytes, report_text, shown_anyway)
+
+    stability_check.register_callbacks(app, resolver, cached_stability, compute_stability, stability_disclosure)
     if comparison_explainers:
         _register_comparison(app, (explainer, *comparison_explainers), resolver, job_slots)
 
-    @functools.lru_cache(maxsize=8)  # one cache read and distribution check per study, not one per what-if edit
-    def original_probability(image_bytes: bytes, report_text: str) -> float:
-        settings = ExplanationSettings()
-        explanation = explainer.cached(image_bytes, report_text, settings)
-        if explanation is None:
-            raise what_if.WhatIfNotExplained()  # not cached (an exception, so that lru_cache does not keep it)
-        if stability_check.gated(explanation_document(explainer.bundle, explanation, settings)):
-            # The distribution gate withholds (or refuses) this film's numbers: no P may appear in the card either.
-            raise what_if.WhatIfWithheld()
-        return float(explanation.attribution.probability)
-
-    def predict_via_worker(image_bytes: bytes, report_text: str) -> dict:
+    def predict_via_worker(image_bytes: bytes, report_text: str, shown_anyway: bool) -> dict:
         # A worker that is starting or being restarted is back within seconds: wait for it once, ask again, and
         # say what happened beside the answer.
         try:
-            return client.predict(image_bytes, report_text)
+            return client.predict(image_bytes, report_text, shown_anyway=shown_anyway)
         except model_worker.ModelWorkerUnavailable as error:
             started = time.monotonic()
             while time.monotonic() - started < WORKER_WAIT_SECONDS and not client.available():
                 time.sleep(0.25)
-            answer = dict(client.predict(image_bytes, report_text))
+            answer = dict(client.predict(image_bytes, report_text, shown_anyway=shown_anyway))
             answer["note"] = f"{error.message} — answered once it was back ({time.monotonic() - started:.1f} s)"
             return answer
 
-    what_if.register_callbacks(app, resolver, original_probability, predict_via_worker if client else _no_model_worker,
+    what_if.register_callbacks(app, resolver, what_if.original_probability(disclosures),
+                               predict_via_worker if client else _no_model_worker,
                                what_if.film_masker(explainer), explanation_progress.title_of)
     study_loading.register_callbacks(app, explanation_progress.EXPLANATION_READY_ID)
-    distribution_gate.register_callbacks(app, threshold_control.CIRCLE_SWEEP_ID)
+    study_loading.register_store_tag(app, STABILITY_STUDY_TAG_ID, stability_check.STABILITY_DATA_ID)
+    distribution_gate.register_callbacks(app)
     export_tools.register_callbacks(app, explainer, resolver)
 
     app.clientside_callback(
@@ -353,21 +386,17 @@ def _register_comparison(app, explainers: tuple[StudyExplainer, ...], resolver: 
                          job_slots: JobSlots) -> None:
     """The model comparison card's functions: from the cache in the web process, computed in a background job.
 
-    A film that any of the models reading it cannot judge (the distribution gate withholds or refuses it) is not
-    compared: its numbers stay out of the way here as on the prediction card.
+    A film that any of the models reading it cannot judge (its disclosure withholds or refuses it) is not
+    compared unless the reader pressed Show anyway for it: its numbers stay out of the way here as on the
+    prediction card (model_comparison.named).
     """
     bundles = [explainer.bundle for explainer in explainers]
 
-    def finished(explanations: list) -> dict:
-        settings = ExplanationSettings()
-        if any(stability_check.gated(explanation_document(bundle, explanation, settings))
-               for bundle, explanation in zip(bundles, explanations, strict=True) if bundle.reads_image):
-            return {"gated": True}
-        return model_comparison.comparison_document(bundles, explanations)
-
     def cached_comparison(image_bytes: bytes, report_text: str) -> dict | None:
         explanations = [explainer.cached(image_bytes, report_text, ExplanationSettings()) for explainer in explainers]
-        return None if any(explanation is None for explanation in explanations) else finished(explanations)
+        if any(explanation is None for explanation in explanations):
+            return None
+        return model_comparison.disclosed_comparison(bundles, explanations)
 
     def compute_comparison(image_bytes: bytes, report_text: str, progress) -> dict:
         def waiting(seconds: float) -> None:
@@ -378,6 +407,6 @@ def _register_comparison(app, explainers: tuple[StudyExplainer, ...], resolver: 
             for label, explainer in zip(model_comparison.model_labels(bundles), explainers, strict=True):
                 progress(f"explaining with the {label} model")
                 explanations.append(explainer.explain(image_bytes, report_text, ExplanationSettings()))
-        return finished(explanations)
+        return model_comparison.disclosed_comparison(bundles, explanations)
 
     model_comparison.register_callbacks(app, resolver, cached_comparison, compute_comparison)

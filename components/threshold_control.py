@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
+from components import study_loading
 from components.xray_view import (
     CIRCLE_TRACE_NAME,
     OVERLAY_CIRCLES,
@@ -48,7 +49,13 @@ from components.xray_view import (
 )
 
 # One source for the slider's step and the clustering defaults: the detection package the sweep is computed by.
-from cxrmodel.detection import DEFAULT_MIN_POINTS, DEFAULT_SIGHT_SENSITIVITY, MAX_SMOOTHING, SLIDER_STEP
+from cxrmodel.detection import (
+    DEFAULT_MIN_POINTS,
+    DEFAULT_SIGHT_SENSITIVITY,
+    MAX_SMOOTHING,
+    SLIDER_STEP,
+    SLIDER_THRESHOLDS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +68,31 @@ LINK_DISTANCE_ID = "link-distance"
 MIN_POINTS_ID = "min-points"
 SMOOTHING_ID = "attribution-smoothing"
 CLIENTSIDE_NAMESPACE = "cxr"
-UPDATE_FUNCTION = "redrawCircles"
+UPDATE_FUNCTION = "redrawCirclesTagged"
+CIRCLE_SUMMARY_TAG_ID = "circle-summary-tag"
+SLIDER_RANGE = {"min": SLIDER_THRESHOLDS[0], "max": SLIDER_THRESHOLDS[-1], "step": SLIDER_STEP}
+"""The sight-sensitivity slider's range and grid, declared once: the slider is built from it, every τ is snapped
+to it, and the page gets it to say when a link's τ was moved onto it (components.url_state)."""
 
 
 def threshold_ids(suffix: str = "") -> dict[str, str]:
-    """The ids of one slider: ``{"slider", "sweep", "summary"}``."""
+    """The ids of one slider: ``{"slider", "sweep", "summary", "summary_tag"}`` (the summary's study tag,
+    components.study_loading)."""
     return {"slider": SIGHT_SENSITIVITY_ID + suffix, "sweep": CIRCLE_SWEEP_ID + suffix,
-            "summary": CIRCLE_SUMMARY_ID + suffix}
+            "summary": CIRCLE_SUMMARY_ID + suffix, "summary_tag": CIRCLE_SUMMARY_TAG_ID + suffix}
+
+
+def figure_study(figure: dict | None) -> str:
+    """The study a viewer figure draws (the ``uirevision`` of a figure with a radiograph: the study id), or "" for
+    a placeholder (pure).
+
+    The circle summary's study tag: written with the summary by the same callback. Mirrors ``figureStudy`` in
+    assets/threshold.js.
+    """
+    layout = (figure or {}).get("layout") or {}
+    revision = layout.get("uirevision")
+    drawn = any(image.get("name") == RADIOGRAPH_IMAGE_NAME for image in layout.get("images") or [])
+    return revision if drawn and isinstance(revision, str) else ""
 
 
 def nearest_threshold_index(thresholds: Sequence[float], value: float | None) -> int:
@@ -94,7 +119,7 @@ def snap_sight_sensitivity(value: float | None) -> float | None:
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
-    quotient = min(1.0, max(0.0, float(value))) / SLIDER_STEP
+    quotient = min(SLIDER_RANGE["max"], max(SLIDER_RANGE["min"], float(value))) / SLIDER_STEP
     index = math.floor(quotient)
     if quotient - index >= 0.5:
         index += 1
@@ -199,7 +224,8 @@ def layout(
         [
             dbc.Label("Sight sensitivity τ", html_for=ids["slider"], className="fw-semibold mb-0"),
             dcc.Slider(
-                id=ids["slider"], min=0.0, max=1.0, step=SLIDER_STEP, value=default_sight_sensitivity,
+                id=ids["slider"], min=SLIDER_RANGE["min"], max=SLIDER_RANGE["max"], step=SLIDER_RANGE["step"],
+                value=default_sight_sensitivity,
                 marks=marks, updatemode="drag",
                 tooltip={"placement": "bottom", "template": "τ = {value}"},
             ),
@@ -207,6 +233,7 @@ def layout(
             html.Small("Higher τ keeps only the strongest pixels: fewer, tighter circles.",
                        className="text-muted d-block"),
             dcc.Store(id=ids["sweep"]),
+            study_loading.tag_element(ids["summary_tag"]),
         ],
         className="threshold-control",
         **attributes,
@@ -262,6 +289,8 @@ def register_callbacks(app, suffix: str = "", viewer_suffix: str | None = None) 
         ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name=UPDATE_FUNCTION),
         Output(viewer["graph"], "figure", allow_duplicate=True),
         Output(ids["summary"], "children"),
+        # The summary's study tag, with the summary: it is drawn here, a step after the study's response.
+        Output(ids["summary_tag"], "children"),
         Input(ids["sweep"], "data"),
         Input(viewer["toggles"], "value"),
         Input(viewer["opacity"], "value"),

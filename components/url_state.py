@@ -1,27 +1,35 @@
 """The view in the address bar: study, sight sensitivity and side-by-side mode, shareable and undoable with Back.
 
-Owns the ids ``view-defaults`` (dcc.Store: the bundled study ids, the default study and tau), ``link-message``
-(an alert for a link that names no study of this collection), ``copy-link`` (button), ``copy-link-status``,
+Owns the ids ``view-defaults`` (dcc.Store: the bundled study ids, the default study and tau, and the slider's
+range and grid, :data:`components.threshold_control.SLIDER_RANGE`), ``link-message`` (an alert for a link that
+names no study of this collection, or an upload that is gone), ``link-note`` (a small notice when a link's τ was
+moved onto the slider's range or grid), ``copy-link`` (button), ``copy-link-status``,
 ``share-link`` (a read-only box holding the link, the fallback when the clipboard is refused), and the side-by-side
 panel labels ``panel-label`` / ``panel-label-compare``.
 
 URL: ``/?study=<id>&tau=<τ>&compare=1`` (``compare`` only when side by side is on; the older ``threshold=`` is read
-as ``tau``). τ is always the SNAPPED value (:func:`components.threshold_control.snap_sight_sensitivity`, the one
-rule every view uses). Everything runs in the browser (``assets/url_state.js``), so moving the slider still sends
-nothing to the server:
+as ``tau``), or ``/?upload=<upload id>&tau=<τ>`` while an upload is shown. τ is always the SNAPPED value
+(:func:`components.threshold_control.snap_sight_sensitivity`, the one rule every view uses). Everything runs in the
+browser (``assets/url_state.js``), so moving the slider still sends nothing to the server:
 
 * ``cxr.syncView`` — ONE clientside callback, inputs ``url.search``, the study picker and the side-by-side switch.
   When the URL changed (page load, Back, Forward) it restores the view from it: an unknown study id opens nothing
-  and says so; a missing part takes its default, so Back to a bare ``/`` is the first study at the default τ. When
-  the user picked a study or flipped the switch it writes the new view into ``url.search``, which dcc.Location
-  pushes as a history entry. Restoring leaves what already matches alone (no callback fires for it).
+  and says so; an upload that is not in this page any more (the page was reloaded, or the link opened elsewhere)
+  opens nothing and says the upload is gone; a missing part takes its default, so Back to a bare ``/`` is the
+  first study at the default τ. A τ outside the slider's range or between its steps opens at the snapped τ, says
+  so once (``link-note``, cleared by the next change of the view) and the address is replaced (no new history
+  entry) by the one naming the τ shown. When the user picked a study or an upload, or flipped the switch, it
+  writes the new view into ``url.search``, which dcc.Location pushes as a history entry. Restoring leaves what
+  already matches alone (no callback fires for it).
 * slider rest — assets/threshold.js announces ``cxr:slider-rest`` once the slider has rested (its 150 ms write-back);
   for the main slider the script sets ``url.search`` (one history entry per rest, not per move), and for either it
   relabels the side-by-side panels.
 * ``cxr.copyLink`` — the "Copy link" button: the link of the current view to the clipboard, and always in the
   read-only box beside it (the fallback when the browser refuses the clipboard).
 
-An upload never goes into a URL: it lives in one page's session (components.session) and is not shareable.
+An upload lives in one page's session (components.session) and is not shareable: the address names it (so that it
+never names another study while the upload is shown, and Back and Forward find it again in this page), but "Copy
+link" refuses it, and a reload or another browser opens nothing for it.
 :func:`restore_view`, :func:`view_search` and :func:`panel_labels` are the Python mirrors of the script's
 functions (tests run both on the same inputs).
 """
@@ -30,16 +38,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qs, urlencode
 
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from components.threshold_control import snap_sight_sensitivity
+from components.threshold_control import SLIDER_RANGE, snap_sight_sensitivity
 
 VIEW_DEFAULTS_ID = "view-defaults"
 LINK_MESSAGE_ID = "link-message"
+LINK_NOTE_ID = "link-note"
+UPLOAD_PARAMETER = "upload"
 COPY_LINK_ID = "copy-link"
 COPY_STATUS_ID = "copy-link-status"
 SHARE_LINK_ID = "share-link"
@@ -53,6 +63,11 @@ HIDDEN = {"display": "none"}
 SHOWN = {"display": "block"}
 MAX_SHOWN_ID = 60
 """An unknown study id is quoted in the message up to this many characters."""
+MAX_SHOWN_TAU = 12
+"""A link's τ is quoted in the note up to this many characters."""
+UPLOAD_GONE_MESSAGE = ("The upload this address named is gone: an upload stays only in the page it was analyzed in, "
+                       "and a reload or another browser does not have it. Upload it again, or pick a study from "
+                       "the list.")
 _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 _COMPARE_ON = ("1", "true", "on", "yes")
 
@@ -83,8 +98,34 @@ def unknown_study_message(study_id: str) -> str:
     return f"No study {shown} here; pick one from the list."
 
 
+def tau_note(text: str | None, tau: float | None, tau_range: Mapping[str, float] = SLIDER_RANGE) -> str | None:
+    """What the page says when a link's τ ``text`` opened at another τ than it names (pure; mirrors ``tauNote``).
+
+    Args:
+        text: The τ as the link writes it.
+        tau: The τ shown for it (:func:`parse_tau`), or None when ``text`` is not a τ.
+        tau_range: The slider's ``{"min", "max", "step"}``.
+
+    Returns:
+        e.g. "τ 5 from the link is outside the slider's range (0–1 in steps of 0.02): shown at τ 1.00.", or None
+        when the link's τ is on the slider's grid (or is not a τ: the default is shown then, as for no τ).
+    """
+    if text is None or tau is None:
+        return None
+    value = float(text)
+    inside = tau_range["min"] <= value <= tau_range["max"]
+    if inside and value == tau:
+        return None
+    written = text.strip()
+    written = written if len(written) <= MAX_SHOWN_TAU else written[: MAX_SHOWN_TAU - 1] + "…"
+    where = "between the slider's steps" if inside else "outside the slider's range"
+    return (f"τ {written} from the link is {where} ({tau_range['min']:g}–{tau_range['max']:g} in steps of "
+            f"{tau_range['step']:g}): shown at τ {tau:.2f}.")
+
+
 def restore_view(search: str | None, studies: Sequence[str], default_study: str | None,
-                 default_tau: float) -> dict:
+                 default_tau: float, uploads: Sequence[str] = (),
+                 tau_range: Mapping[str, float] = SLIDER_RANGE) -> dict:
     """The view a URL's query names (pure; mirrors ``restoreView`` in assets/url_state.js).
 
     Args:
@@ -92,27 +133,35 @@ def restore_view(search: str | None, studies: Sequence[str], default_study: str 
         studies: The bundled study ids (the only ones a link may open).
         default_study: The study shown when the link names none.
         default_tau: The τ when the link gives none (or no number).
+        uploads: The ids of the uploads this page holds (``?upload=<id>`` opens one of them, and nothing else).
+        tau_range: The slider's ``{"min", "max", "step"}`` (for the note).
 
     Returns:
-        ``{"study": id or None, "tau": float, "compare": bool, "message": str or None}``; an unknown study gives
-        ``study`` None and a message naming it.
+        ``{"study": id or None, "tau": float, "compare": bool, "message": str or None, "note": str or None}``; an
+        unknown study or an upload that is gone gives ``study`` None and a message; a τ moved onto the slider's
+        range or grid gives a note.
     """
     query = parse_qs((search or "").lstrip("?"), keep_blank_values=True)
     study = _first(query, "study")
-    tau = parse_tau(_first(query, "tau", "threshold"))
+    tau_text = _first(query, "tau", "threshold")
+    tau = parse_tau(tau_text)
     compare = (_first(query, "compare") or "").strip().lower() in _COMPARE_ON
     message = None
-    if study is None:
+    if study is None and UPLOAD_PARAMETER in query:
+        upload = _first(query, UPLOAD_PARAMETER)
+        study, message = (upload, None) if upload in uploads else (None, UPLOAD_GONE_MESSAGE)
+    elif study is None:
         study = default_study
     elif study not in studies:
         study, message = None, unknown_study_message(study)
     return {"study": study, "tau": snap_sight_sensitivity(default_tau) if tau is None else tau,
-            "compare": compare, "message": message}
+            "compare": compare, "message": message, "note": tau_note(tau_text, tau, tau_range)}
 
 
-def view_search(study: str, tau: float, compare: bool) -> str:
-    """``?study=<id>&tau=<τ, 2 decimals, snapped>[&compare=1]`` (pure; mirrors ``viewSearch`` in the script)."""
-    parts = {"study": study, "tau": f"{snap_sight_sensitivity(tau):.2f}"}
+def view_search(study: str, tau: float, compare: bool, upload: bool = False) -> str:
+    """``?study=<id>&tau=<τ, 2 decimals, snapped>[&compare=1]``, or ``?upload=<id>&…`` for an upload (pure; mirrors
+    ``viewSearch`` in the script)."""
+    parts = {UPLOAD_PARAMETER if upload else "study": study, "tau": f"{snap_sight_sensitivity(tau):.2f}"}
     if compare:
         parts["compare"] = "1"
     return "?" + urlencode(parts, safe="")
@@ -143,12 +192,15 @@ def panel_labels(main_tau: float | None, compare_tau: float | None, default_tau:
 
 
 def layout(studies: Sequence[str], default_study: str | None, default_tau: float) -> html.Div:
-    """The defaults store, the unknown-link alert and the "Copy link" controls (one row)."""
+    """The defaults store (with the slider's range, handed to the script), the link alert and the τ note."""
     return html.Div(
         [
             dcc.Store(id=VIEW_DEFAULTS_ID, data={"studies": list(studies), "default_study": default_study,
-                                                 "tau": snap_sight_sensitivity(default_tau)}),
+                                                 "tau": snap_sight_sensitivity(default_tau),
+                                                 "tau_range": dict(SLIDER_RANGE)}),
             html.Div(id=LINK_MESSAGE_ID, className="alert alert-warning py-2 mb-2", role="alert", style=HIDDEN),
+            html.Div(id=LINK_NOTE_ID, className="alert alert-info small py-1 px-2 mb-2", role="status",
+                     style=HIDDEN),
         ]
     )
 
@@ -195,11 +247,14 @@ def register_callbacks(app, url_id: str, picker_id: str, compare_id: str, slider
         Output(compare_id, "value"),
         Output(LINK_MESSAGE_ID, "children"),
         Output(LINK_MESSAGE_ID, "style"),
+        Output(LINK_NOTE_ID, "children"),
+        Output(LINK_NOTE_ID, "style"),
         Input(url_id, "search"),
         Input(picker_id, "value"),
         Input(compare_id, "value"),
         State(slider_id, "value"),
         State(VIEW_DEFAULTS_ID, "data"),
+        State(picker_id, "options"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name=COPY_FUNCTION),

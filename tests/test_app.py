@@ -96,7 +96,8 @@ def test_the_study_callback_outputs_are_the_study_panel_fields(served):
     outputs = [spec.split("@")[0] for spec in matches[0]["output"].strip(".").split("...")]
     assert outputs == [f"{o.component_id}.{o.component_property}" for o in StudyOutputs.outputs()]
     assert outputs[len(expected):] == ["shown-study.data", "explanation-request.data",
-                                       "explanation-switch-cancel.data", "explanation-cancelled.style"]
+                                       "explanation-switch-cancel.data", "explanation-cancelled.style",
+                                       "shown-study-tag.children"]
     assert [item["id"] for item in matches[0]["inputs"]][0] == "study-picker"
     # A cached study is drawn by this plain callback: it is no background callback, and the job has its own.
     assert "background" not in matches[0] or not matches[0]["background"]

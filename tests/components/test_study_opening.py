@@ -45,7 +45,10 @@ def test_a_cached_study_is_drawn_at_once_and_starts_no_job(world):
     assert outputs.cancelled_style == explanation_progress.HIDDEN
     # ... and cancels the job of an earlier pick that may still run.
     assert isinstance(_open(world, study_opening.PICKED, "CXR2", job_may_be_running=True).switch_cancel, dict)
-    assert len(outputs.as_tuple()) == len(study_opening.StudyOutputs.outputs()) == len(StudyPanel.outputs()) + 4
+    assert len(outputs.as_tuple()) == len(study_opening.StudyOutputs.outputs()) == len(StudyPanel.outputs()) + 5
+    # The content is tagged with its study in the same response (the last output: shown-study-tag).
+    assert study_opening.StudyOutputs.outputs()[-1].component_id == study_loading.SHOWN_STUDY_TAG_ID
+    assert outputs.as_tuple()[-1] == "CXR2"
 
 
 def test_an_uncached_study_gets_the_placeholder_and_one_job_request(world):
@@ -76,6 +79,7 @@ def test_the_old_path_opens_a_cached_study_through_the_job(world):
     outputs = _open(world, study_opening.PICKED, "CXR2", cached_open_via_job=True)
     assert outputs.request["study"] == "CXR2" and outputs.shown_study is no_update
     assert all(value is no_update for value in outputs.panel.as_tuple())
+    assert outputs.as_tuple()[-1] is no_update  # nothing drawn: the tag stays the previous content's
     ready, status = explanation_progress.run_explanation(
         lambda _: None, "CXR2", None, world[1], lambda *a: True, None, request_at=outputs.request["at"],
         always_ready=True)
@@ -87,6 +91,7 @@ def test_unknown_studies_and_failures_leave_nothing_of_the_previous_study(world)
     assert unknown.panel.circle_sweep is None and unknown.shown_study == {"study": "CXR999"}
     failed = study_opening.failed("CXR2")
     assert failed.panel.circle_sweep is None and failed.shown_study == {"study": "CXR2"}
+    assert failed.as_tuple()[-1] == "CXR2"  # the alert is this study's: drawn, not behind a loading state
     assert "Could not show" in json.dumps(failed.panel.study_error.to_plotly_json(), default=str)
 
 
@@ -94,15 +99,18 @@ def test_the_words_and_sweep_chart_follow_in_a_second_step_for_the_picked_study_
     explainer, resolver = world
     first = _open(world, study_opening.PICKED, "CXR2")
     assert first.panel.words_figure is no_update and first.panel.sweep_chart is no_update  # dimmed until filled
-    words, strongest, chart, marker = study_opening.details_outputs(
+    words, strongest, chart, tag = study_opening.details_outputs(
         {"study": "CXR2"}, "CXR2", None, ExplanationSettings(), explainer, resolver)
-    assert marker == {"study": "CXR2"} and [trace.name for trace in chart.data][:1] == ["circles"]
+    assert tag == "CXR2" and [trace.name for trace in chart.data][:1] == ["circles"]
     assert words.data and strongest is not None
-    # Too late (another study picked meanwhile), or nothing cached to show: nothing changes.
+    # Too late (another study picked meanwhile): nothing changes (the picked study's words are on their way).
     assert study_opening.details_outputs({"study": "CXR2"}, "CXR5", None, ExplanationSettings(), explainer,
                                          resolver) == (no_update,) * 4
-    assert study_opening.details_outputs({"study": "CXR5"}, "CXR5", None, ExplanationSettings(), explainer,
-                                         resolver) == (no_update,) * 4
+    assert study_opening.details_failed({"study": "CXR2"}, "CXR5") == (no_update,) * 4
+    # Nothing cached to show, or drawing them failed: empty ones, tagged, so no loading state stays for ever.
+    for empty in (study_opening.details_outputs({"study": "CXR5"}, "CXR5", None, ExplanationSettings(), explainer,
+                                                resolver), study_opening.details_failed({"study": "CXR5"}, "CXR5")):
+        assert empty[3] == "CXR5" and empty[1] is None and not any(trace.x for trace in empty[2].data)
 
 
 def test_triggers():
@@ -110,8 +118,15 @@ def test_triggers():
     assert study_opening.trigger_of("study-refresh", "study-refresh", "restart", controls) == study_opening.REFRESH
     assert study_opening.trigger_of("restart", "study-refresh", "restart", controls) == study_opening.RESTART
     assert study_opening.trigger_of("min-points", "study-refresh", "restart", controls) == study_opening.CONTROLS
-    for picked in ("study-picker", None):  # a pick, or the page load
+    for picked in ("study-picker", None, []):  # a pick, or the page load
         assert study_opening.trigger_of(picked, "study-refresh", "restart", controls) == study_opening.PICKED
+    # Several inputs at once: a pick wins (a store that changed in the same render must not turn it into a redraw,
+    # which would start no explanation for an uncached study).
+    for together in (["min-points", "study-picker"], ["study-refresh", "study-picker"]):
+        assert study_opening.trigger_of(together, "study-refresh", "restart", controls) == study_opening.PICKED
+    assert study_opening.trigger_of(["min-points", "link-distance"], "study-refresh", "restart",
+                                    controls) == study_opening.CONTROLS
+    assert study_opening.trigger_of(["study-refresh"], "study-refresh", "restart", controls) == study_opening.REFRESH
 
 
 def test_a_job_may_be_running_until_its_request_is_answered():
@@ -143,22 +158,33 @@ def test_cancel_shows_restart_and_replaces_the_explaining_placeholder():
         no_update, no_update)
 
 
-def test_the_loading_label_names_the_picked_study():
+def test_every_panel_holding_another_study_is_loading_from_the_pick():
     options = [{"label": "CXR90015 — abnormal (Nodule) · P(abnormal) 0.91", "value": "CXR90015"},
                {"label": "Uploaded: film.png", "value": "upload-abc"}]
     assert study_loading.study_title("CXR90015", options) == "CXR90015"
     assert study_loading.study_title("upload-abc", options) == "film.png"
     assert study_loading.study_title("CXR1", options) == "CXR1"
-    old = {"study": "CXR90001"}
-    assert study_loading.loading_state("CXR90015", old, old, options) == {
-        "stale": True, "details_stale": True, "label": "Loading CXR90015…"}
-    # The radiograph is drawn; the words and the sweep chart are still the previous study's (dimmed).
-    new = {"study": "CXR90015"}
-    assert study_loading.loading_state("CXR90015", new, old, options) == {
-        "stale": False, "details_stale": True, "label": ""}
-    assert study_loading.loading_state("CXR90015", new, new, options)["details_stale"] is False
-    assert study_loading.loading_state(None, None, None, options)["stale"] is False
-    assert study_loading.loading_state("CXR1", None, None, None)["stale"] is True  # nothing drawn yet
+    # Just picked: every panel still holds the previous study (or nothing yet).
+    old = {"film": "CXR90001", "words": "CXR90001", "what-if": "CXR90001", "comparison": ""}
+    assert study_loading.loading_state("CXR90015", old, options) == {
+        "panels": ["film", "words", "what-if", "comparison"], "label": "Loading CXR90015…"}
+    # The radiograph landed with its tag; the words and the what-if are still the previous study's.
+    partly = {**old, "film": "CXR90015", "comparison": "CXR90015"}
+    assert study_loading.loading_state("CXR90015", partly, options)["panels"] == ["words", "what-if"]
+    assert study_loading.loading_state("CXR90015", dict.fromkeys(old, "CXR90015"), options) == {
+        "panels": [], "label": ""}
+    # No study picked (a link to an unknown one): only empty content may be drawn.
+    assert study_loading.loading_state(None, {"film": "", "words": "CXR90001"}, options) == {
+        "panels": ["words"], "label": "Loading…"}
+    assert study_loading.loading_state("upload-abc", {"film": "CXR90015"}, options)["label"] == "Loading film.png…"
+
+
+def test_a_panel_drawn_from_a_store_is_tagged_once_the_store_is_the_shown_studys():
+    shown = {"study": "CXR2"}
+    assert study_loading.store_tag({"study": "CXR2", "stability": None}, shown) == "CXR2"
+    assert study_loading.store_tag({"study": "CXR1", "stability": {}}, shown) == ""  # the previous study's data
+    assert study_loading.store_tag(None, shown) == "CXR2"  # no data: nothing drawn, nothing to hide
+    assert study_loading.store_tag(None, None) == "" and study_loading.tag(None) == ""
 
 
 NODE_RUNNER = """
@@ -189,18 +215,20 @@ def run_scripts(names: list[str], calls: list[dict]) -> dict:
 def test_the_loading_script_and_its_python_mirror_agree_and_drop_older_jobs():
     options = [{"label": "CXR90015 — abnormal (Nodule) · P(abnormal) 0.91", "value": "CXR90015"},
                {"label": "Uploaded: a — b.png · P(abnormal) 0.20", "value": "upload-abc"}, {"value": "CXR3"}]
-    states = [("CXR90015", {"study": "CXR90001"}), ("CXR90015", {"study": "CXR90015"}), (None, None),
-              ("upload-abc", None), ("CXR3", {"study": "x"}), ("", {"study": "x"}), ("CXR9", [1])]
-    details = [{"study": "CXR90015"}, None, {"study": "CXR90001"}, [2], {"study": "CXR3"}, None, {}]
-    calls = ([{"name": "loadingState", "args": [picked, shown, marker, options]}
-              for (picked, shown), marker in zip(states, details, strict=True)]
+    states = [("CXR90015", {"a": "CXR90001", "b": "CXR90015"}), ("CXR90015", {"a": "CXR90015"}), (None, {"a": ""}),
+              ("upload-abc", {"a": "", "b": "upload-abc"}), ("CXR3", {}), ("", {"a": "x"}), (None, {"a": None}),
+              ("CXR9", {"a": "CXR9", "b": "CXR9", "c": "CXR8"})]
+    stores = [({"study": "CXR2"}, {"study": "CXR2"}), ({"study": "CXR1"}, {"study": "CXR2"}), (None, {"study": "CXR2"}),
+              (None, None), ({"study": None}, None), ([1], {"study": "CXR2"}), ({"study": "CXR2"}, [2])]
+    calls = ([{"name": "loadingState", "args": [picked, tags, options]} for picked, tags in states]
+             + [{"name": "storeTag", "args": list(pair)} for pair in stores]
              + [{"name": "studyTitle", "args": [picked, options]} for picked, _ in states]
              + [{"name": "explanationReady", "args": [{"study": "CXR1", "finished": 5.0}, "CXR2"]},
                 {"name": "explanationReady", "args": [None, "CXR2"]},
                 {"name": "explanationReady", "args": [{"study": "CXR2", "finished": 6.0}, "CXR2"]}])
     report = run_scripts(["study_loading.js"], calls)
-    expected = ([study_loading.loading_state(picked, shown, marker, options)
-                 for (picked, shown), marker in zip(states, details, strict=True)]
+    expected = ([study_loading.loading_state(picked, tags, options) for picked, tags in states]
+                + [study_loading.store_tag(*pair) for pair in stores]
                 + [study_loading.study_title(picked, options) for picked, _ in states])
     assert report["results"][: len(expected)] == expected
     assert report["results"][len(expected):] == [{"__no_update__": True}, {"__no_update__": True}, 6.0]
@@ -211,16 +239,20 @@ def test_the_loading_script_and_its_python_mirror_agree_and_drop_older_jobs():
 def test_the_script_constants_repeat_the_python_ones():
     text = (ASSETS / "study_loading.js").read_text(encoding="utf-8")
     for name, value in (("STALE_CLASS", study_loading.STALE_CLASS),
-                        ("DETAILS_STALE_CLASS", study_loading.DETAILS_STALE_CLASS),
+                        ("TAG_CLASS", study_loading.TAG_CLASS),
                         ("STUDY_REFRESH_ID", study_loading.STUDY_REFRESH_ID),
                         ("LABEL_ID", study_loading.STUDY_LOADING_ID),
                         ("LABEL_TEXT_ID", study_loading.STUDY_LOADING_TEXT_ID),
                         ("LABEL_SEPARATOR", study_loading.LABEL_SEPARATOR)):
         assert f'const {name} = {json.dumps(value, ensure_ascii=False)};' in text, name
-    layout = study_loading.layout(("a", "b", "c"), ("d", "e")).to_plotly_json()
-    label = next(child for child in layout["props"]["children"]
-                 if child.to_plotly_json()["props"].get("id") == study_loading.STUDY_LOADING_ID)
-    props = label.to_plotly_json()["props"]
-    assert props["data-cxr-columns"] == "a b c" and props["data-cxr-picker"] == "study-picker"
-    assert props["data-cxr-shown"] == study_loading.SHOWN_STUDY_ID and props["data-cxr-details"] == "d e"
-    assert props["data-cxr-details-shown"] == study_loading.DETAILS_STUDY_ID
+    css = (ASSETS / "study_loading.css").read_text(encoding="utf-8")
+    assert "[data-cxr-loading] *" in css and f".{study_loading.QUIET_LOADING_CLASS}" in css
+    assert 'const LOADING_ATTRIBUTE = "data-cxr-loading";' in text
+    layout = study_loading.layout({"a": "tag-1", "b": "tag-2"}).to_plotly_json()
+    children = [child.to_plotly_json()["props"] for child in layout["props"]["children"]]
+    label = next(props for props in children if props.get("id") == study_loading.STUDY_LOADING_ID)
+    assert json.loads(label["data-cxr-panels"]) == {"a": "tag-1", "b": "tag-2"}
+    assert label["data-cxr-picker"] == "study-picker"
+    tags = [props for props in children if props.get("className") == study_loading.TAG_CLASS]
+    assert [props["id"] for props in tags] == [study_loading.SHOWN_STUDY_TAG_ID, study_loading.DETAILS_STUDY_TAG_ID]
+    assert all(props["hidden"] for props in tags)

@@ -189,6 +189,8 @@ def test_the_javascript_and_its_python_mirror_agree():
     # redrawCircles is the Dash callback's argument order (inputs sweep, toggles, opacity; states figure, value).
     calls = ([{"name": "updateCircles", "args": list(args)} for args in redraws]
              + [{"name": "redrawCircles", "args": [args[1], args[2], args[3], args[4], args[0]]} for args in redraws]
+             + [{"name": "redrawCirclesTagged", "args": [args[1], args[2], args[3], args[4], args[0]]}
+                for args in redraws]
              + [{"name": "nearestThresholdIndex", "args": list(args)} for args in nearest]
              + [{"name": "windowStyle", "args": list(args)} for args in windows]
              + [{"name": "windowTransfer", "args": list(args[:3])} for args in windows]
@@ -201,6 +203,8 @@ def test_the_javascript_and_its_python_mirror_agree():
         return NO_UPDATE_MARKER if value is no_update else json.loads(json.dumps(value))
 
     expected = ([[plain(item) for item in threshold_control.apply_sight_sensitivity(*args)] for args in redraws] * 2
+                + [[plain(item) for item in threshold_control.apply_sight_sensitivity(*args)]
+                   + [threshold_control.figure_study(args[4])] for args in redraws]
                 + [threshold_control.nearest_threshold_index(*args) for args in nearest]
                 + [xray_view.window_style(*args) for args in windows]
                 + [xray_view.window_transfer(*args[:3]) for args in windows]
@@ -298,8 +302,8 @@ def test_a_dash_app_wires_the_documented_ids_without_duplicates():
         dependencies = callback["inputs"] + callback["state"]
         referenced = [output[0] for output in outputs] + [dependency["id"] for dependency in dependencies]
         assert set(referenced) <= set(ids)
-    assert functions == {"redrawCircles", "windowStyle"}
-    redraw = next(c for c in app._callback_list if c["clientside_function"]["function_name"] == "redrawCircles"
+    assert functions == {"redrawCirclesTagged", "windowStyle"}
+    redraw = next(c for c in app._callback_list if c["clientside_function"]["function_name"] == "redrawCirclesTagged"
                   and "compare" not in c["output"])
     # The slider's value is only read: a move is drawn by assets/threshold.js's live path, not by a Dash callback.
     assert [(d["id"], d["property"]) for d in redraw["inputs"]] == [
@@ -307,6 +311,14 @@ def test_a_dash_app_wires_the_documented_ids_without_duplicates():
     assert [(d["id"], d["property"]) for d in redraw["state"]] == [("xray-graph", "figure"),
                                                                      ("sight-sensitivity", "value")]
     assert "xray-graph.figure" in redraw["output"] and "circle-summary.children" in redraw["output"]
+    assert "circle-summary-tag.children" in redraw["output"]  # the summary is tagged with its study as it is drawn
     client = app.server.test_client()
     assert "threshold.js" in client.get("/").get_data(as_text=True)
     assert client.get("/_dash-dependencies").status_code == 200
+
+
+def test_the_circle_summary_is_tagged_with_the_study_its_figure_draws():
+    drawn = json.loads(xray_view.xray_figure("data:image/png;base64,", 10, 10, [], uirevision="CXR90015").to_json())
+    assert threshold_control.figure_study(drawn) == "CXR90015"
+    placeholder = json.loads(xray_view.empty_xray_figure("Explaining CXR90015…").to_json())
+    assert threshold_control.figure_study(placeholder) == "" and threshold_control.figure_study(None) == ""

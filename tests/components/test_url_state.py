@@ -1,4 +1,5 @@
-"""The view in the address bar (issue #17): parse and write the URL, the clientside callback and its Python mirror."""
+"""The view in the address bar: parse and write the URL, uploads, a link's τ moved onto the slider's grid, the
+clientside callback and its Python mirror."""
 
 from __future__ import annotations
 
@@ -55,9 +56,9 @@ SEARCHES = [
 
 def test_restore_view_reads_study_tau_and_side_by_side():
     restore = lambda search: url_state.restore_view(search, STUDIES, "CXR90001", 0.7)  # noqa: E731
-    assert restore("") == {"study": "CXR90001", "tau": 0.7, "compare": False, "message": None}
+    assert restore("") == {"study": "CXR90001", "tau": 0.7, "compare": False, "message": None, "note": None}
     assert restore("?study=CXR90011&tau=0.3&compare=1") == {"study": "CXR90011", "tau": 0.3, "compare": True,
-                                                            "message": None}
+                                                            "message": None, "note": None}
     assert restore("?study=CXR90011&threshold=0.3")["tau"] == 0.3  # the older deep links still open
     assert restore("?study=CXR90011&tau=0.45")["tau"] == 0.46  # snapped, halves up (threshold_control's rule)
     assert restore("?study=CXR90011&tau=7")["tau"] == 1.0 and restore("?study=CXR90011&tau=abc")["tau"] == 0.7
@@ -81,7 +82,8 @@ def test_tau_in_the_url_is_the_snapped_value_on_the_sweep_grid():
     assert url_state.view_search("CXR 7*~", 0.3, False) == "?study=CXR+7%2A~&tau=0.30"
     for study, tau, compare in (("CXR90011", 0.3, True), ("CXR 7*~", 0.99, False)):
         assert url_state.restore_view(url_state.view_search(study, tau, compare), STUDIES, None, 0.7) == {
-            "study": study, "tau": threshold_control.snap_sight_sensitivity(tau), "compare": compare, "message": None}
+            "study": study, "tau": threshold_control.snap_sight_sensitivity(tau), "compare": compare, "message": None,
+            "note": None}
 
 
 def test_the_url_agrees_with_the_deep_link_rule_for_bundled_studies(tiny_studies_directory):
@@ -96,6 +98,38 @@ def test_the_url_agrees_with_the_deep_link_rule_for_bundled_studies(tiny_studies
         assert (view["study"], view["tau"]) == (study, tau)
 
 
+def test_a_link_tau_moved_onto_the_slider_is_said_with_the_sliders_range():
+    restore = lambda search: url_state.restore_view(search, STUDIES, "CXR90001", 0.7)  # noqa: E731
+    assert restore("?study=CXR90011&tau=5")["note"] == (
+        "τ 5 from the link is outside the slider's range (0–1 in steps of 0.02): shown at τ 1.00.")
+    assert restore("?study=CXR90011&tau=-0.5")["note"].startswith("τ -0.5 from the link is outside")
+    assert restore("?study=CXR90011&tau=0.713")["note"] == (
+        "τ 0.713 from the link is between the slider's steps (0–1 in steps of 0.02): shown at τ 0.72.")
+    # On the grid (however it is written), no τ, or not a number (the default, as for no τ): nothing to say.
+    for search in ("?study=CXR90011&tau=0.70", "?study=CXR90011&tau=.3", "?study=CXR90011&tau=1e-1",
+                   "?study=CXR90011&tau=1", "?study=CXR90011", "?study=CXR90011&tau=abc"):
+        assert restore(search)["note"] is None, search
+    # The range and grid are the slider's, declared once (threshold_control.SLIDER_RANGE).
+    narrow = {"min": 0.0, "max": 0.5, "step": 0.02}
+    assert "outside the slider's range (0–0.5" in url_state.tau_note("0.7", 0.5, narrow)
+    long = restore("?study=CXR90011&tau=0.7000000000000000001")["note"]
+    assert long is None or "…" in long  # quoted up to MAX_SHOWN_TAU characters
+
+
+def test_an_upload_is_named_in_the_address_and_a_reload_says_it_is_gone():
+    search = url_state.view_search("upload-abcdefghijklmnop", 0.3, False, upload=True)
+    assert search == "?upload=upload-abcdefghijklmnop&tau=0.30"
+    # In the page that holds it (Back, Forward): the upload.
+    view = url_state.restore_view(search, STUDIES, "CXR90001", 0.7, uploads=["upload-abcdefghijklmnop"])
+    assert view["study"] == "upload-abcdefghijklmnop" and view["message"] is None and view["tau"] == 0.3
+    # After a reload, or in another browser: no study at all (never the default one), and it says the upload is gone.
+    for gone in (search, "?upload", "?upload="):
+        view = url_state.restore_view(gone, STUDIES, "CXR90001", 0.7, uploads=["upload-other-1234567890"])
+        assert view["study"] is None and view["message"] == url_state.UPLOAD_GONE_MESSAGE, gone
+    # A study named beside it is opened as a link to that study.
+    assert url_state.restore_view("?study=CXR90011&upload=x", STUDIES, None, 0.7)["study"] == "CXR90011"
+
+
 def test_panel_labels_say_which_tau_and_what_it_does():
     assert url_state.panel_labels(0.7, 0.3, 0.7) == ("τ 0.70 (default)", "τ 0.30 (more regions)")
     assert url_state.panel_labels(0.5, 0.3, 0.7) == ("τ 0.50 (fewer regions)", "τ 0.30 (more regions)")
@@ -105,9 +139,14 @@ def test_panel_labels_say_which_tau_and_what_it_does():
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_script_and_its_python_mirror_agree():
-    views = [(search, STUDIES, "CXR90001", 0.7) for search in SEARCHES] + [("?study=CXR90011", [], None, 0.3)]
-    writes = [("CXR90011", 0.7, False), ("CXR90011", 0.45, True), ("CXR 7*~", 0.0, False), ("CXR90001", 1.7, True),
-              ("<b>", 0.31, False)]
+    uploads = ["upload-abcdefghijklmnop"]
+    searches = SEARCHES + ["?study=CXR90011&tau=0.713", "?study=CXR90011&tau=-0.5", "?upload=upload-abcdefghijklmnop",
+                           "?upload=upload-gone-1234567890&tau=5", "?upload", "?study=CXR90011&tau=0.7000000000001"]
+    views = ([(search, STUDIES, "CXR90001", 0.7, uploads, threshold_control.SLIDER_RANGE) for search in searches]
+             + [("?study=CXR90011", [], None, 0.3, [], threshold_control.SLIDER_RANGE),
+                ("?study=CXR90011&tau=0.7", STUDIES, None, 0.3, [], {"min": 0.0, "max": 0.5, "step": 0.02})])
+    writes = [("CXR90011", 0.7, False, False), ("CXR90011", 0.45, True, False), ("CXR 7*~", 0.0, False, False),
+              ("CXR90001", 1.7, True, False), ("<b>", 0.31, False, False), ("upload-abcdefghijklmnop", 0.3, True, True)]
     labels = [(0.7, 0.3, 0.7), (0.5, 0.3, 0.7), (0.3, 0.3, 0.7), (0.3, 0.5, 0.7), (None, 0.3, 0.7), (0.9, None, 0.7)]
     calls = ([{"name": "restoreView", "args": list(args)} for args in views]
              + [{"name": "viewSearch", "args": list(args)} for args in writes]
@@ -117,42 +156,55 @@ def test_the_script_and_its_python_mirror_agree():
     assert run_javascript(calls) == expected
 
 
-DEFAULTS = {"studies": STUDIES, "default_study": "CXR90001", "tau": 0.7}
+DEFAULTS = {"studies": STUDIES, "default_study": "CXR90001", "tau": 0.7, "tau_range": threshold_control.SLIDER_RANGE}
+UPLOAD_OPTIONS = [{"label": "Uploaded: film.png", "value": "upload-abcdefghijklmnop"},
+                  *({"label": study, "value": study} for study in STUDIES)]
 HIDDEN, SHOWN = url_state.HIDDEN, url_state.SHOWN
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_sync_view_restores_from_the_url_and_writes_user_changes_as_history_entries():
     url, picker, compare = "url.search", "study-picker.value", "compare-mode.value"
-    # (triggered, search, study, compare, tau) -> [url.search, picker, slider, compare, message, message style]
+    upload = "upload-abcdefghijklmnop"
+    # (triggered, search, study, compare, tau, options) -> [url.search, picker, slider, compare, message, its style,
+    # note, its style]
     cases = [
-        ([], None, None, False, 0.7),  # dcc.Location has not read the address yet: nothing
-        ([], "", None, False, 0.7),  # page load at "/": the first study, default tau
-        ([url], "?study=CXR90011&tau=0.3&compare=1", "CXR90001", False, 0.7),  # Back to a shared view
-        ([url], "?study=CXR90011&tau=0.30", "CXR90011", False, 0.3),  # the view already matches: nothing changes
-        ([url], "?study=NOPE", "CXR90011", False, 0.3),  # unknown study: opens nothing, says so
-        ([picker], "?study=NOPE", "CXR90011", False, 0.3),  # ... then the user picks one: a new entry
-        ([picker], "?study=CXR90001&tau=0.3", "CXR90011", False, 0.3),
-        ([compare], "?study=CXR90011&tau=0.3", "CXR90011", True, 0.3),
-        ([picker], "?study=CXR90011&tau=0.3", "CXR90011", False, 0.3),  # same view: no second entry
-        ([picker], "?study=CXR90011&tau=0.3", "upload-abc", False, 0.3),  # uploads never go into a URL
-        ([picker], "", "CXR90001", False, 0.7),  # "/" already names the first study at the default tau
+        ([], None, None, False, 0.7, None),  # dcc.Location has not read the address yet: nothing
+        ([], "", None, False, 0.7, None),  # page load at "/": the first study, default tau
+        ([url], "?study=CXR90011&tau=0.3&compare=1", "CXR90001", False, 0.7, None),  # Back to a shared view
+        ([url], "?study=CXR90011&tau=0.30", "CXR90011", False, 0.3, None),  # the view already matches: nothing changes
+        ([url], "?study=NOPE", "CXR90011", False, 0.3, None),  # unknown study: opens nothing, says so
+        ([picker], "?study=NOPE", "CXR90011", False, 0.3, None),  # ... then the user picks one: a new entry
+        ([picker], "?study=CXR90001&tau=0.3", "CXR90011", False, 0.3, None),
+        ([compare], "?study=CXR90011&tau=0.3", "CXR90011", True, 0.3, None),
+        ([picker], "?study=CXR90011&tau=0.3", "CXR90011", False, 0.3, None),  # same view: no second entry
+        ([picker], "?study=CXR90011&tau=0.3", upload, False, 0.3, UPLOAD_OPTIONS),  # an upload: named as one
+        ([picker], "?study=CXR90011&tau=0.3", "upload-unknown-12345678", False, 0.3, UPLOAD_OPTIONS),  # not this page's
+        ([picker], "", "CXR90001", False, 0.7, None),  # "/" already names the first study at the default tau
+        ([url], f"?upload={upload}&tau=0.30", "CXR90011", False, 0.3, UPLOAD_OPTIONS),  # Back to the upload
+        ([], f"?upload={upload}&tau=0.30", None, False, 0.7, None),  # a reload: the upload is gone, nothing opens
+        ([], "?study=CXR90011&tau=5", None, False, 0.7, None),  # a τ off the slider: opened at 1.00 and said once
     ]
-    calls = [{"name": "syncView", "triggered": triggered, "args": [search, study, on, tau, DEFAULTS]}
-             for triggered, search, study, on, tau in cases]
+    calls = [{"name": "syncView", "triggered": triggered, "args": [search, study, on, tau, DEFAULTS, options]}
+             for triggered, search, study, on, tau, options in cases]
     n = NO_UPDATE
     assert run_javascript(calls) == [
-        [n, n, n, n, n, n],
-        [n, "CXR90001", n, n, None, HIDDEN],
-        [n, "CXR90011", 0.3, True, None, HIDDEN],
-        [n, n, n, n, None, HIDDEN],
-        [n, None, 0.7, n, "No study NOPE here; pick one from the list.", SHOWN],  # no tau in it: the default
-        ["?study=CXR90011&tau=0.30", n, n, n, None, HIDDEN],
-        ["?study=CXR90011&tau=0.30", n, n, n, None, HIDDEN],
-        ["?study=CXR90011&tau=0.30&compare=1", n, n, n, None, HIDDEN],
-        [n, n, n, n, None, HIDDEN],
-        [n, n, n, n, None, HIDDEN],
-        [n, n, n, n, None, HIDDEN],
+        [n, n, n, n, n, n, n, n],
+        [n, "CXR90001", n, n, None, HIDDEN, None, HIDDEN],
+        [n, "CXR90011", 0.3, True, None, HIDDEN, None, HIDDEN],
+        [n, n, n, n, None, HIDDEN, None, HIDDEN],
+        [n, None, 0.7, n, "No study NOPE here; pick one from the list.", SHOWN, None, HIDDEN],  # default tau
+        ["?study=CXR90011&tau=0.30", n, n, n, None, HIDDEN, None, HIDDEN],
+        ["?study=CXR90011&tau=0.30", n, n, n, None, HIDDEN, None, HIDDEN],
+        ["?study=CXR90011&tau=0.30&compare=1", n, n, n, None, HIDDEN, None, HIDDEN],
+        [n, n, n, n, None, HIDDEN, None, HIDDEN],
+        [f"?upload={upload}&tau=0.30", n, n, n, None, HIDDEN, None, HIDDEN],
+        [n, n, n, n, None, HIDDEN, None, HIDDEN],
+        [n, n, n, n, None, HIDDEN, None, HIDDEN],
+        [n, upload, n, n, None, HIDDEN, None, HIDDEN],
+        [n, n, 0.3, n, url_state.UPLOAD_GONE_MESSAGE, SHOWN, None, HIDDEN],
+        [n, "CXR90011", 1.0, n, None, HIDDEN,
+         "τ 5 from the link is outside the slider's range (0–1 in steps of 0.02): shown at τ 1.00.", SHOWN],
     ]
 
 
