@@ -9,7 +9,8 @@ only; every process started here is stopped here. Steps, in one run:
 1. ``python app.py`` (model worker and warm-up on, as ``make run``) on an empty cache directory; the clock starts
    when ``/`` first answers 200 (polled every 0.1 s).
 2. Headless Chromium opens ``/?study=<first study>`` at once: the time until the viewer shows that study with all
-   its circles drawn as paths in the DOM ("first circles").
+   its circles drawn as paths in the DOM ("first circles"). Every progress label seen meanwhile is printed (and
+   saved as a screenshot with ``--screenshots DIR``); one showing an internal address stops the run.
 3. Meanwhile, ``--interactive`` studies from the end of the list (not cached yet: checked before each pick) are
    picked in the study dropdown as a reader does; click to circles as in
    ``benchmarks/cached_open_browser_benchmark.py``.
@@ -58,12 +59,34 @@ DRAWN_WITH_CIRCLES = (
     "return !!(g && g.layout && g.layout.uirevision === arguments[0] && shapes >= 0 && paths === shapes);")
 
 
+PROGRESS_WORDS = (
+    "const panel = document.getElementById('progress-panel');"
+    "const bar = document.getElementById('progress');"
+    "return panel && bar && panel.style.display !== 'none' ? bar.innerText.trim() : '';")
+
+
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             return response.status == 200
     except OSError:
         return False
+
+
+TIMELINE = (("model loaded", "model worker: .* loaded in"), ("worker serving", "model worker: serving on"),
+            ("first warm-up study done", "warm-up: warmed 1 of"),
+            ("first job done", "explained a study in a background job"))
+
+
+def timeline(log_text: str, origin_wall: float) -> list[tuple[str, float]]:
+    """Seconds from ``origin_wall`` (epoch) to the first log line of each :data:`TIMELINE` event."""
+    events = []
+    for what, pattern in TIMELINE:
+        match = re.search(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) .*" + pattern, log_text, re.MULTILINE)
+        if match:
+            stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
+            events.append((what, stamp + int(match.group(2)) / 1000.0 - origin_wall))
+    return events
 
 
 def load_average() -> str:
@@ -125,13 +148,28 @@ def run_dashboard(arguments, study_ids: list[str], sources: dict, settings, *, w
             if process.poll() is not None:
                 raise RuntimeError(f"app.py exited:\n{log_path.read_text()[-2000:]}")
             print(f"[{label}] page answers {page_answered - launched:.1f} s after the launch")
+            page_answered_wall = time.time() - (time.monotonic() - page_answered)
 
             # 2. The first study, opened at once.
             driver.get(f"{url}/?study={study_ids[0]}")
-            first_drawn = wait_until(lambda: driver.execute_script(DRAWN_WITH_CIRCLES, study_ids[0]), 600, 0.05,
-                                     "the first study's circles")
+            progress_words: list[str] = []
+
+            def first_drawn_noting_the_progress_words() -> bool:
+                words = driver.execute_script(PROGRESS_WORDS)
+                if words and (not progress_words or progress_words[-1] != words):
+                    progress_words.append(words)
+                    if arguments.screenshots is not None and len(progress_words) <= 4:
+                        arguments.screenshots.mkdir(parents=True, exist_ok=True)
+                        driver.save_screenshot(str(arguments.screenshots / f"progress-{'warm' if warm_up else 'cold'}-"
+                                                                            f"{len(progress_words)}.png"))
+                return driver.execute_script(DRAWN_WITH_CIRCLES, study_ids[0])
+
+            first_drawn = wait_until(first_drawn_noting_the_progress_words, 600, 0.05, "the first study's circles")
             first_seconds = first_drawn - page_answered
-            print(f"[{label}] first study's circles {first_seconds:.1f} s after the page answered")
+            print(f"[{label}] first study's circles {first_seconds:.1f} s after the page answered; progress words "
+                  f"seen: {progress_words}")
+            if any("http://" in words or "127.0.0.1" in words for words in progress_words):
+                raise RuntimeError(f"the progress bar showed an internal address: {progress_words}")
 
             # Keras-free: the cache is read as the web process reads it.
             with ExplanationCache(cache_root / "explanations") as cache:
@@ -168,6 +206,8 @@ def run_dashboard(arguments, study_ids: list[str], sources: dict, settings, *, w
                 process.wait(timeout=60)
             log.close()
         text = log_path.read_text()
+        print(f"[{label}] timeline after the page answered: " + ", ".join(
+            f"{what} {seconds:+.1f} s" for what, seconds in timeline(text, page_answered_wall)))
         warmed = re.findall(r"warm-up: warmed (\d+) of (\d+) \((\S+) ([^)]*)\)", text)
         gave_way = sum(int(times) for times in re.findall(r"gave way to a reader (\d+) times", text))
         outcomes: dict[str, int] = {}
@@ -183,6 +223,8 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "demo")
     parser.add_argument("--studies", type=Path, default=ROOT / "studies" / "demo")
     parser.add_argument("--interactive", type=int, default=3, help="uncached studies opened during the warm-up")
+    parser.add_argument("--screenshots", type=Path, default=None,
+                        help="save the page at each new progress label while the first study is explained")
     arguments = parser.parse_args()
 
     from cxrmodel.data import StudyCollection

@@ -22,6 +22,7 @@ graph.)
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -147,7 +148,7 @@ def run_explanation(
     set_progress((3, "Starting the explanation…", SHOWN))
 
     def report(fraction: float, message: str) -> None:
-        set_progress((int(5 + 90 * max(0.0, min(1.0, fraction))), message, SHOWN))
+        set_progress((int(5 + 90 * max(0.0, min(1.0, fraction))), readable_progress(message), SHOWN))
 
     started = time.perf_counter()
     try:
@@ -157,6 +158,26 @@ def run_explanation(
         return no_update, dbc.Alert("The explanation failed; see the server log.", color="danger")
     logger.info("explained a study in a background job in %.1f s", time.perf_counter() - started)
     return {"study": study_id, "finished": time.time(), "request": request_at}, None
+
+
+INTEGRATING_WORDS = "Tracing the decision back to the film and the report…"
+COMPUTING_WORDS = "Computing the explanation…"
+_INTEGRATION_LEVEL = re.compile(r"^\d+ steps: completeness error")
+
+
+def readable_progress(message: str) -> str:
+    """The progress bar's words for a clinician, from what the computation reports.
+
+    An integration level ("32 steps: completeness error 0.7%") becomes plain words (the server log keeps the
+    numbers); anything naming an internal address is replaced, the detail logged. Other messages are already
+    written for the page and pass unchanged.
+    """
+    if _INTEGRATION_LEVEL.match(message):
+        return INTEGRATING_WORDS
+    if "http://" in message or "127.0.0.1" in message:
+        logger.info("explanation progress (not shown): %s", message)
+        return COMPUTING_WORDS
+    return message
 
 
 def register_callbacks(app, resolve: Resolver, is_cached, compute, *, always_ready: bool = False,

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 EXPLANATIONS_FOLDER = "explanations"
 """The explanation cache under the dashboard's cache directory (as ``app.create_app`` opens it)."""
+READER_GRACE_SECONDS = 2.0
+"""After a reader's explanation, the warm-up waits this long: the page is drawing that study on the same cores."""
 PROGRESS_RECORDS = 256
 """Progress records kept (the oldest are forgotten first)."""
 
@@ -82,7 +84,8 @@ class ModelService:
         self.load_seconds = time.perf_counter() - started
         self.started = time.time()
         self.delay_seconds = float(delay_seconds)
-        self._explain_turns = ExplainTurns(explain_concurrency)
+        self._explain_turns = ExplainTurns(explain_concurrency, reader_grace_seconds=READER_GRACE_SECONDS)
+        self._warming_key: str | None = None
         self._progress: OrderedDict[str, dict] = OrderedDict()
         self._progress_lock = threading.Lock()
         self._counts = {"predict": 0, "explain": 0, "warm_up": 0}
@@ -200,7 +203,9 @@ class ModelService:
 
         settings = ExplanationSettings()
         key = self.explainer.cache_key(image_bytes, text, settings)
-        report_progress(0.0, "Waiting for the model (another study is being explained)")
+        # The warm-up may be computing this very study: then the reader waits for exactly the work it asked for.
+        report_progress(0.0, "Computing the explanation" if key == self._warming_key
+                        else "Waiting for the model (another study is being explained)")
         with self._explain_turns.reader(key):
             self._pause()
             report_progress(0.0, "Computing the explanation")
@@ -242,6 +247,7 @@ class ModelService:
 
             self._pause()
             self._give_way_here.check = give_way
+            self._warming_key = key
             try:
                 self.explainer.attribute(image_bytes, report_text, settings,
                                          progress=lambda _fraction, _message: give_way())
@@ -249,6 +255,7 @@ class ModelService:
                 return STOPPED if stopping.is_set() else YIELDED
             finally:
                 self._give_way_here.check = None
+                self._warming_key = None
         self._count("warm_up")
         return WARMED
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,11 +46,15 @@ class ExplainTurns:
     behind more than the one warm-up explanation already computing.
     """
 
-    def __init__(self, concurrency: int = 1) -> None:
+    def __init__(self, concurrency: int = 1, reader_grace_seconds: float = 0.0) -> None:
         """Args:
             concurrency: Explanations computed at once (readers' requests; the warm-up computes alone).
+            reader_grace_seconds: After a reader's explanation, the warm-up waits this long before its next turn:
+                the page is then drawing that study (on the same cores), and the reader may open another.
         """
         self.concurrency = max(1, int(concurrency))
+        self.reader_grace_seconds = max(0.0, float(reader_grace_seconds))
+        self._last_reader_done = float("-inf")
         self._condition = threading.Condition()
         self._computing = 0
         self._readers_waiting: Counter[str] = Counter()
@@ -70,18 +75,27 @@ class ExplainTurns:
         try:
             yield
         finally:
+            with self._condition:
+                self._last_reader_done = time.monotonic()
             self._release()
 
     @contextlib.contextmanager
     def background(self) -> Iterator[bool]:
         """Hold a turn for a warm-up explanation: yields True once granted, False when :meth:`close` ends the wait."""
         with self._condition:
-            self._condition.wait_for(lambda: self._closed or (self._computing == 0 and not self._readers_waiting))
-            if self._closed:
-                granted = False
-            else:
-                self._computing += 1
-                granted = True
+            while True:
+                if self._closed:
+                    granted = False
+                    break
+                if self._computing == 0 and not self._readers_waiting:
+                    grace_left = self._last_reader_done + self.reader_grace_seconds - time.monotonic()
+                    if grace_left <= 0:
+                        self._computing += 1
+                        granted = True
+                        break
+                    self._condition.wait(grace_left)
+                else:
+                    self._condition.wait()
         try:
             yield granted
         finally:

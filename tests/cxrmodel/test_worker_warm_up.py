@@ -73,6 +73,22 @@ def test_closing_the_turns_ends_a_waiting_warm_up():
     assert outcome == [False]
 
 
+def test_after_a_reader_the_warm_up_leaves_the_cores_to_the_page_for_its_grace_time():
+    turns = ExplainTurns(reader_grace_seconds=3600.0)
+    with turns.background() as granted:  # nothing read yet: no grace
+        assert granted
+    with turns.reader("study"):
+        pass
+    outcome = []
+    waiting = threading.Thread(target=lambda: outcome.append(turns.background().__enter__()))
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive() and outcome == []  # still in its grace time
+    turns.close()
+    waiting.join(WAIT_SECONDS)
+    assert outcome == [False]
+
+
 @pytest.fixture()
 def service(tiny_bundle_directory, tiny_studies_directory, tmp_path):
     from cxrmodel.worker.service import ModelService
