@@ -192,7 +192,7 @@ def main() -> int:
             for name, environment in (("candidate", {}), ("baseline", {"CXR_CACHED_OPEN_VIA_JOB": "1"})):
                 port = free_port()
                 url = f"http://127.0.0.1:{port}"
-                command = [sys.executable, "app.py", "--port", str(port), "--cache-dir", str(cache),
+                command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir", str(cache),
                            "--model", str(arguments.model), "--studies", str(arguments.studies)]
                 log = Path(temporary) / f"{name}.log"
                 with serving(command, url, environment={**os.environ, **environment}, log_path=log):

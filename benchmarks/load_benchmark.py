@@ -58,7 +58,7 @@ def main() -> int:
         if arguments.gunicorn_workers:
             command = gunicorn_command(arguments.gunicorn_workers, port, timeout_seconds=300)
         else:
-            command = [sys.executable, "app.py", "--port", str(port), "--cache-dir", cache]
+            command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir", cache]
         with serving(command, url, environment={"CXR_CACHE_DIR": cache}):
             warm = DashPage(url, timeout=300)
             for study_id in study_ids:  # explain each once, through the background job

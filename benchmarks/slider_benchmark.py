@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     browser_version = "?"
     try:
         dashboard_port = free_port()
-        dashboard = Server("dashboard", [sys.executable, "app.py", "--port", str(dashboard_port),
+        dashboard = Server("dashboard", [sys.executable, "app.py", "--no-warm-up", "--port", str(dashboard_port),
                                          "--cache-dir", str(work / "cache")], dashboard_port, work / "dashboard.log")
         servers.append(dashboard)
         dashboard.wait_until_up(args.load_timeout)

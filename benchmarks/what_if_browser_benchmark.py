@@ -178,8 +178,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as worker_cache, tempfile.TemporaryDirectory() as job_cache:
         worker_port, job_port = free_port(), free_port()
         worker_url, job_url = f"http://127.0.0.1:{worker_port}", f"http://127.0.0.1:{job_port}"
-        with serving([sys.executable, "app.py", "--port", str(worker_port), "--cache-dir", worker_cache], worker_url), \
-                serving([sys.executable, "app.py", "--port", str(job_port), "--cache-dir", job_cache,
+        with serving([sys.executable, "app.py", "--no-warm-up", "--port", str(worker_port), "--cache-dir",
+                      worker_cache], worker_url), \
+                serving([sys.executable, "app.py", "--no-warm-up", "--port", str(job_port), "--cache-dir", job_cache,
                          "--no-model-worker"], job_url):
             times = what_if_times(worker_url, arguments.edits)
             baseline = fresh_predict_ms(3)

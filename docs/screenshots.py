@@ -44,7 +44,7 @@ def main() -> int:
     arguments = parser.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as cache, serving([sys.executable, "app.py", "--port", str(port),
+    with tempfile.TemporaryDirectory() as cache, serving([sys.executable, "app.py", "--no-warm-up", "--port", str(port),
                                                           "--cache-dir", cache], url):
         options = Options()
         options.binary_location = "/usr/bin/chromium"

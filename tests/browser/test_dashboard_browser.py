@@ -34,7 +34,8 @@ pytestmark = pytest.mark.skipif(
 def dashboard_url(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "app.py", "--port", str(port), "--cache-dir", str(tmp_path_factory.mktemp("cache"))]
+    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir",
+               str(tmp_path_factory.mktemp("cache"))]
     with serving(command, url, log_path=tmp_path_factory.mktemp("server") / "server.log"):
         yield url
 

@@ -119,7 +119,7 @@ window.__studySampler = sampler;
 def dashboard_url(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "tests.browser.delayed_dashboard", "--delay-ms", str(DELAY_MS),
+    command = [sys.executable, "-m", "tests.browser.delayed_dashboard", "--no-warm-up", "--delay-ms", str(DELAY_MS),
                "--port", str(port), "--cache-dir", str(tmp_path_factory.mktemp("cache")), "--no-model-worker",
                "--compare", "models/demo/text-only", "models/demo/image-only"]
     with serving(command, url, log_path=tmp_path_factory.mktemp("server") / "server.log", startup_seconds=180):

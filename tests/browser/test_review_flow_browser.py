@@ -63,7 +63,8 @@ def dashboard(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "app.py", "--port", str(port), "--cache-dir", str(cache), "--max-jobs", "1"]
+    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir", str(cache),
+               "--max-jobs", "1"]
     with serving(command, url, log_path=tmp_path_factory.mktemp("server") / "server.log"):
         yield url, JobSlots(cache / "job-slots", 1)
 

@@ -36,7 +36,7 @@ def dashboard(request, tmp_path_factory):
         pytest.fail(f"{bundle} is missing: run 'python -m cxrmodel demo build-single-modality'")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "app.py", "--port", str(port), "--model", str(bundle),
+    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--model", str(bundle),
                "--cache-dir", str(tmp_path_factory.mktemp("cache"))]
     with serving(command, url, log_path=tmp_path_factory.mktemp("server") / "server.log"):
         yield request.param, url

@@ -37,7 +37,8 @@ LOAD_SECONDS = 180  # a fresh cache: the first open of a study waits for its bac
 def dashboard_url(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "app.py", "--port", str(port), "--cache-dir", str(tmp_path_factory.mktemp("cache"))]
+    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir",
+               str(tmp_path_factory.mktemp("cache"))]
     with serving(command, url, log_path=tmp_path_factory.mktemp("server") / "server.log"):
         yield url
 

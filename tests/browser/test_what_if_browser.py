@@ -40,7 +40,7 @@ def dashboard_url(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cache = tmp_path_factory.mktemp("cache")
-    with serving([sys.executable, "app.py", "--port", str(port), "--cache-dir", str(cache)], url,
+    with serving([sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir", str(cache)], url,
                  log_path=tmp_path_factory.mktemp("server") / "server.log"):
         yield url
 
@@ -215,7 +215,7 @@ def test_a_killed_model_worker_is_said_restarted_and_the_next_answers_are_right(
     cache = str(tmp_path_factory.mktemp("killed-cache"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with serving([sys.executable, "app.py", "--port", str(port), "--cache-dir", cache], url,
+    with serving([sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir", cache], url,
                  log_path=tmp_path_factory.mktemp("killed-server") / "server.log"):
         browser.get(f"{url}/?study={STUDY}&tau=0.70")
         WebDriverWait(browser, 240).until(lambda d: "τ = 0.70" in _summary(d))

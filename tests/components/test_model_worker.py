@@ -244,7 +244,7 @@ def test_python_app_py_supervises_a_worker_that_leaves_with_it(tiny_bundle_direc
     from tests.serving import serving
 
     port = free_port()
-    command = [sys.executable, "app.py", "--port", str(port), "--model", str(tiny_bundle_directory),
+    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--model", str(tiny_bundle_directory),
                "--studies", str(tiny_studies_directory), "--cache-dir", str(tmp_path / "cache")]
     environment = {"CXR_MODEL_WORKER_URL": "", "CXR_REDIS_URL": ""}
     with serving(command, f"http://127.0.0.1:{port}/", environment=environment,

@@ -56,7 +56,7 @@ def test_background_jobs_run_on_a_celery_worker(tiny_bundle_directory, tiny_stud
             [str(celery), "-A", "app:celery_app", "worker", "--concurrency", "1", "--loglevel", "INFO"],
             cwd=ROOT, env=environment, stdout=logs["worker"].open("w"), stderr=subprocess.STDOUT))
         processes.append(subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(web_port), "--model", str(tiny_bundle_directory),
+            [sys.executable, "app.py", "--no-warm-up", "--port", str(web_port), "--model", str(tiny_bundle_directory),
              "--studies", str(tiny_studies_directory), "--cache-dir", environment["CXR_CACHE_DIR"]],
             cwd=ROOT, env=environment, stdout=logs["web"].open("w"), stderr=subprocess.STDOUT))
         url = f"http://127.0.0.1:{web_port}"

@@ -28,7 +28,7 @@ def server_url(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    command = [sys.executable, "app.py", "--port", str(port), "--model", str(tiny_bundle_directory),
+    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--model", str(tiny_bundle_directory),
                "--studies", str(tiny_studies_directory), "--cache-dir", str(tmp_path_factory.mktemp("cache"))]
     with serving(command, url, log_path=log_path, startup_seconds=180):
         yield url
