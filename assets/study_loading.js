@@ -5,7 +5,7 @@
  * with the picked study: while its tag (a hidden element whose text is the study id, written in the same response
  * as the panel's content) is not the picked study, the panel has data-cxr-loading="Loading CXR90015…", which
  * study_loading.css turns into a loading state (its content hidden, that text in its place). <body> has the class
- * cxr-study-stale, and the label at the top says the same, while any panel is loading.
+ * cxr-study-stale, and the label at the top says the same, while any panel on the page is loading.
  * The state is applied
  *   - by a MutationObserver on the picker's own DOM: in the very frame the picker shows the new name, before any
  *     Dash callback runs (Dash holds a callback on the picker back behind the callbacks in flight);
@@ -108,11 +108,18 @@
         element.removeAttribute(LOADING_ATTRIBUTE);
       }
     });
+    // The label speaks for the panels on the page: not the hidden side-by-side column, a closed section, or the
+    // "cancelled" notice while it is not shown.
+    const onPage = state.panels.filter(function (panel) {
+      const element = document.getElementById(panel);
+      return typeof element.checkVisibility === "function" ? element.checkVisibility() : element.offsetParent !== null;
+    });
+    const said = onPage.length ? state.label : "";
     const text = document.getElementById(LABEL_TEXT_ID);
-    if (text && text.textContent !== state.label) {
-      text.textContent = state.label;
+    if (text && text.textContent !== said) {
+      text.textContent = said;
     }
-    document.body.classList.toggle(STALE_CLASS, state.panels.length > 0);
+    document.body.classList.toggle(STALE_CLASS, onPage.length > 0);
   }
 
   function explanationReady(ready, picked) {

@@ -18,7 +18,8 @@ loading label as ``data-cxr-panels``). All the rest runs in the browser (assets/
   the frame their content lands), each panel whose tag is not the picked study gets the attribute
   ``data-cxr-loading="Loading CXR90015…"``: the stylesheet hides its content (not dimmed: not readable, not
   clickable) and draws that text in its place. ``<body>`` has the class ``cxr-study-stale`` and the label at the
-  top says the same while any panel is loading.
+  top says the same while any panel on the page is loading (not one in the hidden side-by-side column or a closed
+  section).
 * ``cxr.explanationReady`` — input: ``explanation-ready`` (components.explanation_progress). A finished job is
   passed to the study callback (``study-refresh``, set with ``dash_clientside.set_props``) only while its study is
   still the picked one: a job for an older pick is dropped. ``set_props`` rather than an output: study callback
