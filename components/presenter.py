@@ -33,6 +33,7 @@ from components import (
     report_view,
     research_tools,
     threshold_control,
+    verdict_view,
     xray_view,
 )
 from components.server.uploads import UploadStore, is_upload_id
@@ -174,6 +175,10 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
                         sight_sensitivity: float | None = None) -> list:
     """The prediction card body from an explanation document (pure).
 
+    At the top the verdict (:mod:`components.verdict_view`, id ``explanation-verdict``) and one P(abnormal), the
+    calibrated one when the bundle has it; the model output, the shares, the modality ledger, the region deletion
+    line and the notes are folded under "Numbers behind the verdict".
+
     Args:
         document: The explanation document.
         truth_label: The study's label from its report, or None.
@@ -181,20 +186,18 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
             for ``sight_sensitivity`` (components.evidence_view; the browser rewrites it as the slider moves).
         sight_sensitivity: The slider's tau.
     """
-    probability = document["probability"]
-    calibrated = document.get("calibrated_probability")
     predicted = document["label"]
     share = document["modality_share"]
     error = document["completeness"]["relative_error"]
     modality = document.get("modality", "multimodal")
+    tau = ((document.get("settings") or {}).get("sight_sensitivity") if sight_sensitivity is None
+           else sight_sensitivity)
+    # One verdict and one P at the top; every other number of the card folds under "Numbers behind the verdict".
     children = [
+        verdict_view.verdict_line(document, tau),
         html.H6(reading_guide.prediction_heading(document), id=reading_guide.PREDICTION_HEADING_ID,
                 className="mb-1"),
-        html.Div("P(abnormal), calibrated" if calibrated is not None else "P(abnormal), not calibrated",
-                 className="small text-muted"),
-        html.Div(f"{probability if calibrated is None else calibrated:.3f}", className="display-6"),
-        *([] if calibrated is None else [html.Div(f"model output {probability:.3f} (the attributions and the "
-                                                  "deletion checks refer to it)", className="small text-muted")]),
+        *verdict_view.probability_lines(document),
         dbc.Badge(f"model: {predicted}", color="danger" if predicted == "abnormal" else "success", className="me-2"),
     ]
     if truth_label is not None:
@@ -202,7 +205,8 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
     if modality in MODALITY_NOTES:
         children.append(html.Div(MODALITY_NOTES[modality], className=f"small mt-2 text-info-emphasis "
                                                                       f"{MODALITY_NOTE_CLASS}"))
-    children.append(
+    details = [item for item in (verdict_view.model_output_line(document),) if item is not None]
+    details.append(
         html.Div(
             [
                 *([html.Span(f"Image {_percent(share.get('image'))}", className="me-3")] if modality != "text" else []),
@@ -217,14 +221,14 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
     )
     ledger = evidence_view.modality_ledger(document)
     if ledger is not None:
-        children.append(ledger)
+        details.append(ledger)
     if modality != "text" and (document.get("evidence") is not None or sweep is not None):  # regions: read films only
         thresholds = (sweep or {}).get("thresholds") or []
-        tau = document["settings"]["sight_sensitivity"] if sight_sensitivity is None else sight_sensitivity
         index = threshold_control.nearest_threshold_index(thresholds, tau) if thresholds else -1
-        children.append(evidence_view.region_evidence((sweep or {}).get("evidence"), index,
-                                                      thresholds[index] if index >= 0 else tau))
-    children.extend(reading_guide.prediction_notes(document))
+        details.append(evidence_view.region_evidence((sweep or {}).get("evidence"), index,
+                                                     thresholds[index] if index >= 0 else tau))
+    details.extend(reading_guide.prediction_notes(document))
+    children.append(verdict_view.numbers(details))
     return children
 
 

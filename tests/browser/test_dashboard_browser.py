@@ -292,6 +292,9 @@ def test_the_slider_rewrites_the_deletion_line_in_the_browser(dashboard_url, bro
     browser.get(f"{dashboard_url}/?study=CXR90015&tau=0.70")
     WebDriverWait(browser, 180).until(lambda driver: "τ = 0.70" in _summary(driver))
     WebDriverWait(browser, 30).until(_idle)
+    # The line is among the numbers behind the verdict, folded until the reader opens them.
+    assert _region_evidence(browser) == ""
+    browser.execute_script("document.querySelector('#prediction-numbers summary').click()")
     sweep = _dash_props(browser, "circle-sweep")["data"]
     shipped = sweep["evidence"]
     assert shipped is not None and len(shipped["regions"]) == len(sweep["thresholds"])

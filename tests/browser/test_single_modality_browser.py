@@ -63,11 +63,14 @@ def test_the_dashboard_opens_a_single_modality_bundle_and_says_what_it_reads(das
     WebDriverWait(browser, 180).until(_explained)
     WebDriverWait(browser, 30).until(_idle)
     badge = browser.find_element(By.ID, "model-modality").get_attribute("textContent")
+    verdict = browser.find_element(By.ID, "explanation-verdict").text
+    browser.execute_script("document.querySelector('#prediction-numbers summary').click()")  # the shares
     card = browser.find_element(By.ID, "prediction").text
     xray, words = _graph(browser, "xray-graph"), _graph(browser, "words-graph")
     if folder == "text-only":
         assert badge == "Report only"
         assert "reads the report only" in card and "Report " in card and "Image " not in card
+        assert "circle" not in verdict and "film" not in verdict  # judged by its report alone
         assert xray["images"] == 0 and xray["shapes"] == 0  # no film sent, no circle drawn
         assert any("reads the report only" in note for note in xray["notes"])
         assert words["traces"] >= 1 and not any("reads the radiograph only" in note for note in words["notes"])
@@ -76,6 +79,7 @@ def test_the_dashboard_opens_a_single_modality_bundle_and_says_what_it_reads(das
     else:
         assert badge == "Image only"
         assert "reads the radiograph only" in card and "Image " in card and "Report " not in card
+        assert "report" not in verdict  # judged by its film and circles alone
         assert xray["images"] >= 1 and xray["shapes"] >= 1  # the radiograph and its circles at tau 0.30
         assert any("reads the radiograph only" in note for note in words["notes"])
         assert browser.find_element(By.ID, "sight-sensitivity").is_displayed()

@@ -274,4 +274,8 @@ def test_the_reading_guide_opens_with_its_numbers(dashboard_url, browser):
     for needle in ("TOWARD abnormal", "τ × the strongest", "first 140", "Image −15 %", "P 0.06"):
         assert needle in guide.text
     assert "Why the model calls this study abnormal" in _text(browser, "prediction")
-    assert "Image −15 %" in _text(browser, "prediction") and "toward normal" in _text(browser, "prediction")
+    # The shares and what each half did are among the numbers behind the verdict, folded until opened.
+    assert "Image −15 %" not in _text(browser, "prediction")
+    browser.execute_script("document.querySelector('#prediction-numbers summary').click()")
+    WebDriverWait(browser, 5).until(lambda d: "Image −15 %" in _text(d, "prediction"))
+    assert "toward normal" in _text(browser, "prediction")
