@@ -39,6 +39,7 @@ import plotly.graph_objects as go
 from dash import ALL, ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from components import report_view, research_tools
+from components.verdict_view import VERDICT_ID
 from components.xray_view import CIRCLE_TRACE_NAME, OVERLAY_IMAGE_NAME, POINTS_TRACE_NAME
 from cxrmodel.explain import (
     REFUSE,
@@ -143,8 +144,11 @@ def withheld_children(decided: Disclosure, prediction: list, study_id: str, warn
     Before Show anyway: the warning, the notice ("… they are hidden") and the button; ``prediction`` is not
     drawn (nothing of it reaches the browser). After: the notice "Shown anyway: …" above ``prediction``.
     """
-    notice = [html.Strong(WITHHELD_HEADING), html.Div(decided.notice(), className="mt-1"), _reasons(decided),
-              _judged_by(decided)]
+    # Before Show anyway "cannot judge" is the study's verdict, so the heading carries the verdict's id; after it
+    # the card below has its own verdict line.
+    heading = (html.Strong(WITHHELD_HEADING) if decided.shown_anyway
+               else html.Strong(WITHHELD_HEADING, id=VERDICT_ID))
+    notice = [heading, html.Div(decided.notice(), className="mt-1"), _reasons(decided), _judged_by(decided)]
     if decided.can_show_anyway:
         notice.append(dbc.Button("Show anyway", id={"type": SHOW_ANYWAY_TYPE, "study": study_id}, color="warning",
                                  outline=True, size="sm", className="mt-2"))
@@ -157,8 +161,8 @@ def withheld_children(decided: Disclosure, prediction: list, study_id: str, warn
 
 def refused_children(message: str) -> list:
     """The prediction card of a :data:`REFUSE` study: the refusal, nothing else."""
-    return [dbc.Alert([html.Strong(REFUSED_HEADING), html.Div(message, className="mt-1")], color="danger",
-                      className="small mb-0 py-2 distribution-refused")]
+    return [dbc.Alert([html.Strong(REFUSED_HEADING, id=VERDICT_ID), html.Div(message, className="mt-1")],
+                      color="danger", className="small mb-0 py-2 distribution-refused")]
 
 
 def _without_circles(figure: Any) -> Any:

@@ -92,8 +92,14 @@ def test_a_study_the_model_cannot_judge_gets_no_verdict_and_no_p():
     panel = presenter.StudyPanel.unchanged(prediction_children=_card(document))
     withheld = distribution_gate.gate_panel(panel, document, "CXR7", False)
     text = json.dumps([child.to_plotly_json() for child in withheld.prediction_children], default=str)
-    assert verdict_view.VERDICT_ID not in text and CIRCLES_CARRY not in text and "cannot judge" in text
+    # "Cannot judge" is the verdict: the notice's heading carries the verdict's id, and no number is anywhere.
+    assert _visible_text(_by_id(withheld.prediction_children, verdict_view.VERDICT_ID)) == [
+        distribution_gate.WITHHELD_HEADING]
+    assert text.count(verdict_view.VERDICT_ID) == 1 and CIRCLES_CARRY not in text
     assert PROBABILITY.findall(text) == [], text
+    # Show anyway draws the card's own verdict line under the notice: still one element with the id.
     shown = distribution_gate.gate_panel(panel, document, "CXR7", False, distribution_gate.disclosure(document, True))
-    assert verdict_view.VERDICT_ID in json.dumps([child.to_plotly_json() for child in shown.prediction_children],
-                                                 default=str)
+    text = json.dumps([child.to_plotly_json() for child in shown.prediction_children], default=str)
+    assert text.count(verdict_view.VERDICT_ID) == 1 and CIRCLES_CARRY in text
+    refused = distribution_gate.refused_children("This looks like a lateral view.")
+    assert _visible_text(_by_id(refused, verdict_view.VERDICT_ID)) == [distribution_gate.REFUSED_HEADING]
