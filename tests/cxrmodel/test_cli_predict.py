@@ -33,7 +33,11 @@ def test_label_is_the_prediction_and_truth_label_the_studys_own(capsys, tiny_bun
     lines = predictions(capsys, tiny_bundle_directory, tiny_studies_directory)
     truth = {study.study_id: study.label_name for study in load_openi(tiny_studies_directory)}
     for study_id, line in lines.items():
-        assert list(line) == ["study", "label", "probability", "truth_label"]
+        # Each line carries the study's disclosure decision beside its numbers (judged by the same check as
+        # explain; the tiny bundle has no reference film, so nothing is withheld).
+        assert list(line) == ["study", "label", "probability", "judged", "not_judged_reason", "shown_anyway",
+                              "truth_label"]
+        assert line["judged"] is True and line["not_judged_reason"] is None
         if abs(line["probability"] - 0.5) > 1e-4:  # "probability" is rounded to 4 decimals, the label is not
             assert line["label"] == ("abnormal" if line["probability"] >= 0.5 else "normal")  # as explain --json's
         assert line["label"] in ("abnormal", "normal")
@@ -60,7 +64,9 @@ def test_predict_one_study_gives_the_probability_explain_gives(capsys, tiny_bund
     assert main(["explain", *common, "--steps", "8"]) == 0
     explained = json.loads(capsys.readouterr().out)
     assert predicted == {"label": explained["label"], "probability": explained["probability"],
-                         "calibrated_probability": explained["calibrated_probability"]}
+                         "calibrated_probability": explained["calibrated_probability"],
+                         "judged": explained["judged"], "not_judged_reason": explained["not_judged_reason"],
+                         "shown_anyway": explained["shown_anyway"]}
 
 
 def test_predict_one_study_says_what_is_missing(capsys, tiny_bundle_directory, tmp_path):
