@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(PY) app.py
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # Rebuild models/demo and studies/demo from the seeded recipe (about 27 minutes on 2 idle CPU cores).
 demo: $(STAMP)
