@@ -207,7 +207,9 @@ process.stdout.write(JSON.stringify({results: results, setProps: setProps}));
 def run_scripts(names: list[str], calls: list[dict]) -> dict:
     scripts = json.dumps([str(ASSETS / name) for name in names])
     result = subprocess.run(["node", "-e", NODE_RUNNER], input=json.dumps(calls), capture_output=True, text=True,
-                            timeout=60, check=True, env={**os.environ, "CXR_SCRIPTS": scripts})
+                            timeout=60, env={**os.environ, "CXR_SCRIPTS": scripts})
+    # node's own words (a script that throws, a global the sandbox lacks) are the failure's message.
+    assert result.returncode == 0, f"node exited with status {result.returncode}:\n{result.stderr}"
     return json.loads(result.stdout)
 
 
