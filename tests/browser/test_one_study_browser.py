@@ -325,8 +325,10 @@ def test_a_clamped_or_snapped_link_tau_is_said_once(dashboard_url, browser, sett
     assert _query(browser) == {"study": STUDIES[0], "tau": shown}  # the address names the τ shown
     assert browser.execute_script("return history.length") == length  # replaced, not a new entry
     browser.save_screenshot(str(SCREENSHOTS / f"one-study-tau-{tau}.png"))
-    # Said once: the next change of the view (here the slider) clears it.
-    handle = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")
+    # Said once: the next change of the view (here the slider) clears it. The summary is the server's answer, which
+    # can come before dcc.Slider (loaded on demand) has drawn its handle: wait for the handle itself.
+    handle = WebDriverWait(browser, 30).until(
+        lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")), False))
     handle.click()
     handle.send_keys(Keys.ARROW_LEFT)
     WebDriverWait(browser, 10).until(lambda d: not _visible(d, "link-note"))
