@@ -211,8 +211,10 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
     )
 
 
-WORKER_WAIT_SECONDS = 15.0
-"""How long a what-if request waits for a model worker that is starting or restarting before it says so."""
+WORKER_WAIT_SECONDS = 30.0
+"""How long a what-if request waits for a model worker that is starting or restarting before it says so: as long as
+loading the model takes (model_worker.LOADING_MODEL_WORDS, "about 30 s"); a restart on busy cores took more than
+the 15 s this was before, and the what-if said "unavailable" while the worker was still loading."""
 
 
 class WhatIfUnavailable(RuntimeError):
