@@ -47,7 +47,8 @@ def build_folder(output: Path, nih: Path, reports: Path, splits: tuple[str, ...]
     (output / "ecgen-radiology").mkdir(parents=True, exist_ok=True)
     (output / "NLMCXR_png").mkdir(parents=True, exist_ok=True)
     records = []
-    for film, (name, data, image_id) in zip(films, usable_reports(reports)):
+    # One report per film, in order; the archive holds more usable reports than there are films.
+    for film, (name, data, image_id) in zip(films, usable_reports(reports), strict=False):
         (output / "ecgen-radiology" / name).write_bytes(data)
         link = output / "NLMCXR_png" / f"{image_id}.png"
         if link.is_symlink() or link.exists():
