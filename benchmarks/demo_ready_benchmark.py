@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from cached_open_browser_benchmark import PAGE_HELPERS, make_driver, pick  # noqa: E402
 
-from tests.serving import free_port  # noqa: E402
+from tests.serving import answers, free_port  # noqa: E402
 
 FIRST_CIRCLES_TARGET_S = 10.0
 ALL_STUDIES_TARGET_S = 600.0
@@ -63,14 +62,6 @@ PROGRESS_WORDS = (
     "const panel = document.getElementById('progress-panel');"
     "const bar = document.getElementById('progress');"
     "return panel && bar && panel.style.display !== 'none' ? bar.innerText.trim() : '';")
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 TIMELINE = (("model loaded", "model worker: .* loaded in"), ("worker serving", "model worker: serving on"),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
+
+from tests.serving import free_port, serving
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -26,6 +29,18 @@ def browser():
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(tmp_path_factory):
+    """``python app.py`` on the demo (no background warm-up: the tests open uncached studies), a fresh cache per
+    test module, on a free 127.0.0.1 port; a module may override it with its own server."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir",
+               str(tmp_path_factory.mktemp("cache"))]
+    with serving(command, url, log_path=tmp_path_factory.mktemp("server") / "server.log"):
+        yield url
 
 
 def dash_idle(driver) -> bool:

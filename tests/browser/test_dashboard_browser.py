@@ -9,12 +9,11 @@ explained; a bad upload is an alert and the page keeps working; the console stay
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
 from tests.browser.conftest import dash_idle as _idle
-from tests.serving import ROOT, free_port, serving
+from tests.serving import ROOT
 
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -28,16 +27,6 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)",
 )
-
-
-@pytest.fixture(scope="module")
-def dashboard_url(tmp_path_factory):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir",
-               str(tmp_path_factory.mktemp("cache"))]
-    with serving(command, url, log_path=tmp_path_factory.mktemp("server") / "server.log"):
-        yield url
 
 
 def _summary(driver) -> str:

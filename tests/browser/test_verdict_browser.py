@@ -9,13 +9,11 @@ The card is kept in ``/tmp/verdict-card.png``.
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.browser.conftest import dash_idle
-from tests.serving import free_port, serving
 
 selenium = pytest.importorskip("selenium")
 from selenium.common.exceptions import TimeoutException  # noqa: E402
@@ -35,16 +33,6 @@ STUDY = "CXR90015"
 SCREENSHOT = Path("/tmp/verdict-card.png")
 PROBABILITY = re.compile(r"\b[01]\.\d{2,3}\b")
 TAU_SAID = re.compile(r"sight sensitivity [01]\.\d{2}")
-
-
-@pytest.fixture(scope="module")
-def dashboard_url(tmp_path_factory):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir",
-               str(tmp_path_factory.mktemp("cache"))]
-    with serving(command, url, log_path=tmp_path_factory.mktemp("server") / "server.log"):
-        yield url
 
 
 def _verdict(driver) -> str:

@@ -8,13 +8,11 @@ test opens is explained by the background job first.
 
 from __future__ import annotations
 
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.browser.conftest import dash_idle as _idle
-from tests.serving import free_port, serving
 
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -31,16 +29,6 @@ pytestmark = pytest.mark.skipif(
 
 STUDY, OTHER = "CXR90015", "CXR90011"
 LOAD_SECONDS = 180  # a fresh cache: the first open of a study waits for its background job
-
-
-@pytest.fixture(scope="module")
-def dashboard_url(tmp_path_factory):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir",
-               str(tmp_path_factory.mktemp("cache"))]
-    with serving(command, url, log_path=tmp_path_factory.mktemp("server") / "server.log"):
-        yield url
 
 
 @pytest.fixture

@@ -35,16 +35,6 @@ STUDY = "CXR90015"
 IMAGE = ROOT / "studies" / "demo" / "NLMCXR_png" / "CXR90015_IM-90015-1001.png"
 
 
-@pytest.fixture(scope="module")
-def dashboard_url(tmp_path_factory):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cache = tmp_path_factory.mktemp("cache")
-    with serving([sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir", str(cache)], url,
-                 log_path=tmp_path_factory.mktemp("server") / "server.log"):
-        yield url
-
-
 def _cli_probability(image, report: str) -> float:
     from cxrmodel.cli.main import main
 
