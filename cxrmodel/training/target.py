@@ -332,11 +332,9 @@ def train_target_bundle(
     #    validation films (cxrmodel.imaging.trust_profile). The text-only model reads no film.
     profile_fitted_on = (f"the training films of {dataset.root.name or dataset.root}; checked on its "
                          f"{len(validation)} validation films")
-    card[TRUST_CARD_KEY] = write_bundle_trust_profile(output, arrays.grid_images[train],
-                                                      arrays.grid_images[validation], profile_fitted_on)
-    if "image" in single_modality:
-        write_bundle_trust_profile(single_modality["image"], arrays.grid_images[train],
-                                   arrays.grid_images[validation], profile_fitted_on)
+    card[TRUST_CARD_KEY] = write_bundle_trust_profile(
+        output, arrays.grid_images[train], arrays.grid_images[validation], profile_fitted_on,
+        also_into=[single_modality["image"]] if "image" in single_modality else [])
     _clear_session()
     logger.info("bundle written to %s: %s", output, trained.metrics)
     return {**card, "reused": reused, "bundle": str(output), "calibration": calibration,
