@@ -1,5 +1,8 @@
 # Two commands for a fresh machine: `make run` (dashboard on the demo model) and `make test`.
-# Both create .venv and install requirements.txt when it is missing or older than requirements.txt.
+# Both create .venv, install requirements.txt and then this project itself, editable (`import cxrmodel` from any
+# folder, the `cxrmodel` console script; docs/api.md), when .venv is missing or older than requirements.txt or
+# pyproject.toml. The project is installed with --no-deps: its dependencies are requirements.txt's
+# tested pins, installed just before it.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,10 +10,11 @@ STAMP := $(VENV)/.requirements-installed
 
 .PHONY: run test demo clean-venv
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP)
