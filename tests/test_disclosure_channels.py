@@ -312,13 +312,14 @@ def test_the_predict_command_over_a_folder_gives_no_p_for_the_film_it_cannot_jud
     shutil.copytree(DEMO_STUDIES, folder)
     gated_film = folder / "NLMCXR_png" / "CXR90003_IM-90003-1001.png"
     gated_film.write_bytes(study.image_bytes)  # the same study's film, upside down
-    assert cli_main(["predict", "--model", str(DEMO_MODEL), "--studies", str(folder)]) == 0
+    assert cli_main(["predict", "--model", str(DEMO_MODEL), "--studies", str(folder), "--json"]) == 0
     lines = {line["study"]: line for line in map(json.loads, capsys.readouterr().out.splitlines())}
     gated = lines.pop("CXR90003")
     assert gated["judged"] is False and gated["probability"] is None and gated["label"] is None
     assert "upside down" in gated["not_judged_reason"]
     assert lines and all(line["judged"] is True and line["probability"] is not None for line in lines.values())
-    assert cli_main(["predict", "--model", str(DEMO_MODEL), "--studies", str(folder), "--show-anyway"]) == 0
+    assert cli_main(["predict", "--model", str(DEMO_MODEL), "--studies", str(folder), "--show-anyway",
+                     "--json"]) == 0
     shown = {line["study"]: line for line in map(json.loads, capsys.readouterr().out.splitlines())}["CXR90003"]
     assert shown["shown_anyway"] is True and shown["probability"] == pytest.approx(study.document["probability"],
                                                                                    abs=1e-4)

@@ -12,6 +12,7 @@ module can import this one at its top.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -19,8 +20,27 @@ from cxrmodel.detection import validate_smoothing
 
 Number = TypeVar("Number", int, float)
 
+SUCCESS_STATUS = 0
+"""Exit status of a command that did its work (also when the reader of its output, e.g. ``head``, stopped early)."""
+
+FAILURE_STATUS = 1
+"""Exit status of an unexpected failure: Python prints the traceback (a bug worth reporting)."""
+
 USER_ERROR_STATUS = 2
 """Exit status of a user error, the same as argparse's for a bad argument."""
+
+INTERRUPTED_STATUS = 130
+"""Exit status after Ctrl-C (128 + SIGINT, as a shell reports it)."""
+
+SEED_HELP = "random seed of the splits, the initial weights and any sampling: the same seed gives the same result"
+"""Help text of every ``--seed``."""
+
+MIN_POINTS_HELP = "smallest cluster of strong pixels drawn as a circle"
+"""Help text of ``--min-points`` (``explain`` and ``evaluate-detection``)."""
+
+STEPS_HELP = ("'auto' (raise the integration steps until the completeness error is at most 1 %%, cap 128) or a "
+              "number of integration steps")
+"""Help text of ``--steps`` (``explain`` and ``evaluate-detection``)."""
 
 SMOOTHING_HELP = ("sigma in model-grid pixels of the sum-preserving blur of the image attribution map before the "
                   "circles (0 = the raw map; default: the bundle's)")
@@ -29,6 +49,57 @@ SMOOTHING_HELP = ("sigma in model-grid pixels of the sum-preserving blur of the 
 
 class CommandError(Exception):
     """A problem the user can fix (bad argument, missing file); printed as one line, exit status 2."""
+
+
+class DefaultsShownFormatter(argparse.HelpFormatter):
+    """``--help`` shows every option's default: ``(default: VALUE)`` is appended to a help text that names none.
+
+    As :class:`argparse.ArgumentDefaultsHelpFormatter`, except that a help text already saying its default in
+    words ("default: the bundle's") is left alone, and a default of None (the option is off or derived) or False (a
+    flag) is not printed.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "%(default)" in help_text or "default" in help_text or not action.option_strings:
+            return help_text
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return help_text
+        return help_text + " (default: %(default)s)"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of the CLI and of every command (``add_subparsers`` hands its class down): defaults shown."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsShownFormatter)
+        super().__init__(*args, **kwargs)
+
+
+class DeprecatedOption(argparse.Action):
+    """An old spelling of an option, kept for one release: it stores into the new option's destination and says on
+    stderr, once per use, which spelling replaces it.
+
+    Register it with ``dest`` set to the new option's and ``replacement`` naming it, e.g.
+    ``parser.add_argument("--output-json", dest="output", action=DeprecatedOption, replacement="--output",
+    type=Path)``; its help says which spelling replaces it.
+    """
+
+    def __init__(self, option_strings, dest, replacement: str, **kwargs) -> None:
+        self.replacement = replacement
+        kwargs.setdefault("help", f"deprecated spelling of {replacement} (removed in the next release)")
+        kwargs.setdefault("default", argparse.SUPPRESS)  # the new option's default stands
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        deprecation_notice(f"{option_string} is deprecated and will be removed in the next release; "
+                           f"use {self.replacement}")
+        setattr(namespace, self.dest, values)
+
+
+def deprecation_notice(message: str) -> None:
+    """One ``deprecated: ...`` line on stderr (not a log record: it shows without ``-v`` and never on stdout)."""
+    print(f"deprecated: {message}", file=sys.stderr)
 
 
 def _parsed(text: str, parse: Callable[[str], Number], expected: str) -> Number:

@@ -1,7 +1,7 @@
 """The ``data fetch-openi-reports`` and ``data fetch-chestxray14-labels`` commands: real datasets into the cache.
 
-    python -m cxrmodel data fetch-openi-reports [--dest DIR] [--from-wheel WHEEL] [--timeout SECONDS]
-    python -m cxrmodel data fetch-chestxray14-labels [--dest DIR] [--from-wheel WHEEL] [--timeout SECONDS]
+    python -m cxrmodel data fetch-openi-reports [--output DIR] [--from-wheel WHEEL] [--timeout SECONDS]
+    python -m cxrmodel data fetch-chestxray14-labels [--output DIR] [--from-wheel WHEEL] [--timeout SECONDS]
 
 Each runs the :mod:`cxrmodel.data.fetch` function of the same name (sha256-checked) and prints the path of every
 file it put in the cache, one a line: that is the command's product. A failed fetch
@@ -14,14 +14,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cxrmodel.cli._common import CommandError, positive_float
+from cxrmodel.cli._common import CommandError, DeprecatedOption, positive_float
 
 
 def _command_fetch(arguments: argparse.Namespace) -> int:
     from cxrmodel.data import fetch  # noqa: PLC0415 - the fetchers only when fetching
 
     try:
-        paths = getattr(fetch, arguments.fetcher)(arguments.dest, wheel=arguments.from_wheel, timeout=arguments.timeout)
+        paths = getattr(fetch, arguments.fetcher)(arguments.output, wheel=arguments.from_wheel,
+                                                  timeout=arguments.timeout)
     except fetch.FetchError as error:
         raise CommandError(str(error)) from None
     for path in paths if isinstance(paths, tuple) else (paths,):
@@ -43,8 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
          "the NIH ChestX-ray14 label and box files (Data_Entry_2017_v2020.csv.gz, BBox_List_2017.csv.gz)"),
     ):
         fetch = data_commands.add_parser(name, help=f"put {what} in the cache, sha256-checked")
-        fetch.add_argument("--dest", type=Path, default=None,
-                           help="folder (default: $XDG_CACHE_HOME/cxrmodel/data or ~/.cache/cxrmodel/data)")
+        fetch.add_argument("--output", type=Path, default=None, metavar="FOLDER",
+                           help="folder to put the files in (default: $XDG_CACHE_HOME/cxrmodel/data or "
+                                "~/.cache/cxrmodel/data)")
+        fetch.add_argument("--dest", dest="output", type=Path, metavar="FOLDER", action=DeprecatedOption,
+                           replacement="--output")
         fetch.add_argument("--from-wheel", type=Path, default=None,
                            help="extract from this already downloaded torchxrayvision-1.5.7 wheel (no network)")
         fetch.add_argument("--timeout", type=positive_float, default=600.0, help="seconds pip download may take")

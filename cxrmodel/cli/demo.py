@@ -20,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cxrmodel.cli._common import output_folder, positive_int
+from cxrmodel.cli._common import SEED_HELP, output_folder, positive_int
 
 
 def _demo_recipe(arguments: argparse.Namespace):
@@ -103,10 +103,13 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     for parser in (build, single):
         parser.add_argument("--model-output", default="models/demo", help="bundle directory to write")
-        parser.add_argument("--seed", type=int, default=2019)
-        parser.add_argument("--training-studies", type=positive_int, default=2000)
-        parser.add_argument("--validation-studies", type=positive_int, default=300)
-        parser.add_argument("--test-studies", type=positive_int, default=400)
+        parser.add_argument("--seed", type=int, default=2019, help=SEED_HELP)
+        parser.add_argument("--training-studies", type=positive_int, default=2000,
+                            help="synthetic studies the models are trained on")
+        parser.add_argument("--validation-studies", type=positive_int, default=300,
+                            help="synthetic studies for early stopping and calibration")
+        parser.add_argument("--test-studies", type=positive_int, default=400,
+                            help="held-out synthetic studies of the card's metrics")
         parser.add_argument("--image-size", type=positive_int, default=160, help="model grid side in pixels")
         parser.add_argument("--epochs", type=positive_int, default=None, help="override the epochs of every stage")
     build.add_argument("--studies-output", default="studies/demo", help="demo studies directory to write")
@@ -116,25 +119,25 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         "baseline", help="(re)write the demo bundle's mean-normal image baseline from its training recipe"
     )
     baseline.add_argument("--model-output", default="models/demo", help="bundle directory to update")
-    baseline.add_argument("--seed", type=int, default=2019)
+    baseline.add_argument("--seed", type=int, default=2019, help=SEED_HELP)
     baseline.set_defaults(handler=_command_demo_baseline)
     selection = demo_commands.add_parser(
         "selection", help="write the selection set (45 synthetic studies with masks, disjoint from the demo studies) "
         "used to choose explanation settings such as the map smoothing"
     )
     selection.add_argument("--output", type=output_folder, required=True, help="folder to write (created)")
-    selection.add_argument("--seed", type=int, default=2019)
+    selection.add_argument("--seed", type=int, default=2019, help=SEED_HELP)
     selection.set_defaults(handler=_command_demo_selection)
 
 
 def _add_synthetic_parser(subparsers: argparse._SubParsersAction) -> None:
     synthetic = subparsers.add_parser("synthetic", help="write synthetic studies in the OpenI layout with masks")
     synthetic.add_argument("--output", type=output_folder, required=True, help="folder to write (created)")
-    synthetic.add_argument("--count", type=positive_int, default=100)
-    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument("--count", type=positive_int, default=100, help="number of studies")
+    synthetic.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     synthetic.add_argument("--first-number", type=positive_int, default=1, help="number of the first CXR<n>")
-    synthetic.add_argument("--width", type=positive_int, default=480)
-    synthetic.add_argument("--height", type=positive_int, default=512)
+    synthetic.add_argument("--width", type=positive_int, default=480, help="image width in pixels")
+    synthetic.add_argument("--height", type=positive_int, default=512, help="image height in pixels")
     synthetic.set_defaults(handler=_command_synthetic)
 
 

@@ -31,7 +31,7 @@ import logging
 import time
 from pathlib import Path
 
-from cxrmodel.cli._common import positive_int
+from cxrmodel.cli._common import SEED_HELP, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     train.add_argument("--window", type=positive_int, default=5, help="context words either side")
     train.add_argument("--min-count", type=positive_int, default=2, help="words seen fewer times get no vector")
     train.add_argument("--epochs", type=positive_int, default=20, help="passes over the corpus")
-    train.add_argument("--seed", type=int, default=2019)
+    train.add_argument("--seed", type=int, default=2019, help=SEED_HELP)
     train.add_argument("--force", action="store_true", help="retrain even if OUTPUT exists")
     train.set_defaults(handler=run_train)
     check = commands.add_parser("check", help="load a word2vec/GloVe text file and print its count and dimension")

@@ -20,7 +20,7 @@ import json
 import logging
 from pathlib import Path
 
-from cxrmodel.cli._common import CommandError, positive_int, whole_number, writable_file
+from cxrmodel.cli._common import SEED_HELP, CommandError, positive_int, whole_number, writable_file
 
 _RULES = (("strict", "strict"), ("with_modifiers", "with modifiers"))
 _METHODS = (("integrated_gradients", "IG (Kim CNN)"), ("tfidf_logreg", "TF-IDF + LR"), ("random", "random words"))
@@ -112,9 +112,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "evaluate-words",
         help="k-fold check on real reports: do the text model's top attributed words name the MeSH major terms?",
     )
-    words.add_argument("--dataset", choices=("openi-reports",), required=True)
-    words.add_argument("--folds", type=whole_number, default=5)
-    words.add_argument("--seed", type=int, default=2019)
+    words.add_argument("--dataset", choices=("openi-reports",), required=True,
+                       help="the data set by name: the real IU reports fetched by 'data fetch-openi-reports'")
+    words.add_argument("--folds", type=whole_number, default=5, help="stratified outer folds (at least 2)")
+    words.add_argument("--seed", type=int, default=2019, help=SEED_HELP)
     words.add_argument("--top-k", type=positive_int, default=3, help="distinct top words that may hit (default 3)")
     words.add_argument("--epochs", type=positive_int, default=15, help="maximum epochs per fold")
     words.add_argument("--word-vectors", default="word2vec", metavar="{random,word2vec,FILE}",

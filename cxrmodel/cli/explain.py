@@ -1,42 +1,48 @@
 """The ``predict`` and ``explain`` commands: a bundle's probabilities for a folder, or one study explained.
 
-    python -m cxrmodel predict --model BUNDLE --studies DIR
-    python -m cxrmodel explain --model BUNDLE [--image FILE] (--report FILE | --report-text TEXT) [--threshold TAU]
+    python -m cxrmodel predict --model BUNDLE (--studies DIR | [--image FILE] [--report FILE | --report-text TEXT])
+        [--json] [--show-anyway]
+    python -m cxrmodel explain --model BUNDLE [--image FILE] [--report FILE | --report-text TEXT] [--threshold TAU]
         [--distance PX] [--min-points N] [--steps auto|N] [--method RULE] [--baseline black|blur|mean]
         [--smoothing SIGMA] [--evidence none|current|all] [--removal imputation|surroundings|reference]
         [--cache-dir DIR] [--save-attributions OUT.npz] [--json] [--show-anyway]
 
-``predict`` prints one JSON line per study, ``{"study", "label", "probability", "truth_label"}``; ``explain`` prints
-the explanation as readable lines, or with ``--json`` as one JSON document: that output is the commands' product.
-In every command's JSON ``label`` is the model's prediction, ``"abnormal"`` at P(abnormal) >= 0.5 else
-``"normal"`` (:func:`predicted_label`); the study's own label (from its MeSH terms) is ``truth_label``, in the same
-words. The readable lines round probabilities to 3 decimals and shares to one-decimal percent, and carry the
-warning when the image could not be checked. A film the model cannot judge (unlike its training films, or a
-lateral view: :class:`cxrmodel.explain.disclosure.Disclosure`, the decision the dashboard and the model worker
-take too) is printed as ``not judged: <reason>`` with no P(abnormal), verdict, circles or deletion evidence, and
-its JSON (``explain --json``, ``predict --image --json``) has ``"judged": false``, ``"not_judged_reason"`` and
-those numbers null; ``--show-anyway`` prints them, stamped ``shown anyway`` (``"shown_anyway": true``), except for
-a lateral view. ``predict --studies`` lists every study's P for research and is not gated. Inputs are checked
-before the model is loaded. ``explain`` works for a bundle of any modality: a text-only bundle needs no
-``--image`` (one given is not read), an image-only one still takes the report (it is not read; the words list is
-empty). ``--evidence`` says how much deletion evidence to compute: ``current`` (the default) removes the circles
-drawn at the chosen sight sensitivity, ``all`` those of every slider threshold, ``none`` computes none (the
-explanation alone, faster; ``evidence`` is null). The figures at a threshold are the page's for the same study and
-settings. :func:`cxrmodel.cli.main.build_parser` registers both with :func:`add_parsers`; the
-model, explainer and decoder are imported when a command runs, so ``--help`` loads no TensorFlow.
+``predict`` prints one line per study, the same in both modes (:func:`prediction_record`): readable, or with
+``--json`` ``{"study", "label", "probability", "calibrated_probability", ..., "truth_label"}``; ``explain`` prints
+the explanation as readable lines, or with ``--json`` as one JSON document: that output is the commands' product. In
+every command's JSON ``label`` is the model's prediction, ``"abnormal"`` at P(abnormal) >= 0.5 else ``"normal"``
+(:func:`predicted_label`); the study's own label (from its MeSH terms) is ``truth_label``, in the same words. The
+readable lines round probabilities to 3 decimals and shares to one-decimal percent, and carry the warning when the
+image could not be checked. A film the model cannot judge (unlike its training films, or a lateral view:
+:class:`cxrmodel.explain.disclosure.Disclosure`, the decision the dashboard and the model worker take too) is
+printed as ``not judged: <reason>`` with no P(abnormal), verdict, circles or deletion evidence, and its JSON
+(``explain --json``, ``predict --json``) has ``"judged": false``, ``"not_judged_reason"`` and those numbers null;
+``--show-anyway`` prints them, stamped ``shown anyway`` (``"shown_anyway": true``), except for a lateral view.
+Inputs are checked before the model is loaded. Both commands work for a bundle of any modality and ask only for what
+its model reads: a text-only bundle needs no ``--image`` (one given is not read), an image-only one no report (one
+given is not read; the words list is empty). ``--evidence`` says how much deletion evidence to compute: ``current``
+(the default) removes the circles drawn at the chosen sight sensitivity, ``all`` those of every slider threshold,
+``none`` computes none (the explanation alone, faster; ``evidence`` is null). The figures at a threshold are the
+page's for the same study and settings. :func:`cxrmodel.cli.main.build_parser` registers both with
+:func:`add_parsers`; the model, explainer and decoder are imported when a command runs, so ``--help`` loads no
+TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cxrmodel.cli._common import (
+    MIN_POINTS_HELP,
     SMOOTHING_HELP,
+    STEPS_HELP,
     CommandError,
     attribution_smoothing,
+    deprecation_notice,
     existing_directory,
     integration_steps,
     positive_float,
@@ -170,67 +176,92 @@ def evidence_lines(document: dict) -> list[str]:
     return lines
 
 
+PREDICTION_DECIMALS = 6
+"""Decimals of ``probability`` and ``calibrated_probability`` in ``predict --json`` (``explain --json``'s too)."""
+
+
+def prediction_record(study: str | None, probability: float, calibrated: float | None,
+                      truth_label: str | None, disclosure: Disclosure) -> dict:
+    """One ``predict`` result, the same fields in both modes: ``study``, ``label``, ``probability``,
+    ``calibrated_probability`` (null when the bundle is not calibrated), the disclosure fields and
+    ``truth_label`` (the study's own label from its MeSH terms; null for one study given by file). A film the
+    model cannot judge has its numbers nulled unless shown anyway (:meth:`Disclosure.redact`)."""
+    record = {"study": study, "label": predicted_label(probability),
+              "probability": round(probability, PREDICTION_DECIMALS),
+              "calibrated_probability": None if calibrated is None else round(calibrated, PREDICTION_DECIMALS)}
+    return {**disclosure.redact(record), "truth_label": truth_label}
+
+
+def readable_prediction(record: dict, disclosure: Disclosure, *, named: bool) -> str:
+    """``predict``'s line without ``--json``: ``[STUDY: ]P(abnormal) = 0.987 (abnormal)[; calibrated 0.953]
+    [; truth abnormal]``, probabilities to 3 decimals; ``not judged: <reason>`` instead of P for a film the model
+    cannot judge (stamped when shown anyway). ``named``: start with the study id (a folder's lines)."""
+    prefix = f"{record['study']}: " if named else ""
+    truth = f"; truth {record['truth_label']}" if record["truth_label"] is not None else ""
+    parts = disclosure_lines(disclosure)[:1]
+    if disclosure.shows_numbers:
+        calibrated = record["calibrated_probability"]
+        parts.append(f"P(abnormal) = {record['probability']:.3f} ({record['label']})"
+                     + ("" if calibrated is None else f"; calibrated {calibrated:.3f}"))
+    return prefix + "; ".join(parts) + truth
+
+
 def _command_predict(arguments: argparse.Namespace) -> int:
     from cxrmodel.data import StudyCollection  # noqa: PLC0415 - TensorFlow only when the command runs
-    from cxrmodel.imaging import decode_image_file  # noqa: PLC0415
-    from cxrmodel.modeling import load_bundle  # noqa: PLC0415
-
-    if arguments.image is not None:
-        return _predict_one(arguments)
-    if arguments.report is not None or arguments.report_text is not None:
-        raise CommandError("--report and --report-text go with --image (one study); --studies reads its own reports")
-
-    # The folder is read as the dashboard reads it: OpenI XML layout or its Kaggle CSV variant.
-    try:
-        studies = list(StudyCollection.from_folder(arguments.studies).studies.values())
-    except ValueError as error:
-        raise CommandError(f"no studies with images found in {arguments.studies}: {error}") from None
-    from cxrmodel.explain import Disclosure, study_distribution  # noqa: PLC0415 - only when the command runs
-
-    bundle = load_bundle(arguments.model, trust_profile=arguments.trust_profile)
-    prepared = [bundle.prepare(decode_image_file(study.image_paths[0]).pixels, study.report_text) for study in studies]
-    probabilities = bundle.predict_studies(prepared)
-    for study, item, probability in zip(studies, prepared, probabilities, strict=True):
-        # Each study's line takes the same disclosure decision as its explanation: no P for a film the model
-        # cannot judge, unless --show-anyway.
-        disclosure = Disclosure.from_distribution(study_distribution(bundle, item),
-                                                  shown_anyway=arguments.show_anyway)
-        line = disclosure.redact({"study": study.study_id, "label": predicted_label(float(probability)),
-                                  "probability": round(float(probability), 4)})
-        print(json.dumps({**line, "truth_label": study.label_name}))
-    return 0
-
-
-def _predict_one(arguments: argparse.Namespace) -> int:
-    """``predict --image FILE (--report FILE | --report-text TEXT)``: one study, the inputs checked as an upload."""
-    from cxrmodel.explain import Disclosure, study_distribution  # noqa: PLC0415 - only when the command runs
-    from cxrmodel.imaging import decode_image  # noqa: PLC0415 - TensorFlow only when the command runs
+    from cxrmodel.explain import Disclosure, study_distribution  # noqa: PLC0415
+    from cxrmodel.imaging import decode_image, decode_image_file  # noqa: PLC0415
     from cxrmodel.inputs import clean_report_text  # noqa: PLC0415
     from cxrmodel.modeling import load_bundle  # noqa: PLC0415
 
-    if arguments.report is None and arguments.report_text is None:
-        raise CommandError("--image needs its report: --report FILE or --report-text TEXT")
-    if not arguments.image.is_file():
-        raise CommandError(f"image file {arguments.image} does not exist")
-    decoded = decode_image(arguments.image.read_bytes())  # a bad file fails before the model is loaded
-    report = clean_report_text(read_report_file(arguments.report) if arguments.report else arguments.report_text)
-    bundle = load_bundle(arguments.model, trust_profile=arguments.trust_profile)
-    prepared = bundle.prepare(decoded.pixels, report)
-    probability = float(bundle.predict_studies([prepared])[0])
-    calibrated = bundle.calibrated_probability(probability) if bundle.calibration is not None else None
-    document = {"label": predicted_label(probability), "probability": round(probability, 6),
-                "calibrated_probability": None if calibrated is None else round(calibrated, 6)}
-    # The film judged as the explanation document and the model worker judge it (one disclosure decision).
-    disclosure = Disclosure.from_distribution(study_distribution(bundle, prepared),
-                                              shown_anyway=arguments.show_anyway)
-    if arguments.json:
-        print(json.dumps(disclosure.redact(document)))
-    elif not disclosure.shows_numbers:
-        print("\n".join(disclosure_lines(disclosure)))
+    one_study = arguments.image is not None or arguments.report is not None or arguments.report_text is not None
+    if arguments.studies is not None and one_study:
+        raise CommandError("--studies reads its own images and reports; --image, --report and --report-text give "
+                           "one study instead")
+    if arguments.studies is None and not one_study:
+        raise CommandError("give a folder (--studies DIR) or one study (--image FILE and --report FILE or "
+                           "--report-text TEXT)")
+    # Inputs are checked before the model is loaded: a bad file fails in milliseconds.
+    bundle = load_bundle(arguments.model, load_model=False, trust_profile=arguments.trust_profile)
+    if arguments.studies is not None:
+        try:
+            studies = list(StudyCollection.from_folder(arguments.studies).studies.values())
+        except ValueError as error:
+            raise CommandError(f"no studies with images found in {arguments.studies}: {error}") from None
+        inputs = [(study.study_id, study.label_name, decode_image_file(study.image_paths[0]).pixels
+                   if bundle.reads_image else None, study.report_text) for study in studies]
     else:
-        print("\n".join([*disclosure_lines(disclosure),
-                         f"P(abnormal) = {probability:.3f} ({document['label']})"
-                         + ("" if calibrated is None else f"; calibrated {calibrated:.3f}")]))
+        if bundle.reads_image and arguments.image is None:
+            raise CommandError(f"the {bundle.modality_label} model of {arguments.model} reads the radiograph: give "
+                               "it with --image FILE")
+        if bundle.reads_report and arguments.report is None and arguments.report_text is None:
+            raise CommandError(f"the {bundle.modality_label} model of {arguments.model} reads the report: give it "
+                               "with --report FILE or --report-text TEXT")
+        pixels, report = None, ""  # a half the model does not read is neither needed nor read
+        if bundle.reads_image:
+            if not arguments.image.is_file():
+                raise CommandError(f"image file {arguments.image} does not exist")
+            pixels = decode_image(arguments.image.read_bytes()).pixels
+        if bundle.reads_report:
+            report = clean_report_text(read_report_file(arguments.report) if arguments.report
+                                       else arguments.report_text)
+        study_name = str(arguments.image) if arguments.image is not None else None
+        inputs = [(study_name, None, pixels, report)]
+    prepared = [bundle.prepare(pixels, report) for _, _, pixels, report in inputs]
+    probabilities = bundle.predict_studies(prepared)
+    # Until 2026-12 a folder's lines were JSON without --json: a script reading them is told once.
+    if arguments.studies is not None and not arguments.json and not sys.stdout.isatty():
+        deprecation_notice("predict --studies prints readable lines by default, as predict --image does; pass "
+                           "--json for the JSON lines it printed before")
+    for (study, truth_label, _, _), item, probability in zip(inputs, prepared, probabilities, strict=True):
+        probability = float(probability)
+        calibrated = bundle.calibrated_probability(probability) if bundle.calibration is not None else None
+        # Every study takes the disclosure decision its explanation takes (the dashboard's and the model
+        # worker's too): no P for a film the model cannot judge, unless --show-anyway.
+        disclosure = Disclosure.from_distribution(study_distribution(bundle, item),
+                                                  shown_anyway=arguments.show_anyway)
+        record = prediction_record(study, probability, calibrated, truth_label, disclosure)
+        print(json.dumps(record) if arguments.json
+              else readable_prediction(record, disclosure, named=arguments.studies is not None))
     return 0
 
 
@@ -276,7 +307,12 @@ def _command_explain(arguments: argparse.Namespace) -> int:
         image_bytes = arguments.image.read_bytes()
         # Inputs are checked (as a dashboard upload is) before the model is loaded: a bad file fails in milliseconds.
         decode_image(image_bytes)
-    report = clean_report_text(read_report_file(arguments.report) if arguments.report else arguments.report_text)
+    report = ""  # an image-only model reads no report: none is needed, one given is still shown in no words
+    if bundle.reads_report or arguments.report is not None or arguments.report_text is not None:
+        if arguments.report is None and arguments.report_text is None:
+            raise CommandError(f"the {bundle.modality_label} model of {arguments.model} reads the report: give it "
+                               "with --report FILE or --report-text TEXT")
+        report = clean_report_text(read_report_file(arguments.report) if arguments.report else arguments.report_text)
     settings = ExplanationSettings(
         sight_sensitivity=arguments.threshold,
         link_distance=arguments.distance,
@@ -315,24 +351,28 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """
     predict = subparsers.add_parser(
         "predict",
-        help="P(abnormal) for every study of an OpenI folder, as JSON lines",
-        description='One JSON line per study: {"study", "label", "probability", "truth_label"}; label = the '
-        'prediction ("abnormal" at P(abnormal) >= 0.5, else "normal"), truth_label = the study\'s own label '
-        "from its MeSH terms, in the same words.",
+        help="P(abnormal) of every study of an OpenI folder, or of one study",
+        description="One line per study, the same in both modes: readable (P(abnormal) and its calibrated value to 3 "
+        'decimals, the study\'s own label as "truth"), or with --json one JSON object per line: {"study", "label", '
+        '"probability", "calibrated_probability", "judged", "not_judged_reason", "shown_anyway", "truth_label"} '
+        '(probabilities to 6 decimals; label = the prediction, "abnormal" at P(abnormal) >= 0.5, else "normal"; '
+        "truth_label = the study's own label from its MeSH terms, null for one study given by file). A model that "
+        "does not read one half of the study needs no input for it.",
     )
     predict.add_argument("--model", type=existing_directory, required=True, help="model bundle directory")
     predict.add_argument("--trust-profile", type=existing_directory, default=None, metavar="FOLDER",
-                        help="judge the film with this trust profile instead of the bundle's own")
-    source = predict.add_mutually_exclusive_group(required=True)
-    source.add_argument("--studies", type=existing_directory,
-                        help="OpenI folder (ecgen-radiology/ + NLMCXR_png/, or the Kaggle indiana_*.csv layout)")
-    source.add_argument("--image", type=Path,
-                        help="one study's PNG, JPEG or DICOM radiograph (with --report or --report-text): prints "
-                        '{"label", "probability", "calibrated_probability"}')
+                         help="judge the film with this trust profile instead of the bundle's own")
+    predict.add_argument("--studies", type=existing_directory, default=None,
+                         help="OpenI folder (ecgen-radiology/ + NLMCXR_png/, or the Kaggle indiana_*.csv layout)")
+    predict.add_argument("--image", type=Path, default=None,
+                         help="one study's PNG, JPEG or DICOM radiograph (not needed by a text-only model)")
     single_report = predict.add_mutually_exclusive_group()
-    single_report.add_argument("--report", type=Path, help="with --image: the report as a text file or an OpenI XML")
-    single_report.add_argument("--report-text", help="with --image: the report text")
-    predict.add_argument("--json", action="store_true", help="with --image: print the JSON object")
+    single_report.add_argument("--report", type=Path,
+                               help="one study's report as a text file or an OpenI XML (not needed by an image-only "
+                                    "model)")
+    single_report.add_argument("--report-text", help="one study's report text (instead of --report)")
+    predict.add_argument("--json", action="store_true",
+                         help="print one JSON object per study instead of readable lines")
     predict.add_argument("--show-anyway", action="store_true", help=SHOW_ANYWAY_HELP)
     predict.set_defaults(handler=_command_predict)
 
@@ -353,16 +393,17 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                         help="judge the film with this trust profile instead of the bundle's own")
     explain.add_argument("--image", type=Path,
                          help="PNG, JPEG or DICOM radiograph (required unless the bundle holds the text-only model)")
-    report = explain.add_mutually_exclusive_group(required=True)
-    report.add_argument("--report", type=Path, help="report as a text file or an OpenI XML")
-    report.add_argument("--report-text", help="report text")
+    report = explain.add_mutually_exclusive_group()
+    report.add_argument("--report", type=Path,
+                        help="report as a text file or an OpenI XML (required unless the bundle holds the image-only "
+                             "model)")
+    report.add_argument("--report-text", help="report text (instead of --report)")
     explain.add_argument("--threshold", type=sight_sensitivity, default=None,
                          help="sight sensitivity in [0, 1] (default: the bundle's, 0.70)")
     explain.add_argument("--distance", type=positive_float, default=None,
                          help="link distance in model-grid pixels (default: 10 x grid/224)")
-    explain.add_argument("--min-points", type=positive_int, default=2)
-    explain.add_argument("--steps", type=integration_steps, default="auto",
-                         help="'auto' or a number of integration steps")
+    explain.add_argument("--min-points", type=positive_int, default=2, help=MIN_POINTS_HELP)
+    explain.add_argument("--steps", type=integration_steps, default="auto", help=STEPS_HELP)
     explain.add_argument("--method", choices=METHODS, default="riemann_trapezoid",
                          help="integration rule (default riemann_trapezoid; with --steps auto it refines the intervals "
                          "whose own completeness check fails)")

@@ -1,7 +1,7 @@
 """The ``synthetic-chestxray14`` and ``pretrain-image`` commands (transfer-learning stage 1).
 
     python -m cxrmodel synthetic-chestxray14 --output DIR --count N [--seed S] [--width W --height H]
-    python -m cxrmodel pretrain-image --dataset DIR --output DIR [--backbone compact|densenet121|...]
+    python -m cxrmodel pretrain-image --chestxray14 DIR --output DIR [--backbone compact|densenet121|...]
         [--image-size S] [--epochs E] [--batch-size B] [--seed S] [--image-weights CHEXNET.h5] [--limit N]
 
 Both print one JSON line on stdout; progress goes to stderr (one line per epoch; Keras' progress bar with
@@ -15,7 +15,7 @@ import json
 import logging
 from pathlib import Path
 
-from cxrmodel.cli._common import CommandError, whole_number
+from cxrmodel.cli._common import SEED_HELP, CommandError, DeprecatedOption, whole_number
 
 PHANTOM_SIZE_RANGE = (128, 1024)
 
@@ -41,9 +41,11 @@ def _command_synthetic_chestxray14(arguments: argparse.Namespace) -> int:
 def _command_pretrain_image(arguments: argparse.Namespace) -> int:
     from cxrmodel.training.pretrain import PretrainSettings, pretrain_image_encoder  # noqa: PLC0415 - TensorFlow only when training
 
-    if not arguments.dataset.is_dir():
-        raise CommandError(f"--dataset {arguments.dataset} is not a folder (expected a ChestX-ray14-format folder "
-                           "with Data_Entry_2017.csv and images/)")
+    if arguments.chestxray14 is None:
+        raise CommandError("pretrain-image needs its images: --chestxray14 FOLDER")
+    if not arguments.chestxray14.is_dir():
+        raise CommandError(f"--chestxray14 {arguments.chestxray14} is not a folder (expected a ChestX-ray14-format "
+                           "folder with Data_Entry_2017.csv and images/)")
     if arguments.output.exists() and not arguments.output.is_dir():
         raise CommandError(f"--output {arguments.output} exists and is not a folder")
     if arguments.image_weights is not None and not arguments.image_weights.is_file():
@@ -61,7 +63,7 @@ def _command_pretrain_image(arguments: argparse.Namespace) -> int:
     )
     for name in ("cxrmodel.training.pretrain", "cxrmodel.data.chestxray14"):
         logging.getLogger(name).setLevel(logging.INFO)  # one progress line per epoch on stderr
-    result = pretrain_image_encoder(arguments.dataset, arguments.output, settings, verbose=arguments.verbose)
+    result = pretrain_image_encoder(arguments.chestxray14, arguments.output, settings, verbose=arguments.verbose)
     print(json.dumps({key: result[key] for key in ("val_auc_mean", "val_auc", "n_train", "n_validation", "reused",
                                                    "resumed_from_epoch", "wall_seconds")}
                      | {"output": str(arguments.output), "epochs": len(result["history"])}))
@@ -76,7 +78,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     synthetic.add_argument("--output", type=Path, required=True, help="folder to write (created)")
     synthetic.add_argument("--count", type=whole_number, default=1000, help="number of images")
-    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     synthetic.add_argument("--first-number", type=whole_number, default=1, help="patient number of the first image")
     synthetic.add_argument("--width", type=whole_number, default=256, help="image width in pixels (128-1024)")
     synthetic.add_argument("--height", type=whole_number, default=256, help="image height in pixels (128-1024)")
@@ -86,17 +88,22 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "pretrain-image",
         help="pre-train the image encoder on a ChestX-ray14-format folder (14 findings, sigmoid); resumable",
     )
-    pretrain.add_argument("--dataset", type=Path, required=True,
-                          help="ChestX-ray14 folder: Data_Entry_2017.csv (or the v2020 file) and images/")
+    # --dataset names a data set in evaluate and evaluate-words; here the folder is named by its format.
+    pretrain.add_argument("--chestxray14", type=Path, default=None, metavar="FOLDER",
+                          help="ChestX-ray14-format folder: Data_Entry_2017.csv (or the v2020 file) and images/ "
+                               "(required)")
+    pretrain.add_argument("--dataset", dest="chestxray14", type=Path, metavar="FOLDER", action=DeprecatedOption,
+                          replacement="--chestxray14")
     pretrain.add_argument("--output", type=Path, required=True, help="folder for the encoder, config and metrics")
     pretrain.add_argument("--backbone", default="compact",
                           help="compact (small CNN, trains on a CPU) or a keras.applications backbone of "
                                "cxrmodel.modeling.builders.BACKBONES, e.g. densenet121 (the paper's)")
     pretrain.add_argument("--image-size", type=whole_number, default=224, help="model grid side in pixels")
-    pretrain.add_argument("--epochs", type=whole_number, default=5)
-    pretrain.add_argument("--batch-size", type=whole_number, default=32)
-    pretrain.add_argument("--learning-rate", type=float, default=1e-3)
-    pretrain.add_argument("--seed", type=int, default=2019)
+    pretrain.add_argument("--epochs", type=whole_number, default=5,
+                          help="epochs; the encoder of the best validation epoch is kept")
+    pretrain.add_argument("--batch-size", type=whole_number, default=32, help="images per gradient step")
+    pretrain.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    pretrain.add_argument("--seed", type=int, default=2019, help=SEED_HELP)
     pretrain.add_argument("--limit", type=whole_number, default=None, help="use only the first N images")
     pretrain.add_argument("--frontal-only", action="store_true", help="keep only PA/AP films")
     pretrain.add_argument("--image-weights", type=Path, default=None, metavar="CHEXNET.h5",

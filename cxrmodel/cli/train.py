@@ -3,7 +3,7 @@
     python -m cxrmodel train --studies DIR --output BUNDLE [--image-encoder PRETRAIN_DIR | --image-weights CHEXNET.h5]
         [--word-vectors FILE] [--image-size S] [--backbone B] [--epochs E] [--seed S]
         [--validation-fraction F] [--test-fraction F]
-    python -m cxrmodel evaluate-models --studies DIR --folds K [--json] [--chart OUT.png] [--output-json FILE]
+    python -m cxrmodel evaluate-models --studies DIR --folds K [--json] [--chart OUT.png] [--output FILE.json]
         [--work-dir DIR] [same transfer and model options]
     python -m cxrmodel pipeline --output DIR [--quick] [--seed S]
 
@@ -22,7 +22,15 @@ import shlex
 import sys
 from pathlib import Path
 
-from cxrmodel.cli._common import CommandError, fraction_below_half, image_size, positive_float, positive_int
+from cxrmodel.cli._common import (
+    SEED_HELP,
+    CommandError,
+    DeprecatedOption,
+    fraction_below_half,
+    image_size,
+    positive_float,
+    positive_int,
+)
 
 PROGRESS_LOGGERS = ("cxrmodel.training.fit", "cxrmodel.training.transfer", "cxrmodel.training.target",
                     "cxrmodel.training.pipeline", "cxrmodel.training.pretrain", "cxrmodel.training.embeddings")
@@ -104,10 +112,10 @@ def _command_evaluate_models(arguments: argparse.Namespace) -> int:
     _check_studies(arguments)
     if arguments.folds < 2:
         raise CommandError(f"--folds must be at least 2, got {arguments.folds}")
-    for option in ("chart", "output_json"):
+    for option in ("chart", "output"):
         path = getattr(arguments, option)
         if path is not None and path.exists() and path.is_dir():
-            raise CommandError(f"--{option.replace('_', '-')} {path} is a folder; give a file name")
+            raise CommandError(f"--{option} {path} is a folder; give a file name")
     if arguments.chart is not None and arguments.chart.suffix.lower() != ".png":
         raise CommandError(f"--chart {arguments.chart} must end in .png")
     settings, sources = _settings(arguments), _sources(arguments)
@@ -117,9 +125,9 @@ def _command_evaluate_models(arguments: argparse.Namespace) -> int:
     if arguments.chart is not None:
         write_evaluation_chart(document, arguments.chart)
         document["chart"] = str(arguments.chart)
-    if arguments.output_json is not None:
-        arguments.output_json.parent.mkdir(parents=True, exist_ok=True)
-        arguments.output_json.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    if arguments.output is not None:
+        arguments.output.parent.mkdir(parents=True, exist_ok=True)
+        arguments.output.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     if arguments.json:
         print(json.dumps(document))
     else:
@@ -169,11 +177,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="word vector length without --word-vectors (default 300, the paper's)")
     model.add_argument("--epochs", type=positive_int, default=None,
                        help="epochs of the image and text models (head and multimodal phases: a quarter and a third)")
-    model.add_argument("--learning-rate", type=positive_float, default=1e-3)
+    model.add_argument("--learning-rate", type=positive_float, default=1e-3,
+                       help="Adam learning rate of the phases trained from scratch")
     model.add_argument("--fine-tune-learning-rate", type=positive_float, default=1e-4,
                        help="low learning rate of the fine-tuning phases")
-    model.add_argument("--batch-size", type=positive_int, default=32)
-    model.add_argument("--seed", type=int, default=2019)
+    model.add_argument("--batch-size", type=positive_int, default=32, help="studies per gradient step")
+    model.add_argument("--seed", type=int, default=2019, help=SEED_HELP)
     model.add_argument("--validation-fraction", type=fraction_below_half, default=0.1,
                        help="stratified share kept aside for early stopping")
 
@@ -194,11 +203,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser(
         "evaluate-models", help="k stratified folds: accuracy/AUC mean +/- sd of the three models, accuracy per epoch")
     evaluate.add_argument("--studies", type=Path, required=True, help="OpenI folder (XML or Kaggle CSV layout)")
-    evaluate.add_argument("--folds", type=positive_int, default=5)
+    evaluate.add_argument("--folds", type=positive_int, default=5, help="stratified folds (at least 2)")
     evaluate.add_argument("--json", action="store_true", help="print the JSON document")
     evaluate.add_argument("--chart", type=Path, default=None, metavar="OUT.png",
                           help="write Table 3 and the accuracy-per-epoch curves as a PNG")
-    evaluate.add_argument("--output-json", type=Path, default=None, metavar="FILE", help="write the JSON document")
+    evaluate.add_argument("--output", type=Path, default=None, metavar="FILE.json", help="also write the JSON document")
+    evaluate.add_argument("--output-json", dest="output", type=Path, metavar="FILE.json", action=DeprecatedOption,
+                          replacement="--output")
     evaluate.add_argument("--work-dir", type=Path, default=None,
                           help="keep finished folds here; a rerun with the same settings reuses them")
     _add_model_options(evaluate)
@@ -209,5 +220,5 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                          "evaluation, bundle (resumable)")
     pipeline.add_argument("--output", type=Path, required=True, help="folder for every stage's output")
     pipeline.add_argument("--quick", action="store_true", help="tiny CI-sized run (about 2 minutes)")
-    pipeline.add_argument("--seed", type=int, default=2019)
+    pipeline.add_argument("--seed", type=int, default=2019, help=SEED_HELP)
     pipeline.set_defaults(handler=_command_pipeline)

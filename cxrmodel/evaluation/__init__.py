@@ -28,6 +28,7 @@ from cxrmodel.evaluation.detection_quality import (
     LesionOutcome,
     ThresholdQuality,
     detection_report,
+    quality_document,
     write_quality_json,
 )
 from cxrmodel.evaluation.lesion_hits import centre_inside, lesion_masks_for_study, lesions_hit, sweep_hit_rates
@@ -53,5 +54,6 @@ __all__ = [
     "negative_log_likelihood",
     "reliability_bins",
     "sweep_hit_rates",
+    "quality_document",
     "write_quality_json",
 ]

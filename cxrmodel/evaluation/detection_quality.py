@@ -435,10 +435,15 @@ def chance_hit_rates(
     return _pooled([_chance_hits(mask, normal_centres, taus) for mask in masks])
 
 
+def quality_document(qualities: Sequence[ThresholdQuality], extra: dict, lesions: Sequence[LesionOutcome] = (),
+                     deletions: Sequence[StudyDeletion] = ()) -> dict:
+    """Every threshold's figures, the lesion-by-lesion outcomes, the abnormal studies' deletion evidence and
+    ``extra`` (model, settings, the deletion summary at the default tau), as one JSON-ready document."""
+    return {**extra, "thresholds": [q.to_dict() for q in qualities], "lesions": [o.to_dict() for o in lesions],
+            "deletions": [d.to_dict() for d in deletions]}
+
+
 def write_quality_json(qualities: Sequence[ThresholdQuality], path: Path, extra: dict,
                        lesions: Sequence[LesionOutcome] = (), deletions: Sequence[StudyDeletion] = ()) -> None:
-    """JSON file with every threshold's figures, the lesion-by-lesion outcomes, the abnormal studies' deletion
-    evidence (issue #18) and ``extra`` (model, settings, the deletion summary at the default tau)."""
-    document = {**extra, "thresholds": [q.to_dict() for q in qualities], "lesions": [o.to_dict() for o in lesions],
-                "deletions": [d.to_dict() for d in deletions]}
-    path.write_text(json.dumps(document, indent=1) + "\n")
+    """:func:`quality_document` written to ``path`` (indented JSON)."""
+    path.write_text(json.dumps(quality_document(qualities, extra, lesions, deletions), indent=1) + "\n")

@@ -10,7 +10,7 @@ from cxrmodel.data.openi import load_openi
 
 
 def predictions(capsys, model, studies) -> dict[str, dict]:
-    assert main(["predict", "--model", str(model), "--studies", str(studies)]) == 0
+    assert main(["predict", "--model", str(model), "--studies", str(studies), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
     return {line["study"]: line for line in lines}
 
@@ -35,10 +35,10 @@ def test_label_is_the_prediction_and_truth_label_the_studys_own(capsys, tiny_bun
     for study_id, line in lines.items():
         # Each line carries the study's disclosure decision beside its numbers (judged by the same check as
         # explain; the tiny bundle has no reference film, so nothing is withheld).
-        assert list(line) == ["study", "label", "probability", "judged", "not_judged_reason", "shown_anyway",
-                              "truth_label"]
+        assert list(line) == ["study", "label", "probability", "calibrated_probability", "judged",
+                              "not_judged_reason", "shown_anyway", "truth_label"]
         assert line["judged"] is True and line["not_judged_reason"] is None
-        if abs(line["probability"] - 0.5) > 1e-4:  # "probability" is rounded to 4 decimals, the label is not
+        if abs(line["probability"] - 0.5) > 1e-6:  # "probability" is rounded to 6 decimals, the label is not
             assert line["label"] == ("abnormal" if line["probability"] >= 0.5 else "normal")  # as explain --json's
         assert line["label"] in ("abnormal", "normal")
         assert line["truth_label"] == truth[study_id]
@@ -63,10 +63,11 @@ def test_predict_one_study_gives_the_probability_explain_gives(capsys, tiny_bund
     predicted = json.loads(capsys.readouterr().out)
     assert main(["explain", *common, "--steps", "8"]) == 0
     explained = json.loads(capsys.readouterr().out)
-    assert predicted == {"label": explained["label"], "probability": explained["probability"],
+    assert predicted == {"study": str(study.image_paths[0]), "label": explained["label"],
+                         "probability": explained["probability"],
                          "calibrated_probability": explained["calibrated_probability"],
                          "judged": explained["judged"], "not_judged_reason": explained["not_judged_reason"],
-                         "shown_anyway": explained["shown_anyway"]}
+                         "shown_anyway": explained["shown_anyway"], "truth_label": None}
 
 
 def test_predict_one_study_says_what_is_missing(capsys, tiny_bundle_directory, tmp_path):

