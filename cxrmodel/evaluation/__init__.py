@@ -31,7 +31,15 @@ from cxrmodel.evaluation.detection_quality import (
     quality_document,
     write_quality_json,
 )
-from cxrmodel.evaluation.lesion_hits import centre_inside, lesion_masks_for_study, lesions_hit, sweep_hit_rates
+from cxrmodel.evaluation.lesion_hits import (
+    centre_inside,
+    lesion_masks_for_study,
+    lesion_point,
+    lesions_hit,
+    point_inside_circle,
+    points_hit,
+    sweep_hit_rates,
+)
 
 __all__ = [
     "CalibrationError",
@@ -49,7 +57,10 @@ __all__ = [
     "expected_calibration_error",
     "fit_temperature",
     "lesion_masks_for_study",
+    "lesion_point",
     "lesions_hit",
+    "point_inside_circle",
+    "points_hit",
     "logits",
     "negative_log_likelihood",
     "reliability_bins",

@@ -4,6 +4,9 @@ For every study of a synthetic folder (with ``truth.json`` and masks) the attrib
 the sight sensitivity tau is swept and, per tau, we count:
 
 * **lesion hit rate** — a lesion (one finding's mask) is hit when at least one circle's centre lies inside it;
+* **pointing hit rate** — the pointing game: each lesion's :func:`~cxrmodel.evaluation.lesion_hits.lesion_point`
+  (a pixel of its mask) is hit when it lies inside a circle, as reviewers' points are counted by
+  ``python -m cxrmodel reviews summary`` (:mod:`cxrmodel.reviews.agreement`);
 * **circles per study**;
 * **marker circles** — circles whose centre lies on burnt-in film text (the structured noise), and the share
   of studies with a marker that get at least one such circle;
@@ -36,7 +39,7 @@ import numpy as np
 from cxrmodel.data import StudyCollection
 from cxrmodel.data.synthetic import TRUTH_FILE, load_mask
 from cxrmodel.detection import sweep_circles
-from cxrmodel.evaluation.lesion_hits import centre_inside, lesions_hit
+from cxrmodel.evaluation.lesion_hits import centre_inside, lesion_point, lesions_hit, points_hit
 
 if TYPE_CHECKING:  # cxrmodel.explain.study loads TensorFlow; the dashboard's hit rates must not need it
     from cxrmodel.explain import ExplanationSettings, StudyExplainer
@@ -69,6 +72,7 @@ class ThresholdQuality:
     chance_hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
     counterfactual_hit_rate: float | None = None
     counterfactual_hit_rate_by_kind: dict[str, float] = field(default_factory=dict)
+    pointing_hit_rate: float | None = None
     deletion_studies: int = 0
     deletion_drop_median: float | None = None
     random_deletion_drop_median: float | None = None
@@ -158,6 +162,8 @@ class LesionOutcome:
         hits: Per threshold, True when a circle centre lies in its mask.
         hits_without_finding: Per threshold, the same on the study re-rendered without its findings (only with
             the counterfactual control), else None.
+        point_hits: Per threshold, True when the lesion's :func:`lesion_point` lies inside a circle (the pointing
+            game); empty in reports made before it was counted.
     """
 
     study_id: str
@@ -165,11 +171,13 @@ class LesionOutcome:
     severity: float | None
     hits: tuple[bool, ...]
     hits_without_finding: tuple[bool, ...] | None = None
+    point_hits: tuple[bool, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain JSON."""
         return {"study_id": self.study_id, "kind": self.kind, "severity": self.severity, "hits": list(self.hits),
-                "hits_without_finding": None if self.hits_without_finding is None else list(self.hits_without_finding)}
+                "hits_without_finding": None if self.hits_without_finding is None else list(self.hits_without_finding),
+                "point_hits": list(self.point_hits)}
 
 
 @dataclass(frozen=True)
@@ -285,8 +293,8 @@ def detection_report(
 
     deletions: list[StudyDeletion] = []
 
-    def centres_per_tau(image_bytes: bytes, report_text: str, study_id: str | None = None,
-                        ) -> tuple[object, list[list[tuple[float, float]]]]:
+    def circles_per_tau(image_bytes: bytes, report_text: str, study_id: str | None = None,
+                        ) -> tuple[object, list[list[dict]]]:
         prepared, attribution, _, _ = explainer.attribute(image_bytes, report_text, settings)
         detections = sweep_circles(attribution.image_attribution, sight_sensitivities, link_distance,
                                    settings.min_points)
@@ -301,7 +309,11 @@ def detection_report(
                 random=tuple(region.random_probability for region in evidence.regions),
                 top3_words=None if three is None else three.probability,
                 random3_words=None if three is None else three.random_probability))
-        return prepared, [[(c.x, c.y) for c in circles_to_image(d.circles, prepared.mapping)] for d in detections]
+        return prepared, [[{"x": c.x, "y": c.y, "r": c.r} for c in circles_to_image(d.circles, prepared.mapping)]
+                          for d in detections]
+
+    def centres_of(circles: list[list[dict]]) -> list[list[tuple[float, float]]]:
+        return [[(circle["x"], circle["y"]) for circle in at_tau] for at_tau in circles]
 
     def hits_of(mask: np.ndarray, centres: list[list[tuple[float, float]]]) -> tuple[bool, ...]:
         return tuple(lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in centres)
@@ -310,8 +322,9 @@ def detection_report(
         record = collection.truth.get(study_id)
         if record is None:
             continue
-        prepared, centres = centres_per_tau(study.image_paths[0].read_bytes(), study.report_text,
+        prepared, circles = circles_per_tau(study.image_paths[0].read_bytes(), study.report_text,
                                             study_id if study.label == 1 else None)
+        centres = centres_of(circles)
         masks = [(kind, load_mask(collection.root, path)) for kind, path in record["masks"].items()]
         marker_mask = load_mask(collection.root, record["marker_mask"]) if record.get("marker_mask") else None
         for index, centres_at_tau in enumerate(centres):
@@ -323,11 +336,12 @@ def detection_report(
         centres_without = None
         if renderer is not None and masks:
             without = renderer.without_findings(record, _grey_pixels(study.image_paths[0]))
-            _, centres_without = centres_per_tau(without, study.report_text)
+            centres_without = centres_of(circles_per_tau(without, study.report_text)[1])
         for kind, mask in masks:
             outcomes.append(LesionOutcome(
                 study_id=study_id, kind=kind, severity=_severity(record, kind), hits=hits_of(mask, centres),
-                hits_without_finding=None if centres_without is None else hits_of(mask, centres_without)))
+                hits_without_finding=None if centres_without is None else hits_of(mask, centres_without),
+                point_hits=tuple(points_hit(at_tau, [lesion_point(mask)])[0] for at_tau in circles)))
             masks_of_outcomes.append(mask)
         if not masks:
             normal_centres.append(((prepared.mapping.image_height, prepared.mapping.image_width), centres))
@@ -397,6 +411,7 @@ def _threshold_qualities(
             counterfactual_hit_rate_by_kind={
                 kind: _share([o.hits_without_finding[i] for o in of_kind[kind]]) for kind in kinds
             } if counterfactual else {},
+            pointing_hit_rate=_share([o.point_hits[i] for o in outcomes]) if outcomes else None,
         )
         for i, tau in enumerate(sight_sensitivities)
     ]

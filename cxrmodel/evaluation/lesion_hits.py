@@ -3,6 +3,11 @@
 A lesion (one finding's mask, original-image pixels) is hit when at least one circle's centre, rounded to the
 nearest pixel, lies inside it. :mod:`cxrmodel.evaluation.detection_quality` counts hits the same way over a
 whole folder.
+
+The pointing game (the saliency benchmarks' measure against radiologists' marks) turns it around: a point
+(a reader's "the finding is here", or a lesion's :func:`lesion_point`) is hit when it lies inside a circle. Both
+the phantoms' evaluation and the reviewers' agreement (:mod:`cxrmodel.reviews.agreement`) count it with
+:func:`point_inside_circle`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,47 @@ from cxrmodel.data.synthetic import load_mask, load_truth
 def centre_inside(mask: np.ndarray, x: float, y: float) -> bool:
     row, column = int(round(y)), int(round(x))
     return 0 <= row < mask.shape[0] and 0 <= column < mask.shape[1] and bool(mask[row, column])
+
+
+def point_inside_circle(circle: dict, x: float, y: float) -> bool:
+    """True when the point ``(x, y)``, rounded to the nearest pixel like a circle centre in :func:`centre_inside`,
+    lies within the circle's radius of its centre.
+
+    Args:
+        circle: ``{"x", "y", "r"}`` in original-image pixels (x = column, y = row).
+        x: Column of the point, original-image pixels.
+        y: Row of the point, original-image pixels.
+
+    Returns:
+        The same as :func:`centre_inside` of the rounded point on the circle's pixel mask (the pixels whose
+        centres lie within ``r`` of the circle's centre).
+    """
+    column, row = int(round(x)), int(round(y))
+    return (column - float(circle["x"])) ** 2 + (row - float(circle["y"])) ** 2 <= float(circle["r"]) ** 2
+
+
+def points_hit(circles: Sequence[dict], points: Sequence[tuple[float, float]]) -> list[bool]:
+    """Per point ``(x, y)``, whether it lies inside at least one of the circles (:func:`point_inside_circle`)."""
+    return [any(point_inside_circle(circle, x, y) for circle in circles) for x, y in points]
+
+
+def lesion_point(mask: np.ndarray) -> tuple[float, float]:
+    """The point that stands for a lesion in the pointing game: its mask pixel nearest the mask's centroid.
+
+    Args:
+        mask: ``(height, width)`` bool array, original-image pixels, with at least one True pixel.
+
+    Returns:
+        ``(x, y)`` = (column, row) of a pixel inside the mask (a centroid may fall outside a crescent-shaped one).
+
+    Raises:
+        ValueError: the mask is empty.
+    """
+    rows, columns = np.nonzero(np.asarray(mask, dtype=bool))
+    if rows.size == 0:
+        raise ValueError("an empty lesion mask has no point")
+    nearest = int(np.argmin((rows - rows.mean()) ** 2 + (columns - columns.mean()) ** 2))
+    return float(columns[nearest]), float(rows[nearest])
 
 
 def lesions_hit(masks: Sequence[np.ndarray], centres: Sequence[tuple[float, float]]) -> int:
