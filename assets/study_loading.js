@@ -10,8 +10,10 @@
  *   - by a MutationObserver on the picker's own DOM: in the very frame the picker shows the new name, before any
  *     Dash callback runs (Dash holds a callback on the picker back behind the callbacks in flight);
  *   - by a MutationObserver on the study tags: in the very frame a panel's content and its tag land.
- * window.dash_clientside.cxr.explanationReady(ready, picked) passes a finished background job on to the study
- * callback (study-refresh, with set_props) only while its study is still the picked one: older jobs are dropped.
+ * window.dash_clientside.cxr.explanationReady(ready, picked, shown) passes each phase of a background job
+ * (explanation-phase) and its end (explanation-ready) on only while its study is still the picked one (older jobs
+ * are dropped), each once: to the study callback (study-refresh, with set_props) for the circles, or when the study
+ * is not drawn yet; to the evidence callback (evidence-refresh) for the evidence of a study already drawn.
  * window.dash_clientside.cxr.storeTag(data, shown) is the tag of a panel drawn in the browser from a store.
  * Python mirrors: components/study_loading.py (loading_state, store_tag, study_title); the constants repeat it.
  */
@@ -24,6 +26,8 @@
   const PROBABILITY_SEPARATOR = " · P(abnormal) ";
   const UPLOADED_LABEL_PREFIX = "Uploaded: ";
   const STUDY_REFRESH_ID = "study-refresh";
+  const EVIDENCE_REFRESH_ID = "evidence-refresh";
+  const CIRCLES_PHASE = "circles";
   const LABEL_ID = "study-loading";
   const LABEL_TEXT_ID = "study-loading-text";
 
@@ -122,13 +126,22 @@
     document.body.classList.toggle(STALE_CLASS, onPage.length > 0);
   }
 
-  function explanationReady(ready, picked) {
+  let handedOver = "";  // the job phase passed on last (Dash may hand the same progress value over again)
+
+  function explanationReady(ready, picked, shown) {
     const clientside = window.dash_clientside || {};
     if (!ready || typeof ready !== "object" || ready.study !== picked) {
       return clientside.no_update;  // a job for a study that is no longer picked: dropped
     }
+    const key = JSON.stringify([ready.study, ready.request, ready.phase, ready.finished]);
+    if (key === handedOver) {
+      return clientside.no_update;
+    }
+    handedOver = key;
+    const drawn = Boolean(shown && typeof shown === "object" && shown.study === picked && shown.drawn === true);
+    const target = ready.phase === CIRCLES_PHASE || !drawn ? STUDY_REFRESH_ID : EVIDENCE_REFRESH_ID;
     if (typeof clientside.set_props === "function") {
-      clientside.set_props(STUDY_REFRESH_ID, {data: ready});
+      clientside.set_props(target, {data: ready});
     }
     return ready.finished === undefined ? null : ready.finished;
   }

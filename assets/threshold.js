@@ -141,8 +141,6 @@
    * .region_evidence_text): what P(abnormal) and the log-odds become with that tau's circles removed, beside
    * same-size random regions.
    */
-  const EVIDENCE_NOT_COMPUTED = "Deletion check: not computed for these clustering settings (it is computed " +
-    "with the explanation, at the clustering it was explained with).";
 
   // cxrmodel/explain/evidence_text.py, mirrored: effects said in log-odds (the model output before its sigmoid).
   const SMALLEST_LOG_ODDS_CHANGE = 0.05;
@@ -189,7 +187,8 @@
     const shipped = sweep && sweep.evidence;
     if (!shipped || !Array.isArray(shipped.regions) || index < 0 || index >= shipped.regions.length ||
         !shipped.regions[index]) {
-      return EVIDENCE_NOT_COMPUTED;
+      // Being computed, cancelled or not computed for these settings: said by the server (evidence_view).
+      return (sweep && sweep.evidence_missing_text) || "";
     }
     const row = shipped.regions[index];
     const circles = row[0];

@@ -36,6 +36,16 @@ SMALL_EFFECT = 0.02
 WORDS_WITHHELD_TEXT = "Word deletion: not shown, the model cannot judge this image (see the notice above)."
 NOT_COMPUTED_TEXT = ("Deletion check: not computed for these clustering settings (it is computed with the "
                      "explanation, at the clustering it was explained with).")
+COMPUTING_TEXT = "Deletion check: being computed (removing these circles and same-size random regions)…"
+EVIDENCE_CANCELLED_TEXT = "Deletion check: cancelled before it was computed (press Restart above to compute it)."
+MISSING_TEXT_KEY = "evidence_missing_text"
+"""The sweep's key for what the evidence line says at a tau with no evidence row (the browser reads it)."""
+
+
+def missing_text(pending: bool) -> str:
+    """The evidence line at a tau with no row: being computed (``pending``: the explanation job is computing it)
+    or not computed for these clustering settings."""
+    return COMPUTING_TEXT if pending else NOT_COMPUTED_TEXT
 
 
 def sweep_evidence(evidence: dict | None, thresholds: list[float]) -> dict | None:
@@ -68,24 +78,25 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def region_evidence_text(shipped: dict | None, index: int, tau: float) -> str:
+def region_evidence_text(shipped: dict | None, index: int, tau: float, missing: str = NOT_COMPUTED_TEXT) -> str:
     """The prediction card's deletion line at the sweep's threshold ``index`` (Python mirror of the JS).
 
     e.g. "P stays 1.00, but removing the 2 circled regions takes away 4.1 of the study's 9.3 log-odds; same-size
     random regions take 0.2 (regions filled in from the pixels around them)."
-    (:func:`cxrmodel.explain.evidence_text.region_sentence`).
+    (:func:`cxrmodel.explain.evidence_text.region_sentence`); ``missing`` where there is no row
+    (:func:`missing_text`, shipped in the sweep as ``evidence_missing_text``).
     """
     if not shipped or index < 0 or index >= len(shipped.get("regions", [])) or shipped["regions"][index] is None:
-        return NOT_COMPUTED_TEXT
+        return missing
     circles, removed, _random, removed_log_odds, random_log_odds = shipped["regions"][index]
     return region_sentence(circles, tau, shipped["probability"], shipped["log_odds"], removed, removed_log_odds,
                            random_log_odds, shipped.get("removal"))
 
 
-def region_evidence(shipped: dict | None, index: int, tau: float) -> html.Div:
+def region_evidence(shipped: dict | None, index: int, tau: float, missing: str = NOT_COMPUTED_TEXT) -> html.Div:
     """The line as a component (id ``region-evidence``)."""
     removal = (shipped or {}).get("removal")
-    return html.Div(region_evidence_text(shipped, index, tau), id=REGION_EVIDENCE_ID, className="small mt-1",
+    return html.Div(region_evidence_text(shipped, index, tau, missing), id=REGION_EVIDENCE_ID, className="small mt-1",
                     title=f"The pixels inside this τ's circles are {removal_label(removal)} (removal: "
                     f"{removal or 'not computed'}), and the model is asked again; the control is the median over "
                     "random placements of the same disks inside the chest, removed the same way. Changes are in "

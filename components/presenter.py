@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
-from dash import Output, html, no_update
+from dash import Output, Patch, html, no_update
 from PIL import Image
 
 from components import (
@@ -39,9 +39,16 @@ from components import (
 from components.server.uploads import UploadStore, is_upload_id
 from components.study_browser import STUDY_PICKER_ID, with_probability
 from cxrmodel.data import StudyCollection
-from cxrmodel.detection import DEFAULT_MIN_POINTS, MAX_SMOOTHING, circle_sweep
+from cxrmodel.detection import DEFAULT_MIN_POINTS, MAX_SMOOTHING, SLIDER_THRESHOLDS, circle_sweep
 from cxrmodel.evaluation import lesion_masks_for_study, sweep_hit_rates
-from cxrmodel.explain import Disclosure, Explanation, ExplanationSettings, StudyExplainer, explanation_document
+from cxrmodel.explain import (
+    Disclosure,
+    Explanation,
+    ExplanationSettings,
+    StudyExplainer,
+    explanation_document,
+    study_distribution,
+)
 from cxrmodel.imaging import decode_image, encode_png
 
 logger = logging.getLogger(__name__)
@@ -172,7 +179,7 @@ def _percent(value: float | None) -> str:
 
 
 def prediction_children(document: dict, truth_label: str | None, sweep: dict | None = None,
-                        sight_sensitivity: float | None = None) -> list:
+                        sight_sensitivity: float | None = None, evidence_pending: bool = False) -> list:
     """The prediction card body from an explanation document (pure).
 
     At the top the verdict (:mod:`components.verdict_view`, id ``explanation-verdict``) and one P(abnormal), the
@@ -185,6 +192,8 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
         sweep: The circle sweep shipped to the browser; with its ``evidence`` the card gets the deletion line
             for ``sight_sensitivity`` (components.evidence_view; the browser rewrites it as the slider moves).
         sight_sensitivity: The slider's tau.
+        evidence_pending: The explanation job is still computing the evidence: the verdict and the deletion line
+            say so rather than "cannot tell" / "not computed".
     """
     predicted = document["label"]
     share = document["modality_share"]
@@ -194,7 +203,7 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
            else sight_sensitivity)
     # One verdict and one P at the top; every other number of the card folds under "Numbers behind the verdict".
     children = [
-        verdict_view.verdict_line(document, tau),
+        verdict_view.verdict_line(document, tau, evidence_pending),
         html.H6(reading_guide.prediction_heading(document), id=reading_guide.PREDICTION_HEADING_ID,
                 className="mb-1"),
         *verdict_view.probability_lines(document),
@@ -226,7 +235,8 @@ def prediction_children(document: dict, truth_label: str | None, sweep: dict | N
         thresholds = (sweep or {}).get("thresholds") or []
         index = threshold_control.nearest_threshold_index(thresholds, tau) if thresholds else -1
         details.append(evidence_view.region_evidence((sweep or {}).get("evidence"), index,
-                                                     thresholds[index] if index >= 0 else tau))
+                                                     thresholds[index] if index >= 0 else tau,
+                                                     evidence_view.missing_text(evidence_pending)))
     details.extend(reading_guide.prediction_notes(document))
     children.append(verdict_view.numbers(details))
     return children
@@ -271,10 +281,25 @@ def radiograph_data_uri(image_bytes: bytes) -> str:
     return png_data_uri(encode_png(decode_image(image_bytes).pixels))
 
 
-def with_evidence(sweep: dict, document: dict) -> dict:
-    """The sweep with the deletion evidence the browser shows per tau (``sweep["evidence"]``, or None)."""
+def with_evidence(sweep: dict, document: dict, evidence_pending: bool = False) -> dict:
+    """The sweep with the deletion evidence the browser shows per tau (``sweep["evidence"]``, or None) and what the
+    line says at a tau without it (``sweep["evidence_missing_text"]``: being computed, or not computed)."""
     sweep["evidence"] = evidence_view.sweep_evidence(document.get("evidence"), sweep["thresholds"])
+    sweep[evidence_view.MISSING_TEXT_KEY] = evidence_view.missing_text(evidence_pending)
     return sweep
+
+
+def evidence_pending(explainer: StudyExplainer, explanation: Explanation, settings: ExplanationSettings) -> bool:
+    """True when the explanation job is still to complete this explanation's deletion evidence for the circles
+    drawn: the explainer computes evidence (at the default clustering and removal), ``settings`` draw the circles
+    at that clustering, and the cached attribution lacks some of it (:meth:`StudyExplainer.evidence_pending`)."""
+    if not explainer.evidence_pending(explanation.attribution):
+        return False
+    default = ExplanationSettings()
+    return (explainer.link_distance(settings) == explainer.link_distance(default)
+            and settings.min_points == default.min_points
+            and explainer.attribution_smoothing(settings) == explainer.attribution_smoothing(default)
+            and settings.removal in (None, default.removal))
 
 
 @functools.cache
@@ -311,14 +336,14 @@ def explanation_details(source: StudySource, explanation: Explanation, document:
 
 
 def study_sweep(explanation: Explanation, document: dict, settings: ExplanationSettings,
-                decided: Disclosure | None = None) -> dict | None:
+                decided: Disclosure | None = None, pending: bool = False) -> dict | None:
     """The circles at every slider threshold with their evidence, or None for a model that reads no image or a
     study whose circles are not shown (``decided``; default: the document's gate, not shown anyway)."""
     attribution_map = explanation.attribution.image_attribution
     if attribution_map is None or not (decided or distribution_gate.disclosure(document)).shows("circles"):
         return None
     return with_evidence(circle_sweep(attribution_map, explanation.prepared.mapping, explanation.link_distance,
-                                      settings.min_points), document)
+                                      settings.min_points), document, pending)
 
 
 def render_explanation(
@@ -351,7 +376,8 @@ def render_explanation(
     circles_shown = decided.shows("circles")
     mapping = explanation.prepared.mapping
     attribution_map = explanation.attribution.image_attribution
-    sweep = study_sweep(explanation, document, settings, decided)
+    pending = evidence_pending(explainer, explanation, settings)
+    sweep = study_sweep(explanation, document, settings, decided, pending)
     lesion_masks = lesion_masks_for_study(collection.root, source.study_id) if source.has_masks else []
     if attribution_map is None:  # a text-only model: the film is not part of the decision, so it is not drawn
         figure = xray_view.empty_xray_figure(RADIOGRAPH_NOT_READ)
@@ -376,7 +402,8 @@ def render_explanation(
         circle_sweep=sweep,
         words_figure=words_figure,
         strongest_words=strongest,
-        prediction_children=(prediction_children(document, source.truth_label, sweep, explanation.sight_sensitivity)
+        prediction_children=(prediction_children(document, source.truth_label, sweep, explanation.sight_sensitivity,
+                                                 pending)
                              if decided.shows_numbers else []),
         report_text=source.report_text,
         study_error=None,
@@ -386,6 +413,37 @@ def render_explanation(
     # The notice, Show anyway and the synthetic-upload warning; a non-frontal view refused (distribution_gate).
     panel = distribution_gate.gate_panel(panel, document, source.study_id, is_upload_id(source.study_id), decided)
     return panel, distribution_gate.shown_probability(document)
+
+
+NOT_EXPLAINED_GATED = "Not explained: the model cannot judge this film (see the notice beside it)."
+
+
+def gated_before_explaining(source: StudySource, explainer: StudyExplainer,
+                            shown_anyway: bool = False) -> StudyPanel | None:
+    """The panel of a film the model cannot judge, drawn at once, before any gradient is computed (the distribution
+    check needs none); None when the film is judged (or shown anyway, or the model reads no film): then it is
+    explained as usual.
+
+    The radiograph is drawn without circles, with the notice (and Show anyway, for a withheld film) in the
+    prediction card; nothing of the model's answer is computed, let alone sent. TensorFlow-free: the web process
+    runs it on every pick of a study that is not cached.
+    """
+    bundle = explainer.bundle
+    if not bundle.reads_image:
+        return None
+    prepared = bundle.prepare(decode_image(source.image_bytes).pixels, source.report_text)
+    check = study_distribution(bundle, prepared)
+    decided = Disclosure.from_distribution(check, shown_anyway=shown_anyway)
+    if decided.judged or decided.shown_anyway:
+        return None
+    mapping = prepared.mapping
+    figure = xray_view.xray_figure(radiograph_data_uri(source.image_bytes), mapping.image_width, mapping.image_height,
+                                   [], uirevision=source.study_id)
+    panel = dataclasses.replace(empty_panel(NOT_EXPLAINED_GATED), xray_figure=figure,
+                                words_figure=report_view.empty_words_figure(NOT_EXPLAINED_GATED),
+                                report_text=source.report_text)
+    document = {"distribution": check, "model": {"synthetic": bundle.synthetic}}
+    return distribution_gate.gate_panel(panel, document, source.study_id, is_upload_id(source.study_id), decided)
 
 
 def empty_panel(message: str, alert: dbc.Alert | None = None) -> StudyPanel:
@@ -403,6 +461,54 @@ def empty_panel(message: str, alert: dbc.Alert | None = None) -> StudyPanel:
     )
 
 
+@dataclass(frozen=True)
+class DrawnStudy:
+    """What :func:`drawn_study` drew: the panel, whether it draws an explanation from the cache (``drawn``: False
+    for a placeholder or an alert), and whether that explanation's evidence is still to be computed."""
+
+    panel: StudyPanel
+    drawn: bool = False
+    evidence_pending: bool = False
+
+
+def drawn_study(
+    study_id: str | None,
+    session_id: str | None,
+    triggered_by_job: bool,
+    settings: ExplanationSettings,
+    options: list[dict] | None,
+    explainer: StudyExplainer,
+    resolver: StudyResolver,
+    details: bool = True,
+    shown_anyway: bool = False,
+) -> DrawnStudy:
+    """Everything the study callback sets for a picked study, and what it drew.
+
+    A cached study is drawn (and its probability added to the picker's ``options``); an uncached one gets a
+    "being explained" placeholder (the background job, triggered by the same pick, computes it). ``details``
+    and ``shown_anyway``: see :func:`render_explanation`.
+    """
+    source = resolver.source(study_id, session_id)
+    if source is None:
+        if study_id:
+            alert = dbc.Alert("That study is not in this collection or belongs to another session.", color="warning")
+            return DrawnStudy(empty_panel("Pick a study.", alert))
+        return DrawnStudy(empty_panel("Pick a study."))
+    explanation = explainer.cached(source.image_bytes, source.report_text, settings)
+    if explanation is None:
+        if triggered_by_job:
+            alert = dbc.Alert("The explanation finished but is not in the cache; pick the study again.",
+                              color="danger")
+            return DrawnStudy(empty_panel("Not explained.", alert))
+        return DrawnStudy(empty_panel(f"Explaining {source.title}… (integrated gradients, see the progress bar)"))
+    panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection, details,
+                                            shown_anyway)
+    pending = evidence_pending(explainer, explanation, settings)
+    if probability is not None:
+        panel = dataclasses.replace(panel, picker_options=with_probability(options, source.study_id, probability))
+    return DrawnStudy(panel, True, pending)
+
+
 def study_panel_outputs(
     study_id: str | None,
     session_id: str | None,
@@ -414,30 +520,9 @@ def study_panel_outputs(
     details: bool = True,
     shown_anyway: bool = False,
 ) -> StudyPanel:
-    """Everything the study callback sets for a picked study.
-
-    A cached study is drawn (and its probability added to the picker's ``options``); an uncached one gets a
-    "being explained" placeholder (the background job, triggered by the same pick, computes it). ``details``
-    and ``shown_anyway``: see :func:`render_explanation`.
-    """
-    source = resolver.source(study_id, session_id)
-    if source is None:
-        if study_id:
-            alert = dbc.Alert("That study is not in this collection or belongs to another session.", color="warning")
-            return empty_panel("Pick a study.", alert)
-        return empty_panel("Pick a study.")
-    explanation = explainer.cached(source.image_bytes, source.report_text, settings)
-    if explanation is None:
-        if triggered_by_job:
-            alert = dbc.Alert("The explanation finished but is not in the cache; pick the study again.",
-                              color="danger")
-            return empty_panel("Not explained.", alert)
-        return empty_panel(f"Explaining {source.title}… (integrated gradients, see the progress bar)")
-    panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection, details,
-                                            shown_anyway)
-    if probability is None:
-        return panel
-    return dataclasses.replace(panel, picker_options=with_probability(options, source.study_id, probability))
+    """The panel of :func:`drawn_study`."""
+    return drawn_study(study_id, session_id, triggered_by_job, settings, options, explainer, resolver, details,
+                       shown_anyway).panel
 
 
 def study_details(
@@ -463,6 +548,54 @@ def study_details(
     sweep = study_sweep(explanation, document, settings, decided)
     lesion_masks = lesion_masks_for_study(resolver.collection.root, source.study_id) if source.has_masks else []
     return explanation_details(source, explanation, document, sweep, lesion_masks, decided)
+
+
+def evidence_outputs(
+    study_id: str | None,
+    session_id: str | None,
+    settings: ExplanationSettings,
+    explainer: StudyExplainer,
+    resolver: StudyResolver,
+    shown_anyway: bool = False,
+) -> tuple | None:
+    """(circle sweep patch, prediction card, strongest words) of a drawn study whose deletion evidence the
+    explanation job has just added to the cache: the evidence line, the verdict and the word check are filled in
+    without drawing the film again. None when there is nothing to fill in: the study is unknown or not cached,
+    or the model cannot judge it and the reader has not pressed Show anyway (no number of it is shown then).
+
+    The patch sets the sweep's ``evidence`` and ``evidence_missing_text`` only (the circles are unchanged: the
+    evidence never changes the attribution); the strongest words are None for a model that does not read the
+    report.
+    """
+    source = resolver.source(study_id, session_id)
+    if source is None:
+        return None
+    explanation = explainer.cached(source.image_bytes, source.report_text, settings)
+    if explanation is None:
+        return None
+    document = explanation_document(explainer.bundle, explanation, settings)
+    decided = distribution_gate.disclosure(document, shown_anyway)
+    if not decided.shows_numbers:
+        return None
+    pending = evidence_pending(explainer, explanation, settings)
+    sweep_patch: Any = no_update
+    shipped_sweep = None
+    if explanation.attribution.image_attribution is not None and decided.shows("circles"):
+        shipped_sweep = with_evidence({"thresholds": list(SLIDER_THRESHOLDS)}, document, pending)
+        sweep_patch = Patch()
+        sweep_patch["evidence"] = shipped_sweep["evidence"]
+        sweep_patch[evidence_view.MISSING_TEXT_KEY] = shipped_sweep[evidence_view.MISSING_TEXT_KEY]
+    card = prediction_children(document, source.truth_label, shipped_sweep, explanation.sight_sensitivity, pending)
+    # The same notices around the card as when the study was drawn (judged by, shown anyway, synthetic upload).
+    card = distribution_gate.gate_panel(StudyPanel.unchanged(prediction_children=card), document, source.study_id,
+                                        is_upload_id(source.study_id), decided).prediction_children
+    strongest = None
+    if document.get("modality") != "image":
+        strongest = report_view.report_outputs(document["words"])[1]
+        word_evidence = evidence_view.word_evidence(document.get("evidence"), decided)
+        if word_evidence is not None:
+            strongest = html.Div([strongest, word_evidence])
+    return sweep_patch, card, strongest
 
 
 def study_panel(study_id: str | None, explainer: StudyExplainer, collection: StudyCollection) -> StudyPanel:

@@ -20,10 +20,13 @@ loading label as ``data-cxr-panels``). All the rest runs in the browser (assets/
   clickable) and draws that text in its place. ``<body>`` has the class ``cxr-study-stale`` and the label at the
   top says the same while any panel on the page is loading (not one in the hidden side-by-side column or a closed
   section).
-* ``cxr.explanationReady`` — input: ``explanation-ready`` (components.explanation_progress). A finished job is
-  passed to the study callback (``study-refresh``, set with ``dash_clientside.set_props``) only while its study is
-  still the picked one: a job for an older pick is dropped. ``set_props`` rather than an output: study callback
-  -> job -> study callback would be a circular callback graph.
+* ``cxr.explanationReady`` — inputs: ``explanation-phase`` and ``explanation-ready``
+  (components.explanation_progress). Each phase of a job is passed on only while its study is still the picked
+  one (a job for an older pick is dropped), and once: the circles (or any phase of a study not drawn yet:
+  ``shown-study``'s ``drawn``) to the study callback (``study-refresh``), the evidence of a study already drawn to
+  the evidence callback (``evidence-refresh``, components.study_view), both set with
+  ``dash_clientside.set_props``. ``set_props`` rather than an output: study callback -> job -> study callback
+  would be a circular callback graph.
 * ``cxr.storeTag`` — the tag of a panel that the browser draws from a store of ``{"study", ...}`` values and
   ``shown-study`` (the stability badge): the store's study once it is the one shown (:func:`register_store_tag`).
 
@@ -49,7 +52,9 @@ DETAILS_STUDY_TAG_ID = "details-study-tag"
 STUDY_LOADING_ID = "study-loading"
 STUDY_LOADING_TEXT_ID = "study-loading-text"
 STUDY_REFRESH_ID = "study-refresh"
+EVIDENCE_REFRESH_ID = "evidence-refresh"
 READY_SEEN_ID = "explanation-ready-seen"
+PHASE_SEEN_ID = "explanation-phase-seen"
 STALE_CLASS = "cxr-study-stale"
 """The class of ``<body>`` while any panel is not the picked study's."""
 TAG_CLASS = "cxr-study-tag"
@@ -61,9 +66,10 @@ LABEL_SEPARATOR = " — "
 CLIENTSIDE_NAMESPACE = "cxr"
 
 
-def shown(study_id: str | None) -> dict:
-    """The ``shown-study`` value for content drawn for ``study_id``."""
-    return {"study": study_id}
+def shown(study_id: str | None, drawn: bool = False) -> dict:
+    """The ``shown-study`` value for content drawn for ``study_id``; ``drawn``: an explanation from the cache (not
+    a placeholder), so a later phase of its job only fills in the evidence (``evidence-refresh``)."""
+    return {"study": study_id, "drawn": bool(drawn)}
 
 
 def tag(study_id: str | None) -> str:
@@ -135,7 +141,9 @@ def layout(panels: Mapping[str, str]) -> html.Div:
             tag_element(SHOWN_STUDY_TAG_ID),
             tag_element(DETAILS_STUDY_TAG_ID),
             dcc.Store(id=STUDY_REFRESH_ID),
+            dcc.Store(id=EVIDENCE_REFRESH_ID),
             dcc.Store(id=READY_SEEN_ID),
+            dcc.Store(id=PHASE_SEEN_ID),
             html.Div(
                 [html.Span(className="spinner-border spinner-border-sm me-2", **{"aria-hidden": "true"}),
                  html.Span(id=STUDY_LOADING_TEXT_ID)],
@@ -162,17 +170,20 @@ def register_store_tag(app, tag_id: str, data_id: str) -> None:
     )
 
 
-def register_callbacks(app, ready_id: str) -> None:
+def register_callbacks(app, ready_id: str, phase_id: str) -> None:
     """The job hand-over (see the module docstring; the picker and the tags are watched in the DOM).
 
     Args:
         app: The Dash app.
         ready_id: The ``explanation-ready`` store of components.explanation_progress.
+        phase_id: Its ``explanation-phase`` store (the phase a running job has finished).
     """
-    app.clientside_callback(
-        ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="explanationReady"),
-        Output(READY_SEEN_ID, "data"),
-        Input(ready_id, "data"),
-        State(STUDY_PICKER_ID, "value"),
-        prevent_initial_call=True,
-    )
+    for store_id, seen_id in ((ready_id, READY_SEEN_ID), (phase_id, PHASE_SEEN_ID)):
+        app.clientside_callback(
+            ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="explanationReady"),
+            Output(seen_id, "data"),
+            Input(store_id, "data"),
+            State(STUDY_PICKER_ID, "value"),
+            State(SHOWN_STUDY_ID, "data"),
+            prevent_initial_call=True,
+        )

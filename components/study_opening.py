@@ -28,14 +28,15 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Output, no_update
 
-from components import explanation_progress, study_loading
+from components import explanation_progress, presenter, study_loading
 from components.presenter import (
     StudyPanel,
     StudyResolver,
+    drawn_study,
     empty_details,
     empty_panel,
+    gated_before_explaining,
     study_details,
-    study_panel_outputs,
 )
 from cxrmodel.explain import ExplanationSettings, StudyExplainer
 
@@ -56,8 +57,9 @@ class StudyOutputs:
 
     Attributes:
         panel: The study panel (components.presenter.StudyPanel).
-        shown_study: ``{"study": id}`` of the content this response draws (``shown-study.data``); the same
-            study goes into ``shown-study-tag``, the tag of that content in the page.
+        shown_study: ``{"study": id, "drawn": bool}`` of the content this response draws (``shown-study.data``;
+            ``drawn``: an explanation, not a placeholder); the same study goes into ``shown-study-tag``, the tag of
+            that content in the page.
         request: A new ``explanation-request`` for the background job, or ``no_update``.
         switch_cancel: A value that cancels a running job (``explanation-switch-cancel.data``), or ``no_update``.
         cancelled_style: The style of the "cancelled" panel (hidden once a study is picked or restarted).
@@ -152,21 +154,37 @@ def open_study(
     needs_job = source is not None and trigger != REFRESH and (
         (cached_open_via_job and new_pick)
         or not explainer.is_cached(source.image_bytes, source.report_text, ExplanationSettings()))
+    tau = settings.sight_sensitivity
     if needs_job:
         if cached_open_via_job and new_pick and explainer.is_cached(source.image_bytes, source.report_text,
                                                                     ExplanationSettings()):
             # The old path: nothing is drawn until the job has answered (the page stays "Loading…").
-            return StudyOutputs(StudyPanel.unchanged(), request=explanation_progress.explanation_request(study_id),
+            return StudyOutputs(StudyPanel.unchanged(),
+                                request=explanation_progress.explanation_request(study_id, tau),
                                 cancelled_style=hide_cancelled)
+        # Phase (a): a film the model cannot judge says so at once; no gradient is computed for it unless the
+        # reader presses Show anyway (a withheld film), never for a refused one.
+        gated = gated_before_explaining(source, explainer, shown_anyway)
+        if gated is not None:
+            cancel = {"at": time.time()} if new_pick and job_may_be_running else no_update
+            return StudyOutputs(gated, study_loading.shown(study_id), no_update, cancel, hide_cancelled)
         panel = empty_panel(EXPLAINING_MESSAGE.format(title=source.title))
-        request = explanation_progress.explanation_request(study_id) if new_pick else no_update
+        # A pick starts the job; so does Show anyway on a film that was gated before explaining.
+        starts = new_pick or (trigger == CONTROLS and shown_anyway and not job_may_be_running)
+        request = explanation_progress.explanation_request(study_id, tau) if starts else no_update
         return StudyOutputs(panel, study_loading.shown(study_id), request, no_update, hide_cancelled)
     started = time.perf_counter()
-    panel = study_panel_outputs(study_id, session_id, trigger == REFRESH, settings, options, explainer, resolver,
-                                details=False, shown_anyway=shown_anyway)
+    drawn = drawn_study(study_id, session_id, trigger == REFRESH, settings, options, explainer, resolver,
+                        details=False, shown_anyway=shown_anyway)
     logger.debug("study %s drawn in %.0f ms (%s)", study_id, (time.perf_counter() - started) * 1000.0, trigger)
+    if new_pick and drawn.evidence_pending:
+        # Drawn from the cache, its evidence still to compute (a job cancelled after the circles): the job
+        # computes only the evidence, and the page fills it in as it lands.
+        request = explanation_progress.explanation_request(study_id, tau)
+        return StudyOutputs(drawn.panel, study_loading.shown(study_id, drawn.drawn), request, no_update,
+                            hide_cancelled)
     cancel = {"at": time.time()} if new_pick and job_may_be_running else no_update
-    return StudyOutputs(panel, study_loading.shown(study_id), no_update, cancel, hide_cancelled)
+    return StudyOutputs(drawn.panel, study_loading.shown(study_id, drawn.drawn), no_update, cancel, hide_cancelled)
 
 
 def details_outputs(
@@ -187,6 +205,28 @@ def details_outputs(
         return no_update, no_update, no_update, no_update
     details = study_details(study_id, session_id, settings, explainer, resolver, shown_anyway)
     return (*(empty_details() if details is None else details), study_loading.tag(study_id))
+
+
+def evidence_outputs(
+    refresh: dict | None,
+    picked: str | None,
+    shown_study: dict | None,
+    session_id: str | None,
+    settings: ExplanationSettings,
+    explainer: StudyExplainer,
+    resolver: StudyResolver,
+    shown_anyway: bool = False,
+) -> tuple:
+    """(circle sweep patch, prediction card, strongest words) when a later phase of the job has added evidence to
+    the study on screen (``evidence-refresh``: ``{"study", "request", "phase"}``); three ``no_update`` when that
+    study is no longer the one picked and drawn, or has nothing to fill in
+    (:func:`components.presenter.evidence_outputs`)."""
+    study_id = refresh.get("study") if isinstance(refresh, dict) else None
+    shown = shown_study.get("study") if isinstance(shown_study, dict) else None
+    if not study_id or study_id != picked or study_id != shown:
+        return no_update, no_update, no_update
+    filled = presenter.evidence_outputs(study_id, session_id, settings, explainer, resolver, shown_anyway)
+    return (no_update, no_update, no_update) if filled is None else filled
 
 
 def details_failed(shown_study: dict | None, picked: str | None) -> tuple:

@@ -28,7 +28,7 @@ import os
 import time
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 
 from components import (
     distribution_gate,
@@ -310,24 +310,61 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
             logger.exception("showing a study's words and sweep chart failed")
             return study_opening.details_failed(shown, picked)
 
-    def compute(image_bytes: bytes, report_text: str, progress) -> None:
+    def compute(image_bytes: bytes, report_text: str, progress, phase_done, sight_sensitivity=None) -> None:
+        # The circles first, then the evidence at the reader's tau, then the rest (explain_in_phases); each phase
+        # finds the one before in the cache (the worker's or this job's) and computes only what is missing.
+        settings = ExplanationSettings(sight_sensitivity=sight_sensitivity)
+
         def waiting(seconds: float) -> None:
             progress(0.0, f"waiting for a free slot ({job_slots.count} explanations at a time), {seconds:.0f} s")
 
-        def in_this_job(image: bytes, report: str, report_progress) -> None:
-            explainer.attribute(image, report, ExplanationSettings(), progress=report_progress)
+        def attribute(evidence_scope: str, report_progress) -> None:
+            def in_this_job(image: bytes, report: str, job_progress) -> None:
+                explainer.attribute(image, report, settings, progress=job_progress, evidence_scope=evidence_scope)
+
+            if client is None:
+                in_this_job(image_bytes, report_text, report_progress)
+            else:
+                model_worker.explain_via_worker(client, image_bytes, report_text, report_progress,
+                                                fallback=in_this_job, evidence=evidence_scope,
+                                                sight_sensitivity=sight_sensitivity)
 
         with job_slots.slot(waiting):
-            if client is None:
-                in_this_job(image_bytes, report_text, progress)
-            else:
-                model_worker.explain_via_worker(client, image_bytes, report_text, progress, fallback=in_this_job)
+            explanation_progress.explain_in_phases(attribute, progress, phase_done, explainer.with_evidence)
+
+    def is_complete(image_bytes: bytes, report_text: str) -> bool:
+        return explainer.is_complete(image_bytes, report_text, ExplanationSettings())
 
     def is_cached(image_bytes: bytes, report_text: str) -> bool:
         return explainer.is_cached(image_bytes, report_text, ExplanationSettings())
 
-    explanation_progress.register_callbacks(app, resolver, is_cached, compute, always_ready=cached_open_via_job,
-                                            placeholder_figure=xray_view.empty_xray_figure)
+    explanation_progress.register_callbacks(app, resolver, is_complete, compute, always_ready=cached_open_via_job,
+                                            placeholder_figure=xray_view.empty_xray_figure,
+                                            attribution_cached=is_cached)
+
+    @app.callback(
+        Output(threshold_control.CIRCLE_SWEEP_ID, "data", allow_duplicate=True),
+        Output(PREDICTION_ID, "children", allow_duplicate=True),
+        Output(report_view.STRONGEST_WORDS_ID, "children", allow_duplicate=True),
+        Input(study_loading.EVIDENCE_REFRESH_ID, "data"),
+        State(STUDY_PICKER_ID, "value"),
+        State(study_loading.SHOWN_STUDY_ID, "data"),
+        State(SESSION_ID, "data"),
+        *[State(control_id, "value") for control_id in control_ids],
+        State(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
+        State(distribution_gate.SHOWN_ANYWAY_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def show_evidence(refresh, picked, shown, session_id, link_distance, min_points, smoothing, sight_sensitivity,
+                      shown_anyway):
+        # A later phase of the job: the evidence line, the verdict and the word check of the study on screen.
+        try:
+            settings = explanation_settings(link_distance, min_points, sight_sensitivity, smoothing)
+            return study_opening.evidence_outputs(refresh, picked, shown, session_id, settings, explainer, resolver,
+                                                  distribution_gate.shown_anyway_for(shown_anyway, picked))
+        except Exception:  # noqa: BLE001 - the circles stay drawn; the evidence line keeps what it said
+            logger.exception("showing a study's evidence failed")
+            return no_update, no_update, no_update
 
     def cached_stability(image_bytes: bytes, report_text: str) -> dict | None:
         return explainer.stability(image_bytes, report_text, ExplanationSettings(), compute=False)
@@ -366,7 +403,8 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
     what_if.register_callbacks(app, resolver, what_if.original_probability(disclosures),
                                predict_via_worker if client else _no_model_worker,
                                what_if.film_masker(explainer), explanation_progress.title_of)
-    study_loading.register_callbacks(app, explanation_progress.EXPLANATION_READY_ID)
+    study_loading.register_callbacks(app, explanation_progress.EXPLANATION_READY_ID,
+                                     explanation_progress.EXPLANATION_PHASE_ID)
     study_loading.register_store_tag(app, STABILITY_STUDY_TAG_ID, stability_check.STABILITY_DATA_ID)
     distribution_gate.register_callbacks(app)
     export_tools.register_callbacks(app, explainer, resolver)

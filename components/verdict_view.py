@@ -11,19 +11,25 @@ from __future__ import annotations
 
 from dash import html
 
-from cxrmodel.explain.verdict import explanation_verdict
+from cxrmodel.explain.verdict import CANNOT_TELL, explanation_verdict
 
 VERDICT_ID = "explanation-verdict"
 NUMBERS_ID = "prediction-numbers"
 NUMBERS_SUMMARY = "Numbers behind the verdict"
 
 
-def verdict_line(document: dict, sight_sensitivity: float | None = None) -> html.Div:
-    """The one-line verdict (id ``explanation-verdict``), saying which sight sensitivity's circles it judged."""
+EVIDENCE_PENDING_WORDS = " — the evidence is being checked…"
+
+
+def verdict_line(document: dict, sight_sensitivity: float | None = None, evidence_pending: bool = False) -> html.Div:
+    """The one-line verdict (id ``explanation-verdict``), saying which sight sensitivity's circles it judged, or,
+    while the explanation job still computes the evidence (``evidence_pending``), that it is being checked."""
     verdict = explanation_verdict(document, sight_sensitivity)
     at = ([html.Span(f" (circles at sight sensitivity {verdict.sight_sensitivity:.2f})",
                      className="small text-muted fw-normal")]
           if verdict.sight_sensitivity is not None else [])
+    if evidence_pending and verdict.sentence == CANNOT_TELL:
+        at = [html.Span(EVIDENCE_PENDING_WORDS, className="small text-muted fw-normal verdict-pending")]
     return html.Div([html.Span(verdict.sentence, className="verdict-sentence"), *at], id=VERDICT_ID,
                     className="fw-semibold mb-2", title=verdict.reason)
 

@@ -137,14 +137,24 @@ class ModelWorkerClient:
         return self._request("POST", PREDICT_PATH, encode_request(image_bytes, report, shown_anyway=shown_anyway),
                              self.timeout)
 
-    def explain(self, image_bytes: bytes, report: str | bytes, request_id: str | None = None) -> dict:
+    def explain(self, image_bytes: bytes, report: str | bytes, request_id: str | None = None, *,
+                evidence: str | None = None, sight_sensitivity: float | None = None) -> dict:
         """Have the worker compute a study's attribution into the shared cache; returns when it is cached.
+
+        Args:
+            image_bytes, report: The study.
+            request_id: Name of the progress record.
+            evidence: Which deletion evidence to compute with it (``"none"``, ``"current"``, ``"all"``); None =
+                the worker's default (all).
+            sight_sensitivity: The tau of ``"current"``; None = the bundle's.
 
         Returns:
             ``{"cached", "key", "probability", "calibrated_probability", "timing_ms", "judged",
             "not_judged_reason", "shown_anyway"}`` (the probabilities null for a film the model cannot judge).
         """
-        return self._request("POST", EXPLAIN_PATH, encode_request(image_bytes, report, request_id),
+        return self._request("POST", EXPLAIN_PATH,
+                             encode_request(image_bytes, report, request_id, evidence=evidence,
+                                            sight_sensitivity=sight_sensitivity),
                              self.explain_timeout)
 
     def progress(self, request_id: str) -> dict | None:
@@ -396,7 +406,8 @@ def progress_words(error: ModelWorkerUnavailable, falling_back: bool) -> str:
 
 def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_text: str, progress: Progress | None,
                        fallback: Callable[[bytes, str, Progress | None], object] | None = None, *,
-                       poll_seconds: float = 0.5, start_wait_seconds: float = DEFAULT_START_WAIT) -> dict | None:
+                       poll_seconds: float = 0.5, start_wait_seconds: float = DEFAULT_START_WAIT,
+                       evidence: str | None = None, sight_sensitivity: float | None = None) -> dict | None:
     """What an explanation job calls instead of ``explainer.attribute``: the worker computes into the shared cache.
 
     The request runs in a helper thread; this thread relays the worker's progress (``GET /progress/<id>``) to
@@ -413,6 +424,8 @@ def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_tex
             job — run when the worker is unavailable, after telling ``progress`` so; None = re-raise.
         poll_seconds: How often the progress is relayed.
         start_wait_seconds: How long a worker that is not answering yet is waited for.
+        evidence, sight_sensitivity: Which deletion evidence the worker computes with the attribution
+            (:meth:`ModelWorkerClient.explain`).
 
     Returns:
         The worker's answer (``{"cached", "key", "probability", ...}``), or None when the fallback computed it.
@@ -426,7 +439,7 @@ def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_tex
         progress(0.0, SENDING_WORDS)
     deadline = time.monotonic() + start_wait_seconds
     while True:
-        outcome = _explain_once(client, image_bytes, report_text, progress, poll_seconds)
+        outcome = _explain_once(client, image_bytes, report_text, progress, poll_seconds, evidence, sight_sensitivity)
         error = outcome.get("error")
         if not isinstance(error, ModelWorkerStarting) or time.monotonic() >= deadline:
             break
@@ -447,14 +460,16 @@ def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_tex
 
 
 def _explain_once(client: ModelWorkerClient, image_bytes: bytes, report_text: str, progress: Progress | None,
-                  poll_seconds: float) -> dict[str, object]:
+                  poll_seconds: float, evidence: str | None = None,
+                  sight_sensitivity: float | None = None) -> dict[str, object]:
     """One explanation request, its progress relayed: ``{"result": answer}`` or ``{"error": ModelWorkerError}``."""
     request_id = uuid.uuid4().hex
     outcome: dict[str, object] = {}
 
     def call() -> None:
         try:
-            outcome["result"] = client.explain(image_bytes, report_text, request_id)
+            outcome["result"] = client.explain(image_bytes, report_text, request_id, evidence=evidence,
+                                               sight_sensitivity=sight_sensitivity)
         except ModelWorkerError as error:
             outcome["error"] = error
         except Exception as error:  # noqa: BLE001 - carried to the caller's thread, which raises it

@@ -295,6 +295,23 @@ class StudyExplainer:
         evidence = self.stored_evidence(attribution, settings)
         return evidence is not None and evidence.covers(thresholds)
 
+    def evidence_pending(self, attribution: StudyAttribution | None) -> bool:
+        """True when this explainer computes deletion evidence and ``attribution`` does not carry it yet for every
+        slider threshold at the default clustering and removal: what the dashboard's explanation job completes
+        after drawing the circles (its phases: the circles, the evidence at the reader's tau, the rest)."""
+        if attribution is None or not self.with_evidence:
+            return False
+        settings = ExplanationSettings()
+        return not self.evidence_matches(attribution, settings, self.evidence_thresholds(settings, "all"))
+
+    def is_complete(self, image_bytes: bytes, report_text: str, settings: ExplanationSettings) -> bool:
+        """True when the attribution is cached with all the evidence this explainer computes
+        (:meth:`evidence_pending`); reads the cache entry, never computes."""
+        if self.cache is None:
+            return False
+        attribution = self.cache.get(self.cache_key(image_bytes, report_text, settings))
+        return attribution is not None and not self.evidence_pending(attribution)
+
     def completed_evidence(self, prepared: PreparedStudy, attribution: StudyAttribution,
                            settings: ExplanationSettings, thresholds: Sequence[float]) -> Evidence:
         """The attribution's stored evidence with the rows of ``thresholds`` it lacks computed and added (all of

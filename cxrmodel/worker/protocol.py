@@ -7,7 +7,10 @@ The transport is plain HTTP/1.1 on 127.0.0.1 (served by Werkzeug, already pinned
     {"image_base64": "...", "report_base64": "<report file bytes, any encoding>"}    # read as an upload is
 
 plus, for ``/explain``, an optional ``"request_id"`` (letters, digits, ``-``, ``_``; at most 64) under which the
-worker reports progress at ``GET /progress/<request_id>``, and for both an optional ``"shown_anyway": true``: the
+worker reports progress at ``GET /progress/<request_id>``, an optional ``"evidence"`` (``"none"``, ``"current"``
+or ``"all"``, default ``"all"``: which deletion evidence to compute with the attribution, see
+:data:`cxrmodel.explain.evidence.EVIDENCE_SCOPES`) and ``"sight_sensitivity"`` (the tau of ``"current"``, 0-1;
+default the bundle's), and for both an optional ``"shown_anyway": true``: the
 reader pressed Show anyway for this study. The answers carry the study's disclosure
 (:class:`cxrmodel.explain.disclosure.Disclosure`): ``"judged"``, ``"not_judged_reason"`` and ``"shown_anyway"``;
 for a film the model cannot judge, ``probability``, ``calibrated_probability`` and ``label`` are null unless the
@@ -40,6 +43,10 @@ MAX_REQUEST_BYTES = 32 * 1024 * 1024
 MAX_EXPLAIN_REPORT_CHARACTERS = 100_000
 """Longest report ``/explain`` accepts (``/predict`` checks a report as an upload: 20,000 characters)."""
 
+EVIDENCE_SCOPES = ("none", "current", "all")
+"""``/explain``'s ``"evidence"`` values (the same as :data:`cxrmodel.explain.evidence.EVIDENCE_SCOPES`; repeated
+here so that the protocol stays standard-library only, and checked equal by a test)."""
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -55,16 +62,21 @@ class WorkerRequest(NamedTuple):
         report: The report text, or a report file's bytes (decoded by the worker as an upload is).
         request_id: Name for ``/explain``'s progress, or None.
         shown_anyway: The reader pressed Show anyway for this study: the answer carries a withheld film's numbers.
+        evidence: Which deletion evidence ``/explain`` computes: one of :data:`EVIDENCE_SCOPES`.
+        sight_sensitivity: The tau whose circles ``"current"`` evidence removes; None = the bundle's default.
     """
 
     image_bytes: bytes
     report: str | bytes
     request_id: str | None
     shown_anyway: bool = False
+    evidence: str = "all"
+    sight_sensitivity: float | None = None
 
 
 def encode_request(image_bytes: bytes, report: str | bytes, request_id: str | None = None,
-                   shown_anyway: bool = False) -> bytes:
+                   shown_anyway: bool = False, evidence: str | None = None,
+                   sight_sensitivity: float | None = None) -> bytes:
     """The JSON body of a ``/predict`` or ``/explain`` request.
 
     Args:
@@ -72,8 +84,10 @@ def encode_request(image_bytes: bytes, report: str | bytes, request_id: str | No
         report: The report text, or a report file's raw bytes (then decoded by the worker as an upload is).
         request_id: Name under which ``/explain`` reports its progress.
         shown_anyway: The reader pressed Show anyway for this study (sent only when True).
+        evidence: ``/explain``'s evidence scope (:data:`EVIDENCE_SCOPES`); None = not sent (the worker's ``"all"``).
+        sight_sensitivity: The tau of ``"current"`` evidence; None = not sent (the bundle's default).
     """
-    document: dict[str, str | bool] = {"image_base64": base64.b64encode(bytes(image_bytes)).decode("ascii")}
+    document: dict[str, str | bool | float] = {"image_base64": base64.b64encode(bytes(image_bytes)).decode("ascii")}
     if isinstance(report, (bytes, bytearray, memoryview)):
         document["report_base64"] = base64.b64encode(bytes(report)).decode("ascii")
     else:
@@ -82,6 +96,10 @@ def encode_request(image_bytes: bytes, report: str | bytes, request_id: str | No
         document["request_id"] = request_id
     if shown_anyway:
         document["shown_anyway"] = True
+    if evidence is not None:
+        document["evidence"] = evidence
+    if sight_sensitivity is not None:
+        document["sight_sensitivity"] = float(sight_sensitivity)
     return json.dumps(document).encode("utf-8")
 
 
@@ -111,7 +129,16 @@ def decode_request(body: bytes) -> WorkerRequest:
     shown_anyway = document.get("shown_anyway", False)
     if not isinstance(shown_anyway, bool):
         raise WorkerInputError("'shown_anyway' must be true or false")
-    return WorkerRequest(image_bytes, report, request_id, shown_anyway)
+    evidence = document.get("evidence", "all")
+    if evidence not in EVIDENCE_SCOPES:
+        raise WorkerInputError(f"'evidence' must be one of {', '.join(EVIDENCE_SCOPES)}")
+    sight_sensitivity = document.get("sight_sensitivity")
+    if sight_sensitivity is not None and (isinstance(sight_sensitivity, bool)
+                                          or not isinstance(sight_sensitivity, (int, float))
+                                          or not 0.0 <= float(sight_sensitivity) <= 1.0):
+        raise WorkerInputError("'sight_sensitivity' must be a number from 0 to 1")
+    return WorkerRequest(image_bytes, report, request_id, shown_anyway, evidence,
+                         None if sight_sensitivity is None else float(sight_sensitivity))
 
 
 def valid_request_id(request_id: str) -> bool:

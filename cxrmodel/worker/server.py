@@ -100,7 +100,8 @@ class WorkerApplication:
                     return _json(self.service.predict(asked.image_bytes, asked.report,
                                                       shown_anyway=asked.shown_anyway))
                 return _json(self.service.explain(asked.image_bytes, asked.report, asked.request_id,
-                                                  shown_anyway=asked.shown_anyway))
+                                                  shown_anyway=asked.shown_anyway, evidence=asked.evidence,
+                                                  sight_sensitivity=asked.sight_sensitivity))
             except WorkerInputError as error:
                 return _json({"error": str(error)}, 400)
         finally:

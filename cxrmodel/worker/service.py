@@ -24,6 +24,7 @@ from cxrmodel.inputs import UploadError, clean_report_text, decode_text_bytes
 from cxrmodel.modeling import load_bundle
 from cxrmodel.worker.protocol import (
     DEFAULT_EXPLAIN_CONCURRENCY,
+    EVIDENCE_SCOPES,
     MAX_EXPLAIN_REPORT_CHARACTERS,
     WorkerInputError,
 )
@@ -174,12 +175,15 @@ class ModelService:
         return self._disclosed(prepared, answer, shown_anyway)
 
     def explain(self, image_bytes: bytes, report: str | bytes, request_id: str | None = None, *,
-                shown_anyway: bool = False) -> dict:
-        """Compute a study's attribution (with its deletion evidence) into the shared cache, as the dashboard's
-        background job does (``explainer.attribute(..., ExplanationSettings())``); returns once it is cached.
+                shown_anyway: bool = False, evidence: str = "all", sight_sensitivity: float | None = None) -> dict:
+        """Compute a study's attribution (with the deletion evidence asked for) into the shared cache, as the
+        dashboard's background job does (``explainer.attribute(..., ExplanationSettings(), evidence_scope=...)``);
+        returns once it is cached.
 
         The report is used exactly as given (the cache key is over the text as written), checked only for
-        emptiness and length.
+        emptiness and length. The dashboard asks in phases: ``evidence="none"`` (the circles can be drawn), then
+        ``"current"`` at the reader's ``sight_sensitivity``, then ``"all"``; a phase finds the attribution (and the
+        evidence) of the one before in the cache and computes only what is missing.
 
         Returns:
             ``{"cached": True when it was already there, "key", "probability", "calibrated_probability",
@@ -201,7 +205,9 @@ class ModelService:
             if request_id is not None:
                 self._record(request_id, fraction, message)
 
-        settings = ExplanationSettings()
+        if evidence not in EVIDENCE_SCOPES:
+            raise WorkerInputError(f"evidence must be one of {', '.join(EVIDENCE_SCOPES)}")
+        settings = ExplanationSettings(sight_sensitivity=sight_sensitivity)
         key = self.explainer.cache_key(image_bytes, text, settings)
         # The warm-up may be computing this very study: then the reader waits for exactly the work it asked for.
         report_progress(0.0, "Computing the explanation" if key == self._warming_key
@@ -210,7 +216,8 @@ class ModelService:
             self._pause()
             report_progress(0.0, "Computing the explanation")
             prepared, attribution, cached, timing = self.explainer.attribute(image_bytes, text, settings,
-                                                                             progress=report_progress)
+                                                                             progress=report_progress,
+                                                                             evidence_scope=evidence)
         report_progress(1.0, "explained")
         self._count("explain")
         probability = float(attribution.probability)

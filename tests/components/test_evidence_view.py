@@ -161,7 +161,12 @@ def test_the_javascript_deletion_line_and_its_python_mirror_agree():
     cases = [(shipped, 0, 0.0), (shipped, 1, 0.5), (shipped, 2, 1.0), (None, 1, 0.5), (shipped, 7, 0.5),
              (shipped, -1, 0.5), (saturated, 0, 0.0), (saturated, 1, 0.5), (saturated, 2, 1.0), (partial, 1, 0.4),
              (reference, 0, 0.0)]
-    calls = [[{"thresholds": THRESHOLDS, "evidence": evidence}, index, tau] for evidence, index, tau in cases]
+    # What a tau without a row says is the server's (being computed, or not computed): shipped in the sweep.
+    cases = [(*case, evidence_view.missing_text(pending)) for case in cases for pending in (False, True)]
+    calls = [[{"thresholds": THRESHOLDS, "evidence": evidence, evidence_view.MISSING_TEXT_KEY: missing}, index, tau]
+             for evidence, index, tau, missing in cases]
     result = subprocess.run(["node", "-e", NODE_RUNNER], input=json.dumps(calls), capture_output=True, text=True,
                             timeout=60, check=True, env={**os.environ, "CXR_SCRIPT": str(SCRIPT)})
-    assert json.loads(result.stdout) == [evidence_view.region_evidence_text(*case) for case in cases]
+    said = json.loads(result.stdout)
+    assert said == [evidence_view.region_evidence_text(*case) for case in cases]
+    assert evidence_view.COMPUTING_TEXT in said and evidence_view.NOT_COMPUTED_TEXT in said

@@ -28,7 +28,7 @@ def test_integration_levels_become_plain_words_and_addresses_never_show():
 def test_the_job_shows_only_readable_words_whatever_the_computation_reports():
     shown = []
 
-    def compute(image_bytes, report_text, progress):
+    def compute(image_bytes, report_text, progress, _phase_done, _sight_sensitivity):
         progress(0.0, LOADING_MODEL_WORDS)
         progress(0.4, "16 steps: completeness error 3.4%")
         progress(0.9, "the model worker at http://127.0.0.1:47971 cannot be reached")
@@ -37,7 +37,7 @@ def test_the_job_shows_only_readable_words_whatever_the_computation_reports():
     ready, alert = run_explanation(shown.append, "CXR90001", None, lambda study, session: (b"film", "report"),
                                    lambda image, report: False, compute, request_at=1.0)
     assert ready["study"] == "CXR90001" and alert is None
-    labels = [label for _percent, label, style in shown if style == SHOWN]
+    labels = [label for _percent, label, style, _phase in shown if style == SHOWN]
     assert labels[1:] == [LOADING_MODEL_WORDS, INTEGRATING_WORDS, COMPUTING_WORDS,
                           "Checking the evidence (removing the circles and words)"]
     assert not any(_shows_an_address(label) or "completeness" in label for label in labels)

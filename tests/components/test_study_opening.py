@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from dash import no_update
 
-from components import explanation_progress, study_loading, study_opening
+from components import evidence_view, explanation_progress, study_loading, study_opening
 from components.presenter import StudyPanel, StudyResolver
 from components.server.uploads import UploadStore
 from cxrmodel.data import StudyCollection
@@ -40,7 +40,7 @@ def _open(world, trigger, study_id, refresh=None, **keywords):
 
 def test_a_cached_study_is_drawn_at_once_and_starts_no_job(world):
     outputs = _open(world, study_opening.PICKED, "CXR2")
-    assert outputs.panel.circle_sweep is not None and outputs.shown_study == {"study": "CXR2"}
+    assert outputs.panel.circle_sweep is not None and outputs.shown_study == {"study": "CXR2", "drawn": True}
     assert outputs.request is no_update and outputs.switch_cancel is no_update
     assert outputs.cancelled_style == explanation_progress.HIDDEN
     # ... and cancels the job of an earlier pick that may still run.
@@ -53,7 +53,7 @@ def test_a_cached_study_is_drawn_at_once_and_starts_no_job(world):
 
 def test_an_uncached_study_gets_the_placeholder_and_one_job_request(world):
     outputs = _open(world, study_opening.PICKED, "CXR5")
-    assert outputs.panel.circle_sweep is None and outputs.shown_study == {"study": "CXR5"}
+    assert outputs.panel.circle_sweep is None and outputs.shown_study == {"study": "CXR5", "drawn": False}
     assert outputs.request["study"] == "CXR5" and isinstance(outputs.request["at"], float)
     assert "Explaining CXR5" in json.dumps(outputs.panel.xray_figure.to_plotly_json(), default=str)
     restart = _open(world, study_opening.RESTART, "CXR5")
@@ -88,9 +88,9 @@ def test_the_old_path_opens_a_cached_study_through_the_job(world):
 
 def test_unknown_studies_and_failures_leave_nothing_of_the_previous_study(world):
     unknown = _open(world, study_opening.PICKED, "CXR999")
-    assert unknown.panel.circle_sweep is None and unknown.shown_study == {"study": "CXR999"}
+    assert unknown.panel.circle_sweep is None and unknown.shown_study == {"study": "CXR999", "drawn": False}
     failed = study_opening.failed("CXR2")
-    assert failed.panel.circle_sweep is None and failed.shown_study == {"study": "CXR2"}
+    assert failed.panel.circle_sweep is None and failed.shown_study == {"study": "CXR2", "drawn": False}
     assert failed.as_tuple()[-1] == "CXR2"  # the alert is this study's: drawn, not behind a loading state
     assert "Could not show" in json.dumps(failed.panel.study_error.to_plotly_json(), default=str)
 
@@ -145,17 +145,23 @@ def test_cancel_shows_restart_and_replaces_the_explaining_placeholder():
         return False
 
     request = explanation_progress.explanation_request("CXR5")
-    style, text, figure = explanation_progress.cancelled_outputs(request, None, "CXR5", resolve, is_cached,
-                                                                 lambda message: message)
+    style, text, sweep, figure = explanation_progress.cancelled_outputs(request, None, "CXR5", resolve, is_cached,
+                                                                        lambda message: message)
     assert style == explanation_progress.SHOWN and "CXR5" in text and "cancelled" in text
-    assert "Restart" in figure and "cancelled" in figure
-    # Too late (cached by now), or for another study than the one picked: nothing changes.
+    assert "Restart" in figure and "cancelled" in figure and sweep is no_update
+    # Too late (complete in the cache by now), or for another study than the one picked: nothing changes.
     assert explanation_progress.cancelled_outputs(request, None, "CXR5", resolve, lambda *a: True, None) == (
-        no_update, no_update)
+        no_update, no_update, no_update)
     assert explanation_progress.cancelled_outputs(request, None, "CXR2", resolve, is_cached, None) == (
-        no_update, no_update)
+        no_update, no_update, no_update)
     assert explanation_progress.cancelled_outputs(None, None, "CXR2", resolve, is_cached, None) == (
-        no_update, no_update)
+        no_update, no_update, no_update)
+    # Cancelled while only the evidence was computing: the circles stay, the evidence line says it was cancelled.
+    style, text, sweep, figure = explanation_progress.cancelled_outputs(
+        request, None, "CXR5", resolve, is_cached, lambda message: message, attribution_cached=lambda *a: True)
+    assert style == explanation_progress.SHOWN and "deletion check" in text and "circles and words are drawn" in text
+    assert figure is no_update
+    assert sweep.to_plotly_json()["operations"][0]["params"]["value"] == evidence_view.EVIDENCE_CANCELLED_TEXT
 
 
 def test_every_panel_holding_another_study_is_loading_from_the_pick():

@@ -167,16 +167,23 @@ def test_background_job_body_reports_progress_and_skips_cached_studies():
     def resolve(study_id, session_id):
         return (b"image", "report") if study_id == "S1" else None
 
-    def compute(image_bytes, report, progress):
-        computed.append(image_bytes)
+    def compute(image_bytes, report, progress, phase_done, sight_sensitivity):
+        computed.append((image_bytes, sight_sensitivity))
         progress(0.5, "32 steps")
+        phase_done(explanation_progress.PHASE_CIRCLES)
         progress(1.0, "64 steps")
 
-    ready, status = explanation_progress.run_explanation(reports.append, "S1", "s", resolve, lambda *a: False, compute)
-    assert ready["study"] == "S1" and status is None and computed == [b"image"]
-    assert [value for value, _, _ in reports] == sorted(value for value, _, _ in reports)
+    ready, status = explanation_progress.run_explanation(reports.append, "S1", "s", resolve, lambda *a: False, compute,
+                                                         request_at=7.0, sight_sensitivity=0.4)
+    assert ready["study"] == "S1" and ready["phase"] == explanation_progress.PHASE_COMPLETE and status is None
+    assert computed == [(b"image", 0.4)]
+    assert [value for value, _, _, _ in reports] == sorted(value for value, _, _, _ in reports)
     assert reports[-1][0] == 95 and reports[-1][1] == "64 steps"
-    assert all(style == explanation_progress.SHOWN for _, _, style in reports)
+    assert all(style == explanation_progress.SHOWN for _, _, style, _ in reports)
+    # Every report after the circles landed carries that phase (the page gets only the last report of a poll).
+    phases = [phase for _, _, _, phase in reports]
+    assert phases[:2] == [None, None]
+    assert phases[2:] == [{"study": "S1", "request": 7.0, "phase": explanation_progress.PHASE_CIRCLES}] * 2
 
     reports.clear()
     cached = explanation_progress.run_explanation(reports.append, "S1", "s", resolve, lambda *a: True, compute)
