@@ -230,7 +230,7 @@ def _no_numbers_in(shown: dict, study: Study) -> None:
     for key in ("probability", "calibrated_probability", "label"):
         assert shown.get(key) is None, key
     if "circles" in shown:
-        assert shown["circles"] == [] and shown["evidence"] is None
+        assert shown["circles"] == [] and shown["evidence"] is None and shown["verdict"] is None
         assert set(shown["modality_share"].values()) == {None}
     rest = json.dumps({key: value for key, value in shown.items() if key not in ("distribution", "words")})
     assert [number for number in p_texts(study.probabilities) if number in rest] == [], rest

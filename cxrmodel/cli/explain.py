@@ -113,6 +113,8 @@ def readable_explanation(document: dict, disclosure: Disclosure | None = None) -
             lines.append(SINGLE_MODALITY_NOTES[modality])
         return lines
     lines = [*disclosure_lines(disclosure), f"P(abnormal) = {document['probability']:.3f} ({document['label']})"]
+    if document.get("verdict"):
+        lines.insert(len(lines) - 1, f"verdict: {document['verdict']['sentence']}")
     if modality != "multimodal":
         lines.append(SINGLE_MODALITY_NOTES[modality])
 

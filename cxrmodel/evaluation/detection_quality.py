@@ -40,6 +40,7 @@ from cxrmodel.data import StudyCollection
 from cxrmodel.data.synthetic import TRUTH_FILE, load_mask
 from cxrmodel.detection import sweep_circles
 from cxrmodel.evaluation.lesion_hits import centre_inside, lesion_point, lesions_hit, points_hit
+from cxrmodel.progress import progress_meter
 
 if TYPE_CHECKING:  # cxrmodel.explain.study loads TensorFlow; the dashboard's hit rates must not need it
     from cxrmodel.explain import ExplanationSettings, StudyExplainer
@@ -318,7 +319,8 @@ def detection_report(
     def hits_of(mask: np.ndarray, centres: list[list[tuple[float, float]]]) -> tuple[bool, ...]:
         return tuple(lesions_hit([mask], centres_at_tau) == 1 for centres_at_tau in centres)
 
-    for study_id, study in collection.studies.items():
+    for study_id, study in progress_meter(collection.studies.items(), total=len(collection.studies),
+                                          description="studies explained", unit="study"):
         record = collection.truth.get(study_id)
         if record is None:
             continue

@@ -191,15 +191,15 @@ class Disclosure:
         are not shown (a copy; ``document`` is not changed).
 
         Withheld (and not shown anyway) or refused: ``probability``, ``calibrated_probability`` and ``label`` are
-        null, ``circles`` is empty, ``signals`` and ``evidence`` (region, word and modality deletion, stability)
-        are null, the ``modality_share`` values are null, and ``completeness`` keeps only what says nothing
+        null, ``circles`` is empty, ``signals``, ``verdict`` and ``evidence`` (region, word and modality deletion,
+        stability) are null, the ``modality_share`` values are null, and ``completeness`` keeps only what says nothing
         about P. Refused: the ``words`` are dropped too. Keys the document does not have are not added.
         Redacting a redacted document gives the same document.
         """
         shown = {**document, **self.fields()}
         if self.shows_numbers:
             return shown
-        for key in ("probability", "calibrated_probability", "label", "signals", "evidence"):
+        for key in ("probability", "calibrated_probability", "label", "signals", "evidence", "verdict"):
             if key in shown:
                 shown[key] = None
         if "circles" in shown:

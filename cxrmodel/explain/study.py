@@ -8,7 +8,10 @@ contract (see :func:`explanation_document`):
 "image": {"width", "height"},
 "circles": [{"x", "y", "r", "points", "mass"}], "words": [{"text", "start", "end", "score", "share",
 "seen"}], "distribution": {"in_distribution", "score", "reasons"}, "evidence": {...} | null, "settings": {...},
-"timing_ms": {...}}``
+"verdict": {"sentence", "reason", "sight_sensitivity"}, "timing_ms": {...}}``
+
+``verdict`` is the one plain sentence of :mod:`cxrmodel.explain.verdict` (the dashboard's top line), read from the
+document's own evidence at its sight sensitivity: "Cannot tell yet." when no evidence was computed.
 
 ``evidence`` is the deletion evidence (:func:`evidence_document`, :mod:`cxrmodel.explain.evidence`): what
 P(abnormal) and the log-odds of abnormal (the model's pre-sigmoid output) become when each sight sensitivity's
@@ -63,6 +66,7 @@ from cxrmodel.explain.integrated_gradients import IntegratedGradientsExplainer, 
 from cxrmodel.explain.removal import DEFAULT_REMOVAL, check_removal
 from cxrmodel.explain.results import StudyAttribution, word_attributions
 from cxrmodel.explain.settings import DEFAULT_INTEGRATION, IntegrationSettings
+from cxrmodel.explain.verdict import explanation_verdict
 from cxrmodel.imaging import decode_image
 from cxrmodel.modeling import Bundle, PreparedStudy
 
@@ -576,7 +580,7 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
     mapping = explanation.prepared.mapping
     words = word_attributions(explanation.prepared.report, attribution)
     reads_image = explanation.prepared.model_image is not None and attribution.image_attribution is not None
-    return {
+    document = {
         "model": {"name": bundle.name, "fingerprint": bundle.fingerprint, "synthetic": bundle.synthetic,
                   "modality": bundle.modality},
         "modality": bundle.modality,
@@ -621,6 +625,11 @@ def explanation_document(bundle: Bundle, explanation: Explanation, settings: Exp
         "cached": explanation.cached,
         "timing_ms": {key: round(value, 2) for key, value in explanation.timing_ms.items()},
     }
+    # One plain verdict, read from the document itself (cxrmodel.explain.verdict): the page's top line.
+    verdict = explanation_verdict(document)
+    document["verdict"] = {"sentence": verdict.sentence, "reason": verdict.reason,
+                           "sight_sensitivity": verdict.sight_sensitivity}
+    return document
 
 
 def attribution_arrays(explanation: Explanation) -> dict[str, np.ndarray]:

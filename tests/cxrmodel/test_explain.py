@@ -17,6 +17,7 @@ from cxrmodel.detection import (
     circles_to_image,  # noqa: E402
 )
 from cxrmodel.explain.evidence_text import region_sentence, signed_change  # noqa: E402
+from cxrmodel.explain.verdict import VOCABULARY  # noqa: E402
 from cxrmodel.imaging import GridMapping  # noqa: E402
 
 REPORT = "No pneumothorax or pleural effusion.  Mild cardiomegaly, XXXX stable!"
@@ -122,17 +123,20 @@ def test_readable_output_rounds_and_carries_the_distribution_warning(tiny_bundle
     lines = capsys.readouterr().out.splitlines()
     share = document["modality_share"]
     assert document["distribution"]["in_distribution"] is None  # the tiny bundle has no reference image
-    assert lines[0] == f"P(abnormal) = {document['probability']:.3f} ({document['label']})"
-    assert lines[1] == ("warning: not checked whether this image looks like the model's training images: "
+    # The verdict first (the document's, at its tau), then the one P.
+    assert document["verdict"]["sentence"] in VOCABULARY and document["verdict"]["reason"]
+    assert lines[0] == f"verdict: {document['verdict']['sentence']}"
+    assert lines[1] == f"P(abnormal) = {document['probability']:.3f} ({document['label']})"
+    assert lines[2] == ("warning: not checked whether this image looks like the model's training images: "
                         + "; ".join(document["distribution"]["reasons"]))
     def percent(share: float) -> str:
         return f"{round(100 * share, 1) + 0.0:.1f}%"
 
-    assert lines[2] == (f"image share {percent(share['image'])}, report share {percent(share['text'])}; "
+    assert lines[3] == (f"image share {percent(share['image'])}, report share {percent(share['text'])}; "
                         f"completeness error {document['completeness']['relative_error']:.2%}")
-    circles = lines[3 : 3 + len(document["circles"])]
+    circles = lines[4 : 4 + len(document["circles"])]
     assert [line.rsplit("mass=", 1)[1] for line in circles] == [percent(c["mass"]) for c in document["circles"]]
-    after = lines[3 + len(document["circles"]):]
+    after = lines[4 + len(document["circles"]):]
     assert after[0] == "calibrated P(abnormal) = n/a (the bundle is not calibrated)"
     evidence = document["evidence"]
     ledger, log_odds = evidence["modality"], evidence["log_odds"]
