@@ -1,7 +1,7 @@
 """The ``compare-explanations`` command: do the multimodal model and its single-modality parents explain alike?
 
     python -m cxrmodel compare-explanations --bundles A B [C ...] --studies DIR [--threshold TAU] [--limit N]
-        [--cache-dir DIR] [--output FILE] [--json]
+        [--seed S] [--cache-dir DIR] [--output FILE] [--json]
 
 Every study of the folder is explained by every bundle (integrated gradients, circles at each bundle's sight
 sensitivity or ``--threshold``), and every pair of bundles is compared
@@ -9,7 +9,8 @@ sensitivity or ``--threshold``), and every pair of bundles is compared
 both read the report, the Jaccard overlap of the circles and the rank correlation of the attribution maps where
 both read the radiograph, and whether they call the study alike. Prints a readable summary with one line per
 study, or with ``--json`` the whole document as one JSON line; ``--output`` writes the same JSON document to a
-file. One progress line per study on stderr. Bundles and the folder are checked before any model runs;
+file. A progress bar counts the studies on stderr. ``--limit N`` compares a seeded sample stratified by label
+(:func:`stratified_sample`), not the first N of the folder. Bundles and the folder are checked before any model runs;
 TensorFlow is imported when the command runs.
 """
 
@@ -18,10 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-from cxrmodel.cli._common import CommandError, existing_directory, positive_int, sight_sensitivity, writable_file
+import numpy as np
+
+from cxrmodel.cli._common import (
+    SEED_HELP,
+    CommandError,
+    existing_directory,
+    positive_int,
+    sight_sensitivity,
+    writable_file,
+)
+from cxrmodel.progress import progress_meter
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +120,37 @@ def readable_comparison(document: dict) -> list[str]:
 
 
 
+def stratified_sample(studies: list, count: int, seed: int) -> list:
+    """``count`` of ``studies`` drawn at random (seeded), stratified by ``label_name``: each label keeps its share
+    of the folder (largest remainders), and every label gets at least one study when ``count`` allows; the sample is
+    in folder order.
+
+    Args:
+        studies: The folder's studies (each with a ``label_name``), in folder order.
+        count: How many to keep, fewer than ``len(studies)``.
+        seed: Seeds the draw: the same seed gives the same studies.
+    """
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[int]] = {}
+    for index, study in enumerate(studies):
+        by_label.setdefault(study.label_name, []).append(index)
+    labels = sorted(by_label)
+    exact = {label: count * len(by_label[label]) / len(studies) for label in labels}
+    quota = {label: min(len(by_label[label]), max(1 if count >= len(labels) else 0, int(exact[label])))
+             for label in labels}
+    for label in sorted(labels, key=lambda name: exact[name] - int(exact[name]), reverse=True):
+        if sum(quota.values()) >= count:
+            break
+        if quota[label] < len(by_label[label]):
+            quota[label] += 1
+    while sum(quota.values()) > count:  # the one-each floor can overshoot: take from the largest
+        largest = max(labels, key=lambda name: quota[name])
+        quota[largest] -= 1
+    chosen = [int(index) for label in labels
+              for index in rng.choice(by_label[label], size=quota[label], replace=False)]
+    return [studies[index] for index in sorted(chosen)]
+
+
 def _command_compare(arguments: argparse.Namespace) -> int:
     from cxrmodel.data import StudyCollection  # noqa: PLC0415 - TensorFlow only when the command runs
     from cxrmodel.evaluation.explanation_agreement import compare_folder  # noqa: PLC0415 - same
@@ -135,8 +176,8 @@ def _command_compare(arguments: argparse.Namespace) -> int:
         studies = list(StudyCollection.from_folder(arguments.studies).studies.values())
     except ValueError as error:
         raise CommandError(f"no studies with images found in {arguments.studies}: {error}") from None
-    if arguments.limit is not None:
-        studies = studies[: arguments.limit]
+    if arguments.limit is not None and arguments.limit < len(studies):
+        studies = stratified_sample(studies, arguments.limit, arguments.seed)
     for path, bundle in bundles:  # a broken model archive fails now, not after the first bundles' work
         try:
             bundle.model  # noqa: B018 - loads the Keras model
@@ -147,11 +188,16 @@ def _command_compare(arguments: argparse.Namespace) -> int:
     cache = ExplanationCache(arguments.cache_dir) if arguments.cache_dir else None
     settings = ExplanationSettings(sight_sensitivity=arguments.threshold)
 
-    def progress(done: int, total: int, study_id: str) -> None:
-        print(f"[{done}/{total}] {study_id}", file=sys.stderr, flush=True)
+    with progress_meter(total=len(studies), description="studies compared", unit="study") as meter:
+        def progress(done: int, total: int, study_id: str) -> None:
+            meter.set_postfix_str(study_id, refresh=False)
+            meter.update(done - meter.n)
 
-    document = compare_folder(bundles, studies, settings, cache, progress=progress)
-    document = {"studies_folder": str(arguments.studies), "threshold": arguments.threshold, **document}
+        document = compare_folder(bundles, studies, settings, cache, progress=progress)
+    document = {"studies_folder": str(arguments.studies), "threshold": arguments.threshold,
+                "limit": None if arguments.limit is None else {"studies": arguments.limit, "seed": arguments.seed,
+                                                               "sample": "stratified by label"},
+                **document}
     text = json.dumps(document)
     if arguments.output is not None:
         arguments.output.write_text(text + "\n", encoding="utf-8")
@@ -183,7 +229,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--threshold", type=sight_sensitivity, default=None,
                          help="sight sensitivity in [0, 1] for every bundle's circles (default: each bundle's)")
     command.add_argument("--limit", type=positive_int, default=None, metavar="N",
-                         help="compare only the first N studies of the folder")
+                         help="compare only N studies: a seeded random sample stratified by label (each label keeps "
+                              "its share of the folder, at least one study each)")
+    command.add_argument("--seed", type=int, default=2019, help=SEED_HELP + " (the --limit sample)")
     command.add_argument("--cache-dir", type=Path, default=None, help="reuse attributions from this cache")
     command.add_argument("--output", type=Path, default=None, metavar="FILE", help="also write the JSON document here")
     command.add_argument("--json", action="store_true", help="print the JSON document (one line)")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from cxrmodel.cli._common import (
@@ -113,8 +112,6 @@ def _command_evaluate(arguments: argparse.Namespace) -> int:
     from cxrmodel.data.openi import LabelRules  # noqa: PLC0415 - same
     from cxrmodel.training.evaluate_text import TextEvaluationSettings, evaluate_openi_reports  # noqa: PLC0415
 
-    logging.getLogger("cxrmodel.training.evaluate_text").setLevel(logging.INFO)  # one progress line per fold on stderr
-    logging.getLogger("cxrmodel.data.openi").setLevel(logging.INFO)  # the label rules' kept/dropped counts
     if not arguments.kim_cnn and not arguments.report_model:
         raise CommandError("--no-kim-cnn with --no-report-model leaves nothing to evaluate")
     if arguments.output is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from cxrmodel.cli._common import SEED_HELP, CommandError, positive_int, whole_number, writable_file
@@ -80,8 +79,6 @@ def _command_evaluate_words(arguments: argparse.Namespace) -> int:
     if not Path(reports).exists():
         raise CommandError(f"OpenI reports not found at {reports}: run 'python -m cxrmodel data "
                            "fetch-openi-reports' first (or pass --reports FILE)")
-    logging.getLogger("cxrmodel.training.word_validity").setLevel(logging.INFO)  # one progress line per fold
-    logging.getLogger("cxrmodel.data.openi").setLevel(logging.INFO)  # the label rules' kept/dropped counts
     settings = TextEvaluationSettings(folds=arguments.folds, epochs=arguments.epochs, seed=arguments.seed,
                                       word_vectors=arguments.word_vectors, report_model=False)
     word_settings = WordValiditySettings(top_k=arguments.top_k, random_draws=arguments.random_draws,

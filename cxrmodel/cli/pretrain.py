@@ -4,15 +4,15 @@
     python -m cxrmodel pretrain-image --chestxray14 DIR --output DIR [--backbone compact|densenet121|...]
         [--image-size S] [--epochs E] [--batch-size B] [--seed S] [--image-weights CHEXNET.h5] [--limit N]
 
-Both print one JSON line on stdout; progress goes to stderr (one line per epoch; Keras' progress bar with
-``-v`` or when stderr is a terminal). `cxrmodel.cli.main` registers them with :func:`add_parsers`.
+Both print one JSON line on stdout; progress goes to stderr (a bar counting the epochs; with ``-v`` one log line
+per epoch and Keras' per-batch bar). ``pretrain-image`` keeps the encoder of the best validation
+epoch. `cxrmodel.cli.main` registers them with :func:`add_parsers`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from cxrmodel.cli._common import SEED_HELP, CommandError, DeprecatedOption, whole_number
@@ -61,11 +61,10 @@ def _command_pretrain_image(arguments: argparse.Namespace) -> int:
         frontal_only=arguments.frontal_only,
         image_weights=str(arguments.image_weights.resolve()) if arguments.image_weights else None,
     )
-    for name in ("cxrmodel.training.pretrain", "cxrmodel.data.chestxray14"):
-        logging.getLogger(name).setLevel(logging.INFO)  # one progress line per epoch on stderr
     result = pretrain_image_encoder(arguments.chestxray14, arguments.output, settings, verbose=arguments.verbose)
-    print(json.dumps({key: result[key] for key in ("val_auc_mean", "val_auc", "n_train", "n_validation", "reused",
-                                                   "resumed_from_epoch", "wall_seconds")}
+    shown = ("best_epoch", "val_auc_mean", "val_auc", "n_train", "n_validation", "reused", "resumed_from_epoch",
+             "wall_seconds")  # best_epoch: null for an output written before the best epoch was kept
+    print(json.dumps({key: result.get(key) for key in shown}
                      | {"output": str(arguments.output), "epochs": len(result["history"])}))
     return 0
 

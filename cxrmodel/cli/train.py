@@ -8,7 +8,8 @@
     python -m cxrmodel pipeline --output DIR [--quick] [--seed S]
 
 Each prints its JSON result on stdout (``evaluate-models`` without ``--json``: a table); progress goes to stderr,
-one log line per epoch, plus Keras' per-batch bar with ``-v`` when stderr is a terminal. `cxrmodel.cli.main`
+a bar per fold and per fit counting epochs (:mod:`cxrmodel.progress`), one log line per epoch with ``-v``, plus
+Keras' per-batch bar with ``-v`` when stderr is a terminal. `cxrmodel.cli.main`
 registers them with :func:`add_parsers`. User errors exit with status 2 and one line on stderr.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import shlex
 import sys
 from pathlib import Path
@@ -32,16 +32,10 @@ from cxrmodel.cli._common import (
     positive_int,
 )
 
-PROGRESS_LOGGERS = ("cxrmodel.training.fit", "cxrmodel.training.transfer", "cxrmodel.training.target",
-                    "cxrmodel.training.pipeline", "cxrmodel.training.pretrain", "cxrmodel.training.embeddings")
-"""Loggers shown at INFO even without ``-v``: they speak once the arguments and files have been checked, so a
-user error still ends with exactly one line on stderr (dataset loading, ``cxrmodel.training.target_data``, speaks
-with ``-v``)."""
-
 
 def _show_progress(arguments: argparse.Namespace) -> bool:
-    for name in PROGRESS_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO)  # one line per epoch on stderr, even without -v
+    """Whether Keras' per-batch bar is shown too (``-v`` on a terminal); the epochs and folds always have a bar on
+    stderr (:mod:`cxrmodel.progress`), and ``-v`` adds one log line per epoch."""
     return bool(arguments.verbose and sys.stderr.isatty())
 
 

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrmodel.progress import progress_meter
+
 logger = logging.getLogger(__name__)
 
 DATASETS = ("openi-reports",)
@@ -318,8 +320,11 @@ class TrainedTextModel:
 
 
 def train_text_model(texts: list[str], labels: np.ndarray, train: np.ndarray, test: np.ndarray,
-                     settings: TextEvaluationSettings, fold_seed: int, vectors=None) -> TrainedTextModel:
+                     settings: TextEvaluationSettings, fold_seed: int, vectors=None,
+                     description: str | None = None) -> TrainedTextModel:
     """Train the Kim CNN on ``train`` (inner validation split for early stopping); P(abnormal) on ``test``.
+
+    ``description`` names the fit on its epoch bar (e.g. ``"fold 2/5 kim_cnn_word2vec"``).
 
     The k-fold evaluation's trainer. ``vectors`` (:class:`cxrmodel.training.embeddings.WordVectors`) initialises
     the embedding; ``None`` = random. The Keras session is left as it is (the k-fold loop clears it after each fold).
@@ -356,7 +361,7 @@ def train_text_model(texts: list[str], labels: np.ndarray, train: np.ndarray, te
         model, "text", arrays.subset(inner_train), arrays.subset(inner_validation), epochs=settings.epochs,
         learning_rate=settings.learning_rate, batch_size=settings.batch_size, seed=fold_seed,
         patience=settings.patience, monitor=settings.monitor,
-        reduce_learning_rate_patience=settings.reduce_learning_rate_patience,
+        reduce_learning_rate_patience=settings.reduce_learning_rate_patience, description=description,
     )
     probabilities = predict_probabilities(model, arrays.subset(test), "text", batch_size=256)
     monitored = history.get(settings.monitor, [])
@@ -456,7 +461,7 @@ def evaluate_text_model(studies: Sequence, settings: TextEvaluationSettings | No
     model_folds: dict[str, list[dict]] = {name: [] for name in names}
     report_folds: list[dict] = []
     baseline_folds: list[dict] = []
-    for fold, (train, test) in enumerate(splits, 1):
+    for fold, (train, test) in enumerate(progress_meter(splits, description="folds", unit="fold"), 1):
         fold_started = time.perf_counter()
         fold_seed = settings.seed + fold
         base = {"fold": fold, "n_train": int(len(train)), "n_test": int(len(test)),
@@ -494,7 +499,8 @@ def evaluate_text_model(studies: Sequence, settings: TextEvaluationSettings | No
                 vectors, vector_details = _fold_word_vectors(name, texts, train, settings, fold_seed, external)
                 if name == "kim_cnn_word2vec":
                     word2vec = (vectors, vector_details)
-            trained = train_text_model(texts, labels, train, test, settings, fold_seed, vectors)
+            trained = train_text_model(texts, labels, train, test, settings, fold_seed, vectors,
+                                       description=f"fold {fold}/{settings.folds} {name}")
             keras.backend.clear_session()  # keep memory flat across folds
             metrics = classification_metrics(labels[test], trained.probabilities)
             model_folds[name].append({**base, **rounded(metrics),

@@ -22,6 +22,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from cxrmodel.imaging import to_model_grid
 from cxrmodel.modeling import ModelConfig
 from cxrmodel.modeling.builders import build_model
+from cxrmodel.progress import epoch_progress
 from cxrmodel.text import Vocabulary, encode_report
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def fit_model(
     monitor: str = "val_auc",
     reduce_learning_rate_patience: int | None = None,
     progress_bar: bool = False,
+    description: str | None = None,
 ) -> dict:
     """Compile and fit with Adam and binary cross-entropy, keeping the weights of the best validation epoch.
 
@@ -160,7 +162,9 @@ def fit_model(
         reduce_learning_rate_patience: When given, the learning rate is halved after this many epochs without
             a better ``monitor`` value (Keras ``ReduceLROnPlateau``); ``None`` keeps it constant.
         progress_bar: Also show Keras' per-batch progress bar (it prints on stdout; callers that keep stdout for
-            a result redirect it). Every epoch is logged at INFO level either way.
+            a result redirect it). Every epoch is logged at INFO level either way, and counted by a bar on stderr
+            (:func:`cxrmodel.progress.epoch_progress`).
+        description: What the bar says is trained (e.g. ``"fold 2/5 text model"``); None = ``"<modality> model"``.
 
     Returns:
         The Keras history dict plus ``seconds`` (wall time).
@@ -195,7 +199,7 @@ def fit_model(
         _dataset(train, modality, batch_size, shuffle_seed=seed, augment=True),
         validation_data=_dataset(validation, modality, batch_size, shuffle_seed=None),
         epochs=epochs,
-        callbacks=[early_stopping, *schedule, progress],
+        callbacks=[early_stopping, *schedule, progress, epoch_progress(description or f"{modality} model", epochs)],
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=1 if progress_bar else 0,
     )
@@ -325,6 +329,7 @@ def train_three_models(
     history["multimodal_head"] = fit_model(
         multimodal, "multimodal", train, validation, epochs=schedule.head_epochs,
         learning_rate=schedule.learning_rate, batch_size=schedule.batch_size, seed=seed, patience=schedule.patience,
+        description="multimodal head",
     )
     set_encoders_trainable(multimodal, True)
     history["multimodal"] = fit_model(

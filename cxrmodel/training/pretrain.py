@@ -11,11 +11,13 @@ The model is ``build_image_encoder(config)`` (the same ``image_encoder`` sub-mod
 ``"image_encoder"``) followed by ``Dense(14, sigmoid, name="findings")`` in
 :data:`~cxrmodel.data.chestxray14.CHESTXRAY14_FINDINGS` order, trained with binary cross-entropy (Adam). The
 validation split is by patient (no patient in both parts). After each epoch the per-label ROC AUC on the
-validation split is computed (labels with both classes there) and their mean logged.
+validation split is computed (labels with both classes there) and their mean logged. The encoder written is the
+one of the best validation epoch (highest mean AUC; lowest validation loss when no label has both classes), not
+the last: a later epoch that overfits never replaces it (``best_epoch`` in ``pretrain.json``).
 
 Output directory (written atomically: ``pretrain.json`` is written last and is the completion marker)::
 
-    OUTPUT/image_encoder.weights.h5   weights of the image_encoder sub-model (Keras 3 format)
+    OUTPUT/image_encoder.weights.h5   weights of the image_encoder sub-model at the best validation epoch (Keras 3)
     OUTPUT/config.json                its ModelConfig (only the image fields matter: image_size, backbone,
                                       preprocessing, image_feature_units and the compact_* fields)
     OUTPUT/pretrain.json              settings, dataset fingerprint, per-epoch history, per-label AUC
@@ -51,6 +53,7 @@ import numpy as np
 from cxrmodel.data.chestxray14 import CHESTXRAY14_FINDINGS, ChestXray14Dataset, find_labels_file
 from cxrmodel.data.fetch import file_sha256
 from cxrmodel.modeling import BACKBONES, ModelConfig
+from cxrmodel.progress import epoch_progress
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ RESULT_FILE = "pretrain.json"
 PARTIAL_FOLDER = ".partial"
 _CHECKPOINT = "checkpoint.keras"
 _STATE = "state.json"
+_BEST_ENCODER = "best-" + ENCODER_WEIGHTS
 _GRIDS = "grids.npy"
 _GRID_NAMES = "grids.json"
 FORMAT_VERSION = 1
@@ -256,6 +260,11 @@ def _finished_result(output: Path, fingerprint: dict) -> dict | None:
     return result if result.get("fingerprint") == fingerprint else None
 
 
+def _validation_score(record: dict) -> float:
+    """Higher is better: the epoch's mean validation AUC, or minus its validation loss when no AUC is defined."""
+    return record["val_auc_mean"] if record["val_auc_mean"] is not None else -record["val_loss"]
+
+
 def pretrain_image_encoder(
     dataset: str | os.PathLike,
     output: str | os.PathLike,
@@ -271,13 +280,14 @@ def pretrain_image_encoder(
             file, images under ``images/`` or ``images_NNN/images/``).
         output: Output folder (created); see the module docstring for its files.
         settings: The run's settings.
-        verbose: Show Keras' progress bar (on stderr); it is also shown when stderr is a terminal.
+        verbose: Also show Keras' per-batch progress bar (on stderr); the epochs are always counted by a bar there.
         callbacks: Extra Keras callbacks, run after the per-epoch checkpoint has been written.
 
     Returns:
         The ``pretrain.json`` document: ``settings``, ``fingerprint``, ``history`` (per epoch: ``loss``,
-        ``val_loss``, ``val_auc_mean``, ``val_auc``), ``val_auc_mean`` and ``val_auc`` (per label) of the last
-        epoch, ``n_train``, ``n_validation``, ``wall_seconds``, ``resumed_from_epoch``, ``reused``.
+        ``val_loss``, ``val_auc_mean``, ``val_auc``), ``best_epoch`` (whose encoder is written) with its
+        ``val_auc_mean`` and ``val_auc`` (per label), ``n_train``, ``n_validation``, ``wall_seconds``,
+        ``resumed_from_epoch``, ``reused``.
 
     Raises:
         FileNotFoundError: Missing dataset folder, label file or images.
@@ -303,9 +313,10 @@ def pretrain_image_encoder(
     (output / RESULT_FILE).unlink(missing_ok=True)  # the old marker no longer describes what will be written
     partial = output / PARTIAL_FOLDER
     partial.mkdir(exist_ok=True)
-    state_path, checkpoint = partial / _STATE, partial / _CHECKPOINT
+    state_path, checkpoint, best_encoder = partial / _STATE, partial / _CHECKPOINT, partial / _BEST_ENCODER
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
-    if state.get("fingerprint") != fingerprint or not checkpoint.is_file():
+    # A partial run without its best encoder so far (written before the best epoch was kept) starts over.
+    if state.get("fingerprint") != fingerprint or not checkpoint.is_file() or not best_encoder.is_file():
         state = {"fingerprint": fingerprint, "epochs_done": 0, "history": []}
         checkpoint.unlink(missing_ok=True)
 
@@ -339,6 +350,12 @@ def pretrain_image_encoder(
             }
             state["history"].append(record)
             state["epochs_done"] = epoch + 1
+            best = state.get("best_epoch")
+            if best is None or _validation_score(record) > _validation_score(state["history"][best - 1]):
+                temporary = partial / f".tmp-{_BEST_ENCODER}"
+                self.model.get_layer("image_encoder").save_weights(temporary)
+                os.replace(temporary, best_encoder)
+                state["best_epoch"] = epoch + 1
             temporary = partial / f".tmp-{_CHECKPOINT}"  # Keras needs the .keras suffix
             self.model.save(temporary)
             os.replace(temporary, checkpoint)
@@ -347,26 +364,28 @@ def pretrain_image_encoder(
                         epoch + 1, settings.epochs, record["loss"], record["val_loss"], record["val_auc_mean"],
                         len(aucs))
 
-    progress = 1 if verbose or sys.stderr.isatty() else 0
     if resumed_from < settings.epochs:
+        epochs = epoch_progress("image pre-training", settings.epochs, initial_epoch=resumed_from)
         with contextlib.redirect_stdout(sys.stderr):  # stdout is kept for the command's JSON result
             model.fit(train_batches, epochs=settings.epochs, initial_epoch=resumed_from,
-                      callbacks=[EpochEnd(), *(callbacks or [])],
-                      verbose=progress, shuffle=False)
+                      callbacks=[EpochEnd(), epochs, *(callbacks or [])],
+                      verbose=1 if verbose else 0, shuffle=False)
 
-    encoder = model.get_layer("image_encoder")
-    temporary = output / f".tmp-{ENCODER_WEIGHTS}"
-    encoder.save_weights(temporary)
-    os.replace(temporary, output / ENCODER_WEIGHTS)
+    # The encoder of the best validation epoch, not the last one's.
+    best = state["history"][state["best_epoch"] - 1]
+    shutil.copyfile(best_encoder, output / f".tmp-{ENCODER_WEIGHTS}")
+    os.replace(output / f".tmp-{ENCODER_WEIGHTS}", output / ENCODER_WEIGHTS)
     _write_json_atomically(output / CONFIG_FILE, config.to_dict())
-    last = state["history"][-1]
+    logger.info("kept the encoder of epoch %d of %d (validation AUC mean %s, last epoch %s)", best["epoch"],
+                len(state["history"]), best["val_auc_mean"], state["history"][-1]["val_auc_mean"])
     result = {
         "settings": dataclasses.asdict(settings),
         "fingerprint": fingerprint,
         "findings": list(CHESTXRAY14_FINDINGS),
         "history": state["history"],
-        "val_auc_mean": last["val_auc_mean"],
-        "val_auc": last["val_auc"],
+        "best_epoch": best["epoch"],
+        "val_auc_mean": best["val_auc_mean"],
+        "val_auc": best["val_auc"],
         "n_train": int(len(training)),
         "n_validation": int(len(validation)),
         "dataset": str(dataset_root),

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrmodel.modeling import BACKBONES, MODALITIES, MODALITY_LABELS, ModelConfig
+from cxrmodel.progress import progress_meter
 from cxrmodel.training.fit import StudyArrays, TrainingSchedule, write_bundle_calibration, write_single_modality_bundles
 from cxrmodel.training.target_data import TargetDataset, data_fingerprint, decode_target_images, load_target_dataset
 from cxrmodel.training.transfer import (
@@ -408,7 +409,7 @@ def evaluate_target_models(
     work = Path(work_directory) if work_directory is not None else None
 
     per_fold: list[dict] = []
-    for fold, (train_all, test) in enumerate(splits, 1):
+    for fold, (train_all, test) in enumerate(progress_meter(splits, description="folds", unit="fold"), 1):
         fold_started = time.perf_counter()
         fold_seed = settings.seed + fold
         train, validation = train_test_split(train_all, test_size=settings.validation_fraction,

@@ -50,6 +50,7 @@ from cxrmodel.evaluation.word_hits import (
     rank_words,
     top_keys,
 )
+from cxrmodel.progress import progress_meter
 from cxrmodel.training.evaluate_text import load_openi_selection
 
 logger = logging.getLogger(__name__)
@@ -285,12 +286,13 @@ def evaluate_word_validity(studies: Sequence, settings=None, word_settings: Word
     per_fold: list[dict] = []
     all_outcomes: list[tuple[int, _Outcome]] = []
     examples: list[dict] = []
-    for fold, (train, test) in enumerate(splits, 1):
+    for fold, (train, test) in enumerate(progress_meter(splits, description="folds", unit="fold"), 1):
         fold_started = time.perf_counter()
         fold_seed = settings.seed + fold
         train_texts = [texts[index] for index in train]
         vectors, vector_details = _fold_word_vectors(model_name, texts, train, settings, fold_seed, external)
-        trained = train_text_model(texts, labels, train, test, settings, fold_seed, vectors)
+        trained = train_text_model(texts, labels, train, test, settings, fold_seed, vectors,
+                                   description=f"fold {fold}/{settings.folds} {model_name}")
         tfidf = fit_tfidf_baseline(train_texts, labels[train], settings.seed)
         tfidf_probabilities = tfidf.predict_proba([texts[index] for index in test])[:, 1]
         trained_seconds = time.perf_counter() - fold_started
@@ -298,9 +300,10 @@ def evaluate_word_validity(studies: Sequence, settings=None, word_settings: Word
         explainer = IntegratedGradientsExplainer(trained.model)
         rng = np.random.default_rng(settings.seed + fold)
         outcomes: list[_Outcome] = []
-        for position, index in enumerate(test):
-            if labels[index] != 1 or trained.probabilities[position] < 0.5:
-                continue
+        explained = [index for position, index in enumerate(test)
+                     if labels[index] == 1 and trained.probabilities[position] >= 0.5]
+        for index in progress_meter(explained, description=f"fold {fold}/{settings.folds} reports explained",
+                                    unit="report"):
             outcomes.append(_explain_report(explainer, texts[index], trained.vocabulary, trained.config,
                                             studies[index], tfidf, top_k, rng, word_settings.random_draws))
         keras.backend.clear_session()  # keep memory flat across folds

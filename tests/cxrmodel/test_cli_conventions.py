@@ -39,7 +39,7 @@ def _option_help(help_text: str, option: str) -> str:
         if re.match(rf"\s+{re.escape(option)}([ ,=]|$)", line):
             block = [line]
             for following in lines[index + 1:]:
-                if not following.startswith(" " * 3) or following.lstrip().startswith("-"):
+                if not following.startswith(" " * 3):  # the next option, group or section
                     break
                 block.append(following)
             return " ".join(" ".join(block).split())
@@ -141,3 +141,38 @@ def test_a_model_that_does_not_read_a_half_needs_no_input_for_it(capsys):
     assert main(["explain", "--model", str(DEMO_MODEL), "--image", str(STUDY_IMAGE)]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: the multimodal model of ") and "--report" in error and error.count("\n") == 1
+
+
+@pytest.mark.parametrize(("old", "new", "dest", "value"), [
+    (["evaluate-models", "--studies", "S", "--output-json", "t.json"], "--output", "output", "t.json"),
+    (["pretrain-image", "--dataset", "cxr14", "--output", "o"], "--chestxray14", "chestxray14", "cxr14"),
+    (["data", "fetch-openi-reports", "--dest", "cache"], "--output", "output", "cache"),
+])
+def test_an_old_spelling_still_works_for_one_release_and_says_what_replaces_it(old, new, dest, value, capsys):
+    assert getattr(build_parser().parse_args(old), dest) == Path(value)
+    error = capsys.readouterr().err
+    assert error.startswith("deprecated: ") and new in error and error.count("\n") == 1
+
+
+def test_evaluate_detection_writes_nothing_into_docs_by_default():
+    arguments = build_parser().parse_args(["evaluate-detection", "--model", str(DEMO_MODEL), "--studies",
+                                           str(DEMO_STUDIES)])
+    assert arguments.output is None and arguments.chart is None
+
+
+def test_compare_limit_is_a_seeded_sample_stratified_by_label():
+    from types import SimpleNamespace
+
+    from cxrmodel.cli.compare_explanations import stratified_sample
+
+    # The demo's order: the first studies are all normal, so "the first 4" would compare no abnormal study.
+    studies = [SimpleNamespace(label_name="normal", number=n) for n in range(10)]
+    studies += [SimpleNamespace(label_name="abnormal", number=n) for n in range(22)]
+    sample = stratified_sample(studies, 4, seed=2019)
+    assert [study.label_name for study in sample].count("normal") == 1 and len(sample) == 4
+    assert stratified_sample(studies, 4, seed=2019) == sample
+    assert [studies.index(study) for study in sample] == sorted(studies.index(study) for study in sample)
+    draws = {tuple(study.number for study in stratified_sample(studies, 4, seed)) for seed in range(5)}
+    assert len(draws) > 1  # the seed chooses the studies
+    counts = [study.label_name for study in stratified_sample(studies, 16, seed=1)]
+    assert counts.count("normal") == 5 and counts.count("abnormal") == 11  # 10:22 of 32 -> 5:11 of 16

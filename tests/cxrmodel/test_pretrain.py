@@ -128,3 +128,27 @@ def test_bad_arguments_exit_2_with_one_line(synthetic_set, tmp_path, capsys, arg
 def test_synthetic_command_checks_sizes(tmp_path, capsys):
     assert main(["synthetic-chestxray14", "--output", str(tmp_path / "s"), "--count", "2", "--width", "64"]) == 2
     assert "between 128 and 1024" in capsys.readouterr().err
+
+
+def test_the_encoder_written_is_the_best_validation_epochs(synthetic_set, tmp_path):
+    weights_after_epoch: dict[int, list] = {}
+
+    class RememberEncoder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            weights_after_epoch[epoch + 1] = [w.copy() for w in self.model.get_layer("image_encoder").get_weights()]
+
+    settings = PretrainSettings(image_size=32, epochs=3, batch_size=8, seed=3, learning_rate=0.05)
+    result = pretrain_image_encoder(synthetic_set, tmp_path / "out", settings, callbacks=[RememberEncoder()])
+    # Best = highest mean validation AUC; lowest validation loss when no label has both classes (this tiny set).
+    scores = [epoch["val_auc_mean"] if epoch["val_auc_mean"] is not None else -epoch["val_loss"]
+              for epoch in result["history"]]
+    assert len(scores) == 3 and result["best_epoch"] == 1 + scores.index(max(scores))
+    encoder, _ = load_pretrained_image_encoder(tmp_path / "out")
+    kept = encoder.get_weights()
+
+    def same(weights):
+        return all(np.array_equal(a, b) for a, b in zip(kept, weights, strict=True))
+
+    assert same(weights_after_epoch[result["best_epoch"]])
+    if result["best_epoch"] != 3:  # the last epoch's encoder is not the one kept
+        assert not same(weights_after_epoch[3])
