@@ -19,16 +19,28 @@ import dash_bootstrap_components as dbc
 import diskcache
 from dash import CeleryManager, Dash, DiskcacheManager, html
 
-from components import distribution_gate, model_card, model_comparison, session, study_browser, study_view, upload_panel
+from components import (
+    distribution_gate,
+    model_card,
+    model_comparison,
+    review_panel,
+    session,
+    study_browser,
+    study_view,
+    upload_panel,
+    worklist,
+)
 from components.presenter import StudyResolver
 from components.server import authentication, model_worker
 from components.server.job_slots import DEFAULT_SLOTS, JobSlots
+from components.server.reviews import LOCAL_REVIEWER_VARIABLE, ReviewService, local_reviewer_name
 from components.server.uploads import UploadStore
 from cxrmodel.data import StudyCollection
 from cxrmodel.detection import load_compiled_detection
 from cxrmodel.explain import ExplanationCache, StudyExplainer
 from cxrmodel.inputs import DEFAULT_MAX_IMAGE_BYTES
 from cxrmodel.modeling import BundleError, load_bundle
+from cxrmodel.reviews import DATABASE_URL_VARIABLE, ReviewStore, default_database_url
 
 logger = logging.getLogger("app")
 
@@ -66,6 +78,9 @@ class AppConfig:
     trust_profile: Path | None = None
     """A trust profile folder that judges which films the model can judge, instead of the bundle's own
     (``--trust-profile``, ``CXR_TRUST_PROFILE``; written by ``python -m cxrmodel trust-profile --output``)."""
+    database_url: str | None = None
+    """Where reviewers' verdicts are stored (``--database-url``, ``CXR_DATABASE_URL``): a PostgreSQL URL for several
+    web workers or machines; None = ``reviews.sqlite3`` in the cache directory (cxrmodel.reviews.database)."""
 
 
 def create_app(config: AppConfig) -> Dash:
@@ -95,6 +110,9 @@ def create_app(config: AppConfig) -> Dash:
                           else DiskcacheManager(diskcache.Cache(str(config.cache_directory / "jobs"), timeout=600)))
     job_slots = JobSlots(config.cache_directory / "job-slots", config.max_jobs)
     summaries = collection.summaries()
+    reviews = ReviewService(ReviewStore(config.database_url or default_database_url(config.cache_directory)),
+                            explainer, resolver, authenticated=credentials is not None,
+                            local_reviewer=local_reviewer_name(os.environ.get(LOCAL_REVIEWER_VARIABLE)))
     compared_models = (tuple(model_comparison.model_labels([bundle, *(e.bundle for e in comparison_explainers)]))
                        if comparison_explainers else ())
     app = Dash(
@@ -122,7 +140,7 @@ def create_app(config: AppConfig) -> Dash:
                 ),
                 dbc.Row(
                     [
-                        dbc.Col([study_browser.layout(summaries, None),
+                        dbc.Col([study_browser.layout(summaries, None), worklist.layout(),
                                  upload_panel.layout(config.max_upload_bytes)], md=8),
                         dbc.Col(model_card.layout(bundle.card, bundle.fingerprint, bundle.calibration_record),
                                 md=4),
@@ -145,6 +163,8 @@ def create_app(config: AppConfig) -> Dash:
     # A film the model must not be run on (a lateral view) is refused on Analyze, before it is explained.
     upload_panel.register_callbacks(app, uploads, config.max_upload_bytes,
                                     screen=distribution_gate.upload_screen(bundle))
+    review_panel.register_callbacks(app, reviews)
+    worklist.register_callbacks(app, reviews, summaries)
     app.celery_app = celery_app  # what `celery -A app:celery_app worker` runs (None without Redis)
     app.model_worker_url = config.model_worker_url  # the model worker's address, None without one
     return app
@@ -186,6 +206,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"explanations computed at once, the rest queue (default: CPU cores = {DEFAULT_SLOTS})")
     parser.add_argument("--auth-file", type=Path, default=None,
                         help="require HTTP basic auth: one 'username:<werkzeug password hash>' per line")
+    parser.add_argument("--database-url", default=None, metavar="URL",
+                        help="where reviewers' verdicts are stored: postgresql+psycopg://USER@HOST/DB for several web "
+                             "workers or machines (default: CXR_DATABASE_URL, else reviews.sqlite3 in --cache-dir)")
     parser.add_argument("--hash-password", metavar="USERNAME", default=None,
                         help="print an auth-file line for USERNAME (password asked for, or read from stdin) and exit")
     parser.add_argument("--model-worker", action=argparse.BooleanOptionalAction, default=True,
@@ -253,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app = create_app(AppConfig(arguments.model, arguments.studies, arguments.cache_dir, arguments.auth_file,
                                    int(arguments.max_upload_mb * 2**20), arguments.max_jobs, redis_url,
-                                   tuple(arguments.compare), worker_url, arguments.trust_profile))
+                                   tuple(arguments.compare), worker_url, arguments.trust_profile,
+                                   arguments.database_url))
     except (BundleError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -274,9 +298,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def config_from_environment() -> AppConfig:
     """The configuration of `gunicorn app:server` and `celery -A app:celery_app worker`: CXR_MODEL, CXR_STUDIES,
-    CXR_CACHE_DIR, CXR_AUTH_FILE, CXR_REDIS_URL, CXR_COMPARE, CXR_MODEL_WORKER_URL and CXR_TRUST_PROFILE
-    (defaults: the demo, ~/.cache/cxrmodel/dashboard, no auth, local background processes, no model worker, the
-    bundle's own trust profile)."""
+    CXR_CACHE_DIR, CXR_AUTH_FILE, CXR_REDIS_URL, CXR_COMPARE, CXR_MODEL_WORKER_URL, CXR_TRUST_PROFILE and
+    CXR_DATABASE_URL (defaults: the demo, ~/.cache/cxrmodel/dashboard, no auth, local background processes, no model
+    worker, the bundle's own trust profile, reviews.sqlite3 in the cache directory)."""
     return AppConfig(
         Path(os.environ.get("CXR_MODEL", DEFAULT_MODEL)),
         Path(os.environ.get("CXR_STUDIES", DEFAULT_STUDIES)),
@@ -288,6 +312,7 @@ def config_from_environment() -> AppConfig:
         tuple(Path(part) for part in os.environ.get("CXR_COMPARE", "").split(os.pathsep) if part),
         os.environ.get("CXR_MODEL_WORKER_URL") or None,
         Path(os.environ["CXR_TRUST_PROFILE"]) if os.environ.get("CXR_TRUST_PROFILE") else None,
+        os.environ.get(DATABASE_URL_VARIABLE) or None,
     )
 
 

@@ -39,12 +39,14 @@ from components import (
     reading_guide,
     report_view,
     research_tools,
+    review_panel,
     stability_check,
     study_loading,
     study_opening,
     threshold_control,
     url_state,
     what_if,
+    worklist,
     xray_view,
 )
 from components.presenter import (
@@ -175,6 +177,7 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                             reading_guide.layout(default_sight_sensitivity, default_link_distance,
                                                  default_min_points, max_tokens, open_=guide_open),
                             dbc.Card(dbc.CardBody(id=PREDICTION_ID), className="mb-1"),
+                            review_panel.layout(),
                             html.Div([stability_check.layout(), study_loading.tag_element(STABILITY_STUDY_TAG_ID)],
                                      id=STABILITY_PANEL_ID),
                             report_view.layout(),
@@ -197,7 +200,7 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                     html.Summary("Researcher tools: threshold sweep, clustering, exports", className="fw-semibold"),
                     dbc.Row(
                         [
-                            dbc.Col(research_tools.layout(), lg=8),
+                            dbc.Col([research_tools.layout(), worklist.agreement_layout()], lg=8),
                             dbc.Col([threshold_control.advanced_layout(default_link_distance,
                                                                       default_smoothing=default_smoothing),
                                      export_tools.layout()], lg=4),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -110,6 +111,9 @@ class ReviewStore:
     def __init__(self, engine_or_url: Engine | str) -> None:
         self.engine = open_database(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
         self._writer = self.engine.execution_options(**{WRITE_OPTION: True})
+        # A forked process (the dashboard's background jobs) must not use or close the parent's pooled
+        # connections: it starts with an empty pool (SQLAlchemy's recipe for multiprocessing).
+        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
 
     def close(self) -> None:
         """Close every pooled connection."""

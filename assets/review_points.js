@@ -1,0 +1,114 @@
+/*
+ * The review panel in the browser (components/review_panel.py, components/worklist.py):
+ *
+ * window.dash_clientside.cxrReview.drawCrosses - the reviewer's finding points drawn as crosses on the radiograph
+ *   (a Plotly trace named "finding points", added to the drawn plot and added again whenever the figure is
+ *   replaced); returns the number of crosses drawn.
+ * "Add a point" (#review-add-point) arms the radiograph: the next click on it becomes a point in original-image
+ *   pixels, sent to the server through the review-clicked-point store (dash_clientside.set_props); Escape disarms.
+ * Keyboard shortcuts (components.worklist.KEYBOARD_SHORTCUTS), ignored while typing in a field.
+ */
+(function () {
+  "use strict";
+  const TRACE_NAME = "finding points";
+  const GRAPH_ID = "xray-graph";
+  const ARMED_CLASS = "review-point-armed";
+  let currentStudy = null;
+  let armed = false;
+  let nonce = 0;
+
+  function plotDiv() {
+    const holder = document.getElementById(GRAPH_ID);
+    return holder ? holder.querySelector(".js-plotly-plot") : null;
+  }
+
+  function crossTrace(points) {
+    return {
+      type: "scatter", mode: "markers+text", name: TRACE_NAME, showlegend: false, hoverinfo: "text",
+      x: points.map(function (p) { return p[0]; }),
+      y: points.map(function (p) { return p[1]; }),
+      text: points.map(function (p, i) { return String(i + 1) + (p[2] ? " " + p[2] : ""); }),
+      textposition: "top right", textfont: {color: "#ffd43b", size: 12},
+      marker: {symbol: "x-thin-open", size: 16, color: "#ffd43b", line: {width: 3, color: "#ffd43b"}},
+    };
+  }
+
+  function drawCrosses(draft, _figure) {
+    currentStudy = draft && draft.study ? draft.study : null;
+    const gd = plotDiv();
+    if (!gd || !window.Plotly || !gd.data) { return window.dash_clientside.no_update; }
+    const points = draft && Array.isArray(draft.points) ? draft.points : [];
+    const old = [];
+    gd.data.forEach(function (trace, index) { if (trace.name === TRACE_NAME) { old.push(index); } });
+    if (old.length) { window.Plotly.deleteTraces(gd, old); }
+    const hasImage = gd.layout && Array.isArray(gd.layout.images) && gd.layout.images.length > 0;
+    if (points.length && hasImage) { window.Plotly.addTraces(gd, crossTrace(points)); }
+    return points.length;
+  }
+
+  function setArmed(value) {
+    armed = value;
+    const holder = document.getElementById(GRAPH_ID);
+    if (holder) { holder.classList.toggle(ARMED_CLASS, armed); }
+    const button = document.getElementById("review-add-point");
+    if (button) { button.textContent = armed ? "Click the finding on the radiograph…" : "Add a point"; }
+  }
+
+  document.addEventListener("click", function (event) {
+    const target = event.target;
+    if (!(target instanceof Element)) { return; }
+    if (target.closest("#review-add-point")) { setArmed(!armed); return; }
+    if (!armed || !target.closest("#" + GRAPH_ID)) { return; }
+    const gd = plotDiv();
+    const layer = gd ? gd.querySelector(".nsewdrag") : null;
+    if (!layer || !gd._fullLayout || !currentStudy) { return; }
+    const box = layer.getBoundingClientRect();
+    const xaxis = gd._fullLayout.xaxis;
+    const yaxis = gd._fullLayout.yaxis;
+    const x = xaxis.p2c(event.clientX - box.left);
+    const y = yaxis.p2c(event.clientY - box.top);
+    nonce += 1;
+    setArmed(false);
+    window.dash_clientside.set_props("review-clicked-point",
+                                     {data: {x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10,
+                                             study: currentStudy, nonce: nonce}});
+  }, true);
+
+  function typing(element) {
+    return element && (element.tagName === "INPUT" || element.tagName === "TEXTAREA" ||
+                       element.tagName === "SELECT" || element.isContentEditable);
+  }
+
+  function choose(groupId, value) {
+    const input = document.querySelector("#" + groupId + " input[value='" + value + "']");
+    if (input) { input.click(); }
+  }
+
+  function press(buttonId) {
+    const button = document.getElementById(buttonId);
+    if (button) { button.click(); }
+  }
+
+  const KEYS = {
+    "j": function () { press("worklist-next"); },
+    "k": function () { press("worklist-previous"); },
+    "u": function () { press("worklist-next-unreviewed"); },
+    "1": function () { choose("review-verdict", "helpful"); },
+    "2": function () { choose("review-verdict", "partly"); },
+    "3": function () { choose("review-verdict", "misleading"); },
+    "n": function () { choose("review-label", "normal"); },
+    "a": function () { choose("review-label", "abnormal"); },
+    "s": function () { choose("review-label", "unsure"); },
+    "p": function () { setArmed(true); },
+  };
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && armed) { setArmed(false); return; }
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(document.activeElement)) { return; }
+    const action = KEYS[event.key.toLowerCase()];
+    if (action) { action(); event.preventDefault(); }
+  });
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside);
+  window.dash_clientside.cxrReview = {drawCrosses: drawCrosses};
+}());
