@@ -141,7 +141,7 @@ def create_app(config: AppConfig) -> Dash:
                 dbc.Row(
                     [
                         dbc.Col([study_browser.layout(summaries, None), worklist.layout(),
-                                 upload_panel.layout(config.max_upload_bytes)], md=8),
+                                 upload_panel.layout(config.max_upload_bytes)], md=8, className="study-row"),
                         dbc.Col(model_card.layout(bundle.card, bundle.fingerprint, bundle.calibration_record),
                                 md=4),
                     ]

@@ -54,13 +54,18 @@ def layout() -> html.Div:
     """Two buttons and their downloads."""
     return html.Div(
         [
-            html.Div("Export the current view", className="fw-semibold small mt-3"),
-            dbc.Button("Annotated PNG", id=EXPORT_PNG_ID, color="secondary", outline=True, size="sm", className="me-2"),
-            dbc.Button("Findings JSON", id=EXPORT_JSON_ID, color="secondary", outline=True, size="sm"),
+            html.Div(
+                [html.Span("Export this view", className="fw-semibold small me-2"),
+                 dbc.Button("Annotated PNG", id=EXPORT_PNG_ID, color="secondary", outline=True, size="sm",
+                            className="me-2"),
+                 dbc.Button("Findings JSON", id=EXPORT_JSON_ID, color="secondary", outline=True, size="sm")],
+                className="d-flex flex-wrap align-items-center",
+            ),
             dcc.Download(id=DOWNLOAD_PNG_ID),
             dcc.Download(id=DOWNLOAD_JSON_ID),
-            html.Div(id=EXPORT_STATUS_ID, className="mt-2"),
-        ]
+            html.Div(id=EXPORT_STATUS_ID, className="mt-1"),
+        ],
+        className="export-tools mb-2",
     )
 
 

@@ -21,6 +21,8 @@ from cxrmodel.modeling.bundle import BundleCalibration, CalibrationBin, NotCalib
 
 SYNTHETIC_BANNER_ID = "synthetic-banner"
 MODEL_CARD_ID = "model-card"
+MODEL_CARD_BODY_CLASS = "model-card-body"
+"""The opened card's body: it floats over the page (assets/layout.css) instead of pushing it down."""
 MODEL_MODALITY_ID = "model-modality"
 CALIBRATION_DIAGRAM_ID = "calibration-diagram"
 CALIBRATION_SUMMARY_ID = "calibration-summary"
@@ -175,7 +177,8 @@ def layout(card: dict, fingerprint: str, calibration: BundleCalibration | NotCal
         size="sm",
         className="mb-2",
     )
-    # Collapsed by default so the study list and the explanation stay on the first screen.
+    # Collapsed by default, and opened over the page (assets/layout.css: the body floats below the summary), so
+    # opening it never pushes the radiograph down.
     return dbc.Card(
         dbc.CardBody(
             html.Details(
@@ -186,14 +189,21 @@ def layout(card: dict, fingerprint: str, calibration: BundleCalibration | NotCal
                                             className="ms-1 fw-normal",
                                             title=MODALITY_DESCRIPTIONS[modality_of(card)])],
                                  className="fw-semibold"),
-                    html.P(card.get("trained_on", ""), className="small text-muted mb-1 mt-2"),
-                    html.P(card.get("held_out", ""), className="small text-muted mb-2"),
-                    table,
-                    *calibration_section(calibration),
-                    html.P(f"Fingerprint {fingerprint}", className="small text-muted mb-0"),
-                ]
+                    html.Div(
+                        [
+                            html.P(card.get("trained_on", ""), className="small text-muted mb-1"),
+                            html.P(card.get("held_out", ""), className="small text-muted mb-2"),
+                            table,
+                            *calibration_section(calibration),
+                            html.P(f"Fingerprint {fingerprint}", className="small text-muted mb-0"),
+                        ],
+                        className=MODEL_CARD_BODY_CLASS,
+                    ),
+                ],
+                className="model-card-details",
             ),
             className="py-2",
         ),
         id=MODEL_CARD_ID,
+        className="model-card",
     )

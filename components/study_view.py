@@ -90,9 +90,10 @@ STABILITY_STUDY_TAG_ID = "stability-study-tag"
 COMPARE_SUFFIX = "-compare"
 DEFAULT_COMPARE_SIGHT_SENSITIVITY = 0.3
 """The second viewer's starting tau: the paper's "noisy" figure beside the focused default."""
-VIEWER_HEIGHT = "clamp(360px, calc(100vh - 210px), 640px)"
-"""The radiograph's height: 640 px where the screen allows, less on a short one (1366 x 768), so most of the
-film stays above the fold under the header."""
+VIEWER_HEIGHT = "clamp(320px, calc(100vh - 232px), 640px)"
+"""The radiograph's height: 640 px where the screen allows, less on a short one, so that the whole film is on
+the first screen under the header, the study row and the slider (about 225 px): on a 1366 x 768 laptop
+(a 625 px high viewport in Chromium) the film is 393 px high (tests/browser/test_layout_browser.py)."""
 
 
 def study_panels(with_comparison: bool) -> dict[str, str]:
@@ -157,19 +158,21 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
             html.Div(id=STUDY_ERROR_ID, className=study_loading.QUIET_LOADING_CLASS),
             explanation_progress.layout(),
             study_loading.layout(study_panels(bool(compared_models))),
-            html.Div(
-                [html.Div(dbc.Switch(id=COMPARE_MODE_ID, label="Side by side: the same study at two sight "
-                                     "sensitivities", value=False, className="mb-0 me-3"), style=for_images),
-                 url_state.copy_link_layout()],
-                className="d-flex flex-wrap align-items-center gap-2 view-bar",
-            ),
             dbc.Row(
                 [
                     dbc.Col([url_state.panel_label(),
                              html.Div(threshold_control.layout(default_sight_sensitivity,
                                                                evidence_id=evidence_view.REGION_EVIDENCE_ID),
                                       style=for_images),
-                             xray_view.layout(height=VIEWER_HEIGHT)],
+                             xray_view.layout(height=VIEWER_HEIGHT),
+                             # Under the film, not above it: the whole radiograph is on the first screen.
+                             html.Div(
+                                 [html.Div(dbc.Switch(id=COMPARE_MODE_ID, label="Side by side: the same study at "
+                                                      "two sight sensitivities", value=False, className="mb-0 me-3"),
+                                           style=for_images),
+                                  url_state.copy_link_layout()],
+                                 className="d-flex flex-wrap align-items-center gap-2 view-bar",
+                             )],
                             id=VIEWER_COLUMN_ID, lg=7),
                     dbc.Col(compare_viewer, id=COMPARE_COLUMN_ID, lg=6, style={"display": "none"}),
                     dbc.Col(
@@ -177,6 +180,8 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                             reading_guide.layout(default_sight_sensitivity, default_link_distance,
                                                  default_min_points, max_tokens, open_=guide_open),
                             dbc.Card(dbc.CardBody(id=PREDICTION_ID), className="mb-1"),
+                            # The exports of the study on screen, next to its card (not only in the tools below).
+                            export_tools.layout(),
                             review_panel.layout(),
                             html.Div([stability_check.layout(), study_loading.tag_element(STABILITY_STUDY_TAG_ID)],
                                      id=STABILITY_PANEL_ID),
@@ -197,13 +202,12 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
             ),
             html.Details(
                 [
-                    html.Summary("Researcher tools: threshold sweep, clustering, exports", className="fw-semibold"),
+                    html.Summary("Researcher tools: threshold sweep, clustering", className="fw-semibold"),
                     dbc.Row(
                         [
                             dbc.Col([research_tools.layout(), worklist.agreement_layout()], lg=8),
                             dbc.Col([threshold_control.advanced_layout(default_link_distance,
-                                                                      default_smoothing=default_smoothing),
-                                     export_tools.layout()], lg=4),
+                                                                      default_smoothing=default_smoothing)], lg=4),
                         ],
                         className="mt-2",
                     ),

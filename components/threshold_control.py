@@ -65,6 +65,7 @@ CIRCLE_SUMMARY_ID = "circle-summary"
 SLIDER_MARKS = (0.0, 0.3, 0.5, 0.7, 1.0)
 STRENGTH_TOLERANCE = 1e-9
 LINK_DISTANCE_ID = "link-distance"
+SIGHT_SENSITIVITY_HINT = "Higher τ keeps only the strongest pixels: fewer, tighter circles."
 MIN_POINTS_ID = "min-points"
 SMOOTHING_ID = "attribution-smoothing"
 CLIENTSIDE_NAMESPACE = "cxr"
@@ -222,16 +223,20 @@ def layout(
     marks = {mark: f"{mark:g}" for mark in SLIDER_MARKS}
     return html.Div(
         [
-            dbc.Label("Sight sensitivity τ", html_for=ids["slider"], className="fw-semibold mb-0"),
+            # The label and the summary share one line (the radiograph starts higher on a 1366 x 768 screen); what
+            # tau does is on the label's hover.
+            html.Div(
+                [html.Label("Sight sensitivity τ", htmlFor=ids["slider"], className="form-label fw-semibold mb-0 me-3",
+                            title=SIGHT_SENSITIVITY_HINT),
+                 html.Div(id=ids["summary"], className="small text-muted", role="status", **{"aria-live": "polite"})],
+                className="d-flex flex-wrap align-items-baseline threshold-heading",
+            ),
             dcc.Slider(
                 id=ids["slider"], min=SLIDER_RANGE["min"], max=SLIDER_RANGE["max"], step=SLIDER_RANGE["step"],
                 value=default_sight_sensitivity,
                 marks=marks, updatemode="drag",
                 tooltip={"placement": "bottom", "template": "τ = {value}"},
             ),
-            html.Div(id=ids["summary"], className="small text-muted", role="status", **{"aria-live": "polite"}),
-            html.Small("Higher τ keeps only the strongest pixels: fewer, tighter circles.",
-                       className="text-muted d-block"),
             dcc.Store(id=ids["sweep"]),
             study_loading.tag_element(ids["summary_tag"]),
         ],
