@@ -82,6 +82,7 @@ def calibration_summary(document: dict | None) -> dict | None:
 
 def _command_train(arguments: argparse.Namespace) -> int:
     from cxrmodel.training.target import train_target_bundle  # noqa: PLC0415 - TensorFlow only when training
+    from cxrmodel.training.target_data import selection_summary  # noqa: PLC0415
 
     _check_studies(arguments)
     if arguments.output.exists() and not arguments.output.is_dir():
@@ -91,7 +92,9 @@ def _command_train(arguments: argparse.Namespace) -> int:
     command = "python -m cxrmodel " + " ".join(shlex.quote(part) for part in sys.argv[1:]) if sys.argv[1:] else None
     card = train_target_bundle(arguments.studies, arguments.output, settings, sources, progress_bar=progress,
                                command=command)
+    print(f"selection: {selection_summary(card['selection'])}", file=sys.stderr)
     print(json.dumps({"bundle": card["bundle"], "metrics": card["metrics"], "synthetic": card["synthetic"],
+                      "selection": card["selection"],
                       "calibration": calibration_summary(card.get("calibration")),
                       "single_modality_bundles": card.get("single_modality_bundles", {}),
                       "reused": card["reused"], "training_seconds": card["training_seconds"],
@@ -102,6 +105,7 @@ def _command_train(arguments: argparse.Namespace) -> int:
 def _command_evaluate_models(arguments: argparse.Namespace) -> int:
     from cxrmodel.rendering.charts import write_evaluation_chart  # noqa: PLC0415 - TensorFlow and matplotlib only when training
     from cxrmodel.training.target import MODEL_LABELS, MODEL_ORDER, evaluate_target_models  # noqa: PLC0415
+    from cxrmodel.training.target_data import selection_summary  # noqa: PLC0415
 
     _check_studies(arguments)
     if arguments.folds < 2:
@@ -127,6 +131,7 @@ def _command_evaluate_models(arguments: argparse.Namespace) -> int:
     else:
         print(f"{document['n_studies']} studies ({document['n_abnormal']} abnormal), {document['folds']} stratified "
               f"folds, {document['wall_seconds']:.0f} s")
+        print(f"selection: {selection_summary(document['selection'])}")
         for model in MODEL_ORDER:
             row = document["models"][model]
             print(f"{MODEL_LABELS[model]:<11} accuracy {row['accuracy_mean']:.4f} +/- {row['accuracy_sd']:.4f}   "

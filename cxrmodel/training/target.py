@@ -42,7 +42,13 @@ import numpy as np
 from cxrmodel.modeling import BACKBONES, MODALITIES, MODALITY_LABELS, ModelConfig
 from cxrmodel.progress import progress_meter
 from cxrmodel.training.fit import StudyArrays, TrainingSchedule, write_bundle_calibration, write_single_modality_bundles
-from cxrmodel.training.target_data import TargetDataset, data_fingerprint, decode_target_images, load_target_dataset
+from cxrmodel.training.target_data import (
+    TargetDataset,
+    data_fingerprint,
+    decode_readable_images,
+    decode_target_images,
+    load_target_dataset,
+)
 from cxrmodel.training.transfer import (
     TransferSources,
     TransferWeights,
@@ -199,8 +205,11 @@ def prepare_target(studies: str | os.PathLike, settings: TargetSettings, sources
     if check_labels is not None:
         check_labels(dataset.labels)
     transfer = load_transfer_weights(sources, image_fields or None)
-    grids = decode_target_images(dataset, image_fields["image_size"])
-    return PreparedTarget(dataset, transfer, image_fields, grids, data_fingerprint(dataset, grids))
+    # A study whose image file cannot be decoded is left out and counted in dataset.selection, not fatal.
+    readable, grids = decode_readable_images(dataset, image_fields["image_size"])
+    if check_labels is not None and len(readable.studies) < len(dataset.studies):
+        check_labels(readable.labels)
+    return PreparedTarget(readable, transfer, image_fields, grids, data_fingerprint(readable, grids))
 
 
 def _split_arrays(prepared: PreparedTarget, settings: TargetSettings, vocabulary_indices: np.ndarray):
@@ -312,6 +321,9 @@ def train_target_bundle(
         "command": command or "python -m cxrmodel train",
         "settings": settings.to_dict(),
         "data_fingerprint": prepared.fingerprint,
+        # What of the folder was trained on and what was left out, by reason (no image, empty report, "No
+        # Indexing" only, an image file that cannot be read).
+        "selection": dataset.selection,
         "label_counts": {"train": _label_counts(labels[train]), "validation": _label_counts(labels[validation]),
                          "test": _label_counts(labels[test])},
         "accuracy_curves": accuracy_curves(trained.history),
@@ -461,6 +473,7 @@ def evaluate_target_models(
         "synthetic": dataset.synthetic,
         "n_studies": len(dataset.studies),
         "n_abnormal": int(labels.sum()),
+        "selection": dataset.selection,
         "folds": folds,
         "models": models,
         "multimodal_gain_points": gain,
