@@ -1,7 +1,7 @@
 """The ``train``, ``evaluate-models`` and ``pipeline`` commands (transfer-learning stages on a target dataset).
 
     python -m cxrmodel train --studies DIR --output BUNDLE [--image-encoder PRETRAIN_DIR | --image-weights CHEXNET.h5]
-        [--word-vectors FILE] [--image-size S] [--backbone B] [--epochs E] [--seed S]
+        [--word-vectors word2vec|FILE] [--image-size S] [--backbone B] [--epochs E] [--seed S]
         [--validation-fraction F] [--test-fraction F]
     python -m cxrmodel evaluate-models --studies DIR --folds K [--json] [--chart OUT.png] [--output FILE.json]
         [--work-dir DIR] [same transfer and model options]
@@ -39,11 +39,21 @@ def _show_progress(arguments: argparse.Namespace) -> bool:
     return bool(arguments.verbose and sys.stderr.isatty())
 
 
+TRAINING_SPLIT_WORD2VEC = "word2vec"
+"""``--word-vectors word2vec``: word2vec trained on the training split's reports (as ``evaluate`` does per fold)."""
+
+
+def _word_vectors(text: str) -> str | Path:
+    return text if text == TRAINING_SPLIT_WORD2VEC else Path(text)
+
+
 def _sources(arguments: argparse.Namespace):
     from cxrmodel.training.transfer import TransferSources  # noqa: PLC0415 - TensorFlow only when training
 
+    on_training_split = arguments.word_vectors == TRAINING_SPLIT_WORD2VEC
     return TransferSources(image_encoder=arguments.image_encoder, image_weights=arguments.image_weights,
-                           word_vectors=arguments.word_vectors)
+                           word_vectors=None if on_training_split else arguments.word_vectors,
+                           word2vec_on_training_split=on_training_split)
 
 
 def _settings(arguments: argparse.Namespace, test_fraction: float = 0.2):
@@ -162,8 +172,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="image encoder pre-trained by 'pretrain-image' (its grid size and backbone are used)")
     image.add_argument("--image-weights", type=Path, default=None, metavar="CHEXNET.h5",
                        help="CheXNet Keras weights for a densenet121 encoder (ImageNet preprocessing)")
-    transfer.add_argument("--word-vectors", type=Path, default=None, metavar="FILE",
-                          help="word2vec/GloVe text vectors initialising the (trainable) word embedding")
+    transfer.add_argument("--word-vectors", type=_word_vectors, default=None, metavar="{word2vec,FILE}",
+                          help="initialise the (trainable) word embedding: 'word2vec' trains word2vec on the training "
+                               "split's reports only (each training fold's in evaluate-models: no held-out report "
+                               "shapes the vectors), FILE reads word2vec/GloVe text vectors (default: random)")
     model = parser.add_argument_group("model and schedule")
     model.add_argument("--image-size", type=image_size, default=None,
                        help="model grid side in pixels (default: the pre-trained encoder's, else 224)")

@@ -212,6 +212,25 @@ def prepare_target(studies: str | os.PathLike, settings: TargetSettings, sources
     return PreparedTarget(readable, transfer, image_fields, grids, data_fingerprint(readable, grids))
 
 
+def with_training_split_word2vec(prepared: PreparedTarget, settings: TargetSettings, sources: TransferSources,
+                                 training: np.ndarray, seed: int) -> PreparedTarget:
+    """``prepared`` with word2vec vectors trained on the reports of ``training`` only, when ``sources`` asks for
+    them (:attr:`TransferSources.word2vec_on_training_split`); else ``prepared`` as it is.
+
+    The vocabulary is built from the same studies, so no held-out report shapes either.
+    """
+    if not sources.word2vec_on_training_split:
+        return prepared
+    from cxrmodel.training.embeddings import train_word2vec  # noqa: PLC0415 - gensim only when word2vec is trained
+
+    reports = prepared.dataset.reports
+    vectors = train_word2vec((reports[index] for index in training), dimension=settings.embedding_dimension,
+                             seed=seed)
+    logger.info("word2vec on the %d training reports: %d words, dimension %d", len(training), len(vectors),
+                vectors.dimension)
+    return dataclasses.replace(prepared, transfer=dataclasses.replace(prepared.transfer, word_vectors=vectors))
+
+
 def _split_arrays(prepared: PreparedTarget, settings: TargetSettings, vocabulary_indices: np.ndarray):
     from cxrmodel.text import Vocabulary, encode_reports  # noqa: PLC0415 - kept where used (fit loads it anyway)
 
@@ -288,6 +307,7 @@ def train_target_bundle(
         labels, settings.validation_fraction, settings.test_fraction, settings.seed))
     labels = prepared.dataset.labels
     train, validation, test = holdout_split(labels, settings.validation_fraction, settings.test_fraction, settings.seed)
+    prepared = with_training_split_word2vec(prepared, settings, sources, train, settings.seed)
     arrays, vocabulary, config = _split_arrays(prepared, settings, train)
     key = _resume_key("train", prepared, settings, sources, config)
     work = output / WORK_FOLDER / key
@@ -426,7 +446,8 @@ def evaluate_target_models(
         fold_seed = settings.seed + fold
         train, validation = train_test_split(train_all, test_size=settings.validation_fraction,
                                              stratify=labels[train_all], random_state=fold_seed)
-        arrays, vocabulary, config = _split_arrays(prepared, settings, train_all)
+        fold_target = with_training_split_word2vec(prepared, settings, sources, train_all, fold_seed)
+        arrays, vocabulary, config = _split_arrays(fold_target, settings, train_all)
         key = _resume_key("evaluate", prepared, settings, sources, config, fold=fold, folds=folds)
         fold_directory = work / f"fold-{fold}-{key}" if work is not None else None
         result_path = fold_directory / FOLD_RESULT if fold_directory is not None else None
@@ -437,7 +458,7 @@ def evaluate_target_models(
             continue
         trained, reused = train_transfer_models(
             config, arrays.subset(np.sort(train)), arrays.subset(np.sort(validation)), arrays.subset(test),
-            vocabulary, settings.schedule, fold_seed, transfer=prepared.transfer,
+            vocabulary, settings.schedule, fold_seed, transfer=fold_target.transfer,
             checkpoint_directory=fold_directory, progress_bar=progress_bar, eager=settings.eager,
         )
         record = {

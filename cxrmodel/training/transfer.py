@@ -70,11 +70,15 @@ class TransferSources:
         image_encoder: Output folder of ``python -m cxrmodel pretrain-image``.
         image_weights: CheXNet-layout Keras ``.h5`` weights (DenseNet-121).
         word_vectors: word2vec or GloVe text file (plain or ``.gz``).
+        word2vec_on_training_split: Train word2vec on the reports of the training split only (of each fold in
+            ``evaluate-models``) and initialise the embedding from it: no held-out report shapes the vectors, as a
+            corpus of every report of the folder would (``--word-vectors word2vec``).
     """
 
     image_encoder: Path | None = None
     image_weights: Path | None = None
     word_vectors: Path | None = None
+    word2vec_on_training_split: bool = False
 
     def __post_init__(self) -> None:
         if self.image_encoder is not None and self.image_weights is not None:
@@ -83,6 +87,8 @@ class TransferSources:
         if self.image_encoder is not None and not Path(self.image_encoder).is_dir():
             raise FileNotFoundError(f"image encoder folder {self.image_encoder} does not exist "
                                     "(make one with 'python -m cxrmodel pretrain-image')")
+        if self.word_vectors is not None and self.word2vec_on_training_split:
+            raise ValueError("give either a word vectors file or 'word2vec' (trained on the training split), not both")
         for name in ("image_weights", "word_vectors"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_file():
@@ -101,6 +107,8 @@ class TransferSources:
             record["image_weights"] = file_sha256(Path(self.image_weights))
         if self.word_vectors is not None:
             record["word_vectors"] = file_sha256(Path(self.word_vectors))
+        if self.word2vec_on_training_split:
+            record["word_vectors"] = "word2vec on the training split"
         return record
 
     def describe(self) -> dict:
@@ -122,6 +130,9 @@ class TransferSources:
             description["image_encoder"] = f"CheXNet Keras weights {self.image_weights}"
         if self.word_vectors is not None:
             description["word_embedding"] = f"initialised from word vectors {self.word_vectors} (trainable)"
+        if self.word2vec_on_training_split:
+            description["word_embedding"] = ("initialised from word2vec trained on the training split's reports only "
+                                              "(trainable)")
         return description
 
 

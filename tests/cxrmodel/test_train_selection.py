@@ -39,7 +39,8 @@ def own_folder(tmp_path_factory):
 def test_train_skips_the_broken_studies_and_records_them_by_reason(own_folder, tmp_path, capsys):
     output = tmp_path / "bundle"
     status = main(["train", "--studies", str(own_folder), "--output", str(output), "--image-size", "32",
-                   "--epochs", "1", "--batch-size", "8", "--embedding-dimension", "8", "--seed", "1"])
+                   "--epochs", "1", "--batch-size", "8", "--embedding-dimension", "8", "--seed", "1",
+                   "--word-vectors", "word2vec"])
     captured = capsys.readouterr()
     assert status == 0, captured.err[-2000:]
     expected = {"no_image": 1, "empty_report": 1, "no_indexing": 0, "corrupt_image": 1}
@@ -55,7 +56,26 @@ def test_train_skips_the_broken_studies_and_records_them_by_reason(own_folder, t
     held_out = sum(card["label_counts"][split][label] for split in card["label_counts"]
                    for label in ("normal", "abnormal"))
     assert held_out == 16  # trained, validated and tested on the 16 kept studies only
+    assert "training split's reports only" in card["transfer"]["word_embedding"]
 
     # The progress bars: every fit counts its epochs on stderr, and the images are counted as they are decoded.
     assert re.search(r"image model epochs: 100%\|.*\| 1/1 ", captured.err)
     assert re.search(r"decoding images: 100%\|.*\| 17/17 ", captured.err)
+
+
+def test_word2vec_on_the_training_split_never_sees_a_held_out_report():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from cxrmodel.training.target import PreparedTarget, TargetSettings, with_training_split_word2vec
+    from cxrmodel.training.transfer import TransferSources, TransferWeights
+
+    reports = ["heart size normal lungs clear"] * 6 + ["pneumothorax pneumothorax on the left apex apex"]
+    prepared = PreparedTarget(SimpleNamespace(reports=reports), TransferWeights(), {}, None, "fingerprint")
+    sources = TransferSources(word2vec_on_training_split=True)
+    trained = with_training_split_word2vec(prepared, TargetSettings(embedding_dimension=8), sources,
+                                           np.arange(6), seed=1)
+    words = set(trained.transfer.word_vectors.words)
+    assert {"heart", "lungs", "clear"} <= words and not {"pneumothorax", "apex"} & words
+    assert with_training_split_word2vec(prepared, TargetSettings(), TransferSources(), np.arange(6), 1) is prepared
