@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test demo clean-venv
+.PHONY: run test demo gpu clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: $(STAMP)
 # Rebuild models/demo and studies/demo from the seeded recipe (about 27 minutes on 2 idle CPU cores).
 demo: $(STAMP)
 	$(PY) -m cxrmodel -v demo build
+
+# Optional, Linux x86_64 with an NVIDIA driver: the same environment with TensorFlow's CUDA build in place of the
+# CPU one (requirements-gpu.txt; docs/training.md, "On a GPU"). Run it again after requirements.txt changes (both
+# builds write the same tensorflow package, so the CPU one is removed first).
+gpu: $(STAMP)
+	$(PY) -m pip uninstall --yes --quiet tensorflow-cpu tensorflow
+	$(PY) -m pip install --quiet -r requirements-gpu.txt
 
 clean-venv:
 	rm -rf $(VENV)
