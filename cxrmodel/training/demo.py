@@ -36,7 +36,6 @@ from cxrmodel.data.synthetic.studies import (
     write_openi_dataset,
 )
 from cxrmodel.modeling import ModelConfig
-from cxrmodel.progress import progress_meter
 from cxrmodel.text import Vocabulary
 from cxrmodel.training.fit import (
     StudyArrays,
@@ -191,8 +190,7 @@ def write_mean_normal_baseline(model_directory: Path, recipe: DemoRecipe | None 
 
 
 def _arrays_for(specs: list[StudySpec], recipe: DemoRecipe, config: ModelConfig, vocabulary: Vocabulary | None):
-    studies = list(progress_meter(render_studies(specs, recipe.seed, recipe.image_width, recipe.image_height),
-                                  total=len(specs), description="rendering studies", unit="study"))
+    studies = list(render_studies(specs, recipe.seed, recipe.image_width, recipe.image_height))
     reports = [compose_report_text(study.report.findings, study.report.impression) for study in studies]
     pixels = [study.phantom.image.astype(np.float32) / 255.0 for study in studies]
     labels = [study.spec.label for study in studies]

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrmodel.progress import progress_meter
 from cxrmodel.text import PADDING_ID, Vocabulary, model_tokens, tokenize_report
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ def train_word2vec(
         if int(value) < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     from gensim.models import Word2Vec  # noqa: PLC0415 - gensim only when training
+    from gensim.models.callbacks import CallbackAny2Vec  # noqa: PLC0415 - same
 
     sentences = report_sentences(reports)
     counts: dict[str, int] = {}
@@ -168,9 +170,23 @@ def train_word2vec(
             "the corpus is too small for word2vec (lower --min-count or give more reports)"
         )
     started = time.perf_counter()
+
+    class EpochProgress(CallbackAny2Vec):
+        """Counts word2vec's passes over the corpus on a progress bar."""
+
+        def __init__(self) -> None:
+            self.meter = progress_meter(total=int(epochs), description="word2vec epochs", unit="epoch")
+
+        def on_epoch_end(self, model) -> None:
+            self.meter.update(1)
+
+        def on_train_end(self, model) -> None:
+            self.meter.close()
+
     model = Word2Vec(
         sentences=sentences, vector_size=int(dimension), window=int(window), min_count=int(min_count),
         sg=1 if skip_gram else 0, epochs=int(epochs), seed=int(seed), workers=int(workers),
+        callbacks=[EpochProgress()],
     )
     words = tuple(model.wv.index_to_key)
     vectors = WordVectors(words, np.array(model.wv.vectors, dtype=np.float32))

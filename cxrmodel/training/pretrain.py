@@ -53,7 +53,7 @@ import numpy as np
 from cxrmodel.data.chestxray14 import CHESTXRAY14_FINDINGS, ChestXray14Dataset, find_labels_file
 from cxrmodel.data.fetch import file_sha256
 from cxrmodel.modeling import BACKBONES, ModelConfig
-from cxrmodel.progress import epoch_progress
+from cxrmodel.progress import epoch_progress, progress_meter
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,8 @@ def _grid_cache(dataset: ChestXray14Dataset, size: int, folder: Path) -> np.ndar
             return np.load(path, mmap_mode="r")
     grids = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(names), size, size))
     started = time.monotonic()
-    for index, image_path in enumerate(dataset.image_paths):
+    for index, image_path in enumerate(progress_meter(dataset.image_paths, description="decoding images",
+                                                      unit="image")):
         try:
             pixels = decode_image_file(image_path).pixels
         except ValueError as error:

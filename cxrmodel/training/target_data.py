@@ -223,7 +223,8 @@ def decode_target_images(dataset: TargetDataset, image_size: int, workers: int |
     workers = workers or min(4, os.cpu_count() or 1)
     tasks = [(study.image_path, image_size) for study in dataset.studies]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        grids = np.stack(list(pool.map(_decode_one, tasks)))
+        grids = np.stack(list(progress_meter(pool.map(_decode_one, tasks), total=len(tasks),
+                                             description="decoding images", unit="image")))
     logger.info("decoded %d images onto the %d px grid in %.1f s", len(grids), image_size,
                 time.perf_counter() - started)
     return grids

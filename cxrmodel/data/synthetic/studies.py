@@ -39,6 +39,7 @@ from cxrmodel.data.synthetic.findings import (
 from cxrmodel.data.synthetic.layout import IMAGES_FOLDER, MASKS_FOLDER, REPORTS_FOLDER, TRUTH_FILE
 from cxrmodel.data.synthetic.phantom.render import Phantom, render_phantom
 from cxrmodel.data.synthetic.reports.writer import Report, write_report
+from cxrmodel.progress import progress_meter
 
 logger = logging.getLogger(__name__)
 
@@ -174,11 +175,16 @@ def render_studies(
     """Render many studies, in order, over ``workers`` processes (default: the CPU count)."""
     workers = workers or os.cpu_count() or 1
     tasks = [(spec, seed, width, height) for spec in specs]
-    if workers <= 1 or len(tasks) < 8:
-        yield from map(_render_task, tasks)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_render_task, tasks, chunksize=16)
+    with progress_meter(total=len(tasks), description="rendering studies", unit="study") as meter:
+        if workers <= 1 or len(tasks) < 8:
+            for task in tasks:
+                yield _render_task(task)
+                meter.update(1)
+            return
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for study in pool.map(_render_task, tasks, chunksize=16):
+                yield study
+                meter.update(1)
 
 
 def openi_xml(spec: StudySpec, report: Report) -> str:
