@@ -1,7 +1,7 @@
-"""Reviews through a real dashboard on 127.0.0.1 (HTTP basic auth on): 20 reviewers save at once and each verdict is
-stored exactly once under its own reviewer; bad input gets a clear "not saved" message, stores nothing and the
-server keeps serving; a server killed with SIGKILL during saves leaves an intact database that kept every save it
-had answered."""
+"""Reviews through a real dashboard on 127.0.0.1 (HTTP basic auth on), with SQLite and with a private PostgreSQL:
+20 reviewers save at once and each verdict is stored exactly once under its own reviewer; bad input gets a clear
+"not saved" message, stores nothing and the server keeps serving; a server killed with SIGKILL during saves leaves
+an intact database that kept every save it had answered."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from werkzeug.security import generate_password_hash
 
 from cxrmodel.reviews import ReviewStore
 from tests.load.dash_client import DashPage
+from tests.postgres import SKIP_REASON, postgres_binaries, private_postgres
 from tests.serving import ROOT, free_port
 
 REVIEWERS = 20
@@ -116,8 +117,20 @@ def _serving(command: list[str], url: str, log_path, startup_seconds: float = 18
 
 
 @pytest.fixture(scope="module")
-def reviewing_server(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
-    """The dashboard (auth on, no model worker) on a cache where the tiny studies are already explained."""
+def postgres_server():
+    """A private PostgreSQL server for this module (tests.postgres); skipped where it is not installed."""
+    if postgres_binaries() is None:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(SKIP_REASON)
+        pytest.skip(SKIP_REASON)
+    with private_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def reviewing_server(request, tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
+    """The dashboard (auth on, no model worker) on a cache where the tiny studies are already explained, storing
+    reviews in SQLite or in a private PostgreSQL server."""
     from cxrmodel.data import StudyCollection
     from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer
     from cxrmodel.modeling import load_bundle
@@ -134,16 +147,22 @@ def reviewing_server(tiny_bundle_directory, tiny_studies_directory, tmp_path_fac
     auth_file = root / "users.txt"
     auth_file.write_text("".join(f"{user}:{generate_password_hash(PASSWORD, 'pbkdf2:sha256:1000')}\n"
                                  for user in users))
-    database = root / "reviews.sqlite3"
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        new_database = server.new_database
+    else:
+        def new_database() -> str:
+            return f"sqlite:///{tmp_path_factory.mktemp('database') / 'reviews.sqlite3'}"
+    database = new_database()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
     command = [sys.executable, "app.py", "--no-warm-up", "--no-model-worker", "--port", str(port), "--model",
                str(tiny_bundle_directory), "--studies", str(tiny_studies_directory), "--cache-dir", str(cache),
-               "--auth-file", str(auth_file), "--database-url", f"sqlite:///{database}"]
+               "--auth-file", str(auth_file), "--database-url", database]
     with _serving(command, url, log_path) as process:
-        yield {"url": url, "database": f"sqlite:///{database}", "process": process, "command": command,
-               "log": log_path}
+        yield {"url": url, "database": database, "process": process, "command": command, "log": log_path,
+               "new_database": new_database, "backend": request.param}
     assert "Traceback" not in log_path.read_text()
 
 
@@ -231,7 +250,7 @@ def test_bad_input_is_refused_clearly_stores_nothing_and_the_server_keeps_servin
 
 def test_a_server_killed_during_saves_loses_at_most_the_request_in_flight(reviewing_server, tmp_path):
     # A second server on its own database, killed with SIGKILL while 5 reviewers save one review after another.
-    database = f"sqlite:///{tmp_path / 'reviews.sqlite3'}"
+    database = reviewing_server["new_database"]()
     command = list(reviewing_server["command"])
     command[command.index("--database-url") + 1] = database
     port = free_port()
@@ -270,8 +289,9 @@ def test_a_server_killed_during_saves_loses_at_most_the_request_in_flight(review
     assert sum(answered.values()) >= 25, "the saves did not get going"
 
     store = ReviewStore(database)
-    with store.engine.connect() as connection:
-        assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    if reviewing_server["backend"] == "sqlite":
+        with store.engine.connect() as connection:
+            assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     stored = {review.reviewer: review for review in store.all_reviews()}
     store.close()
     for user, count in answered.items():
