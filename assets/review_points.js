@@ -6,6 +6,10 @@
  *   replaced); returns the number of crosses drawn.
  * "Add a point" (#review-add-point) arms the radiograph: the next click on it becomes a point in original-image
  *   pixels, sent to the server through the review-clicked-point store (dash_clientside.set_props); Escape disarms.
+ * window.dash_clientside.cxrReview.drawCircleChoices - agree / on something else per circle at the slider's tau,
+ *   drawn in the browser so that moving the slider never calls the server.
+ * window.dash_clientside.cxrReview.circleMarks - the circle choices as {tau, verdicts}, only when they differ from
+ *   the stored review (a redraw at another tau is not a change, so it saves nothing).
  * Keyboard shortcuts (components.worklist.KEYBOARD_SHORTCUTS), ignored while typing in a field.
  */
 (function () {
@@ -109,6 +113,71 @@
     if (action) { action(); event.preventDefault(); }
   });
 
+  // Index of the threshold nearest to value (ties: the lower index), -1 when none. Mirrors
+  // components.threshold_control.nearest_threshold_index.
+  function nearestIndex(thresholds, value) {
+    if (!Array.isArray(thresholds) || !thresholds.length || typeof value !== "number" || !isFinite(value)) {
+      return -1;
+    }
+    let best = 0;
+    for (let i = 1; i < thresholds.length; i += 1) {
+      if (Math.abs(thresholds[i] - value) < Math.abs(thresholds[best] - value)) { best = i; }
+    }
+    return best;
+  }
+
+  function marksAt(draft, tau) {
+    const marks = {};
+    ((draft && draft.circles) || []).forEach(function (mark) {
+      if (Math.abs(mark[0] - tau) <= 1e-6) { marks[mark[1]] = mark[2]; }
+    });
+    return marks;
+  }
+
+  function small(text) {
+    return {type: "Small", namespace: "dash_html_components", props: {children: text, className: "text-muted"}};
+  }
+
+  function drawCircleChoices(draft, value, sweep) {
+    if (!draft) { return []; }
+    const at = nearestIndex(sweep && sweep.thresholds, value);
+    if (at < 0) { return [small("The circles appear with the explanation.")]; }
+    const tau = sweep.thresholds[at];
+    const count = (sweep.circles[at] || []).length;
+    if (!count) { return [small("No circle at \u03c4 = " + tau.toFixed(2) + ".")]; }
+    const marks = marksAt(draft, tau);
+    const rows = [];
+    for (let index = 0; index < count; index += 1) {
+      rows.push({type: "Div", namespace: "dash_html_components", props: {
+        className: "d-flex align-items-center", children: [
+          {type: "Span", namespace: "dash_html_components",
+           props: {children: "Circle " + (index + 1), className: "me-2 small fw-semibold"}},
+          {type: "RadioItems", namespace: "dash_bootstrap_components", props: {
+            id: {type: "review-circle", index: index}, inline: true, className: "small",
+            value: marks[index] || null,
+            options: [{label: "agree", value: "agree"}, {label: "on something else", value: "other"}]}},
+        ]}});
+    }
+    return rows;
+  }
+
+  function circleMarks(values, ids, draft, value, sweep) {
+    const noUpdate = window.dash_clientside.no_update;
+    const at = nearestIndex(sweep && sweep.thresholds, value);
+    if (!draft || at < 0 || !Array.isArray(ids) || !ids.length) { return noUpdate; }
+    const tau = sweep.thresholds[at];
+    const stored = marksAt(draft, tau);
+    const verdicts = {};
+    let changed = false;
+    ids.forEach(function (id, position) {
+      const verdict = values[position] || null;
+      verdicts[id.index] = verdict;
+      if ((stored[id.index] || null) !== verdict) { changed = true; }
+    });
+    return changed ? {study: draft.study, tau: tau, verdicts: verdicts} : noUpdate;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside);
-  window.dash_clientside.cxrReview = {drawCrosses: drawCrosses};
+  window.dash_clientside.cxrReview = {drawCrosses: drawCrosses, drawCircleChoices: drawCircleChoices,
+                                      circleMarks: circleMarks};
 }());

@@ -62,12 +62,12 @@ REVIEW_EARLIER_ID = "review-earlier"
 REVIEW_DRAFT_ID = "review-draft"
 REVIEW_CLICKED_POINT_ID = "review-clicked-point"
 REVIEW_CROSSES_ID = "review-crosses"
+REVIEW_CIRCLE_MARKS_ID = "review-circle-marks"
 
 VERDICT_OPTIONS = [{"label": "Helpful", "value": "helpful"}, {"label": "Partly", "value": "partly"},
                    {"label": "Misleading", "value": "misleading"}]
 LABEL_OPTIONS = [{"label": "Normal", "value": "normal"}, {"label": "Abnormal", "value": "abnormal"},
                  {"label": "Unsure", "value": "unsure"}]
-CIRCLE_OPTIONS = [{"label": "agree", "value": "agree"}, {"label": "on something else", "value": "other"}]
 NOT_REVIEWED = "Not reviewed yet: your first mark saves it."
 WORD_SEPARATOR = ":"
 
@@ -117,11 +117,6 @@ def words_from_values(relevant: list[str] | None, irrelevant: list[str] | None) 
     return tuple(marks[position] for position in sorted(marks))
 
 
-def circle_marks_at(draft: ReviewDraft, tau: float) -> dict[int, str]:
-    """``{circle index: verdict}`` at threshold ``tau`` (pure)."""
-    return {mark.circle_index: mark.verdict for mark in draft.circles if abs(mark.sight_sensitivity - tau) <= 1e-6}
-
-
 def with_circle_marks(draft: ReviewDraft, tau: float, verdicts: dict[int, str | None]) -> tuple[CircleMark, ...]:
     """The draft's circle marks with those at ``tau`` replaced by ``verdicts`` (None: no verdict) (pure)."""
     kept = [mark for mark in draft.circles if abs(mark.sight_sensitivity - tau) > 1e-6]
@@ -154,16 +149,6 @@ def earlier_text(reviews: list[StoredReview]) -> str | None:
     return (f"On an earlier model ({latest.study.bundle_fingerprint}): you reviewed this film on "
             f"{latest.updated_at.astimezone():%Y-%m-%d %H:%M}, verdict {latest.draft.verdict or 'none'}, reading "
             f"{latest.draft.reading or 'none'}. Those marks are not carried over.")
-
-
-def circle_controls(count: int, tau: float, verdicts: dict[int, str]) -> list:
-    """One agree / on-something-else choice per circle at ``tau`` (pure)."""
-    if count == 0:
-        return [html.Small(f"No circle at τ = {tau:.2f}.", className="text-muted")]
-    return [html.Div([html.Span(f"Circle {index + 1}", className="me-2 small fw-semibold"),
-                      dbc.RadioItems(id={"type": REVIEW_CIRCLE_TYPE, "index": index}, options=CIRCLE_OPTIONS,
-                                     value=verdicts.get(index), inline=True, className="small")],
-                     className="d-flex align-items-center") for index in range(count)]
 
 
 def point_rows(draft: ReviewDraft) -> list:
@@ -209,6 +194,7 @@ def layout() -> dbc.Card:
         dcc.Store(id=REVIEW_DRAFT_ID, data=None),
         dcc.Store(id=REVIEW_CLICKED_POINT_ID, data=None),
         dcc.Store(id=REVIEW_CROSSES_ID, data=0),
+        dcc.Store(id=REVIEW_CIRCLE_MARKS_ID, data=None),
     ]), id=REVIEW_PANEL_ID, className="mb-1 review-panel")
 
 
@@ -270,7 +256,7 @@ def register_callbacks(app, service: ReviewService) -> None:
         Input(REVIEW_COMMENT_ID, "value"),
         Input(REVIEW_RELEVANT_WORDS_ID, "value"),
         Input(REVIEW_IRRELEVANT_WORDS_ID, "value"),
-        Input({"type": REVIEW_CIRCLE_TYPE, "index": ALL}, "value"),
+        Input(REVIEW_CIRCLE_MARKS_ID, "data"),
         Input(REVIEW_CLICKED_POINT_ID, "data"),
         Input({"type": REVIEW_REMOVE_POINT_TYPE, "index": ALL}, "n_clicks"),
         State(REVIEW_FINDING_NAME_ID, "value"),
@@ -281,7 +267,7 @@ def register_callbacks(app, service: ReviewService) -> None:
         *settings_states,
         prevent_initial_call=True,
     )
-    def save_review(verdict, reading, comment, relevant, irrelevant, circle_verdicts, clicked, _removes,
+    def save_review(verdict, reading, comment, relevant, irrelevant, circle_marks, clicked, _removes,
                     finding_name, data, session_id, tau, sweep, link_distance, min_points, smoothing):
         if not data or not data.get("study"):
             return no_update, no_update, no_update
@@ -290,11 +276,11 @@ def register_callbacks(app, service: ReviewService) -> None:
         at = threshold_control.nearest_threshold_index(thresholds, tau)
         shown_tau = float(thresholds[at]) if at >= 0 else None
         circles = old.circles
-        if shown_tau is not None:
-            verdicts = {item["id"]["index"]: item["value"] for item in callback_context.inputs_list[5]}
-            circles = with_circle_marks(old, shown_tau, verdicts)
-        points = list(old.points)
         trigger = callback_context.triggered_id
+        if trigger == REVIEW_CIRCLE_MARKS_ID and circle_marks and circle_marks.get("study") == data["study"]:
+            verdicts = {int(index): verdict for index, verdict in (circle_marks.get("verdicts") or {}).items()}
+            circles = with_circle_marks(old, float(circle_marks["tau"]), verdicts)
+        points = list(old.points)
         if trigger == REVIEW_CLICKED_POINT_ID and clicked and clicked.get("study") == data["study"]:
             points.append(FindingMark(clicked.get("x"), clicked.get("y"), (finding_name or "").strip()))
         if isinstance(trigger, dict) and trigger.get("type") == REVIEW_REMOVE_POINT_TYPE:
@@ -319,26 +305,23 @@ def register_callbacks(app, service: ReviewService) -> None:
         return (new_data, saved_text(stored.updated_at),
                 aggregate_text(service.store.aggregate(study.content_hash, service.fingerprint)))
 
+    # In the browser: the crosses, and the circle choices at the slider's tau (moving the slider never calls the
+    # server); a choice the reviewer changes reaches the save callback through review-circle-marks.
     app.clientside_callback(ClientsideFunction(namespace="cxrReview", function_name="drawCrosses"),
                             Output(REVIEW_CROSSES_ID, "data"), Input(REVIEW_DRAFT_ID, "data"),
                             Input(xray_view.XRAY_GRAPH_ID, "figure"))
+    app.clientside_callback(ClientsideFunction(namespace="cxrReview", function_name="drawCircleChoices"),
+                            Output(REVIEW_CIRCLES_ID, "children"), Input(REVIEW_DRAFT_ID, "data"),
+                            Input(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
+                            Input(threshold_control.CIRCLE_SWEEP_ID, "data"))
+    app.clientside_callback(ClientsideFunction(namespace="cxrReview", function_name="circleMarks"),
+                            Output(REVIEW_CIRCLE_MARKS_ID, "data"),
+                            Input({"type": REVIEW_CIRCLE_TYPE, "index": ALL}, "value"),
+                            State({"type": REVIEW_CIRCLE_TYPE, "index": ALL}, "id"),
+                            State(REVIEW_DRAFT_ID, "data"),
+                            State(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
+                            State(threshold_control.CIRCLE_SWEEP_ID, "data"), prevent_initial_call=True)
 
-    @app.callback(
-        Output(REVIEW_CIRCLES_ID, "children"),
-        Output(REVIEW_POINTS_ID, "children"),
-        Input(REVIEW_DRAFT_ID, "data"),
-        Input(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
-        Input(threshold_control.CIRCLE_SWEEP_ID, "data"),
-    )
-    def draw_marks(data, tau, sweep):
-        if not data:
-            return [], []
-        draft = draft_from_data(data)
-        thresholds = (sweep or {}).get("thresholds") or []
-        at = threshold_control.nearest_threshold_index(thresholds, tau)
-        if at < 0:
-            circles = [html.Small("The circles appear with the explanation.", className="text-muted")]
-        else:
-            shown_tau = float(thresholds[at])
-            circles = circle_controls(len(sweep["circles"][at]), shown_tau, circle_marks_at(draft, shown_tau))
-        return circles, point_rows(draft)
+    @app.callback(Output(REVIEW_POINTS_ID, "children"), Input(REVIEW_DRAFT_ID, "data"))
+    def draw_points(data):
+        return point_rows(draft_from_data(data)) if data else []
