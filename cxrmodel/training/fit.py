@@ -188,9 +188,10 @@ def fit_model(
         schedule.append(keras.callbacks.ReduceLROnPlateau(
             monitor=monitor, mode=mode, factor=0.5, patience=reduce_learning_rate_patience, verbose=0
         ))
+    description = description or f"{modality} model"
     progress = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: logger.info(
-            "%s epoch %d/%d: %s", modality, epoch + 1, epochs,
+            "%s epoch %d/%d: %s", description, epoch + 1, epochs,
             ", ".join(f"{key} {value:.4f}" for key, value in sorted((logs or {}).items())),
         )
     )
@@ -199,7 +200,7 @@ def fit_model(
         _dataset(train, modality, batch_size, shuffle_seed=seed, augment=True),
         validation_data=_dataset(validation, modality, batch_size, shuffle_seed=None),
         epochs=epochs,
-        callbacks=[early_stopping, *schedule, progress, epoch_progress(description or f"{modality} model", epochs)],
+        callbacks=[early_stopping, *schedule, progress, epoch_progress(description, epochs)],
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=1 if progress_bar else 0,
     )
