@@ -10,7 +10,7 @@
  *   drawn in the browser so that moving the slider never calls the server.
  * window.dash_clientside.cxrReview.circleMarks - the circle choices as {tau, verdicts}, only when they differ from
  *   the stored review (a redraw at another tau is not a change, so it saves nothing).
- * Keyboard shortcuts (components.worklist.KEYBOARD_SHORTCUTS), ignored while typing in a field.
+ * Keyboard shortcuts (components.review_keys.KEYBOARD_SHORTCUTS), ignored while typing in a field.
  */
 (function () {
   "use strict";

@@ -24,6 +24,7 @@ import math
 
 from dash import html
 
+from components.review_keys import shortcut_text
 from cxrmodel.rendering.palette import CIRCLE_DASHES, CIRCLE_PALETTE
 
 READING_GUIDE_ID = "reading-guide"
@@ -188,6 +189,7 @@ def layout(sight_sensitivity: float, link_distance: float, min_points: int, max_
               "Report 115 %\" on an abnormal study (P above the reference's): the image pulled toward normal "
               "while the report pushed toward abnormal, by more than the whole change. The prediction card "
               "says it in words."),
+        _term("Review keys", shortcut_text()),
     ]
     return html.Details(
         [html.Summary("How to read this", className="fw-semibold"),

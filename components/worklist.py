@@ -2,11 +2,11 @@
 keyboard shortcuts, and the agreement chart of the researcher tools.
 
 Owns the ids ``worklist-filter`` (all / unreviewed by me / disagreements), ``worklist-previous``,
-``worklist-next``, ``worklist-next-unreviewed``, ``worklist-summary``, ``worklist-keys`` (the shortcut legend),
+``worklist-next``, ``worklist-next-unreviewed``, ``worklist-summary``,
 ``worklist-states`` (store: per bundled study id, ``{"mine", "others", "disagreement"}``) and
 ``review-agreement-chart`` / ``review-agreement-note``. The picker's labels get a state mark in front
-(:func:`marked_label`); the probability the study callback appends stays at the end. The keys are read in the
-browser (assets/review_points.js) and press these buttons or the review panel's choices.
+(:func:`marked_label`); the probability the study callback appends stays at the end. The keyboard shortcuts
+(components.review_keys) press these buttons or the review panel's choices.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback_context, dcc, html, no_update
 
+from components.review_keys import keys_legend
 from components.review_panel import REVIEW_DRAFT_ID
 from components.server.reviews import ReviewService
 from components.session import SESSION_ID
@@ -28,14 +29,13 @@ from cxrmodel.reviews import ReviewError, ReviewState, agreement_summary
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KEYBOARD_SHORTCUTS", "agreement_layout", "layout", "register_callbacks"]
+__all__ = ["agreement_layout", "layout", "register_callbacks"]
 
 WORKLIST_FILTER_ID = "worklist-filter"
 WORKLIST_PREVIOUS_ID = "worklist-previous"
 WORKLIST_NEXT_ID = "worklist-next"
 WORKLIST_NEXT_UNREVIEWED_ID = "worklist-next-unreviewed"
 WORKLIST_SUMMARY_ID = "worklist-summary"
-WORKLIST_KEYS_ID = "worklist-keys"
 WORKLIST_STATES_ID = "worklist-states"
 AGREEMENT_CHART_ID = "review-agreement-chart"
 AGREEMENT_NOTE_ID = "review-agreement-note"
@@ -43,10 +43,6 @@ AGREEMENT_NOTE_ID = "review-agreement-note"
 ALL_STUDIES, UNREVIEWED, DISAGREEMENTS = "all", "unreviewed", "disagreements"
 FILTER_OPTIONS = [{"label": "All", "value": ALL_STUDIES}, {"label": "Unreviewed by me", "value": UNREVIEWED},
                   {"label": "Disagreements", "value": DISAGREEMENTS}]
-KEYBOARD_SHORTCUTS = (("J", "next study"), ("K", "previous study"), ("U", "next unreviewed"),
-                      ("1 / 2 / 3", "verdict helpful / partly / misleading"),
-                      ("N / A / S", "reading normal / abnormal / unsure"), ("P", "add a point"))
-"""Key, action; mirrored by the key handler in assets/review_points.js."""
 NOT_REVIEWED_MARK, MINE_MARK, OTHERS_MARK = "○", "✓", "●"
 _MARK = re.compile(r"^(○|✓|●)(\d+)?(!)? ")
 AGREEMENT_TRACES = (("pointing_hit_rate", "points inside a circle", "#5a9e6f"),
@@ -157,13 +153,6 @@ def agreement_note(summary: dict) -> str:
     return (f"{summary['reviews']} reviews by {summary['reviewers']} reviewers of {summary['studies']} studies. "
             f"Cohen's κ, model label vs reviewers' readings: {kappa(summary['model_vs_reviewers'])}; between "
             f"reviewers: {kappa(summary['between_reviewers'])}. Also: python -m cxrmodel reviews summary.")
-
-
-def keys_legend() -> html.Small:
-    """The keyboard shortcut legend."""
-    return html.Small(["Keys: ", *[item for key, action in KEYBOARD_SHORTCUTS
-                                   for item in (html.Kbd(key), f" {action}  ")]],
-                      id=WORKLIST_KEYS_ID, className="text-muted d-block")
 
 
 def layout() -> html.Div:

@@ -161,3 +161,18 @@ def test_unknown_studies_other_sessions_uploads_and_unexplained_studies_cannot_b
         reviews.study_record("CXR1", None, settings)
     assert reviews.content_hash(upload_id, "session-b") is None
     assert len(reviews.bundled_content_hashes()) == 6
+
+
+def test_the_shortcut_legend_lists_exactly_the_keys_the_browser_handles():
+    import re
+    from pathlib import Path
+
+    from components.review_keys import KEYBOARD_SHORTCUTS, shortcut_text
+
+    script = (Path(__file__).resolve().parents[2] / "assets" / "review_points.js").read_text()
+    handled = set(re.findall(r'^\s*"(\w)": function', script, flags=re.M))
+    if 'event.key === "Escape"' in script:
+        handled.add("esc")
+    listed = {key.lower() for keys, _ in KEYBOARD_SHORTCUTS for key in keys.split(" / ")}
+    assert listed == handled
+    assert shortcut_text().startswith("J next study; K previous study; U next unreviewed;")
