@@ -418,15 +418,24 @@ def render_explanation(
 NOT_EXPLAINED_GATED = "Not explained: the model cannot judge this film (see the notice beside it)."
 
 
+@dataclass(frozen=True)
+class GatedStudy:
+    """A film the model cannot judge, drawn before it is explained: the panel, and whether it is explained in the
+    background all the same (a withheld film, for Show anyway and the exports; never a refused one)."""
+
+    panel: StudyPanel
+    explain: bool
+
+
 def gated_before_explaining(source: StudySource, explainer: StudyExplainer,
-                            shown_anyway: bool = False) -> StudyPanel | None:
+                            shown_anyway: bool = False) -> GatedStudy | None:
     """The panel of a film the model cannot judge, drawn at once, before any gradient is computed (the distribution
     check needs none); None when the film is judged (or shown anyway, or the model reads no film): then it is
     explained as usual.
 
     The radiograph is drawn without circles, with the notice (and Show anyway, for a withheld film) in the
-    prediction card; nothing of the model's answer is computed, let alone sent. TensorFlow-free: the web process
-    runs it on every pick of a study that is not cached.
+    prediction card; nothing of the model's answer is in it. TensorFlow-free: the web process runs it on every
+    pick of a study that is not cached.
     """
     bundle = explainer.bundle
     if not bundle.reads_image:
@@ -443,7 +452,9 @@ def gated_before_explaining(source: StudySource, explainer: StudyExplainer,
                                 words_figure=report_view.empty_words_figure(NOT_EXPLAINED_GATED),
                                 report_text=source.report_text)
     document = {"distribution": check, "model": {"synthetic": bundle.synthetic}}
-    return distribution_gate.gate_panel(panel, document, source.study_id, is_upload_id(source.study_id), decided)
+    return GatedStudy(distribution_gate.gate_panel(panel, document, source.study_id, is_upload_id(source.study_id),
+                                                   decided),
+                      explain=decided.decision == distribution_gate.WITHHOLD)
 
 
 def empty_panel(message: str, alert: dbc.Alert | None = None) -> StudyPanel:
@@ -560,8 +571,9 @@ def evidence_outputs(
 ) -> tuple | None:
     """(circle sweep patch, prediction card, strongest words) of a drawn study whose deletion evidence the
     explanation job has just added to the cache: the evidence line, the verdict and the word check are filled in
-    without drawing the film again. None when there is nothing to fill in: the study is unknown or not cached,
-    or the model cannot judge it and the reader has not pressed Show anyway (no number of it is shown then).
+    without drawing the film again. None when there is nothing to fill in: the study is unknown, not cached or
+    refused. A study the model cannot judge (not shown anyway) gets only its strongest words, whose word check
+    says it is not shown: no number of it is built.
 
     The patch sets the sweep's ``evidence`` and ``evidence_missing_text`` only (the circles are unchanged: the
     evidence never changes the attribution); the strongest words are None for a model that does not read the
@@ -575,8 +587,16 @@ def evidence_outputs(
         return None
     document = explanation_document(explainer.bundle, explanation, settings)
     decided = distribution_gate.disclosure(document, shown_anyway)
-    if not decided.shows_numbers:
+    if decided.decision == distribution_gate.REFUSE:
         return None
+    strongest = None
+    if document.get("modality") != "image":
+        strongest = report_view.report_outputs(document["words"])[1]
+        word_evidence = evidence_view.word_evidence(document.get("evidence"), decided)  # "not shown" if withheld
+        if word_evidence is not None:
+            strongest = html.Div([strongest, word_evidence])
+    if not decided.shows_numbers:
+        return no_update, no_update, strongest
     pending = evidence_pending(explainer, explanation, settings)
     sweep_patch: Any = no_update
     shipped_sweep = None
@@ -589,12 +609,6 @@ def evidence_outputs(
     # The same notices around the card as when the study was drawn (judged by, shown anyway, synthetic upload).
     card = distribution_gate.gate_panel(StudyPanel.unchanged(prediction_children=card), document, source.study_id,
                                         is_upload_id(source.study_id), decided).prediction_children
-    strongest = None
-    if document.get("modality") != "image":
-        strongest = report_view.report_outputs(document["words"])[1]
-        word_evidence = evidence_view.word_evidence(document.get("evidence"), decided)
-        if word_evidence is not None:
-            strongest = html.Div([strongest, word_evidence])
     return sweep_patch, card, strongest
 
 

@@ -162,14 +162,19 @@ def open_study(
             return StudyOutputs(StudyPanel.unchanged(),
                                 request=explanation_progress.explanation_request(study_id, tau),
                                 cancelled_style=hide_cancelled)
-        # Phase (a): a film the model cannot judge says so at once; no gradient is computed for it unless the
-        # reader presses Show anyway (a withheld film), never for a refused one.
+        # Phase (a): a film the model cannot judge says so at once, before any gradient. A withheld one is still
+        # explained in the background (for Show anyway and the exports; its numbers stay hidden), a refused one
+        # (not a frontal view) never.
         gated = gated_before_explaining(source, explainer, shown_anyway)
         if gated is not None:
+            if gated.explain and new_pick:
+                return StudyOutputs(gated.panel, study_loading.shown(study_id),
+                                    explanation_progress.explanation_request(study_id, tau), no_update,
+                                    hide_cancelled)
             cancel = {"at": time.time()} if new_pick and job_may_be_running else no_update
-            return StudyOutputs(gated, study_loading.shown(study_id), no_update, cancel, hide_cancelled)
+            return StudyOutputs(gated.panel, study_loading.shown(study_id), no_update, cancel, hide_cancelled)
         panel = empty_panel(EXPLAINING_MESSAGE.format(title=source.title))
-        # A pick starts the job; so does Show anyway on a film that was gated before explaining.
+        # A pick starts the job; so does Show anyway on a gated film whose job is no longer running (cancelled).
         starts = new_pick or (trigger == CONTROLS and shown_anyway and not job_may_be_running)
         request = explanation_progress.explanation_request(study_id, tau) if starts else no_update
         return StudyOutputs(panel, study_loading.shown(study_id), request, no_update, hide_cancelled)

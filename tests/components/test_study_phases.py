@@ -144,15 +144,16 @@ def gated(tmp_path_factory):
     return explainer, resolver, session, upload_id
 
 
-def test_a_film_the_model_cannot_judge_says_so_at_once_and_computes_nothing_until_show_anyway(gated):
+def test_a_film_the_model_cannot_judge_says_so_at_once_before_any_gradient(gated):
     explainer, resolver, session, upload_id = gated
 
     def open_(trigger, study_id, **keywords):
         return study_opening.open_study(trigger, study_id, None, session, ExplanationSettings(), [], explainer,
                                         resolver, **keywords)
 
-    outputs = open_(study_opening.PICKED, upload_id)
-    assert outputs.request is no_update  # no gradient for a film the model cannot judge
+    outputs = open_(study_opening.PICKED, upload_id)  # the bundle's model is not even loaded here: no gradient
+    # Explained in the background all the same (Show anyway and the exports need it); nothing of it is drawn yet.
+    assert outputs.request["study"] == upload_id
     card = _text(outputs.panel.prediction_children)
     assert WITHHELD_HEADING in card and "Show anyway" in card and "explanation-verdict" in card
     figure = outputs.panel.xray_figure.to_plotly_json()
@@ -160,7 +161,7 @@ def test_a_film_the_model_cannot_judge_says_so_at_once_and_computes_nothing_unti
     assert not figure["layout"].get("shapes") and outputs.panel.circle_sweep is None
     assert outputs.shown_study == {"study": upload_id, "drawn": False}
     assert outputs.panel.report_text.startswith("FINDINGS")
-    # Show anyway starts the explanation (unless a job already runs for it).
+    # Show anyway before the job is done: the placeholder (the job draws it); a cancelled job is started again.
     shown = open_(study_opening.CONTROLS, upload_id, shown_anyway=True)
     assert shown.request["study"] == upload_id and "Explaining" in _text(shown.panel.xray_figure)
     assert open_(study_opening.CONTROLS, upload_id, shown_anyway=True, job_may_be_running=True).request is no_update
