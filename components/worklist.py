@@ -46,9 +46,10 @@ FILTER_OPTIONS = [{"label": "All", "value": ALL_STUDIES}, {"label": "Unreviewed 
 NOT_REVIEWED_MARK, MINE_MARK, OTHERS_MARK = "○", "✓", "●"
 _MARK = re.compile(r"^(○|✓|●)(\d+)?(!)? ")
 AGREEMENT_TRACES = (("pointing_hit_rate", "points inside a circle", "#5a9e6f"),
+                    ("coverage", "chance (image inside circles)", "#adb5bd"),
+                    ("above_chance", "hit rate above chance", "#b5452f"),
                     ("circle_precision", "circles holding a point", "#3d7ea6"),
-                    ("agreement", "agreement (harmonic mean)", "#b5452f"),
-                    ("agreed_share", "circles marked agree", "#8a9bb0"))
+                    ("agreed_share", "circles marked agree", "#6f42c1"))
 
 
 def state_mark(state: ReviewState | dict | None) -> str:
@@ -138,7 +139,7 @@ def agreement_figure(summary: dict) -> go.Figure:
                          annotation_text=f"best τ {best:.2f}", annotation_position="top")
     figure.update_layout(height=260, margin={"l": 40, "r": 10, "t": 30, "b": 35}, uirevision="review-agreement",
                          xaxis={"title": "sight sensitivity τ", "range": [0, 1]},
-                         yaxis={"title": "%", "range": [0, 105]}, legend={"orientation": "h", "y": -0.3},
+                         yaxis={"title": "%", "range": [-30, 105]}, legend={"orientation": "h", "y": -0.3},
                          template="plotly_white")
     if not thresholds:
         figure.add_annotation(text="No reviews with this model yet", showarrow=False, x=0.5, y=50)

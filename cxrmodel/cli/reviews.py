@@ -58,10 +58,12 @@ def _summary_lines(summary: dict) -> list[str]:
              f"model {summary['bundle_fingerprint']}"
              + (f" ({summary['reviews_on_earlier_models']} more on other models)"
                 if summary["reviews_on_earlier_models"] else ""),
-             f"{'tau':>5}  {'points hit':>12}  {'circles with a point':>20}  {'agreement':>9}  {'circles agreed':>14}"]
+             f"{'tau':>5}  {'points hit':>12}  {'chance':>6}  {'above chance':>12}  {'circles with a point':>20}  "
+             f"{'circles agreed':>14}"]
     for row in summary["thresholds"]:
         lines.append(f"{row['sight_sensitivity']:>5.2f}  {percent(row['pointing_hit_rate']):>5} of {row['points']:<4}"
-                     f"  {percent(row['circle_precision']):>9} of {row['circles']:<8}  {percent(row['agreement']):>9}"
+                     f"  {percent(row['coverage']):>6}  {percent(row['above_chance']):>12}"
+                     f"  {percent(row['circle_precision']):>9} of {row['circles']:<8}"
                      f"  {percent(row['agreed_share']):>5} of {row['circle_verdicts']:<6}")
     best = summary["best_sight_sensitivity"]
     lines.append("best tau: " + ("— (no finding points yet)" if best is None else f"{best:.2f}"))
@@ -138,7 +140,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     database_help = ("review database URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (default: "
                      "CXR_DATABASE_URL, else reviews.sqlite3 in the dashboard's default cache directory)")
 
-    summary = commands.add_parser("summary", help="pointing game per sight sensitivity, best tau, Cohen's kappa")
+    summary = commands.add_parser("summary", help="pointing game per sight sensitivity (and its chance level), "
+                                                  "best tau, Cohen's kappa")
     summary.add_argument("--database", default=None, metavar="URL", help=database_help)
     summary.add_argument("--fingerprint", default=None, metavar="FP",
                          help="the model (bundle fingerprint) whose explanations are scored (default: the one with "

@@ -33,6 +33,7 @@ from cxrmodel.evaluation.detection_quality import (
 )
 from cxrmodel.evaluation.lesion_hits import (
     centre_inside,
+    circle_coverage,
     lesion_masks_for_study,
     lesion_point,
     lesions_hit,
@@ -52,6 +53,7 @@ __all__ = [
     "calibration_document",
     "calibration_shortfall",
     "centre_inside",
+    "circle_coverage",
     "cross_validated_ece",
     "detection_report",
     "expected_calibration_error",

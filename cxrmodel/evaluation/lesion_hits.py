@@ -47,6 +47,41 @@ def points_hit(circles: Sequence[dict], points: Sequence[tuple[float, float]]) -
     return [any(point_inside_circle(circle, x, y) for circle in circles) for x, y in points]
 
 
+COVERAGE_GRID = 256
+""":func:`circle_coverage` samples at most this many pixels along each side of the image."""
+
+
+def circle_coverage(circles: Sequence[dict], width: int, height: int, grid: int = COVERAGE_GRID) -> float:
+    """Share of the image inside at least one circle: the chance that a point placed at random is hit.
+
+    Counted by the rule of :func:`point_inside_circle` (pixel centres within ``r`` of a circle's centre) on every
+    ``stride``-th pixel of each axis, ``stride = ceil(max(width, height) / grid)`` (every pixel of an image up to
+    ``grid`` pixels on its longer side).
+
+    Args:
+        circles: ``{"x", "y", "r"}`` in original-image pixels.
+        width: Image width, pixels.
+        height: Image height, pixels.
+        grid: Most samples along the longer side.
+
+    Returns:
+        The covered share in [0, 1].
+    """
+    stride = max(1, -(-max(width, height) // grid))
+    columns = np.arange(0, width, stride, dtype=np.float64)
+    rows = np.arange(0, height, stride, dtype=np.float64)
+    covered = np.zeros((rows.size, columns.size), dtype=bool)
+    for circle in circles:
+        x, y, r = float(circle["x"]), float(circle["y"]), float(circle["r"])
+        in_columns = (columns >= x - r) & (columns <= x + r)
+        in_rows = (rows >= y - r) & (rows <= y + r)
+        if not in_columns.any() or not in_rows.any():
+            continue
+        window = np.ix_(in_rows, in_columns)
+        covered[window] |= ((columns[in_columns][None, :] - x) ** 2 + (rows[in_rows][:, None] - y) ** 2) <= r * r
+    return float(covered.mean()) if covered.size else 0.0
+
+
 def lesion_point(mask: np.ndarray) -> tuple[float, float]:
     """The point that stands for a lesion in the pointing game: its mask pixel nearest the mask's centroid.
 

@@ -5,9 +5,12 @@ Per threshold tau of the studies' circle sweeps:
 * **pointing hit rate** — the share of reviewers' finding points that lie inside a circle
   (:func:`cxrmodel.evaluation.lesion_hits.point_inside_circle`, the rule ``evaluate-detection`` counts its
   phantoms' lesion points with); the saliency benchmarks' measure against radiologists' marks;
-* **circle precision** — the share of circles (of the studies with points) that hold at least one point: the
-  pointing hit rate alone would always favour the lowest tau, whose circles are many and large;
-* **agreement** — their harmonic mean; the best tau is the one where it is highest;
+* **coverage** — the share of the image inside the circles (mean over the scored points' studies): the hit rate
+  a point placed at random would get (:func:`cxrmodel.evaluation.lesion_hits.circle_coverage`), the pointing
+  game's chance level. At tau near 0 the circles cover most of the film and hit every point by size alone;
+* **hit rate above chance** — pointing hit rate minus coverage; the best tau is the one where it is highest (the
+  control ``evaluate-detection`` uses for its lesions too: hits beyond what the circles' size explains);
+* **circle precision** — the share of circles (of the studies with points) that hold at least one point;
 * **share of circles agreed** — of the per-circle verdicts given at that tau, the share "agree".
 
 Cohen's kappa (scikit-learn) compares the model's label (P >= 0.5) with the reviewers' readings, and reviewers
@@ -23,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from cxrmodel.evaluation.lesion_hits import points_hit
+from cxrmodel.evaluation.lesion_hits import circle_coverage, points_hit
 from cxrmodel.reviews.records import StoredReview, threshold_index
 
 DECIDED_READINGS = ("normal", "abnormal")
@@ -38,11 +41,12 @@ class ThresholdAgreement:
         points: Reviewers' finding points scored (on studies whose sweep has this tau).
         points_hit: Of them, inside a circle.
         pointing_hit_rate: ``points_hit / points``; None without points.
+        coverage: Mean, over the points, of the share of their study's image inside the circles (the chance
+            hit rate); None without points.
+        above_chance: ``pointing_hit_rate - coverage``; None without points.
         circles: Circles of the studies with points.
         circles_with_points: Of them, holding at least one point.
         circle_precision: ``circles_with_points / circles``; None without circles.
-        agreement: Harmonic mean of the pointing hit rate and the circle precision (0 when either is 0; None when
-            either is undefined).
         circle_verdicts: Per-circle verdicts given at this tau.
         circles_agreed: Of them, "agree".
         agreed_share: ``circles_agreed / circle_verdicts``; None without verdicts.
@@ -52,10 +56,11 @@ class ThresholdAgreement:
     points: int
     points_hit: int
     pointing_hit_rate: float | None
+    coverage: float | None
+    above_chance: float | None
     circles: int
     circles_with_points: int
     circle_precision: float | None
-    agreement: float | None
     circle_verdicts: int
     circles_agreed: int
     agreed_share: float | None
@@ -129,6 +134,8 @@ def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> Kappa:
 
 def _threshold_agreement(tau: float, reviews: Sequence[StoredReview]) -> ThresholdAgreement:
     points = hit = circles = circles_with_points = verdicts = agreed = 0
+    covered = 0.0  # sum over the points of their study's coverage
+    coverage_of: dict[str, float] = {}
     studies_scored: set[str] = set()
     points_by_study: dict[str, list[tuple[float, float]]] = {}
     for review in reviews:
@@ -140,7 +147,11 @@ def _threshold_agreement(tau: float, reviews: Sequence[StoredReview]) -> Thresho
         hits = points_hit(at_tau, marks)
         points, hit = points + len(marks), hit + sum(hits)
         if marks:
-            points_by_study.setdefault(review.study.content_hash, []).extend(marks)
+            key = review.study.content_hash
+            points_by_study.setdefault(key, []).extend(marks)
+            if key not in coverage_of:
+                coverage_of[key] = circle_coverage(at_tau, review.study.image_width, review.study.image_height)
+            covered += coverage_of[key] * len(marks)
         for mark in review.draft.circles:
             if abs(mark.sight_sensitivity - tau) <= 1e-6:
                 verdicts += 1
@@ -154,13 +165,10 @@ def _threshold_agreement(tau: float, reviews: Sequence[StoredReview]) -> Thresho
         for circle in review.study.sweep["circles"][index]:
             circles += 1
             circles_with_points += any(points_hit([circle], points_by_study[key]))
-    rate, precision = _ratio(hit, points), _ratio(circles_with_points, circles)
-    if rate is None or precision is None:
-        agreement = None
-    else:
-        agreement = 0.0 if rate + precision == 0 else 2 * rate * precision / (rate + precision)
-    return ThresholdAgreement(float(tau), points, hit, rate, circles, circles_with_points, precision, agreement,
-                              verdicts, agreed, _ratio(agreed, verdicts))
+    rate, coverage = _ratio(hit, points), (covered / points if points else None)
+    return ThresholdAgreement(float(tau), points, hit, rate, coverage,
+                              None if rate is None else rate - coverage, circles, circles_with_points,
+                              _ratio(circles_with_points, circles), verdicts, agreed, _ratio(agreed, verdicts))
 
 
 def _between_reviewers(reviews: Sequence[StoredReview]) -> Kappa:
@@ -188,15 +196,15 @@ def agreement_summary(reviews: Sequence[StoredReview], bundle_fingerprint: str |
 
     Returns:
         Per threshold (the union of the studies' sweep thresholds, ascending) the :class:`ThresholdAgreement`,
-        the best tau (highest agreement; ties go to the higher tau, the fewer circles), and the kappas.
+        the best tau (highest hit rate above chance; ties go to the higher tau, the fewer circles), and the kappas.
     """
     if bundle_fingerprint is None and reviews:
         bundle_fingerprint = Counter(r.study.bundle_fingerprint for r in reviews).most_common(1)[0][0]
     scored = [review for review in reviews if review.study.bundle_fingerprint == bundle_fingerprint]
     taus = sorted({round(float(tau), 6) for review in scored for tau in review.study.sweep["thresholds"]})
     thresholds = [_threshold_agreement(tau, scored) for tau in taus]
-    candidates = [t for t in thresholds if t.agreement is not None]
-    best = max(candidates, key=lambda t: (t.agreement, t.sight_sensitivity)) if candidates else None
+    candidates = [t for t in thresholds if t.above_chance is not None]
+    best = max(candidates, key=lambda t: (round(t.above_chance, 12), t.sight_sensitivity)) if candidates else None
     decided = [review for review in scored if review.draft.reading in DECIDED_READINGS]
     return AgreementSummary(
         bundle_fingerprint=bundle_fingerprint,

@@ -94,15 +94,16 @@ def test_next_previous_and_next_unreviewed_wrap_round():
     assert worklist.next_unreviewed(["B"], states, "B") is None
 
 
-def test_the_agreement_chart_draws_four_lines_and_the_best_tau():
-    rows = [{"sight_sensitivity": tau, "pointing_hit_rate": rate, "circle_precision": 0.5, "agreement": 0.4,
-             "agreed_share": None} for tau, rate in ((0.3, 1.0), (0.5, 0.5))]
+def test_the_agreement_chart_draws_five_lines_and_the_best_tau():
+    rows = [{"sight_sensitivity": tau, "pointing_hit_rate": rate, "coverage": 0.1, "above_chance": rate - 0.1,
+             "circle_precision": 0.5, "agreed_share": None} for tau, rate in ((0.3, 1.0), (0.5, 0.5))]
     summary = {"thresholds": rows, "best_sight_sensitivity": 0.3, "reviews": 2, "reviewers": 2, "studies": 1,
                "model_vs_reviewers": {"kappa": 0.5, "pairs": 2, "note": ""},
                "between_reviewers": {"kappa": None, "pairs": 0, "note": "none"}}
     figure = worklist.agreement_figure(summary)
     assert [trace.name for trace in figure.data] == [name for _, name, _ in worklist.AGREEMENT_TRACES]
-    assert list(figure.data[0].y) == [100.0, 50.0] and list(figure.data[3].y) == [None, None]
+    assert list(figure.data[0].y) == [100.0, 50.0] and list(figure.data[4].y) == [None, None]
+    assert list(figure.data[2].y) == pytest.approx([90.0, 40.0])
     assert any("best τ 0.30" in str(annotation.text) for annotation in figure.layout.annotations)
     assert "κ, model label vs reviewers' readings: 0.50 (2 pairs)" in worklist.agreement_note(summary)
     assert worklist.agreement_figure({}).layout.annotations[0].text == "No reviews with this model yet"

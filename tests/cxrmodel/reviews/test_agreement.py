@@ -21,7 +21,7 @@ from cxrmodel.reviews import (
     agreement_summary,
     cohen_kappa,
 )
-from tests.cxrmodel.reviews.conftest import circle, study_record
+from tests.cxrmodel.reviews.conftest import HEIGHT, WIDTH, circle, study_record
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO_MODEL = ROOT / "models" / "demo"
@@ -57,6 +57,29 @@ def test_a_lesion_point_lies_on_its_mask_even_when_the_centroid_does_not():
         lesion_point(np.zeros((3, 3), dtype=bool))
 
 
+def test_a_film_covered_by_circles_hits_every_point_by_size_alone_and_is_not_the_best_tau():
+    # At a low tau one huge circle covers the film: every point is hit, but no better than chance.
+    sweep = {"thresholds": [0.0, 0.4], "circles": [[circle(100, 80, 500)], [circle(52, 41, 8)]]}
+    study = study_record("B", 0.9, sweep=sweep)
+    reviews = [stored(reader, study, points=(FindingMark(50, 40),)) for reader in ("alice", "bob")]
+    covering, focal = agreement_summary(reviews).thresholds
+    assert (covering.pointing_hit_rate, covering.coverage, covering.above_chance) == (1.0, 1.0, 0.0)
+    assert focal.pointing_hit_rate == 1.0 and focal.above_chance == pytest.approx(1 - np.pi * 64 / (WIDTH * HEIGHT),
+                                                                                   rel=0.01)
+    assert agreement_summary(reviews).best_sight_sensitivity == 0.4
+
+
+def test_circle_coverage_counts_pixels_by_the_point_in_circle_rule():
+    from cxrmodel.evaluation import circle_coverage
+
+    discs = [{"x": 10.3, "y": 7.6, "r": 3.0}, {"x": 30, "y": 20, "r": 50}]
+    inside = sum(point_inside_circle(discs[0], x, y) for x in range(40) for y in range(25))
+    assert circle_coverage(discs[:1], 40, 25) == inside / (40 * 25)
+    assert circle_coverage(discs, 40, 25) == 1.0 and circle_coverage([], 40, 25) == 0.0
+    big = circle_coverage([{"x": 1000, "y": 1000, "r": 500}], 2000, 2000)  # sampled every 8th pixel
+    assert big == pytest.approx(np.pi * 500**2 / 2000**2, rel=0.02)
+
+
 def test_pointing_game_circle_precision_and_best_tau_on_hand_built_reviews():
     sweep = {"thresholds": [0.1, 0.5, 0.9],
              "circles": [[circle(50, 40, 20), circle(150, 100, 10), circle(20, 140, 5)],  # many: hits, and misses
@@ -72,15 +95,17 @@ def test_pointing_game_circle_precision_and_best_tau_on_hand_built_reviews():
     ]
     summary = agreement_summary(reviews, "0123456789abcdef")
     low, middle, high = summary.thresholds
+    image = WIDTH * HEIGHT  # the discs lie inside the image: coverage is their area, to pixel rounding
     assert (low.points, low.points_hit, low.pointing_hit_rate) == (3, 3, 1.0)
+    assert low.coverage == pytest.approx(np.pi * (20**2 + 10**2 + 5**2) / image, rel=0.03)
+    assert low.above_chance == pytest.approx(1.0 - low.coverage)
     assert (low.circles, low.circles_with_points, low.circle_precision) == (3, 2, pytest.approx(2 / 3))
-    assert low.agreement == pytest.approx(2 * 1.0 * (2 / 3) / (1 + 2 / 3))
     assert (low.circle_verdicts, low.circles_agreed, low.agreed_share) == (2, 1, 0.5)
     assert (middle.points_hit, middle.pointing_hit_rate) == (2, pytest.approx(2 / 3))  # (150, 95) is missed
+    assert middle.coverage == pytest.approx(np.pi * 12**2 / image, rel=0.03)
     assert (middle.circle_precision, middle.agreed_share) == (1.0, 1.0)
-    assert middle.agreement == pytest.approx(2 * (2 / 3) / (1 + 2 / 3))
-    assert (high.pointing_hit_rate, high.circles, high.circle_precision, high.agreement) == (0.0, 0, None, None)
-    assert summary.best_sight_sensitivity == 0.5  # ties with 0.1 go to the higher tau, with fewer circles
+    assert (high.pointing_hit_rate, high.coverage, high.above_chance, high.circles) == (0.0, 0.0, 0.0, 0)
+    assert summary.best_sight_sensitivity == 0.1  # 100 % of the points for 5 % of the film beats 67 % for 1.4 %
     assert (summary.reviews, summary.reviewers, summary.studies, summary.reviews_on_earlier_models) == (2, 2, 1, 1)
     # the other model's review (carol) is left out; the default model is the one with the most reviews
     assert agreement_summary(reviews).bundle_fingerprint == "0123456789abcdef"

@@ -64,7 +64,7 @@ def test_summary_json_and_table(filled_database, capsys):
     assert [row["sight_sensitivity"] for row in summary["thresholds"]] == [0.1, 0.2, 0.3]
     assert main(["reviews", "summary", "--database", filled_database]) == 0
     table = capsys.readouterr().out
-    assert "2 reviews by 2 reviewers of 1 studies" in table and "best tau: 0.20" in table
+    assert "2 reviews by 2 reviewers of 1 studies" in table and "best tau: 0.20" in table and "above chance" in table
 
 
 @pytest.mark.parametrize("arguments, message", [
