@@ -49,6 +49,7 @@ from cxrmodel.cli._common import (
     positive_int,
     sight_sensitivity,
 )
+from cxrmodel.progress import progress_meter
 
 if TYPE_CHECKING:
     from cxrmodel.explain.disclosure import Disclosure
@@ -331,7 +332,14 @@ def _command_explain(arguments: argparse.Namespace) -> int:
 
         cache = ExplanationCache(arguments.cache_dir)
     explainer = StudyExplainer(bundle, cache)
-    explanation = explainer.explain(image_bytes, report, settings, evidence_scope=arguments.evidence)
+    with progress_meter(total=100, description="integrated gradients", unit="%") as meter:
+        def progress(fraction: float, message: str) -> None:
+            meter.set_postfix_str(message, refresh=False)
+            meter.update(max(0, round(100 * fraction) - meter.n))
+
+        explanation = explainer.explain(image_bytes, report, settings, progress=progress,
+                                        evidence_scope=arguments.evidence)
+        meter.update(100 - meter.n)  # done (a cached explanation reports no progress of its own)
     checked = explainer.stability(image_bytes, report, settings) if arguments.stability else None
     document = explanation_document(bundle, explanation, settings, checked, evidence_scope=arguments.evidence)
     # One decision for both outputs: a film the model cannot judge is printed without its numbers, unless asked.
