@@ -156,7 +156,6 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
             distribution_gate.layout(),
             url_state.layout(studies, default_study, default_sight_sensitivity),
             html.Div(id=STUDY_ERROR_ID, className=study_loading.QUIET_LOADING_CLASS),
-            explanation_progress.layout(),
             study_loading.layout(study_panels(bool(compared_models))),
             dbc.Row(
                 [
@@ -177,6 +176,9 @@ def layout(default_sight_sensitivity: float, default_link_distance: float, defau
                     dbc.Col(compare_viewer, id=COMPARE_COLUMN_ID, lg=6, style={"display": "none"}),
                     dbc.Col(
                         [
+                            # The explanation's progress, Cancel and Restart head the right column: appearing and
+                            # going, they never move the film.
+                            explanation_progress.layout(),
                             reading_guide.layout(default_sight_sensitivity, default_link_distance,
                                                  default_min_points, max_tokens, open_=guide_open),
                             dbc.Card(dbc.CardBody(id=PREDICTION_ID), className="mb-1"),

@@ -46,6 +46,15 @@ EXPLANATIONS_FOLDER = "explanations"
 READER_GRACE_SECONDS = 2.0
 """After a reader's explanation, the warm-up waits this long: the page is drawing that study on the same cores."""
 PROGRESS_RECORDS = 256
+CLIENT_GONE_SECONDS = 3.0
+"""An explanation whose client polled its progress and then stopped polling for this long is abandoned at its
+next integration level or evidence batch: the dashboard's job was cancelled (the reader picked another study, or
+pressed Cancel), and computing on would only hold back the next reader. The dashboard's job polls every 0.5 s; a
+client that never polls is never abandoned."""
+
+
+class RequestAbandoned(RuntimeError):
+    """The client of an explanation stopped asking for its progress: the rest is not computed."""
 """Progress records kept (the oldest are forgotten first)."""
 
 
@@ -88,6 +97,7 @@ class ModelService:
         self._explain_turns = ExplainTurns(explain_concurrency, reader_grace_seconds=READER_GRACE_SECONDS)
         self._warming_key: str | None = None
         self._progress: OrderedDict[str, dict] = OrderedDict()
+        self._polled: OrderedDict[str, float] = OrderedDict()
         self._progress_lock = threading.Lock()
         self._counts = {"predict": 0, "explain": 0, "warm_up": 0}
         self.supervision = {"restarts": 0, "last_restart_reason": None, **(supervision or {})}
@@ -201,23 +211,37 @@ class ModelService:
             raise WorkerInputError(f"the report has {len(text):,} characters, more than the "
                                    f"{MAX_EXPLAIN_REPORT_CHARACTERS:,} accepted")
 
+        def abandon_if_gone() -> None:
+            if self._client_gone(request_id):
+                raise RequestAbandoned(request_id)
+
         def report_progress(fraction: float, message: str) -> None:
             if request_id is not None:
                 self._record(request_id, fraction, message)
+                abandon_if_gone()
 
         if evidence not in EVIDENCE_SCOPES:
             raise WorkerInputError(f"evidence must be one of {', '.join(EVIDENCE_SCOPES)}")
         settings = ExplanationSettings(sight_sensitivity=sight_sensitivity)
         key = self.explainer.cache_key(image_bytes, text, settings)
-        # The warm-up may be computing this very study: then the reader waits for exactly the work it asked for.
-        report_progress(0.0, "Computing the explanation" if key == self._warming_key
-                        else "Waiting for the model (another study is being explained)")
-        with self._explain_turns.reader(key):
-            self._pause()
-            report_progress(0.0, "Computing the explanation")
-            prepared, attribution, cached, timing = self.explainer.attribute(image_bytes, text, settings,
-                                                                             progress=report_progress,
-                                                                             evidence_scope=evidence)
+        try:
+            # The warm-up may be computing this very study: then the reader waits for exactly the work it asked for.
+            report_progress(0.0, "Computing the explanation" if key == self._warming_key
+                            else "Waiting for the model (another study is being explained)")
+            with self._explain_turns.reader(key):
+                self._pause()
+                # Every evidence batch of this thread asks too (the hook the warm-up gives way at).
+                self._give_way_here.check = abandon_if_gone
+                try:
+                    report_progress(0.0, "Computing the explanation")
+                    prepared, attribution, cached, timing = self.explainer.attribute(
+                        image_bytes, text, settings, progress=report_progress, evidence_scope=evidence)
+                finally:
+                    self._give_way_here.check = None
+        except RequestAbandoned:
+            logger.info("model worker: explanation %s abandoned: its client stopped asking (%s evidence)",
+                        request_id, evidence)
+            raise WorkerInputError("the explanation was abandoned: its client stopped asking for it") from None
         report_progress(1.0, "explained")
         self._count("explain")
         probability = float(attribution.probability)
@@ -275,10 +299,23 @@ class ModelService:
         return disclosure.redact(answer)
 
     def progress(self, request_id: str) -> dict | None:
-        """``{"fraction", "message", "updated"}`` of an explanation request, or None when there is none."""
+        """``{"fraction", "message", "updated"}`` of an explanation request, or None when there is none. Asking
+        keeps the request alive (:data:`CLIENT_GONE_SECONDS`)."""
         with self._progress_lock:
+            self._polled[request_id] = time.monotonic()
+            self._polled.move_to_end(request_id)
+            while len(self._polled) > PROGRESS_RECORDS:
+                self._polled.popitem(last=False)
             record = self._progress.get(request_id)
             return None if record is None else dict(record)
+
+    def _client_gone(self, request_id: str | None) -> bool:
+        """True when ``request_id``'s client asked for its progress, then stopped for :data:`CLIENT_GONE_SECONDS`."""
+        if request_id is None:
+            return False
+        with self._progress_lock:
+            polled = self._polled.get(request_id)
+        return polled is not None and time.monotonic() - polled > CLIENT_GONE_SECONDS
 
     def _record(self, request_id: str, fraction: float, message: str) -> None:
         with self._progress_lock:
