@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +41,6 @@ from cxrmodel.cli._common import (
     STEPS_HELP,
     CommandError,
     attribution_smoothing,
-    deprecation_notice,
     existing_directory,
     integration_steps,
     positive_float,
@@ -251,10 +249,6 @@ def _command_predict(arguments: argparse.Namespace) -> int:
         inputs = [(study_name, None, pixels, report)]
     prepared = [bundle.prepare(pixels, report) for _, _, pixels, report in inputs]
     probabilities = bundle.predict_studies(prepared)
-    # Until 2026-12 a folder's lines were JSON without --json: a script reading them is told once.
-    if arguments.studies is not None and not arguments.json and not sys.stdout.isatty():
-        deprecation_notice("predict --studies prints readable lines by default, as predict --image does; pass "
-                           "--json for the JSON lines it printed before")
     for (study, truth_label, _, _), item, probability in zip(inputs, prepared, probabilities, strict=True):
         probability = float(probability)
         calibrated = bundle.calibrated_probability(probability) if bundle.calibration is not None else None
