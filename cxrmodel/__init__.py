@@ -9,7 +9,7 @@ The names below are the notebook's API (docs/api.md): load a bundle, explain a s
 another sight sensitivity or over the slider's sweep, the result types and the JSON document. They are declared
 once, in :data:`_API` (name -> module), and imported on first use (PEP 562 module ``__getattr__``), so
 ``import cxrmodel`` stays cheap: TensorFlow is imported only where a model is built or loaded, and the web process
-and the slider path never pay for it (tests/test_import_boundaries.py).
+and the slider path never pay for it (tests/test_import_boundaries.py, tests/test_api_docs.py).
 """
 
 from __future__ import annotations
