@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cxrmodel.worker.protocol import (
+    ABANDONED_MESSAGE,
     DEFAULT_HOST,
     DEFAULT_MAX_PENDING,
     EXPLAIN_PATH,
@@ -438,9 +439,14 @@ def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_tex
     if progress is not None:
         progress(0.0, SENDING_WORDS)
     deadline = time.monotonic() + start_wait_seconds
+    abandoned_once = False
     while True:
         outcome = _explain_once(client, image_bytes, report_text, progress, poll_seconds, evidence, sight_sensitivity)
         error = outcome.get("error")
+        if (isinstance(error, ModelWorkerRejected) and str(error) == ABANDONED_MESSAGE and not abandoned_once):
+            # This job stalled long enough for the worker to think it was cancelled: ask once more.
+            abandoned_once = True
+            continue
         if not isinstance(error, ModelWorkerStarting) or time.monotonic() >= deadline:
             break
         if progress is not None:

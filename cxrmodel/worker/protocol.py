@@ -47,6 +47,10 @@ EVIDENCE_SCOPES = ("none", "current", "all")
 """``/explain``'s ``"evidence"`` values (the same as :data:`cxrmodel.explain.evidence.EVIDENCE_SCOPES`; repeated
 here so that the protocol stays standard-library only, and checked equal by a test)."""
 
+ABANDONED_MESSAGE = "the explanation was abandoned: its client stopped asking for its progress"
+"""The 400 answer to an explanation whose client stopped polling its progress (it was cancelled); a client that
+is still there gets it only after a stall of its own, and asks again (what was cached meanwhile is kept)."""
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

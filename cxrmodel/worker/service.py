@@ -23,6 +23,7 @@ from cxrmodel.imaging import ImageDecodeError, decode_image
 from cxrmodel.inputs import UploadError, clean_report_text, decode_text_bytes
 from cxrmodel.modeling import load_bundle
 from cxrmodel.worker.protocol import (
+    ABANDONED_MESSAGE,
     DEFAULT_EXPLAIN_CONCURRENCY,
     EVIDENCE_SCOPES,
     MAX_EXPLAIN_REPORT_CHARACTERS,
@@ -46,7 +47,7 @@ EXPLANATIONS_FOLDER = "explanations"
 READER_GRACE_SECONDS = 2.0
 """After a reader's explanation, the warm-up waits this long: the page is drawing that study on the same cores."""
 PROGRESS_RECORDS = 256
-CLIENT_GONE_SECONDS = 3.0
+CLIENT_GONE_SECONDS = 5.0
 """An explanation whose client polled its progress and then stopped polling for this long is abandoned at its
 next integration level or evidence batch: the dashboard's job was cancelled (the reader picked another study, or
 pressed Cancel), and computing on would only hold back the next reader. The dashboard's job polls every 0.5 s; a
@@ -241,7 +242,7 @@ class ModelService:
         except RequestAbandoned:
             logger.info("model worker: explanation %s abandoned: its client stopped asking (%s evidence)",
                         request_id, evidence)
-            raise WorkerInputError("the explanation was abandoned: its client stopped asking for it") from None
+            raise WorkerInputError(ABANDONED_MESSAGE) from None
         report_progress(1.0, "explained")
         self._count("explain")
         probability = float(attribution.probability)

@@ -206,3 +206,31 @@ def test_the_worker_protocol_carries_the_evidence_scope_and_tau():
         body = json.loads(protocol.encode_request(b"film", "report"))
         with pytest.raises(protocol.WorkerInputError):
             protocol.decode_request(json.dumps({**body, **bad}).encode())
+
+
+def test_a_job_that_the_worker_took_for_cancelled_asks_once_more():
+    from components.server.model_worker import ModelWorkerRejected, explain_via_worker
+    from cxrmodel.worker.protocol import ABANDONED_MESSAGE
+
+    class StallingWorker:
+        url = "http://127.0.0.1:0"
+
+        def __init__(self, rejections: int) -> None:
+            self.rejections, self.asked = rejections, []
+
+        def explain(self, image_bytes, report, request_id, *, evidence=None, sight_sensitivity=None):
+            self.asked.append((evidence, sight_sensitivity))
+            if len(self.asked) <= self.rejections:
+                raise ModelWorkerRejected(ABANDONED_MESSAGE, 400)
+            return {"cached": True}
+
+        def progress(self, request_id):
+            return None
+
+    once = StallingWorker(1)
+    assert explain_via_worker(once, b"film", "report", lambda *_: None, evidence="current",
+                              sight_sensitivity=0.4) == {"cached": True}
+    assert once.asked == [("current", 0.4)] * 2
+    twice = StallingWorker(2)  # a second "abandoned" is the answer: the job says it failed
+    with pytest.raises(ModelWorkerRejected, match="abandoned"):
+        explain_via_worker(twice, b"film", "report", lambda *_: None, evidence="all")

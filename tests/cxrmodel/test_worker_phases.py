@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cxrmodel.explain import ExplanationSettings
-from cxrmodel.worker.protocol import WorkerInputError
+from cxrmodel.worker.protocol import ABANDONED_MESSAGE, WorkerInputError
 from cxrmodel.worker.warm_up import studies_in_list_order
 
 
@@ -51,7 +51,7 @@ def test_an_explanation_whose_client_stopped_asking_is_abandoned(service, studie
     # The job asked for the progress once, then was killed (another study picked): nothing more is computed.
     service.progress("gone")
     service._polled["gone"] = time.monotonic() - CLIENT_GONE_SECONDS - 1.0
-    with pytest.raises(WorkerInputError, match="abandoned"):
+    with pytest.raises(WorkerInputError, match=ABANDONED_MESSAGE):
         service.explain(*study, "gone", evidence="all")
     assert _stored(service, study) is None
     # A client that keeps asking, or never asks (a script), is served to the end.
