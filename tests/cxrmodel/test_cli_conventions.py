@@ -176,3 +176,30 @@ def test_compare_limit_is_a_seeded_sample_stratified_by_label():
     assert len(draws) > 1  # the seed chooses the studies
     counts = [study.label_name for study in stratified_sample(studies, 16, seed=1)]
     assert counts.count("normal") == 5 and counts.count("abnormal") == 11  # 10:22 of 32 -> 5:11 of 16
+
+
+def test_evaluate_detection_prints_a_table_or_with_json_the_document_it_writes(tmp_path, capsys, monkeypatch):
+    from cxrmodel.cli import evaluate as evaluate_cli
+    from cxrmodel.evaluation import detection_quality
+
+    row = {"sight_sensitivity": 0.7, "lesion_hit_rate": 0.913, "chance_hit_rate": 0.14, "circles_per_study": 1.5,
+           "marker_circles": 2, "circles_beat_random_share": None}
+    document = {"model": {"name": "demo"}, "studies": "studies/demo", "default_sight_sensitivity": 0.7,
+                "thresholds": [row]}
+    lines = evaluate_cli.readable_detection(document)
+    assert lines[0].startswith("demo on studies/demo") and lines[-1].split()[:3] == ["0.70", "0.913", "0.140"]
+
+    class Report:  # what detection_report gives, without explaining anything
+        thresholds, lesions, deletions = [], [], []
+
+        @staticmethod
+        def deletion_summary(tau):
+            return {"sight_sensitivity": tau}
+
+    monkeypatch.setattr(detection_quality, "detection_report", lambda *arguments, **options: Report())
+    monkeypatch.setattr("cxrmodel.evaluation.detection_report", lambda *arguments, **options: Report())
+    output = tmp_path / "quality.json"
+    assert main(["evaluate-detection", "--model", str(DEMO_MODEL), "--studies", str(DEMO_STUDIES), "--output",
+                 str(output), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert json.loads(output.read_text(encoding="utf-8")) == printed and printed["thresholds"] == []
