@@ -4,8 +4,9 @@
  * window.dash_clientside.cxrReview.drawCrosses - the reviewer's finding points drawn as crosses on the radiograph
  *   (a Plotly trace named "finding points", added to the drawn plot and added again whenever the figure is
  *   replaced); returns the number of crosses drawn.
- * "Add a point" (#review-add-point) arms the radiograph: the next click on it becomes a point in original-image
- *   pixels, sent to the server through the review-clicked-point store (dash_clientside.set_props); Escape disarms.
+ * "Add a point" (#review-add-point) arms the radiograph: the next press on it becomes a point in original-image
+ *   pixels, sent to the server through the review-clicked-point store (dash_clientside.set_props), and does
+ *   nothing else (no pan, no what-if); Escape disarms.
  * window.dash_clientside.cxrReview.drawCircleChoices - agree / on something else per circle at the slider's tau,
  *   drawn in the browser so that moving the slider never calls the server.
  * window.dash_clientside.cxrReview.circleMarks - the circle choices as {tau, verdicts}, only when they differ from
@@ -58,19 +59,42 @@
     if (button) { button.textContent = armed ? "Click the finding on the radiograph…" : "Add a point"; }
   }
 
+  // While armed, the press on the radiograph is the point and nothing else: it is taken on mousedown, in the
+  // capture phase, and that press's mouseup and click never reach Plotly (no pan, no what-if region removal).
+  let swallowing = false;
+
+  function onRadiograph(target) {
+    return target instanceof Element && target.closest("#" + GRAPH_ID) !== null;
+  }
+
   document.addEventListener("click", function (event) {
     const target = event.target;
-    if (!(target instanceof Element)) { return; }
-    if (target.closest("#review-add-point")) { setArmed(!armed); return; }
-    if (!armed || !target.closest("#" + GRAPH_ID)) { return; }
+    if (swallowing && onRadiograph(target)) {
+      swallowing = false;
+      event.stopPropagation();
+      event.preventDefault();
+      return;
+    }
+    if (target instanceof Element && target.closest("#review-add-point")) { setArmed(!armed); }
+  }, true);
+
+  document.addEventListener("mouseup", function (event) {
+    if (swallowing && onRadiograph(event.target)) { event.stopPropagation(); event.preventDefault(); }
+  }, true);
+
+  document.addEventListener("mousedown", function (event) {
+    if (!armed || event.button !== 0 || !onRadiograph(event.target)) { return; }
     const gd = plotDiv();
     const layer = gd ? gd.querySelector(".nsewdrag") : null;
     if (!layer || !gd._fullLayout || !currentStudy) { return; }
     const box = layer.getBoundingClientRect();
-    const xaxis = gd._fullLayout.xaxis;
-    const yaxis = gd._fullLayout.yaxis;
-    const x = xaxis.p2c(event.clientX - box.left);
-    const y = yaxis.p2c(event.clientY - box.top);
+    if (event.clientX < box.left || event.clientX > box.right || event.clientY < box.top ||
+        event.clientY > box.bottom) { return; }
+    event.stopPropagation();
+    event.preventDefault();
+    swallowing = true;
+    const x = gd._fullLayout.xaxis.p2c(event.clientX - box.left);
+    const y = gd._fullLayout.yaxis.p2c(event.clientY - box.top);
     nonce += 1;
     setArmed(false);
     window.dash_clientside.set_props("review-clicked-point",

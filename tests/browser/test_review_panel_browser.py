@@ -143,10 +143,15 @@ def test_a_review_survives_reload_and_restart_and_another_reviewer_sees_only_the
                                                            "#review-circles input[value=agree]").click())
         browser.find_element(By.ID, "review-finding-name").send_keys("nodule")
 
-        def add_point():
+        def add_point():  # inside the first circle, beside its centre marker: a point, not a what-if removal
             browser.find_element(By.ID, "review-add-point").click()
             layer = browser.find_element(By.CSS_SELECTOR, "#xray-graph .nsewdrag")
-            ActionChains(browser).move_to_element_with_offset(layer, -40, -60).click().perform()
+            x, y, width, height = browser.execute_script(
+                "const gd = document.querySelector('#xray-graph .js-plotly-plot');"
+                "const s = gd.layout.shapes[0], box = gd.querySelector('.nsewdrag').getBoundingClientRect();"
+                "return [gd._fullLayout.xaxis.c2p((s.x0 + s.x1) / 2 + 6),"
+                "        gd._fullLayout.yaxis.c2p((s.y0 + s.y1) / 2 + 4), box.width, box.height];")
+            ActionChains(browser).move_to_element_with_offset(layer, x - width / 2, y - height / 2).click().perform()
 
         _saved_after(browser, add_point)
 
@@ -160,6 +165,7 @@ def test_a_review_survives_reload_and_restart_and_another_reviewer_sees_only_the
         assert written["verdict"] == ["helpful"] and written["label"] == ["abnormal"]
         assert written["circles"] == ["agree"] and "nodule" in written["points"] and written["crosses"] == [1]
         assert written["comment"] == COMMENT and written["status"].startswith("saved ")
+        assert "removed" not in browser.find_element(By.ID, "what-if-probability").text  # the point only
         assert written["aggregate"].startswith("All reviewers (1): verdicts 1 helpful; readings 1 abnormal")
 
         browser.refresh()
