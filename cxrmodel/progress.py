@@ -35,8 +35,10 @@ def progress_meter(iterable: Iterable[Item] | None = None, *, total: int | None 
         initial: Items already done (a resumed run).
     """
     interactive = sys.stderr.isatty()
+    # Not on a terminal, every bar writes at position 0: no cursor-movement codes for nested bars in a log file.
     return tqdm(iterable, total=total, desc=description, unit=unit, leave=leave, initial=initial, file=sys.stderr,
-                dynamic_ncols=interactive, mininterval=0.1 if interactive else NOT_A_TERMINAL_INTERVAL)
+                dynamic_ncols=interactive, mininterval=0.1 if interactive else NOT_A_TERMINAL_INTERVAL,
+                position=None if interactive else 0)
 
 
 def epoch_progress(description: str, epochs: int, initial_epoch: int = 0):
