@@ -2,7 +2,8 @@
 
 A reviewer sets a verdict and a reading, agrees with a circle, adds a point on the radiograph and a comment; after
 a page reload and after a server restart everything is shown again. A second reviewer sees none of it in their
-own panel, but the aggregate line that everyone sees counts the first reviewer's review.
+own panel, but the aggregate line that everyone sees counts the first reviewer's review; their keys set a verdict
+and open the next study.
 """
 
 from __future__ import annotations
@@ -191,3 +192,11 @@ def test_a_review_survives_reload_and_restart_and_another_reviewer_sees_only_the
         assert theirs["aggregate"].startswith("All reviewers (1): verdicts 1 helpful")  # alice's, counted
         picker = browser.find_element(By.ID, "study-picker").text
         assert picker.startswith("●1 " + STUDY), picker  # reviewed by one other
+
+        # The keys: 3 sets bob's verdict (and saves it), J opens the next study of the list.
+        browser.find_element(By.TAG_NAME, "body").click()
+        _saved_after(browser, lambda: browser.switch_to.active_element.send_keys("3"))
+        assert _checked(browser, "review-verdict") == ["misleading"]
+        assert browser.find_element(By.ID, "review-aggregate").text.startswith("All reviewers (2):")
+        browser.switch_to.active_element.send_keys("j")
+        WebDriverWait(browser, 60).until(lambda d: "CXR90015" in d.find_element(By.ID, "study-picker").text)

@@ -177,3 +177,15 @@ def test_the_shortcut_legend_lists_exactly_the_keys_the_browser_handles():
     listed = {key.lower() for keys, _ in KEYBOARD_SHORTCUTS for key in keys.split(" / ")}
     assert listed == handled
     assert shortcut_text().startswith("J next study; K previous study; U next unreviewed;")
+
+
+def test_a_review_on_an_earlier_model_is_named_not_carried_over():
+    from cxrmodel.reviews import StoredReview, StudyRecord
+
+    study = StudyRecord("a" * 64, "old-model", "CXR1", 10, 10, 0.9, {"thresholds": [], "circles": []})
+    moment = datetime(2026, 3, 4, 5, 6, tzinfo=timezone.utc)
+    earlier = [StoredReview("alice", study, DRAFT, moment, moment)]
+    text = review_panel.earlier_text(earlier)
+    assert text.startswith("On an earlier model (old-model): you reviewed this film on 2026-03-0")
+    assert "verdict partly, reading abnormal" in text and "not carried over" in text
+    assert review_panel.earlier_text([]) is None
