@@ -259,16 +259,17 @@ def register_callbacks(app, service: ReviewService) -> None:
         Input(REVIEW_CIRCLE_MARKS_ID, "data"),
         Input(REVIEW_CLICKED_POINT_ID, "data"),
         Input({"type": REVIEW_REMOVE_POINT_TYPE, "index": ALL}, "n_clicks"),
+        # The study's circles arriving: marks made while it was still being explained are saved then.
+        Input(threshold_control.CIRCLE_SWEEP_ID, "data"),
         State(REVIEW_FINDING_NAME_ID, "value"),
         State(REVIEW_DRAFT_ID, "data"),
         State(SESSION_ID, "data"),
         State(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
-        State(threshold_control.CIRCLE_SWEEP_ID, "data"),
         *settings_states,
         prevent_initial_call=True,
     )
-    def save_review(verdict, reading, comment, relevant, irrelevant, circle_marks, clicked, _removes,
-                    finding_name, data, session_id, tau, sweep, link_distance, min_points, smoothing):
+    def save_review(verdict, reading, comment, relevant, irrelevant, circle_marks, clicked, _removes, sweep,
+                    finding_name, data, session_id, tau, link_distance, min_points, smoothing):
         if not data or not data.get("study"):
             return no_update, no_update, no_update
         old = draft_from_data(data)

@@ -91,7 +91,7 @@ class ReviewService:
                 settings: ExplanationSettings) -> StudyRecord:
         explanation = self.explainer.cached(image_bytes, report_text, settings)
         if explanation is None:
-            raise ReviewError("this study's explanation is not ready yet; your review is saved once it is shown")
+            raise ReviewError("the explanation is still being computed; your marks are saved when it is shown")
         attribution_map = explanation.attribution.image_attribution
         mapping = explanation.prepared.mapping
         if attribution_map is None:  # a text-only model: no circles

@@ -156,9 +156,9 @@ def test_unknown_studies_other_sessions_uploads_and_unexplained_studies_cannot_b
     upload_id = uploads.add("session-a", UploadedStudy(b"\x89PNG fake", "report", "film.png", 0.0))
     with pytest.raises(ReviewError, match="is not one this page can open"):
         reviews.study_record(upload_id, "session-b", settings)
-    with pytest.raises(ReviewError, match="not ready yet"):
+    with pytest.raises(ReviewError, match="still being computed"):
         reviews.study_record(upload_id, "session-a", settings)
-    with pytest.raises(ReviewError, match="not ready yet"):
+    with pytest.raises(ReviewError, match="still being computed"):
         reviews.study_record("CXR1", None, settings)
     assert reviews.content_hash(upload_id, "session-b") is None
     assert len(reviews.bundled_content_hashes()) == 6
