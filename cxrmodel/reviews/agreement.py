@@ -20,6 +20,7 @@ readings are left out of both.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import Counter
@@ -132,6 +133,13 @@ def cohen_kappa(first: Sequence[str], second: Sequence[str]) -> Kappa:
     return Kappa(None if math.isnan(kappa) else kappa, pairs, "" if not math.isnan(kappa) else "undefined")
 
 
+@functools.lru_cache(maxsize=65_536)
+def _coverage(circles: tuple[tuple[float, float, float], ...], width: int, height: int) -> float:
+    # A study's circles at a tau never change once stored, and the dashboard recomputes the summary after every
+    # save: each (circles, image size) is measured once per process.
+    return circle_coverage([{"x": x, "y": y, "r": r} for x, y, r in circles], width, height)
+
+
 def _threshold_agreement(tau: float, reviews: Sequence[StoredReview]) -> ThresholdAgreement:
     points = hit = circles = circles_with_points = verdicts = agreed = 0
     covered = 0.0  # sum over the points of their study's coverage
@@ -150,7 +158,8 @@ def _threshold_agreement(tau: float, reviews: Sequence[StoredReview]) -> Thresho
             key = review.study.content_hash
             points_by_study.setdefault(key, []).extend(marks)
             if key not in coverage_of:
-                coverage_of[key] = circle_coverage(at_tau, review.study.image_width, review.study.image_height)
+                coverage_of[key] = _coverage(tuple((c["x"], c["y"], c["r"]) for c in at_tau),
+                                             review.study.image_width, review.study.image_height)
             covered += coverage_of[key] * len(marks)
         for mark in review.draft.circles:
             if abs(mark.sight_sensitivity - tau) <= 1e-6:
