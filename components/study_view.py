@@ -90,10 +90,11 @@ STABILITY_STUDY_TAG_ID = "stability-study-tag"
 COMPARE_SUFFIX = "-compare"
 DEFAULT_COMPARE_SIGHT_SENSITIVITY = 0.3
 """The second viewer's starting tau: the paper's "noisy" figure beside the focused default."""
-VIEWER_HEIGHT = "clamp(320px, calc(100vh - 232px), 640px)"
+VIEWER_HEIGHT = "clamp(320px, calc(100vh - 252px), 640px)"
 """The radiograph's height: 640 px where the screen allows, less on a short one, so that the whole film is on
-the first screen under the header, the study row and the slider (about 225 px): on a 1366 x 768 laptop
-(a 625 px high viewport in Chromium) the film is 393 px high (tests/browser/test_layout_browser.py)."""
+the first screen under the header, the study and worklist rows and the slider (about 245 px, assets/layout.css):
+on a 1366 x 768 laptop (a 625 px high viewport in Chromium) the film is 373 px high
+(tests/browser/test_first_screen_browser.py)."""
 
 
 def study_panels(with_comparison: bool) -> dict[str, str]:
