@@ -8,9 +8,11 @@ review, and the old ones are listed as "on an earlier model".
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -69,6 +71,13 @@ class StudyAggregate:
         return dict(self.__dict__)
 
 
+def _forget_pool(engine_reference: weakref.ref) -> None:
+    # Registered per store, so it must not keep a closed store's engine alive.
+    engine = engine_reference()
+    if engine is not None:
+        engine.dispose(close=False)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -113,7 +122,7 @@ class ReviewStore:
         self._writer = self.engine.execution_options(**{WRITE_OPTION: True})
         # A forked process (the dashboard's background jobs) must not use or close the parent's pooled
         # connections: it starts with an empty pool (SQLAlchemy's recipe for multiprocessing).
-        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
+        os.register_at_fork(after_in_child=functools.partial(_forget_pool, weakref.ref(self.engine)))
 
     def close(self) -> None:
         """Close every pooled connection."""
