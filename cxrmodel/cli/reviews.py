@@ -3,13 +3,16 @@
     python -m cxrmodel reviews summary [--database URL] [--fingerprint FP] [--json]
     python -m cxrmodel reviews export [--database URL] [--format json|csv] [--output FILE]
     python -m cxrmodel reviews import FILE [--database URL]
+    python -m cxrmodel reviews export-sr --study STUDY --reviewer NAME --image FILE.dcm --output FILE [--database URL]
 
 ``--database`` is the dashboard's (``python app.py --database-url``): a ``sqlite:///PATH`` or
 ``postgresql+psycopg://USER@HOST/DB`` URL; the default is ``CXR_DATABASE_URL`` or the SQLite file in the
 dashboard's default cache directory. ``summary`` prints the pointing game per sight sensitivity, the best tau and
 Cohen's kappa (:mod:`cxrmodel.reviews.agreement`); ``--json`` prints it as one JSON document. ``export`` writes
 every verdict, point, word flag and comment (:mod:`cxrmodel.reviews.exchange`) to standard output or ``--output``;
-``import`` reads a JSON export back. User errors exit with status 2 and one line on stderr.
+``import`` reads a JSON export back. ``export-sr`` writes one reviewer's finding points on one study as a DICOM
+Structured Report that refers to the study's DICOM radiograph (:mod:`cxrmodel.reviews.dicom_sr`). User errors exit
+with status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -126,6 +129,36 @@ def _command_import(arguments: argparse.Namespace) -> int:
     return 0
 
 
+@_database_errors
+def _command_export_sr(arguments: argparse.Namespace) -> int:
+    import pydicom  # noqa: PLC0415 - pydicom and highdicom only for this export
+    from pydicom.errors import InvalidDicomError  # noqa: PLC0415
+
+    from cxrmodel.reviews.dicom_sr import points_structured_report  # noqa: PLC0415
+
+    try:
+        image = pydicom.dcmread(arguments.image, stop_before_pixels=True)
+    except InvalidDicomError:
+        raise CommandError(f"{arguments.image} is not a DICOM file; an SR can only refer to a DICOM radiograph "
+                           "(PNG and JPEG studies have no SOP instance to point at)") from None
+    store = _open_store(arguments.database)
+    try:
+        reviews = [review for review in store.all_reviews() if review.reviewer == arguments.reviewer
+                   and arguments.study in (review.study.study_name, review.study.content_hash)]
+    finally:
+        store.close()
+    if not reviews:
+        raise CommandError(f"{arguments.reviewer} has no review of {arguments.study} (give the study's name or its "
+                           "64-digit content hash, as `reviews export` lists them)")
+    review = max(reviews, key=lambda candidate: candidate.updated_at)  # the newest model's, if several
+    report = points_structured_report(image, review)  # ReviewError (a ValueError): one line
+    report.save_as(arguments.output, enforce_file_format=True)
+    print(json.dumps({"written": str(arguments.output), "study": review.study.study_name,
+                      "reviewer": review.reviewer, "bundle_fingerprint": review.study.bundle_fingerprint,
+                      "points": len(review.draft.points), "referenced_sop_instance_uid": str(image.SOPInstanceUID)}))
+    return 0
+
+
 def _existing_file(text: str) -> Path:
     path = Path(text)
     if not path.is_file():
@@ -163,3 +196,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     importing.add_argument("file", type=_existing_file, metavar="FILE", help="a `reviews export --format json` file")
     importing.add_argument("--database", default=None, metavar="URL", help=database_help + "; created if missing")
     importing.set_defaults(handler=_command_import)
+
+    structured = commands.add_parser("export-sr", help="one reviewer's finding points on one DICOM study as a DICOM "
+                                                       "Structured Report (TID 1500, points as SCOORD POINT)")
+    structured.add_argument("--database", default=None, metavar="URL", help=database_help)
+    structured.add_argument("--study", required=True, help="the study's name (e.g. its id) or content hash")
+    structured.add_argument("--reviewer", required=True, help="whose points (the reviewer's name)")
+    structured.add_argument("--image", type=_existing_file, required=True, metavar="FILE.dcm",
+                            help="the study's DICOM radiograph, which the SR refers to (its size must be the "
+                                 "reviewed image's)")
+    structured.add_argument("--output", type=Path, required=True, metavar="FILE", help="the SR file to write")
+    structured.set_defaults(handler=_command_export_sr)

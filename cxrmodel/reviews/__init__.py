@@ -5,7 +5,8 @@ tables; :mod:`~cxrmodel.reviews.database` opens SQLite (the default, WAL) or Pos
 :mod:`~cxrmodel.reviews.records` holds what a review says and its boundary checks; :mod:`~cxrmodel.reviews.store`
 saves and reads them (a reviewer only their own; aggregates for everyone); :mod:`~cxrmodel.reviews.agreement`
 computes the pointing game per tau and Cohen's kappa; :mod:`~cxrmodel.reviews.exchange` writes and reads the
-JSON and CSV exports. Importable without Dash or TensorFlow.
+JSON and CSV exports; :mod:`~cxrmodel.reviews.dicom_sr` writes one reviewer's points on a DICOM radiograph as a
+DICOM SR (highdicom, imported there only). Importable without Dash or TensorFlow.
 """
 
 from cxrmodel.reviews.agreement import AgreementSummary, Kappa, ThresholdAgreement, agreement_summary, cohen_kappa
