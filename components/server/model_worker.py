@@ -39,6 +39,7 @@ from cxrmodel.worker.protocol import (
     DEFAULT_HOST,
     DEFAULT_MAX_PENDING,
     EXPLAIN_PATH,
+    GAVE_WAY_MESSAGE,
     HEALTH_PATH,
     PREDICT_PATH,
     PROGRESS_PATH,
@@ -64,6 +65,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 Progress = Callable[[float, str], None]
 
+
+MAX_GIVE_WAY = 1000
+"""How often a job asks again for the evidence at every threshold after it gave way to another study (a bound
+that a reader on one study never reaches: each time is a wait for a free turn)."""
 
 class ModelWorkerError(Exception):
     """The model worker could not answer; ``str(error)`` is a sentence to show on the page."""
@@ -439,13 +444,18 @@ def explain_via_worker(client: ModelWorkerClient, image_bytes: bytes, report_tex
     if progress is not None:
         progress(0.0, SENDING_WORDS)
     deadline = time.monotonic() + start_wait_seconds
-    abandoned_once = False
+    abandoned_once, gave_way = False, 0
     while True:
         outcome = _explain_once(client, image_bytes, report_text, progress, poll_seconds, evidence, sight_sensitivity)
         error = outcome.get("error")
         if (isinstance(error, ModelWorkerRejected) and str(error) == ABANDONED_MESSAGE and not abandoned_once):
             # This job stalled long enough for the worker to think it was cancelled: ask once more.
             abandoned_once = True
+            continue
+        if isinstance(error, ModelWorkerRejected) and str(error) == GAVE_WAY_MESSAGE and gave_way < MAX_GIVE_WAY:
+            # The last phase gave way to another study's request: ask again (it waits for the next free turn; what
+            # is cached is kept). The job is cancelled when its reader leaves, so this ends with the reader.
+            gave_way += 1
             continue
         if not isinstance(error, ModelWorkerStarting) or time.monotonic() >= deadline:
             break

@@ -51,6 +51,10 @@ ABANDONED_MESSAGE = "the explanation was abandoned: its client stopped asking fo
 """The 400 answer to an explanation whose client stopped polling its progress (it was cancelled); a client that
 is still there gets it only after a stall of its own, and asks again (what was cached meanwhile is kept)."""
 
+GAVE_WAY_MESSAGE = "the evidence at every threshold gave way to another study: ask again"
+"""The 400 answer to an ``"evidence": "all"`` request that gave way to another study's request (it computes as the
+warm-up does, when nothing else waits); its client asks again, and waits for the next free turn."""
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

@@ -26,6 +26,7 @@ from cxrmodel.worker.protocol import (
     ABANDONED_MESSAGE,
     DEFAULT_EXPLAIN_CONCURRENCY,
     EVIDENCE_SCOPES,
+    GAVE_WAY_MESSAGE,
     MAX_EXPLAIN_REPORT_CHARACTERS,
     WorkerInputError,
 )
@@ -225,24 +226,43 @@ class ModelService:
             raise WorkerInputError(f"evidence must be one of {', '.join(EVIDENCE_SCOPES)}")
         settings = ExplanationSettings(sight_sensitivity=sight_sensitivity)
         key = self.explainer.cache_key(image_bytes, text, settings)
+        # The evidence at every slider threshold of an attribution already cached is the dashboard's last phase,
+        # which nobody waits for with nothing on screen: it takes a turn as the warm-up does (when no other request
+        # computes or waits) and gives way to any other study's request at its next batch; its client asks again
+        # (GAVE_WAY_MESSAGE). A request for everything at once on a study not explained yet is a reader's.
+        in_background = evidence == "all" and key in self.cache
+
+        def give_way_if_asked() -> None:
+            abandon_if_gone()
+            if in_background and self._explain_turns.reader_waiting(except_key=key):
+                raise WarmUpYielded
+
         try:
             # The warm-up may be computing this very study: then the reader waits for exactly the work it asked for.
             report_progress(0.0, "Computing the explanation" if key == self._warming_key
                             else "Waiting for the model (another study is being explained)")
-            with self._explain_turns.reader(key):
+            turn = self._explain_turns.background() if in_background else self._explain_turns.reader(key)
+            with turn as granted:
+                if in_background and not granted:
+                    raise WarmUpYielded
                 self._pause()
                 # Every evidence batch of this thread asks too (the hook the warm-up gives way at).
-                self._give_way_here.check = abandon_if_gone
+                self._give_way_here.check = give_way_if_asked
                 try:
                     report_progress(0.0, "Computing the explanation")
                     prepared, attribution, cached, timing = self.explainer.attribute(
-                        image_bytes, text, settings, progress=report_progress, evidence_scope=evidence)
+                        image_bytes, text, settings,
+                        progress=lambda fraction, message: (report_progress(fraction, message), give_way_if_asked()),
+                        evidence_scope=evidence)
                 finally:
                     self._give_way_here.check = None
         except RequestAbandoned:
             logger.info("model worker: explanation %s abandoned: its client stopped asking (%s evidence)",
                         request_id, evidence)
             raise WorkerInputError(ABANDONED_MESSAGE) from None
+        except WarmUpYielded:
+            logger.info("model worker: the evidence at every threshold gave way to another study's request")
+            raise WorkerInputError(GAVE_WAY_MESSAGE) from None
         report_progress(1.0, "explained")
         self._count("explain")
         probability = float(attribution.probability)

@@ -210,7 +210,7 @@ def test_the_worker_protocol_carries_the_evidence_scope_and_tau():
 
 def test_a_job_that_the_worker_took_for_cancelled_asks_once_more():
     from components.server.model_worker import ModelWorkerRejected, explain_via_worker
-    from cxrmodel.worker.protocol import ABANDONED_MESSAGE
+    from cxrmodel.worker.protocol import ABANDONED_MESSAGE, GAVE_WAY_MESSAGE
 
     class StallingWorker:
         url = "http://127.0.0.1:0"
@@ -234,3 +234,14 @@ def test_a_job_that_the_worker_took_for_cancelled_asks_once_more():
     twice = StallingWorker(2)  # a second "abandoned" is the answer: the job says it failed
     with pytest.raises(ModelWorkerRejected, match="abandoned"):
         explain_via_worker(twice, b"film", "report", lambda *_: None, evidence="all")
+
+    class GivingWay(StallingWorker):
+        def explain(self, image_bytes, report, request_id, *, evidence=None, sight_sensitivity=None):
+            self.asked.append(evidence)
+            if len(self.asked) <= self.rejections:
+                raise ModelWorkerRejected(GAVE_WAY_MESSAGE, 400)
+            return {"cached": True}
+
+    patient = GivingWay(5)  # the last phase gave way to other studies five times: asked again each time
+    assert explain_via_worker(patient, b"film", "report", lambda *_: None, evidence="all") == {"cached": True}
+    assert patient.asked == ["all"] * 6

@@ -59,3 +59,16 @@ def test_an_explanation_whose_client_stopped_asking_is_abandoned(service, studie
     assert service.explain(*study, "alive", evidence="none")["cached"] is False
     assert service.explain(*study, None, evidence="current")["cached"] is True
     assert service._give_way_here.check is None  # the hook is this request's only
+
+
+def test_the_last_phase_answers_gave_way_when_a_reader_waits(service, studies, monkeypatch):
+    from cxrmodel.worker.protocol import GAVE_WAY_MESSAGE
+
+    study = studies[4]
+    service.explain(*study, "circles-4", evidence="none")
+    monkeypatch.setattr(service._explain_turns, "reader_waiting", lambda except_key=None: True)
+    with pytest.raises(WorkerInputError, match=GAVE_WAY_MESSAGE):
+        service.explain(*study, "rest-4", evidence="all")
+    assert not service.explainer.is_complete(*study, ExplanationSettings())
+    # A request for everything at once on a study not explained yet is a reader's: it does not give way.
+    assert service.explain(*studies[5], "one-shot", evidence="all")["cached"] is False
