@@ -381,24 +381,36 @@ def random_slots(token_ids: np.ndarray, k: int, seed: int) -> list[int]:
 
 
 class _Batch:
-    """Distinct model inputs, evaluated together in chunks."""
+    """Distinct model inputs, built and evaluated together in chunks.
+
+    An input is built (a region removed: the imputation is most of the evidence's time) only when its chunk is
+    evaluated, after ``checkpoint`` (where a caller can stop the evidence), and no more than one chunk of inputs is
+    in memory.
+    """
 
     def __init__(self) -> None:
-        self.images: list[np.ndarray] = []
-        self.tokens: list[np.ndarray] = []
+        self.images: list[Callable[[], np.ndarray]] = []
+        self.tokens: list[Callable[[], np.ndarray]] = []
         self._index: dict[tuple, int] = {}
 
     def add(self, key: tuple, image: Callable[[], np.ndarray], tokens: Callable[[], np.ndarray]) -> int:
         if key not in self._index:
             self._index[key] = len(self.images)
-            self.images.append(image())
-            self.tokens.append(tokens())
+            self.images.append(image)
+            self.tokens.append(tokens)
         return self._index[key]
 
-    def run(self, predict_log_odds: PredictLogOdds) -> np.ndarray:
-        results = [np.asarray(predict_log_odds(np.stack(self.images[start : start + _CHUNK]),
-                                               np.stack(self.tokens[start : start + _CHUNK])), np.float64).reshape(-1)
-                   for start in range(0, len(self.images), _CHUNK)]
+    def run(self, predict_log_odds: PredictLogOdds, checkpoint: Callable[[], None] | None = None) -> np.ndarray:
+        def built(build: Callable[[], np.ndarray]) -> np.ndarray:
+            if checkpoint is not None:
+                checkpoint()
+            return build()
+
+        results = []
+        for start in range(0, len(self.images), _CHUNK):
+            images = np.stack([built(build) for build in self.images[start : start + _CHUNK]])
+            tokens = np.stack([build() for build in self.tokens[start : start + _CHUNK]])
+            results.append(np.asarray(predict_log_odds(images, tokens), np.float64).reshape(-1))
         return np.concatenate(results) if results else np.zeros(0)
 
 
@@ -417,6 +429,7 @@ def compute_evidence(
     thresholds: Sequence[float] = SLIDER_THRESHOLDS,
     placements: int = RANDOM_PLACEMENTS,
     removal: str = DEFAULT_REMOVAL,
+    checkpoint: Callable[[], None] | None = None,
 ) -> Evidence:
     """Deletion evidence of one study (see the module docstring).
 
@@ -437,6 +450,9 @@ def compute_evidence(
         thresholds: Sight sensitivities whose circles are removed (ascending; empty: words and ledger only).
         placements: Random placements / word sets per control.
         removal: How a region is removed (:data:`cxrmodel.explain.removal.REMOVALS`).
+        checkpoint: Called before every input is built (a region removal takes up to tens of milliseconds) and
+            after the circles are found: a caller stops the evidence by raising from it (the model worker gives way
+            to another study's request). None = never stopped.
 
     Returns:
         The evidence; every figure is the model's output for an input built by :func:`region_input` /
@@ -468,6 +484,8 @@ def compute_evidence(
         detections = sweep_circles(attribution_map, thresholds, link_distance, min_points)
     else:
         detections = []
+    if checkpoint is not None:
+        checkpoint()
     for threshold, detection in zip(thresholds[: len(detections)], detections, strict=True):
         circles = detection.circles
         if not circles:
@@ -500,7 +518,7 @@ def compute_evidence(
         word_plans.append((k, slots, index, controls))
 
     # 3. One batched run of every distinct input: log-odds; P is their sigmoid.
-    log_odds = batch.run(predict_log_odds)
+    log_odds = batch.run(predict_log_odds, checkpoint)
     logger.debug("evidence: %d distinct forward passes", len(log_odds))
 
     def median(indices: list[int]) -> float:

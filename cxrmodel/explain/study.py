@@ -36,7 +36,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,6 +136,9 @@ class StudyExplainer:
         self.cache = cache
         self.batch_size = int(batch_size)
         self.with_evidence = bool(with_evidence)
+        self.evidence_checkpoint: Callable[[], None] | None = None
+        """Called while the deletion evidence is computed (:func:`cxrmodel.explain.evidence.compute_evidence`'s
+        ``checkpoint``): the model worker sets it to give way to another study's request."""
         self._integrated_gradients: IntegratedGradientsExplainer | None = None
 
     @property
@@ -358,6 +361,7 @@ class StudyExplainer:
             smoothing=sigma,
             thresholds=thresholds,
             removal=region_removal(settings),
+            checkpoint=self.evidence_checkpoint,
         )
 
     def stability_reference(self, settings: ExplanationSettings) -> str:

@@ -113,21 +113,18 @@ class ModelService:
             self.warm_up.start()
 
     def _let_the_evidence_give_way(self) -> None:
-        """Make the deletion evidence's forward passes a point where a warm-up explanation can give way.
+        """Make the deletion evidence's inputs points where an explanation can give way or be abandoned.
 
-        The evidence is computed in batches through ``predict_log_odds``; in the warm-up's thread each batch first
-        asks whether a reader's request waits (``self._give_way_here.check``); in every other thread nothing
-        changes.
+        Before each input of the evidence is built (:func:`cxrmodel.explain.evidence.compute_evidence`'s
+        ``checkpoint``), the thread computing it asks its own check (``self._give_way_here.check``: the warm-up's
+        "does a reader wait?", a reader request's "is its client still there?"); a thread without one goes on.
         """
-        forward = self.explainer.integrated_gradients.predict_log_odds
-
-        def predict_log_odds(*arguments, **options):
+        def checkpoint() -> None:
             check = getattr(self._give_way_here, "check", None)
             if check is not None:
                 check()
-            return forward(*arguments, **options)
 
-        self.explainer.integrated_gradients.predict_log_odds = predict_log_odds
+        self.explainer.evidence_checkpoint = checkpoint
 
     def _warm_up(self) -> None:
         """Trace the compiled forward function once, so the first request does not pay for it."""

@@ -153,11 +153,11 @@ def test_a_reader_request_during_the_warm_up_is_served_before_the_next_warm_up_s
             reader.start()
             _wait_for(service._explain_turns.reader_waiting, "the reader's request waiting")
 
-    # The reader's request arrives while the first warm-up study computes (at an integration level, or before a
-    # batch of the evidence's forward passes): it waits for the turn, the warm-up study gives way, the reader is
-    # served, then the warm-up goes on with that study again.
+    # The reader's request arrives while the first warm-up study computes (at an integration level, or before an
+    # input of the evidence is built): it waits for the turn, the warm-up study gives way, the reader is served,
+    # then the warm-up goes on with that study again.
     attribute = service.explainer.attribute
-    evidence_forward = service.explainer.integrated_gradients.predict_log_odds
+    evidence_checkpoint = service.explainer.evidence_checkpoint
 
     def first_study_computing(image, report, settings, progress=None, **options):
         service.explainer.attribute = attribute
@@ -167,12 +167,12 @@ def test_a_reader_request_during_the_warm_up_is_served_before_the_next_warm_up_s
                 progress(min(fraction, 0.5), message)  # a level before the last (the tiny model may converge at once)
             return attribute(image, report, settings, progress=progress_after_the_reader_waits, **options)
 
-        def forward_after_the_reader_waits(*arguments, **forward_options):
-            service.explainer.integrated_gradients.predict_log_odds = evidence_forward
+        def checkpoint_after_the_reader_waits():
+            service.explainer.evidence_checkpoint = evidence_checkpoint
             reader_arrives()
-            return evidence_forward(*arguments, **forward_options)
+            evidence_checkpoint()
 
-        service.explainer.integrated_gradients.predict_log_odds = forward_after_the_reader_waits
+        service.explainer.evidence_checkpoint = checkpoint_after_the_reader_waits
         return attribute(image, report, settings, progress=None, **options)
 
     def warm_first_with_a_reader_arriving(image_bytes, report_text, stopping):
