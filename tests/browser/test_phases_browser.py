@@ -55,6 +55,14 @@ def _page_state(driver) -> dict:
         "   (image) => image.name === 'radiograph') : null};")
 
 
+def _evidence_rows(driver) -> tuple[int, int]:
+    """(rows, rows still missing) of the deletion evidence the page holds for the circle sweep."""
+    return tuple(driver.execute_script(
+        "const data = window.dash_component_api.getLayout(arguments[0]).props.data;"
+        "const rows = data && data.evidence ? data.evidence.regions : [];"
+        "return [rows.length, rows.filter((row) => row === null).length];", threshold_control.CIRCLE_SWEEP_ID))
+
+
 def test_the_circles_are_drawn_while_the_evidence_is_still_computing(dashboard_url, browser):
     browser.get(f"{dashboard_url}/?study={STUDY}&threshold=0.7")
     try:
@@ -79,3 +87,7 @@ def test_the_circles_are_drawn_while_the_evidence_is_still_computing(dashboard_u
     assert landed["shapes"] == drawn["shapes"]
     browser.execute_script(f"document.querySelector('#{verdict_view.NUMBERS_ID} summary').click()")
     browser.save_screenshot(str(EVIDENCE_SCREENSHOT))
+
+    # The last phase: every slider threshold's row, while the reader stays on the study.
+    WebDriverWait(browser, 12 * EVIDENCE_DELAY_SECONDS).until(lambda driver: _evidence_rows(driver)[1] == 0)
+    assert _evidence_rows(browser)[0] == 51
