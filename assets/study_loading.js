@@ -22,7 +22,6 @@
   const STALE_CLASS = "cxr-study-stale";
   const TAG_CLASS = "cxr-study-tag";
   const LOADING_ATTRIBUTE = "data-cxr-loading";
-  const LABEL_SEPARATOR = " — ";
   const PROBABILITY_SEPARATOR = " · P(abnormal) ";
   const UPLOADED_LABEL_PREFIX = "Uploaded: ";
   const STUDY_REFRESH_ID = "study-refresh";
@@ -38,11 +37,13 @@
     const list = Array.isArray(options) ? options : [];
     for (const option of list) {
       if (option && typeof option === "object" && option.value === picked) {
+        // (The worklist may put a review mark in front of the label: an upload is found by its prefix anywhere.)
         const label = String(option.label === undefined ? picked : option.label).split(PROBABILITY_SEPARATOR)[0];
-        if (label.startsWith(UPLOADED_LABEL_PREFIX)) {
-          return label.slice(UPLOADED_LABEL_PREFIX.length);
+        const upload = label.indexOf(UPLOADED_LABEL_PREFIX);
+        if (upload >= 0) {
+          return label.slice(upload + UPLOADED_LABEL_PREFIX.length);
         }
-        return label.split(LABEL_SEPARATOR)[0];
+        return picked;
       }
     }
     return picked;

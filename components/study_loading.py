@@ -61,8 +61,6 @@ TAG_CLASS = "cxr-study-tag"
 """The class of every study tag element (the script watches them)."""
 QUIET_LOADING_CLASS = "cxr-loading-quiet"
 """A panel with this class is hidden while loading but gets no loading text (a one-line alert slot)."""
-LABEL_SEPARATOR = " — "
-"""What separates a bundled study's id from its label and MeSH terms in the picker (study_browser)."""
 CLIENTSIDE_NAMESPACE = "cxr"
 
 
@@ -91,10 +89,13 @@ def study_title(picked: str | None, options: Sequence[dict] | None) -> str:
         return ""
     for option in options or []:
         if isinstance(option, dict) and option.get("value") == picked:
+            # (The worklist may put a review mark in front of the label: an upload is found by its prefix anywhere;
+            # a bundled study is named by its id.)
             label = str(option.get("label", picked)).split(PROBABILITY_SEPARATOR)[0]
-            if label.startswith(UPLOADED_LABEL_PREFIX):
-                return label[len(UPLOADED_LABEL_PREFIX):]
-            return label.split(LABEL_SEPARATOR)[0]
+            upload = label.find(UPLOADED_LABEL_PREFIX)
+            if upload >= 0:
+                return label[upload + len(UPLOADED_LABEL_PREFIX):]
+            return picked
     return picked
 
 

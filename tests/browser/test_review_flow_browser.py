@@ -31,6 +31,7 @@ import pytest
 from PIL import Image
 
 from components.server.job_slots import JobSlots
+from components.worklist import MINE_MARK, NOT_REVIEWED_MARK, OTHERS_MARK
 from tests.serving import ROOT, free_port, serving
 
 selenium = pytest.importorskip("selenium")
@@ -55,6 +56,9 @@ pytestmark = pytest.mark.skipif(
     reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)",
 )
 
+REVIEW_MARK = re.compile("^(" + "|".join(re.escape(mark) for mark in (NOT_REVIEWED_MARK, MINE_MARK, OTHERS_MARK))
+                         + r")\d*!? ")
+"""The worklist's review mark in front of each study's label in the picker (components.worklist)."""
 EXPLAIN_SECONDS = 240  # a first explanation loads the model in the job's process (busy 2-core machines)
 
 
@@ -78,7 +82,9 @@ def _drawn_study(driver) -> str | None:
 
 
 def _picker_text(driver) -> str:
-    return driver.execute_script("const v = document.getElementById('study-picker-value'); return v ? v.innerText : ''")
+    """The picker's shown label without the worklist's review mark in front of it (components.worklist)."""
+    text = driver.execute_script("const v = document.getElementById('study-picker-value'); return v ? v.innerText : ''")
+    return REVIEW_MARK.sub("", text)
 
 
 def _open(driver, url: str, study_id: str) -> None:
@@ -134,6 +140,8 @@ def test_switching_studies_never_shows_the_old_study_under_the_new_name(dashboar
     WebDriverWait(browser, 60).until(lambda d: _drawn_study(d) == "CXR90014" and "τ =" in _summary(d))
     time.sleep(0.3)  # a few more frames after the new study is drawn
     frames = browser.execute_script("window.__recording = false; return window.__frames;")
+    for frame in frames:
+        frame["picked"] = REVIEW_MARK.sub("", frame["picked"])
     switched = [frame for frame in frames if frame["picked"].startswith("CXR90014")]
     assert switched, "the picker never showed the new study"
     stale = [frame for frame in switched if frame["drawn"] == "CXR90011"]
@@ -323,7 +331,9 @@ def test_an_out_of_distribution_upload_hides_its_numbers_until_show_anyway(dashb
     WebDriverWait(browser, 30).until(lambda d: "What-if off" in d.find_element(By.ID, "what-if-probability").text)
     assert not re.search(r"\d\.\d{3}", browser.find_element(By.ID, "what-if-probability").text)
 
-    browser.find_element(By.CSS_SELECTOR, ".distribution-withheld button").click()
+    show_anyway = browser.find_element(By.CSS_SELECTOR, ".distribution-withheld button")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", show_anyway)
+    show_anyway.click()
     WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#prediction .display-6").is_displayed())
     assert "model: " in _prediction_text(browser)
     WebDriverWait(browser, 10).until(lambda d: (_dash_props(d, "circle-sweep").get("data") or {}).get("thresholds"))

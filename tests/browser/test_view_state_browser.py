@@ -176,7 +176,10 @@ def test_copy_link_puts_the_views_link_on_the_clipboard_or_shows_it(dashboard_ur
             "origin": dashboard_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
     except Exception:  # noqa: BLE001 - an older chromium: the fallback box is checked either way
         pass
-    browser.find_element(By.ID, "copy-link").click()
+    # (Under the film since the first screen keeps the whole radiograph in view: scrolled to, then clicked.)
+    button = browser.find_element(By.ID, "copy-link")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
+    button.click()
     WebDriverWait(browser, 10).until(lambda d: _text(d, "copy-link-status") in (
         "Link copied.", "Copy the link from the box:"))
     expected = f"{dashboard_url}/?study={STUDY}&tau=0.50"

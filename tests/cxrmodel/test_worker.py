@@ -53,7 +53,8 @@ def test_predict_through_the_worker_is_the_cli_probability(worker, study, tiny_b
     # The tiny bundle has no reference film: the film cannot be compared, so it is judged and shown.
     assert set(answer) == {"label", "probability", "calibrated_probability", "judged", "not_judged_reason",
                            "shown_anyway"}
-    assert set(expected) == set(answer)  # predict --image --json carries the same disclosure keys
+    # predict --image --json carries the same disclosure keys, and names the study and its label from the report
+    assert set(expected) == set(answer) | {"study", "truth_label"}
     assert answer["judged"] is True and answer["not_judged_reason"] is None and answer["shown_anyway"] is False
     assert answer["label"] == expected["label"]
     assert answer["probability"] == pytest.approx(expected["probability"], abs=2e-6)
@@ -134,8 +135,10 @@ def test_a_client_of_a_port_nobody_listens_on_says_so():
 
 
 def test_request_bodies_round_trip_and_refuse_bad_fields():
-    assert decode_request(encode_request(b"\x89PNG", "report", "id-1")) == (b"\x89PNG", "report", "id-1", False)
-    assert decode_request(encode_request(b"img", b"\xff bytes")) == (b"img", b"\xff bytes", None, False)
+    assert decode_request(encode_request(b"\x89PNG", "report", "id-1")) == (b"\x89PNG", "report", "id-1", False,
+                                                                            "all", None)
+    assert decode_request(encode_request(b"img", b"\xff bytes")) == (b"img", b"\xff bytes", None, False, "all",
+                                                                      None)
     assert decode_request(encode_request(b"img", "r", shown_anyway=True)).shown_anyway is True
     for body in (b"", b"null", json.dumps({"report": "x"}).encode(),
                  json.dumps({"image_base64": "aGk=", "report": 3}).encode(),
@@ -163,7 +166,7 @@ class _BlockingService:
         self.release.wait(10)
         return {"probability": 0.5}
 
-    def explain(self, image_bytes, report, request_id, *, shown_anyway=False):
+    def explain(self, image_bytes, report, request_id, *, shown_anyway=False, evidence="all", sight_sensitivity=None):
         raise RuntimeError("the disk is full")
 
 
