@@ -18,6 +18,7 @@ from pathlib import Path
 import dash_bootstrap_components as dbc
 import diskcache
 from dash import CeleryManager, Dash, DiskcacheManager, html
+from flask_compress import Compress
 
 from components import (
     distribution_gate,
@@ -30,8 +31,8 @@ from components import (
     upload_panel,
     worklist,
 )
-from components.presenter import StudyResolver
-from components.server import authentication, model_worker
+from components.presenter import StudyResolver, radiograph_png
+from components.server import authentication, model_worker, study_images
 from components.server.job_slots import DEFAULT_SLOTS, JobSlots
 from components.server.reviews import LOCAL_REVIEWER_VARIABLE, ReviewService, local_reviewer_name
 from components.server.uploads import UploadStore
@@ -103,7 +104,8 @@ def create_app(config: AppConfig) -> Dash:
     comparison_explainers = tuple(StudyExplainer(load_bundle(directory, load_model=False), cache, with_evidence=False)
                                   for directory in config.comparison_directories)
     uploads = UploadStore(config.cache_directory / "uploads")
-    resolver = StudyResolver(collection, uploads)
+    # The radiograph is loaded from the image route (components.server.study_images), not sent in each response.
+    resolver = StudyResolver(collection, uploads, image_urls=True)
     celery_app = make_celery(config.redis_url) if config.redis_url else None
     # Generous SQLite timeout: job results must not be lost when the machine is busy (default 60 s).
     background_manager = (CeleryManager(celery_app) if celery_app is not None
@@ -158,6 +160,9 @@ def create_app(config: AppConfig) -> Dash:
     app.layout = page
     if credentials is not None:
         authentication.require_basic_auth(app.server, credentials)
+    study_images.register(app.server, resolver.image_bytes, radiograph_png)
+    # Responses are compressed (gzip / brotli) as the browser accepts, by a kept library: flask-compress.
+    Compress(app.server)
     study_view.register_callbacks(app, explainer, resolver, job_slots, config.model_worker_url,
                                   comparison_explainers)
     # A film the model must not be run on (a lateral view) is refused on Analyze, before it is explained.

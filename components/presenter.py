@@ -36,6 +36,7 @@ from components import (
     verdict_view,
     xray_view,
 )
+from components.server import study_images
 from components.server.uploads import UploadStore, is_upload_id
 from components.study_browser import STUDY_PICKER_ID, with_probability
 from cxrmodel.data import StudyCollection
@@ -77,6 +78,8 @@ class StudySource:
         truth_label: The label from the report's MeSH terms (bundled studies), or None (uploads).
         title: How the study is named on screen and in exports.
         has_masks: True when ground-truth lesion masks exist (synthetic bundled studies).
+        image_url: Where the page loads the radiograph from (components.server.study_images), or None: the viewer
+            carries it as a data URI (scripts, or a server without the image route).
     """
 
     study_id: str
@@ -85,14 +88,29 @@ class StudySource:
     truth_label: str | None
     title: str
     has_masks: bool = False
+    image_url: str | None = None
+
+    @property
+    def radiograph_source(self) -> str:
+        """The viewer's image source: the image route's URL, or the display PNG as a data URI."""
+        return self.image_url or radiograph_data_uri(self.image_bytes)
 
 
 class StudyResolver:
-    """Finds a study by id: a bundled one, or one of *this session's* uploads (never another session's)."""
+    """Finds a study by id: a bundled one, or one of *this session's* uploads (never another session's).
 
-    def __init__(self, collection: StudyCollection, uploads: UploadStore | None = None) -> None:
+    With ``image_urls`` (the dashboard, whose server has the image route: components.server.study_images), a
+    source names the URL its radiograph is loaded from, so a study's response carries no image.
+    """
+
+    def __init__(self, collection: StudyCollection, uploads: UploadStore | None = None,
+                 image_urls: bool = False) -> None:
         self.collection = collection
         self.uploads = uploads
+        self.image_urls = image_urls
+
+    def _url(self, study_id: str, session_id: str | None, image_bytes: bytes) -> str | None:
+        return study_images.image_url(study_id, session_id, image_bytes) if self.image_urls else None
 
     def source(self, study_id: str | None, session_id: str | None) -> StudySource | None:
         """The study, or None when the id is unknown or the upload belongs to another session."""
@@ -100,19 +118,27 @@ class StudyResolver:
             return None
         if study_id in self.collection:
             study = self.collection.get(study_id)
+            image_bytes = self.collection.image_path(study_id).read_bytes()
             return StudySource(
                 study_id=study_id,
-                image_bytes=self.collection.image_path(study_id).read_bytes(),
+                image_bytes=image_bytes,
                 report_text=study.report_text,
                 truth_label=study.label_name,
                 title=study_id,
                 has_masks=study_id in self.collection.truth,
+                image_url=self._url(study_id, session_id, image_bytes),
             )
         if self.uploads is not None and is_upload_id(study_id):
             upload = self.uploads.get(session_id, study_id)
             if upload is not None:
-                return StudySource(study_id, upload.image_bytes, upload.report_text, None, upload.filename)
+                return StudySource(study_id, upload.image_bytes, upload.report_text, None, upload.filename,
+                                   image_url=self._url(study_id, session_id, upload.image_bytes))
         return None
+
+    def image_bytes(self, study_id: str, session_id: str | None) -> bytes | None:
+        """The study's image file for the image route, or None (unknown, or another session's upload)."""
+        source = self.source(study_id, session_id)
+        return None if source is None else source.image_bytes
 
     def __call__(self, study_id: str, session_id: str | None) -> tuple[bytes, str] | None:
         """(image bytes, report) for the background job, or None."""
@@ -262,6 +288,19 @@ def explanation_settings(
 _DISPLAY_CHUNKS = ("gamma", "icc_profile", "exif", "transparency", "srgb", "chromaticity")
 
 
+def radiograph_png(image_bytes: bytes) -> bytes:
+    """The radiograph as the PNG the viewer shows (see :func:`radiograph_data_uri`)."""
+    if image_bytes[:8] == b"\x89PNG\r\n\x1a\n":
+        try:
+            with Image.open(io.BytesIO(image_bytes)) as image:
+                plain = image.mode == "L" and not any(key in image.info for key in _DISPLAY_CHUNKS)
+        except Exception:  # noqa: BLE001 - anything unusual takes the decoding path, which reports it
+            plain = False
+        if plain:
+            return image_bytes
+    return encode_png(decode_image(image_bytes).pixels)
+
+
 def radiograph_data_uri(image_bytes: bytes) -> str:
     """The radiograph as the viewer's PNG data URI.
 
@@ -270,15 +309,7 @@ def radiograph_data_uri(image_bytes: bytes) -> str:
     re-encoding would give the same image and costs ~35 ms of a study's opening (issue #17). Anything else is
     decoded and re-encoded (DICOM, JPEG, 16-bit, colour, palette PNGs).
     """
-    if image_bytes[:8] == b"\x89PNG\r\n\x1a\n":
-        try:
-            with Image.open(io.BytesIO(image_bytes)) as image:
-                plain = image.mode == "L" and not any(key in image.info for key in _DISPLAY_CHUNKS)
-        except Exception:  # noqa: BLE001 - anything unusual takes the decoding path, which reports it
-            plain = False
-        if plain:
-            return png_data_uri(image_bytes)
-    return png_data_uri(encode_png(decode_image(image_bytes).pixels))
+    return png_data_uri(radiograph_png(image_bytes))
 
 
 def with_evidence(sweep: dict, document: dict, evidence_pending: bool = False) -> dict:
@@ -383,7 +414,7 @@ def render_explanation(
         figure = xray_view.empty_xray_figure(RADIOGRAPH_NOT_READ)
     else:
         figure = xray_view.xray_figure(
-            radiograph_data_uri(source.image_bytes),
+            source.radiograph_source,
             mapping.image_width,
             mapping.image_height,
             document["circles"] if circles_shown else [],
@@ -446,7 +477,7 @@ def gated_before_explaining(source: StudySource, explainer: StudyExplainer,
     if decided.judged or decided.shown_anyway:
         return None
     mapping = prepared.mapping
-    figure = xray_view.xray_figure(radiograph_data_uri(source.image_bytes), mapping.image_width, mapping.image_height,
+    figure = xray_view.xray_figure(source.radiograph_source, mapping.image_width, mapping.image_height,
                                    [], uirevision=source.study_id)
     panel = dataclasses.replace(empty_panel(NOT_EXPLAINED_GATED), xray_figure=figure,
                                 words_figure=report_view.empty_words_figure(NOT_EXPLAINED_GATED),
