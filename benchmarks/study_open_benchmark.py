@@ -1,6 +1,6 @@
 """Server time to open a study in the dashboard: cached (drawn from the on-disk cache) vs explained from scratch.
 
-Runs the dashboard's study callback body (``components.presenter.study_panel_outputs``, everything the server
+Runs the dashboard's study callback body (``components.presenter.drawn_study``, everything the server
 does when a study is picked: read the image, decode, look the attribution up, sweep 51 thresholds, build the
 figures and the sweep chart) for every demo study, in this process, with the web process's lazy model. The
 baseline, measured in the same run, is what a first-time open costs: the background job's work for the same
@@ -59,7 +59,7 @@ def main() -> int:
             repeats = []
             for _ in range(arguments.repeats):
                 started = time.perf_counter()
-                panel = presenter.study_panel_outputs(study_id, None, False, settings, None, explainer, resolver)
+                panel = presenter.drawn_study(study_id, None, False, settings, None, explainer, resolver).panel
                 repeats.append((time.perf_counter() - started) * 1000.0)
                 if panel.circle_sweep is None:
                     print(f"error: {study_id} was not drawn from the cache", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The study view's domain side: which study a pick means, and everything the page shows for it.
 
 :class:`StudyResolver` turns a picked id into a :class:`StudySource` (a bundled study, or one of *this session's*
-uploads). :func:`study_panel_outputs` turns the source and its cached explanation into a :class:`StudyPanel`,
+uploads). :func:`drawn_study` turns the source and its cached explanation into a :class:`StudyPanel`,
 whose fields are the outputs of the study callback in :mod:`components.study_view`, in order:
 ``StudyPanel.outputs()`` is that callback's ``Output`` list and ``panel.as_tuple()`` its return value.
 Nothing here lays out the page or registers a callback; the functions are pure apart from reading the study,
@@ -333,6 +333,14 @@ def evidence_pending(explainer: StudyExplainer, explanation: Explanation, settin
             and settings.removal in (None, default.removal))
 
 
+def strongest_words(document: dict, decided: Disclosure) -> html.Div:
+    """The strongest words of an explained study, with the word deletion check under them (or, for a study the
+    model cannot judge, the line saying it is not shown: components.evidence_view.word_evidence)."""
+    strongest = report_view.strongest_words_list(document["words"])
+    word_evidence = evidence_view.word_evidence(document.get("evidence"), decided)
+    return strongest if word_evidence is None else html.Div([strongest, word_evidence])
+
+
 @functools.cache
 def empty_details() -> tuple:
     """(words figure, strongest words, sweep chart) with nothing in them (built once)."""
@@ -355,10 +363,8 @@ def explanation_details(source: StudySource, explanation: Explanation, document:
     if document.get("modality") == "image":
         words_figure, strongest = report_view.empty_words_figure(REPORT_NOT_READ), None
     else:
-        words_figure, strongest = report_view.report_outputs(document["words"])
-        word_evidence = evidence_view.word_evidence(document.get("evidence"), decided)
-        if word_evidence is not None:
-            strongest = html.Div([strongest, word_evidence])
+        words_figure = report_view.words_figure(document["words"])
+        strongest = strongest_words(document, decided)
     if sweep is None or not decided.shows("circles"):
         return words_figure, strongest, empty_details()[2]
     hit_rates = sweep_hit_rates(sweep, lesion_masks) if source.has_masks else None
@@ -385,6 +391,7 @@ def render_explanation(
     collection: StudyCollection,
     details: bool = True,
     shown_anyway: bool = False,
+    pending: bool | None = None,
 ) -> tuple[StudyPanel, float]:
     """Everything the page shows for an explained study (pure apart from reading masks from disk).
 
@@ -395,6 +402,7 @@ def render_explanation(
             (components.study_opening, components.study_loading).
         shown_anyway: The reader pressed Show anyway for this study (components.distribution_gate): a
             withheld study's numbers are drawn, stamped. Without it they are not built at all.
+        pending: Whether its evidence is still being computed (:func:`evidence_pending`); None = worked out here.
 
     Returns:
         ``(panel, probability)``: the panel leaves the study picker's options unchanged; ``probability`` is
@@ -407,7 +415,8 @@ def render_explanation(
     circles_shown = decided.shows("circles")
     mapping = explanation.prepared.mapping
     attribution_map = explanation.attribution.image_attribution
-    pending = evidence_pending(explainer, explanation, settings)
+    if pending is None:
+        pending = evidence_pending(explainer, explanation, settings)
     sweep = study_sweep(explanation, document, settings, decided, pending)
     lesion_masks = lesion_masks_for_study(collection.root, source.study_id) if source.has_masks else []
     if attribution_map is None:  # a text-only model: the film is not part of the decision, so it is not drawn
@@ -543,28 +552,12 @@ def drawn_study(
                               color="danger")
             return DrawnStudy(empty_panel("Not explained.", alert))
         return DrawnStudy(empty_panel(f"Explaining {source.title}… (integrated gradients, see the progress bar)"))
-    panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection, details,
-                                            shown_anyway)
     pending = evidence_pending(explainer, explanation, settings)
+    panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection, details,
+                                            shown_anyway, pending)
     if probability is not None:
         panel = dataclasses.replace(panel, picker_options=with_probability(options, source.study_id, probability))
     return DrawnStudy(panel, True, pending)
-
-
-def study_panel_outputs(
-    study_id: str | None,
-    session_id: str | None,
-    triggered_by_job: bool,
-    settings: ExplanationSettings,
-    options: list[dict] | None,
-    explainer: StudyExplainer,
-    resolver: StudyResolver,
-    details: bool = True,
-    shown_anyway: bool = False,
-) -> StudyPanel:
-    """The panel of :func:`drawn_study`."""
-    return drawn_study(study_id, session_id, triggered_by_job, settings, options, explainer, resolver, details,
-                       shown_anyway).panel
 
 
 def study_details(
@@ -576,7 +569,7 @@ def study_details(
     shown_anyway: bool = False,
 ) -> tuple | None:
     """(words figure, strongest words, sweep chart) of a cached study: the second step after
-    ``study_panel_outputs(..., details=False)``; None when the study is unknown or not cached. A study the
+    ``drawn_study(..., details=False)``; None when the study is unknown or not cached. A study the
     distribution gate refuses keeps them empty; a withheld one gets no word deletion table and no circle counts
     unless ``shown_anyway``."""
     source = resolver.source(study_id, session_id)
@@ -620,12 +613,7 @@ def evidence_outputs(
     decided = distribution_gate.disclosure(document, shown_anyway)
     if decided.decision == distribution_gate.REFUSE:
         return None
-    strongest = None
-    if document.get("modality") != "image":
-        strongest = report_view.report_outputs(document["words"])[1]
-        word_evidence = evidence_view.word_evidence(document.get("evidence"), decided)  # "not shown" if withheld
-        if word_evidence is not None:
-            strongest = html.Div([strongest, word_evidence])
+    strongest = strongest_words(document, decided) if document.get("modality") != "image" else None
     if not decided.shows_numbers:
         return no_update, no_update, strongest
     pending = evidence_pending(explainer, explanation, settings)

@@ -160,8 +160,8 @@ def checked(channel: str) -> None:
 
 def panel(study: Study, shown_anyway: bool) -> tuple[presenter.StudyPanel, tuple]:
     options = [{"label": study.film.name, "value": study.upload_id}]
-    drawn = presenter.study_panel_outputs(study.upload_id, study.session, False, study.settings, options,
-                                          study.explainer, study.resolver, details=False, shown_anyway=shown_anyway)
+    drawn = presenter.drawn_study(study.upload_id, study.session, False, study.settings, options, study.explainer,
+                                  study.resolver, details=False, shown_anyway=shown_anyway).panel
     details = presenter.study_details(study.upload_id, study.session, study.settings, study.explainer,
                                       study.resolver, shown_anyway)
     return drawn, details

@@ -210,15 +210,6 @@ class ModelService:
             raise WorkerInputError(f"the report has {len(text):,} characters, more than the "
                                    f"{MAX_EXPLAIN_REPORT_CHARACTERS:,} accepted")
 
-        def abandon_if_gone() -> None:
-            if self._client_gone(request_id):
-                raise RequestAbandoned(request_id)
-
-        def report_progress(fraction: float, message: str) -> None:
-            if request_id is not None:
-                self._record(request_id, fraction, message)
-                abandon_if_gone()
-
         if evidence not in EVIDENCE_SCOPES:
             raise WorkerInputError(f"evidence must be one of {', '.join(EVIDENCE_SCOPES)}")
         settings = ExplanationSettings(sight_sensitivity=sight_sensitivity)
@@ -229,10 +220,19 @@ class ModelService:
         # (GAVE_WAY_MESSAGE). A request for everything at once on a study not explained yet is a reader's.
         in_background = evidence == "all" and key in self.cache
 
+        def record(fraction: float, message: str) -> None:
+            if request_id is not None:
+                self._record(request_id, fraction, message)
+
         def give_way_if_asked() -> None:
-            abandon_if_gone()
+            if self._client_gone(request_id):
+                raise RequestAbandoned(request_id)
             if in_background and self._explain_turns.reader_waiting(except_key=key):
                 raise WarmUpYielded
+
+        def report_progress(fraction: float, message: str) -> None:
+            record(fraction, message)
+            give_way_if_asked()
 
         try:
             # The warm-up may be computing this very study: then the reader waits for exactly the work it asked for.
@@ -243,14 +243,12 @@ class ModelService:
                 if in_background and not granted:
                     raise WarmUpYielded
                 self._pause()
-                # Every evidence batch of this thread asks too (the hook the warm-up gives way at).
+                # Every input of the evidence asks too (the checkpoint the warm-up gives way at).
                 self._give_way_here.check = give_way_if_asked
                 try:
                     report_progress(0.0, "Computing the explanation")
                     prepared, attribution, cached, timing = self.explainer.attribute(
-                        image_bytes, text, settings,
-                        progress=lambda fraction, message: (report_progress(fraction, message), give_way_if_asked()),
-                        evidence_scope=evidence)
+                        image_bytes, text, settings, progress=report_progress, evidence_scope=evidence)
                 finally:
                     self._give_way_here.check = None
         except RequestAbandoned:
@@ -260,7 +258,7 @@ class ModelService:
         except WarmUpYielded:
             logger.info("model worker: the evidence at every threshold gave way to another study's request")
             raise WorkerInputError(GAVE_WAY_MESSAGE) from None
-        report_progress(1.0, "explained")
+        record(1.0, "explained")
         self._count("explain")
         probability = float(attribution.probability)
         calibrated = self.bundle.calibrated_probability(probability)

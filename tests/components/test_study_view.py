@@ -37,8 +37,8 @@ def world(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
 
 def _outputs(world, study_id, session_id=None, triggered_by_job=False, options=None):
     explainer, resolver = world
-    return presenter.study_panel_outputs(study_id, session_id, triggered_by_job, ExplanationSettings(), options,
-                                         explainer, resolver)
+    return presenter.drawn_study(study_id, session_id, triggered_by_job, ExplanationSettings(), options,
+                                 explainer, resolver).panel
 
 
 def decode_png(data_uri: str) -> np.ndarray:
@@ -126,8 +126,8 @@ def test_smoothing_control_redraws_the_circles_from_the_cached_attribution(world
     explainer.attribute(image_bytes, report, ExplanationSettings())
     sweeps = {}
     for sigma in (0, 3):
-        outputs = presenter.study_panel_outputs(
-            "CXR2", None, False, presenter.explanation_settings(None, 2, None, sigma), None, explainer, resolver)
+        outputs = presenter.drawn_study(
+            "CXR2", None, False, presenter.explanation_settings(None, 2, None, sigma), None, explainer, resolver).panel
         sweeps[sigma] = outputs.circle_sweep
     # The blur redistributes the map, so the circles change; its positive part can only shrink (positive and
     # negative neighbours cancel), never grow, since the blur keeps the total.
@@ -145,8 +145,8 @@ def test_bigger_link_distance_merges_circles(world):
     explainer.attribute(image_bytes, report, ExplanationSettings())
     counts = []
     for distance in (1.0, 30.0):
-        outputs = presenter.study_panel_outputs("CXR2", None, False, presenter.explanation_settings(distance, 1),
-                                                None, explainer, resolver)
+        outputs = presenter.drawn_study("CXR2", None, False, presenter.explanation_settings(distance, 1),
+                                        None, explainer, resolver).panel
         counts.append(sum(len(circles) for circles in outputs.circle_sweep["circles"]))
     assert counts[1] < counts[0]
 
