@@ -18,10 +18,10 @@ from tests.serving import ROOT
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from components import evidence_view  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -67,21 +67,21 @@ def test_deep_link_draws_circles_and_the_slider_moves_them_in_the_browser(dashbo
     # report, polled every 500 ms), then the circles appear and the bar is gone. On an idle machine the demo
     # study takes about a second, which can end before the first poll: then the bar never shows, so it is not
     # required here (the job's progress reports are tested in tests/components/test_study_view.py).
-    WebDriverWait(browser, 60).until(lambda driver: _progress_visible(driver) or "τ = 0.30" in _summary(driver))
-    WebDriverWait(browser, 120).until(lambda driver: "τ = 0.30" in _summary(driver))
-    WebDriverWait(browser, 5).until(lambda driver: not _progress_visible(driver))
+    PageWait(browser, 60).until(lambda driver: _progress_visible(driver) or "τ = 0.30" in _summary(driver))
+    PageWait(browser, 120).until(lambda driver: "τ = 0.30" in _summary(driver))
+    PageWait(browser, 5).until(lambda driver: not _progress_visible(driver))
     shapes = browser.execute_script(
         "return document.querySelector('#xray-graph .js-plotly-plot').layout.shapes.length")
     assert shapes >= 1
     assert "CXR90011" in browser.find_element(By.ID, "study-picker").text
-    WebDriverWait(browser, 30).until(_idle)
+    PageWait(browser, 30).until(_idle)
     before_summary, before_requests = _summary(browser), _server_requests(browser)
 
     handle = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")
     handle.click()
     for _ in range(10):
         handle.send_keys(Keys.ARROW_RIGHT)
-    WebDriverWait(browser, 10).until(lambda driver: "τ = 0.30" not in _summary(driver))
+    PageWait(browser, 10).until(lambda driver: "τ = 0.30" not in _summary(driver))
 
     assert _summary(browser) != before_summary
     assert _server_requests(browser) == before_requests  # no round trip per slider move
@@ -94,8 +94,8 @@ def test_deep_link_draws_circles_and_the_slider_moves_them_in_the_browser(dashbo
     shapes_before = _drawn_boxes(browser)
     assert _drawn_image_count(browser) == 1  # the radiograph only
     browser.execute_script("document.querySelector('#overlay-toggles input[value=truth]').click()")
-    WebDriverWait(browser, 10).until(lambda driver: driver.execute_script(outline_visible) is True)
-    WebDriverWait(browser, 10).until(lambda driver: _drawn_image_count(driver) == 2)  # drawn, not only listed
+    PageWait(browser, 10).until(lambda driver: driver.execute_script(outline_visible) is True)
+    PageWait(browser, 10).until(lambda driver: _drawn_image_count(driver) == 2)  # drawn, not only listed
     assert _drawn_boxes(browser) == shapes_before
     assert _server_requests(browser) == before_requests
     assert _severe_console_entries(browser) == []
@@ -143,7 +143,7 @@ def _dash_props(driver, component_id: str) -> dict:
 
 def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_release(dashboard_url, browser):
     browser.get(f"{dashboard_url}/?study=CXR90011&threshold=0.3")
-    WebDriverWait(browser, 180).until(lambda driver: "τ = 0.30" in _summary(driver))
+    PageWait(browser, 180).until(lambda driver: "τ = 0.30" in _summary(driver))
     sweep = _dash_props(browser, "circle-sweep")["data"]
     thresholds = sweep["thresholds"]
 
@@ -157,14 +157,14 @@ def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_re
     below = [i for i in range(start - 1, -1, -1) if expected(thresholds[i]) != expected(0.30)]
     stop = min(above[0] + 2, len(thresholds) - 1) if above else max(below[0] - 2, 0)
     key = Keys.ARROW_RIGHT if above else Keys.ARROW_LEFT
-    WebDriverWait(browser, 30).until(_idle)
+    PageWait(browser, 30).until(_idle)
     requests_before = _server_requests(browser)
     browser.execute_script(RECORD_DRAG)
     handle = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")
     handle.click()
     for _ in range(abs(stop - start)):
         handle.send_keys(key)  # one WebDriver call each: tens of ms apart
-    WebDriverWait(browser, 10).until(lambda driver: f"τ = {thresholds[stop]:.2f}" in _summary(driver))
+    PageWait(browser, 10).until(lambda driver: f"τ = {thresholds[stop]:.2f}" in _summary(driver))
     tau = float(handle.get_attribute("aria-valuenow"))
     assert tau == pytest.approx(thresholds[stop])
 
@@ -181,7 +181,7 @@ def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_re
         figure = _dash_props(driver, "xray-graph")["figure"]
         return _same_boxes([[s["x0"], s["y0"], s["x1"], s["y1"]] for s in figure["layout"].get("shapes", [])],
                            expected(tau))
-    WebDriverWait(browser, 5).until(stored_agrees)
+    PageWait(browser, 5).until(stored_agrees)
     figure = _dash_props(browser, "xray-graph")["figure"]
     markers = next(trace for trace in figure["data"] if trace.get("name") == "circle centres")
     assert markers["x"] == [c["x"] for c in sweep["circles"][_nearest(thresholds, tau)]]
@@ -189,15 +189,15 @@ def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_re
     assert _server_requests(browser) == requests_before  # no round trip while dragging or on release
 
     browser.execute_script("document.querySelector('#overlay-toggles input[value=heatmap]').click()")
-    WebDriverWait(browser, 10).until(lambda driver: driver.execute_script(
+    PageWait(browser, 10).until(lambda driver: driver.execute_script(
         "return document.querySelector('#xray-graph .js-plotly-plot').layout.images[1].visible === true"))
     # ... and drawn: the radiograph and the heatmap are two <image> elements on the page.
-    WebDriverWait(browser, 10).until(lambda driver: _drawn_image_count(driver) == 2)
+    PageWait(browser, 10).until(lambda driver: _drawn_image_count(driver) == 2)
     assert _same_boxes(_drawn_boxes(browser), expected(tau))
 
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
     browser.execute_script("document.getElementById('export-json').click()")
-    WebDriverWait(browser, 30).until(lambda driver: (_dash_props(driver, "download-json").get("data") or {}).get(
+    PageWait(browser, 30).until(lambda driver: (_dash_props(driver, "download-json").get("data") or {}).get(
         "content"))
     exported = json.loads(_dash_props(browser, "download-json")["data"]["content"])
     assert exported["settings"]["sight_sensitivity"] == pytest.approx(tau)
@@ -205,9 +205,9 @@ def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_re
     assert _same_boxes(_boxes(exported["circles"]), expected(tau), tolerance=0.02)
 
     browser.execute_script("document.getElementById('compare-mode').click()")
-    WebDriverWait(browser, 10).until(lambda driver: "τ = 0.30" in driver.find_element(
+    PageWait(browser, 10).until(lambda driver: "τ = 0.30" in driver.find_element(
         By.ID, "circle-summary-compare").text)
-    WebDriverWait(browser, 5).until(lambda driver: _same_boxes(_drawn_boxes(driver, "xray-graph-compare"),
+    PageWait(browser, 5).until(lambda driver: _same_boxes(_drawn_boxes(driver, "xray-graph-compare"),
                                                                 expected(0.30)))
     assert _same_boxes(_drawn_boxes(browser), expected(tau))
     assert _severe_console_entries(browser) == []
@@ -215,12 +215,12 @@ def test_circles_follow_the_slider_while_dragging_and_every_view_agrees_after_re
 
 def test_side_by_side_shows_the_study_at_a_second_threshold(dashboard_url, browser):
     browser.get(f"{dashboard_url}/?study=CXR90011&threshold=0.7")
-    WebDriverWait(browser, 60).until(lambda driver: "τ = 0.70" in _summary(driver))
-    WebDriverWait(browser, 30).until(_idle)
+    PageWait(browser, 60).until(lambda driver: "τ = 0.70" in _summary(driver))
+    PageWait(browser, 30).until(_idle)
     requests_before = _server_requests(browser)
     browser.execute_script("document.getElementById('compare-mode').click()")
     compare_summary = lambda driver: driver.find_element(By.ID, "circle-summary-compare").text  # noqa: E731
-    WebDriverWait(browser, 10).until(lambda driver: "τ = 0.30" in compare_summary(driver))
+    PageWait(browser, 10).until(lambda driver: "τ = 0.30" in compare_summary(driver))
     assert _circle_count(browser, "xray-graph-compare") >= 1
     image = "return document.querySelector('#{} .js-plotly-plot').layout.images[0].source.length"
     assert browser.execute_script(image.format("xray-graph-compare")) == browser.execute_script(
@@ -230,7 +230,7 @@ def test_side_by_side_shows_the_study_at_a_second_threshold(dashboard_url, brows
     handle.click()
     for _ in range(5):
         handle.send_keys(Keys.ARROW_LEFT)
-    WebDriverWait(browser, 10).until(lambda driver: "τ = 0.30" not in compare_summary(driver))
+    PageWait(browser, 10).until(lambda driver: "τ = 0.30" not in compare_summary(driver))
     assert _summary(browser) == main_before  # the two viewers have their own thresholds
     assert _server_requests(browser) == requests_before  # the radiograph was copied in the browser, not re-sent
     assert _severe_console_entries(browser) == []
@@ -238,7 +238,7 @@ def test_side_by_side_shows_the_study_at_a_second_threshold(dashboard_url, brows
 
 def test_upload_a_png_with_a_typed_report_and_see_it_explained(dashboard_url, browser, tmp_path):
     browser.get(dashboard_url)
-    WebDriverWait(browser, 60).until(lambda driver: _circle_count(driver) >= 0 and "P(abnormal)" in
+    PageWait(browser, 60).until(lambda driver: _circle_count(driver) >= 0 and "P(abnormal)" in
                                      driver.find_element(By.ID, "prediction").text)
     browser.execute_script("document.querySelector('.upload-panel summary').click()")
 
@@ -248,7 +248,7 @@ def test_upload_a_png_with_a_typed_report_and_see_it_explained(dashboard_url, br
     browser.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(fake))
     browser.find_element(By.ID, "report-text").send_keys("No acute disease.")
     browser.find_element(By.ID, "analyze").click()
-    WebDriverWait(browser, 20).until(
+    PageWait(browser, 20).until(
         lambda driver: "cannot be used" in driver.find_element(By.ID, "upload-status").text
     )
 
@@ -258,12 +258,12 @@ def test_upload_a_png_with_a_typed_report_and_see_it_explained(dashboard_url, br
     report.clear()
     report.send_keys("Large right pleural effusion. <script>window.injected = 1</script>")
     browser.find_element(By.ID, "analyze").click()
-    WebDriverWait(browser, 20).until(lambda driver: "Uploaded: CXR90003" in
+    PageWait(browser, 20).until(lambda driver: "Uploaded: CXR90003" in
                                      driver.find_element(By.ID, "study-picker").text)
-    WebDriverWait(browser, 120).until(lambda driver: "P(abnormal)" in driver.find_element(By.ID, "prediction").text
+    PageWait(browser, 120).until(lambda driver: "P(abnormal)" in driver.find_element(By.ID, "prediction").text
                                       and "report label" not in driver.find_element(By.ID, "prediction").text)
     # The radiograph is drawn with the prediction (the "Explaining…" placeholder before it has no circles).
-    WebDriverWait(browser, 10).until(lambda driver: _circle_count(driver) >= 0)
+    PageWait(browser, 10).until(lambda driver: _circle_count(driver) >= 0)
     assert browser.find_element(By.ID, "upload-status").text == ""
     assert "<script>" in browser.execute_script("return document.getElementById('study-report').textContent")
     assert browser.execute_script("return window.injected === undefined")
@@ -279,8 +279,8 @@ def test_the_slider_rewrites_the_deletion_line_in_the_browser(dashboard_url, bro
     # same-size random regions ...") follows tau, with no request per move; the numbers are the sweep's evidence at
     # the tau the circles are drawn for, in the words of the Python mirror.
     browser.get(f"{dashboard_url}/?study=CXR90015&tau=0.70")
-    WebDriverWait(browser, 180).until(lambda driver: "τ = 0.70" in _summary(driver))
-    WebDriverWait(browser, 30).until(_idle)
+    PageWait(browser, 180).until(lambda driver: "τ = 0.70" in _summary(driver))
+    PageWait(browser, 30).until(_idle)
     # The line is among the numbers behind the verdict, folded until the reader opens them.
     assert _region_evidence(browser) == ""
     browser.execute_script("document.querySelector('#prediction-numbers summary').click()")
@@ -301,8 +301,8 @@ def test_the_slider_rewrites_the_deletion_line_in_the_browser(dashboard_url, bro
     seen = {_region_evidence(browser)}
     for _ in range(20):  # 0.70 -> 0.30, one step at a time
         handle.send_keys(Keys.ARROW_LEFT)
-    WebDriverWait(browser, 10).until(lambda driver: "τ = 0.30" in _summary(driver))
-    WebDriverWait(browser, 10).until(lambda driver: _region_evidence(driver) == expected(0.30))
+    PageWait(browser, 10).until(lambda driver: "τ = 0.30" in _summary(driver))
+    PageWait(browser, 10).until(lambda driver: _region_evidence(driver) == expected(0.30))
     seen.add(_region_evidence(browser))
     assert len(seen) == 2, seen  # the line changed with tau (0.70: one circle; 0.30: several)
     assert _server_requests(browser) == requests_before  # no round trip per move

@@ -29,13 +29,13 @@ from tests.serving import free_port, serving
 
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from components import export_tools  # noqa: E402
 from cxrmodel.imaging import decode_image  # noqa: E402
 from cxrmodel.rendering import annotated_png  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
 from tests.browser.test_dashboard_browser import _dash_props, _drawn_boxes, _severe_console_entries  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 from tests.nih_films import nih_film_paths  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
@@ -85,7 +85,7 @@ def _p_phrases(text: str) -> list[str]:
 def _upload(driver, film: Path, report: str) -> None:
     driver.execute_script("document.querySelector('.upload-panel summary').click()")
     driver.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(film))
-    WebDriverWait(driver, 30).until(lambda d: f"Chosen: {film.name}" in d.find_element(By.ID, "upload-image-name").text)
+    PageWait(driver, 30).until(lambda d: f"Chosen: {film.name}" in d.find_element(By.ID, "upload-image-name").text)
     box = driver.find_element(By.ID, "report-text")
     box.clear()
     box.send_keys(report)
@@ -95,7 +95,7 @@ def _upload(driver, film: Path, report: str) -> None:
 def _export(driver, kind: str, previous: dict | None) -> dict:
     """Press the export button the page shows and wait for a new download (the dcc.Download's data)."""
     driver.execute_script(f"document.getElementById('export-{kind}').click()")
-    WebDriverWait(driver, 60).until(lambda d: (_dash_props(d, f"download-{kind}").get("data") or None) not in (
+    PageWait(driver, 60).until(lambda d: (_dash_props(d, f"download-{kind}").get("data") or None) not in (
         None, previous))
     return _dash_props(driver, f"download-{kind}")["data"]
 
@@ -117,16 +117,16 @@ def test_a_gated_real_film_shows_and_exports_no_p_until_show_anyway(dashboard, b
     pixels = decode_image(upload.read_bytes()).pixels
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "deny"})
     browser.get(dashboard)
-    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "study-picker"))
+    PageWait(browser, 60).until(lambda d: d.find_element(By.ID, "study-picker"))
     _upload(browser, upload, REPORT)
-    WebDriverWait(browser, EXPLAIN_SECONDS).until(lambda d: "cannot judge this image" in _prediction_text(d))
+    PageWait(browser, EXPLAIN_SECONDS).until(lambda d: "cannot judge this image" in _prediction_text(d))
 
     # Withheld: the notice, and none of the model's numbers anywhere in the page.
     notice = _prediction_text(browser)
     assert "are hidden" in notice and "Show anyway" in notice and "never seen a real radiograph" in notice
     assert "model: abnormal" not in notice and "model: normal" not in notice
-    WebDriverWait(browser, 30).until(lambda d: "What-if off" in d.find_element(By.ID, "what-if-probability").text)
-    WebDriverWait(browser, 30).until(lambda d: "Word deletion: not shown" in d.find_element(
+    PageWait(browser, 30).until(lambda d: "What-if off" in d.find_element(By.ID, "what-if-probability").text)
+    PageWait(browser, 30).until(lambda d: "Word deletion: not shown" in d.find_element(
         By.ID, "strongest-words").text)
     withheld_text, withheld_visible = _page_text(browser), _visible_text(browser)
     assert _p_phrases(withheld_text) == []
@@ -150,15 +150,15 @@ def test_a_gated_real_film_shows_and_exports_no_p_until_show_anyway(dashboard, b
 
     # Show anyway: the numbers, stamped, and no "hidden" wording any more.
     browser.find_element(By.CSS_SELECTOR, ".distribution-withheld button").click()
-    WebDriverWait(browser, 60).until(lambda d: "Shown anyway" in _prediction_text(d))
-    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#prediction .display-6"))
+    PageWait(browser, 60).until(lambda d: "Shown anyway" in _prediction_text(d))
+    PageWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#prediction .display-6"))
     probability = browser.find_element(By.CSS_SELECTOR, "#prediction .display-6").text
     assert re.fullmatch(r"\d\.\d{3}", probability), probability
     # The number the page shows now was in no text of the page before (visible or not).
     assert probability not in withheld_text and probability not in withheld_visible
-    WebDriverWait(browser, 30).until(lambda d: (_dash_props(d, "circle-sweep").get("data") or {}).get("thresholds"))
-    WebDriverWait(browser, 30).until(lambda d: "Shown anyway" in d.find_element(By.ID, "strongest-words").text)
-    WebDriverWait(browser, 30).until(lambda d: "Shown anyway" in d.find_element(By.ID, "what-if-probability").text)
+    PageWait(browser, 30).until(lambda d: (_dash_props(d, "circle-sweep").get("data") or {}).get("thresholds"))
+    PageWait(browser, 30).until(lambda d: "Shown anyway" in d.find_element(By.ID, "strongest-words").text)
+    PageWait(browser, 30).until(lambda d: "Shown anyway" in d.find_element(By.ID, "what-if-probability").text)
     visible = _visible_text(browser)
     assert "hidden" not in visible.lower(), [line for line in visible.splitlines() if "hidden" in line.lower()]
     assert "model: " in _prediction_text(browser) and "not a judgement" in _prediction_text(browser)

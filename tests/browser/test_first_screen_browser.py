@@ -13,10 +13,10 @@ import pytest
 
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from components import export_tools, model_card, study_view, verdict_view  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -53,11 +53,11 @@ def _rect(driver, selector: str) -> dict:
 
 def test_the_whole_film_is_on_the_first_screen_and_the_model_card_does_not_move_it(dashboard_url, laptop):
     laptop.get(f"{dashboard_url}/?study={STUDY}&threshold=0.7")
-    WebDriverWait(laptop, 240).until(lambda driver: driver.execute_script(
+    PageWait(laptop, 240).until(lambda driver: driver.execute_script(
         "const g = document.querySelector('#xray-graph .js-plotly-plot');"
         "return !!(g && g.layout && g.layout.uirevision === arguments[0] && g.layout.shapes"
         " && g.layout.shapes.length > 0);", STUDY))
-    WebDriverWait(laptop, 60).until(lambda driver: driver.execute_script(
+    PageWait(laptop, 60).until(lambda driver: driver.execute_script(
         "const verdict = document.getElementById(arguments[0]); return verdict ? verdict.textContent : '';",
         verdict_view.VERDICT_ID))
     viewport = laptop.execute_script("return [window.innerWidth, window.innerHeight, window.scrollY];")
@@ -75,7 +75,7 @@ def test_the_whole_film_is_on_the_first_screen_and_the_model_card_does_not_move_
 
     # Opening the model card floats it over the page: the film does not move.
     laptop.execute_script(f"document.querySelector('#{model_card.MODEL_CARD_ID} summary').click()")
-    WebDriverWait(laptop, 10).until(lambda driver: driver.find_element(
+    PageWait(laptop, 10).until(lambda driver: driver.find_element(
         By.CSS_SELECTOR, f".{model_card.MODEL_CARD_BODY_CLASS}").is_displayed())
     laptop.save_screenshot(str(MODEL_CARD_SCREENSHOT))
     assert _rect(laptop, "#xray-graph .js-plotly-plot") == film

@@ -12,7 +12,6 @@ import pytest
 pytest.importorskip("selenium")
 pytest.importorskip("gunicorn")
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from tests.browser.test_dashboard_browser import (  # noqa: E402
     CHROMEDRIVER,
@@ -21,6 +20,7 @@ from tests.browser.test_dashboard_browser import (  # noqa: E402
     _severe_console_entries,
     _summary,
 )
+from tests.browser.waiting import PageWait  # noqa: E402
 from tests.serving import ROOT, free_port, gunicorn_command, serving  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
@@ -42,7 +42,7 @@ def gunicorn_url(tmp_path_factory):
 
 def test_two_gunicorn_workers_serve_a_full_explanation_and_an_upload(gunicorn_url, browser):
     browser.get(f"{gunicorn_url}/?study=CXR90026&threshold=0.3")
-    WebDriverWait(browser, 180).until(lambda driver: "τ = 0.30" in _summary(driver) and _circle_count(driver) > 0)
+    PageWait(browser, 180).until(lambda driver: "τ = 0.30" in _summary(driver) and _circle_count(driver) > 0)
     assert "P(abnormal)" in browser.find_element(By.ID, "prediction").text
 
     browser.execute_script("document.querySelector('.upload-panel summary').click()")
@@ -50,7 +50,7 @@ def test_two_gunicorn_workers_serve_a_full_explanation_and_an_upload(gunicorn_ur
     browser.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(image))
     browser.find_element(By.ID, "report-text").send_keys("Large left pleural effusion.")
     browser.find_element(By.ID, "analyze").click()
-    WebDriverWait(browser, 180).until(
+    PageWait(browser, 180).until(
         lambda driver: "Uploaded: CXR90020" in driver.find_element(By.ID, "study-picker").text
         and "report label" not in driver.find_element(By.ID, "prediction").text
         and "P(abnormal)" in driver.find_element(By.ID, "prediction").text)

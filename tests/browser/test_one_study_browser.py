@@ -29,9 +29,9 @@ from tests.serving import ROOT, free_port, serving
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -178,12 +178,12 @@ def _quiet(driver, seconds: float = 1.5) -> None:
 def _warm(driver, study_id: str) -> None:
     """Explain ``study_id`` and run its stability check and model comparison, so that every panel has it cached."""
     _pick(driver, study_id)
-    WebDriverWait(driver, EXPLAIN_SECONDS).until(lambda d: _drawn(d, study_id))
+    PageWait(driver, EXPLAIN_SECONDS).until(lambda d: _drawn(d, study_id))
     _quiet(driver)
     for button, done in (("check-stability", "stability-badge"), ("compare-models", "comparison-table")):
         if _visible(driver, button):
             driver.execute_script("document.getElementById(arguments[0]).click()", button)
-            WebDriverWait(driver, EXPLAIN_SECONDS).until(lambda d, done=done: _text(d, done).strip() != "")
+            PageWait(driver, EXPLAIN_SECONDS).until(lambda d, done=done: _text(d, done).strip() != "")
             _quiet(driver)
 
 
@@ -191,17 +191,17 @@ def _warm(driver, study_id: str) -> None:
 def settled(dashboard_url, browser) -> dict[str, dict[str, str]]:
     """Each study's panels once it is fully drawn (every check cached), as the sampler reads them."""
     browser.get(f"{dashboard_url}/?study={STUDIES[0]}")
-    WebDriverWait(browser, EXPLAIN_SECONDS).until(lambda d: _drawn(d, STUDIES[0]))
+    PageWait(browser, EXPLAIN_SECONDS).until(lambda d: _drawn(d, STUDIES[0]))
     for study_id in STUDIES:
         _warm(browser, study_id)
     browser.get(f"{dashboard_url}/?study={STUDIES[-1]}")  # a fresh page: every panel from the cache
-    WebDriverWait(browser, EXPLAIN_SECONDS).until(lambda d: _drawn(d, STUDIES[-1]))
+    PageWait(browser, EXPLAIN_SECONDS).until(lambda d: _drawn(d, STUDIES[-1]))
     _open_details(browser)
     _install_sampler(browser)
     panels = {}
     for study_id in STUDIES:
         _pick(browser, study_id)
-        WebDriverWait(browser, SETTLE_SECONDS).until(lambda d, study_id=study_id: _drawn(d, study_id))
+        PageWait(browser, SETTLE_SECONDS).until(lambda d, study_id=study_id: _drawn(d, study_id))
         _quiet(browser)
         panels[study_id] = _sample(browser)["panels"]
         assert panels[study_id]["film"] == f"figure of {study_id}"
@@ -233,7 +233,7 @@ def offending(sample: dict, settled: dict[str, dict[str, str]]) -> list[str]:
 
 
 def _wait_settled(driver, study_id: str, settled: dict) -> None:
-    WebDriverWait(driver, SETTLE_SECONDS).until(
+    PageWait(driver, SETTLE_SECONDS).until(
         lambda d: all(_sample(d)["panels"].get(name) == content for name, content in settled[study_id].items()))
 
 
@@ -289,21 +289,21 @@ def test_a_reload_after_an_upload_opens_no_other_study(dashboard_url, browser, s
     film = tmp_path / "my-film.png"
     film.write_bytes(collection.image_path(STUDIES[0]).read_bytes())
     browser.get(f"{dashboard_url}/?study={STUDIES[2]}")
-    WebDriverWait(browser, SETTLE_SECONDS).until(lambda d: _drawn(d, STUDIES[2]))
+    PageWait(browser, SETTLE_SECONDS).until(lambda d: _drawn(d, STUDIES[2]))
     browser.execute_script("document.querySelector('.upload-panel summary').click()")
     browser.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(film))
-    WebDriverWait(browser, 30).until(lambda d: "Chosen: my-film.png" in _text(d, "upload-image-name"))
+    PageWait(browser, 30).until(lambda d: "Chosen: my-film.png" in _text(d, "upload-image-name"))
     browser.execute_script("window.dash_clientside.set_props('report-text', {value: arguments[0]})",
                            collection.get(STUDIES[0]).report_text)
     browser.find_element(By.ID, "analyze").click()
-    WebDriverWait(browser, 30).until(lambda d: "Uploaded: my-film.png" in _text(d, "study-picker"))
-    WebDriverWait(browser, SETTLE_SECONDS).until(lambda d: "P(abnormal)" in _text(d, "prediction"))
+    PageWait(browser, 30).until(lambda d: "Uploaded: my-film.png" in _text(d, "study-picker"))
+    PageWait(browser, SETTLE_SECONDS).until(lambda d: "P(abnormal)" in _text(d, "prediction"))
     query = _query(browser)
     assert "study" not in query and "upload" in query, query  # the address names the upload, not a study
     _screenshot(browser, "upload")
 
     browser.refresh()
-    WebDriverWait(browser, SETTLE_SECONDS).until(lambda d: _visible(d, "link-message"))
+    PageWait(browser, SETTLE_SECONDS).until(lambda d: _visible(d, "link-message"))
     _quiet(browser)
     message = _text(browser, "link-message")
     assert "upload" in message and "gone" in message, message
@@ -318,8 +318,8 @@ def test_a_reload_after_an_upload_opens_no_other_study(dashboard_url, browser, s
 def test_a_clamped_or_snapped_link_tau_is_said_once(dashboard_url, browser, settled, tau, shown, words):
     browser.get(f"{dashboard_url}/?study={STUDIES[0]}&tau={tau}")
     length = browser.execute_script("return history.length")
-    WebDriverWait(browser, SETTLE_SECONDS).until(lambda d: f"τ = {shown}" in _text(d, "circle-summary"))
-    WebDriverWait(browser, 10).until(lambda d: _visible(d, "link-note"))
+    PageWait(browser, SETTLE_SECONDS).until(lambda d: f"τ = {shown}" in _text(d, "circle-summary"))
+    PageWait(browser, 10).until(lambda d: _visible(d, "link-note"))
     note = _text(browser, "link-note")
     assert f"τ {tau}" in note and words in note and f"τ {shown}" in note and "0–1" in note, note
     assert _query(browser) == {"study": STUDIES[0], "tau": shown}  # the address names the τ shown
@@ -327,8 +327,8 @@ def test_a_clamped_or_snapped_link_tau_is_said_once(dashboard_url, browser, sett
     browser.save_screenshot(str(SCREENSHOTS / f"one-study-tau-{tau}.png"))
     # Said once: the next change of the view (here the slider) clears it. The summary is the server's answer, which
     # can come before dcc.Slider (loaded on demand) has drawn its handle: wait for the handle itself.
-    handle = WebDriverWait(browser, 30).until(
+    handle = PageWait(browser, 30).until(
         lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")), False))
     handle.click()
     handle.send_keys(Keys.ARROW_LEFT)
-    WebDriverWait(browser, 10).until(lambda d: not _visible(d, "link-note"))
+    PageWait(browser, 10).until(lambda d: not _visible(d, "link-note"))

@@ -17,10 +17,10 @@ from tests.serving import free_port, serving
 
 selenium = pytest.importorskip("selenium")
 from selenium.common.exceptions import TimeoutException  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from components import evidence_view, threshold_control, verdict_view  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -66,7 +66,7 @@ def _evidence_rows(driver) -> tuple[int, int]:
 def test_the_circles_are_drawn_while_the_evidence_is_still_computing(dashboard_url, browser):
     browser.get(f"{dashboard_url}/?study={STUDY}&threshold=0.7")
     try:
-        WebDriverWait(browser, 240).until(lambda driver: _page_state(driver)["shapes"] > 0)
+        PageWait(browser, 240).until(lambda driver: _page_state(driver)["shapes"] > 0)
     except TimeoutException as timed_out:
         browser.save_screenshot(str(CIRCLES_SCREENSHOT))
         raise AssertionError(f"no circles drawn: {_page_state(browser)}") from timed_out
@@ -77,7 +77,7 @@ def test_the_circles_are_drawn_while_the_evidence_is_still_computing(dashboard_u
     assert verdict_view.EVIDENCE_PENDING_WORDS.strip() in drawn["verdict"], drawn
 
     # The evidence at tau lands: the line says what removing the circles does, the verdict is given.
-    WebDriverWait(browser, 6 * EVIDENCE_DELAY_SECONDS).until(
+    PageWait(browser, 6 * EVIDENCE_DELAY_SECONDS).until(
         lambda driver: _page_state(driver)["evidence"] not in (evidence_view.COMPUTING_TEXT, ""))
     landed = _page_state(browser)
     assert "circled region" in landed["evidence"] and "log-odds" in landed["evidence"], landed
@@ -89,5 +89,5 @@ def test_the_circles_are_drawn_while_the_evidence_is_still_computing(dashboard_u
     browser.save_screenshot(str(EVIDENCE_SCREENSHOT))
 
     # The last phase: every slider threshold's row, while the reader stays on the study.
-    WebDriverWait(browser, 12 * EVIDENCE_DELAY_SECONDS).until(lambda driver: _evidence_rows(driver)[1] == 0)
+    PageWait(browser, 12 * EVIDENCE_DELAY_SECONDS).until(lambda driver: _evidence_rows(driver)[1] == 0)
     assert _evidence_rows(browser)[0] == 51

@@ -37,7 +37,6 @@ from tests.serving import ROOT, free_port, serving
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
 from tests.browser.test_dashboard_browser import (  # noqa: E402
@@ -50,6 +49,7 @@ from tests.browser.test_dashboard_browser import (  # noqa: E402
     _severe_console_entries,
     _summary,
 )
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -90,18 +90,18 @@ def _picker_text(driver) -> str:
 def _open(driver, url: str, study_id: str) -> None:
     """Load the page on ``study_id`` and wait until it is drawn with its circles (explaining it if needed)."""
     driver.get(f"{url}/?study={study_id}")
-    WebDriverWait(driver, EXPLAIN_SECONDS).until(
+    PageWait(driver, EXPLAIN_SECONDS).until(
         lambda d: _drawn_study(d) == study_id and "τ =" in _summary(d) and not _progress_visible(d))
 
 
 def _pick(driver, study_id: str) -> None:
     """Pick a study in the dropdown as a user does: open it, search, click the option."""
     driver.find_element(By.ID, "study-picker").click()
-    search = WebDriverWait(driver, 10).until(
+    search = PageWait(driver, 10).until(
         lambda d: d.find_element(By.CSS_SELECTOR, ".dash-dropdown-content input.dash-dropdown-search"))
     search.send_keys(study_id)
     selector = f".dash-dropdown-content input.dash-options-list-option-checkbox[value='{study_id}']"
-    option = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, selector))
+    option = PageWait(driver, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, selector))
     option.find_element(By.XPATH, "./ancestor::label").click()
 
 
@@ -137,7 +137,7 @@ def test_switching_studies_never_shows_the_old_study_under_the_new_name(dashboar
     _open(browser, url, "CXR90011")
     browser.execute_script(RECORD_FRAMES)
     _pick(browser, "CXR90014")
-    WebDriverWait(browser, 60).until(lambda d: _drawn_study(d) == "CXR90014" and "τ =" in _summary(d))
+    PageWait(browser, 60).until(lambda d: _drawn_study(d) == "CXR90014" and "τ =" in _summary(d))
     time.sleep(0.3)  # a few more frames after the new study is drawn
     frames = browser.execute_script("window.__recording = false; return window.__frames;")
     for frame in frames:
@@ -150,7 +150,7 @@ def test_switching_studies_never_shows_the_old_study_under_the_new_name(dashboar
         assert frame["hidden"] and "Loading CXR90014" in frame["label"], frame
     assert not switched[-1]["hidden"] and switched[-1]["drawn"] == "CXR90014"
     # The label goes once every panel (words, what-if, stability… a response or two after the film) is the new one's.
-    WebDriverWait(browser, 30).until(lambda d: not d.find_element(By.ID, "study-loading").is_displayed())
+    PageWait(browser, 30).until(lambda d: not d.find_element(By.ID, "study-loading").is_displayed())
     assert "cxr-study-stale" not in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
     assert _severe_console_entries(browser) == []
 
@@ -159,21 +159,21 @@ def test_cancel_then_restart_explains_the_study(dashboard, browser):
     url, slots = dashboard
     with slots.slot():  # the job waits in its queue (visible progress) until the slot is free
         browser.get(f"{url}/?study=CXR90020")
-        WebDriverWait(browser, 120).until(lambda d: _progress_visible(d) and "free slot" in d.find_element(
+        PageWait(browser, 120).until(lambda d: _progress_visible(d) and "free slot" in d.find_element(
             By.ID, "progress").text)
         browser.find_element(By.ID, "cancel-explanation").click()
-        WebDriverWait(browser, 30).until(lambda d: not _progress_visible(d))
+        PageWait(browser, 30).until(lambda d: not _progress_visible(d))
         # The viewer no longer claims to be explaining it (it stayed on "Explaining…" with no progress bar).
-        WebDriverWait(browser, 10).until(lambda d: "cancelled" in d.execute_script(
+        PageWait(browser, 10).until(lambda d: "cancelled" in d.execute_script(
             "const g = document.querySelector('#xray-graph .js-plotly-plot');"
             "return g && g.layout && g.layout.annotations && g.layout.annotations.length ? "
             "g.layout.annotations[0].text : '';"))
-        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "explanation-cancelled").is_displayed())
+        PageWait(browser, 30).until(lambda d: d.find_element(By.ID, "explanation-cancelled").is_displayed())
         assert "cancelled" in browser.find_element(By.ID, "explanation-cancelled").text
         browser.find_element(By.ID, "restart-explanation").click()
-        WebDriverWait(browser, 60).until(lambda d: _progress_visible(d))
+        PageWait(browser, 60).until(lambda d: _progress_visible(d))
         assert not browser.find_element(By.ID, "explanation-cancelled").is_displayed()
-    WebDriverWait(browser, EXPLAIN_SECONDS).until(
+    PageWait(browser, EXPLAIN_SECONDS).until(
         lambda d: _drawn_study(d) == "CXR90020" and "τ =" in _summary(d) and not _progress_visible(d))
     assert "P(abnormal)" in _prediction_text(browser)
     assert _severe_console_entries(browser) == []
@@ -184,10 +184,10 @@ def test_a_job_for_an_older_pick_is_never_drawn(dashboard, browser):
     _open(browser, url, "CXR90011")  # cached
     with slots.slot():
         _pick(browser, "CXR90021")  # not cached: its job waits for the slot
-        WebDriverWait(browser, 120).until(lambda d: _progress_visible(d))
+        PageWait(browser, 120).until(lambda d: _progress_visible(d))
         _pick(browser, "CXR90011")
-        WebDriverWait(browser, 60).until(lambda d: _drawn_study(d) == "CXR90011" and "τ =" in _summary(d))
-        WebDriverWait(browser, 30).until(lambda d: not _progress_visible(d))  # picking another cancels the job
+        PageWait(browser, 60).until(lambda d: _drawn_study(d) == "CXR90011" and "τ =" in _summary(d))
+        PageWait(browser, 30).until(lambda d: not _progress_visible(d))  # picking another cancels the job
     deadline = time.monotonic() + 8  # long enough for the cancelled job to have drawn CXR90021, had it run
     while time.monotonic() < deadline:
         assert _drawn_study(browser) == "CXR90011" and _picker_text(browser).startswith("CXR90011")
@@ -201,7 +201,7 @@ def test_a_cached_study_opens_without_any_background_job(dashboard, browser):
     _open(browser, url, "CXR90011")  # both cached now
     browser.execute_script("performance.setResourceTimingBufferSize(10000); performance.clearResourceTimings();")
     _pick(browser, "CXR90014")
-    WebDriverWait(browser, 60).until(lambda d: _drawn_study(d) == "CXR90014" and "τ =" in _summary(d))
+    PageWait(browser, 60).until(lambda d: _drawn_study(d) == "CXR90014" and "τ =" in _summary(d))
     time.sleep(1.2)  # a background callback would poll within its 500 ms interval
     polls = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
@@ -238,20 +238,20 @@ def test_a_typed_threshold_is_clamped_and_snapped_and_every_view_agrees(dashboar
                                     ("0.33", Keys.TAB, 0.34)):
         _type_threshold(browser, typed, commit)
         label = f"τ = {expected:.2f}"
-        WebDriverWait(browser, 10).until(lambda d, label=label: _summary(d).endswith(label))
-        WebDriverWait(browser, 10).until(
+        PageWait(browser, 10).until(lambda d, label=label: _summary(d).endswith(label))
+        PageWait(browser, 10).until(
             lambda d, expected=expected: _dash_props(d, "sight-sensitivity")["value"] == expected)
         box = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity input[type=number]")
-        WebDriverWait(browser, 5).until(lambda d, box=box, expected=expected: float(box.get_attribute("value"))
+        PageWait(browser, 5).until(lambda d, box=box, expected=expected: float(box.get_attribute("value"))
                                         == expected)
         handle = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity [role=slider]")
         assert float(handle.get_attribute("aria-valuenow")) == expected
         circles = sweep["circles"][_nearest(thresholds, expected)]
-        WebDriverWait(browser, 5).until(lambda d, circles=circles: _same_boxes(_drawn_boxes(d), _boxes(circles)))
-        WebDriverWait(browser, 5).until(lambda d, expected=expected: _tau_line(d) == expected)
+        PageWait(browser, 5).until(lambda d, circles=circles: _same_boxes(_drawn_boxes(d), _boxes(circles)))
+        PageWait(browser, 5).until(lambda d, expected=expected: _tau_line(d) == expected)
         for kind in ("json", "png"):
             browser.execute_script(f"document.getElementById('export-{kind}').click()")
-            WebDriverWait(browser, 30).until(lambda d, kind=kind, expected=expected: (
+            PageWait(browser, 30).until(lambda d, kind=kind, expected=expected: (
                 (_dash_props(d, f"download-{kind}").get("data") or {}).get("filename", "")
                 .endswith(f"_tau{expected:.2f}.{kind}")))
         exported = json.loads(_dash_props(browser, "download-json")["data"]["content"])
@@ -267,7 +267,7 @@ def _png_file(path, pixels: np.ndarray):
 
 def _upload(driver, path, report: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(path))
-    WebDriverWait(driver, 30).until(lambda d: f"Chosen: {path.name}" in d.find_element(By.ID, "upload-image-name").text)
+    PageWait(driver, 30).until(lambda d: f"Chosen: {path.name}" in d.find_element(By.ID, "upload-image-name").text)
     box = driver.find_element(By.ID, "report-text")
     box.clear()
     box.send_keys(report)
@@ -281,14 +281,14 @@ def test_an_oversize_file_clears_the_previous_choice_and_says_why(dashboard, bro
     file_input = browser.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]")
     valid = ROOT / "studies" / "demo" / "NLMCXR_png" / "CXR90003_IM-90003-1001.png"
     file_input.send_keys(str(valid))
-    WebDriverWait(browser, 30).until(lambda d: "Chosen: CXR90003" in d.find_element(By.ID, "upload-image-name").text)
+    PageWait(browser, 30).until(lambda d: "Chosen: CXR90003" in d.find_element(By.ID, "upload-image-name").text)
 
     big = tmp_path / "big-film.png"
     with big.open("wb") as handle:  # 25 MB, over the 20 MB cap
         handle.write(b"\x89PNG\r\n\x1a\n")
         handle.truncate(25 * 2**20)
     file_input.send_keys(str(big))
-    WebDriverWait(browser, 10).until(lambda d: "big-film.png" in d.find_element(By.ID, "upload-status").text)
+    PageWait(browser, 10).until(lambda d: "big-film.png" in d.find_element(By.ID, "upload-status").text)
     status = browser.find_element(By.ID, "upload-status").text
     assert "25.0 MB" in status and "20 MB limit" in status and "smaller file" in status
     assert "CXR90003" not in browser.find_element(By.ID, "upload-image-name").text
@@ -296,12 +296,12 @@ def test_an_oversize_file_clears_the_previous_choice_and_says_why(dashboard, bro
 
     browser.find_element(By.ID, "report-text").send_keys("Large right pleural effusion.")
     browser.find_element(By.ID, "analyze").click()
-    WebDriverWait(browser, 20).until(lambda d: "choose an X-ray file" in d.find_element(By.ID, "upload-status").text)
+    PageWait(browser, 20).until(lambda d: "choose an X-ray file" in d.find_element(By.ID, "upload-status").text)
     assert "Uploaded" not in _picker_text(browser)  # the earlier file was not analyzed instead
 
     # A valid file again: analyzed, and the form is cleared for the next study (no old report left behind).
     _upload(browser, valid, "Large right pleural effusion.")
-    WebDriverWait(browser, 30).until(lambda d: "Uploaded: CXR90003" in _picker_text(d))
+    PageWait(browser, 30).until(lambda d: "Uploaded: CXR90003" in _picker_text(d))
     assert browser.find_element(By.ID, "report-text").get_attribute("value") == ""
     assert browser.find_element(By.ID, "upload-image-name").text.startswith("Analyzed CXR90003")
     assert _dash_props(browser, "upload-image").get("contents") is None
@@ -315,8 +315,8 @@ def test_an_out_of_distribution_upload_hides_its_numbers_until_show_anyway(dashb
     rng = np.random.default_rng(17)
     noise = _png_file(tmp_path / "noise.png", rng.integers(0, 256, (480, 400), dtype=np.uint8))
     _upload(browser, noise, "No acute cardiopulmonary disease.")
-    WebDriverWait(browser, 30).until(lambda d: "Uploaded: noise.png" in _picker_text(d))
-    WebDriverWait(browser, EXPLAIN_SECONDS).until(
+    PageWait(browser, 30).until(lambda d: "Uploaded: noise.png" in _picker_text(d))
+    PageWait(browser, EXPLAIN_SECONDS).until(
         lambda d: _drawn_study(d) is not None and _drawn_study(d).startswith("upload-") and _prediction_text(d))
     text = _prediction_text(browser)
     assert "cannot judge this image" in text and "Show anyway" in text, text
@@ -328,19 +328,19 @@ def test_an_out_of_distribution_upload_hides_its_numbers_until_show_anyway(dashb
     assert _drawn_boxes(browser) == []
     assert "P(abnormal)" not in _picker_text(browser)
     # Nor does the what-if card give the withheld probability away (issue #19).
-    WebDriverWait(browser, 30).until(lambda d: "What-if off" in d.find_element(By.ID, "what-if-probability").text)
+    PageWait(browser, 30).until(lambda d: "What-if off" in d.find_element(By.ID, "what-if-probability").text)
     assert not re.search(r"\d\.\d{3}", browser.find_element(By.ID, "what-if-probability").text)
 
     show_anyway = browser.find_element(By.CSS_SELECTOR, ".distribution-withheld button")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", show_anyway)
     show_anyway.click()
-    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#prediction .display-6").is_displayed())
+    PageWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#prediction .display-6").is_displayed())
     assert "model: " in _prediction_text(browser)
-    WebDriverWait(browser, 10).until(lambda d: (_dash_props(d, "circle-sweep").get("data") or {}).get("thresholds"))
-    WebDriverWait(browser, 10).until(lambda d: "τ = 0.70" in _summary(d))
+    PageWait(browser, 10).until(lambda d: (_dash_props(d, "circle-sweep").get("data") or {}).get("thresholds"))
+    PageWait(browser, 10).until(lambda d: "τ = 0.70" in _summary(d))
     sweep = _dash_props(browser, "circle-sweep")["data"]
     expected = _boxes(sweep["circles"][_nearest(sweep["thresholds"], 0.7)])
-    WebDriverWait(browser, 10).until(lambda d: _same_boxes(_drawn_boxes(d), expected))
+    PageWait(browser, 10).until(lambda d: _same_boxes(_drawn_boxes(d), expected))
     assert "never seen a real radiograph" in _prediction_text(browser)
     # The banner says which studies are synthetic: it does not call this uploaded film a phantom.
     banner = browser.find_element(By.ID, "synthetic-banner").text
@@ -359,7 +359,7 @@ def test_a_lateral_view_is_refused_before_it_is_explained(dashboard, browser, tm
     browser.execute_script("document.querySelector('.upload-panel summary').click()")
     lateral = _png_file(tmp_path / "lateral.png", (lateral_chest(480, 512, seed=0) * 255).round().astype(np.uint8))
     _upload(browser, lateral, "Lateral view. No acute disease.")
-    WebDriverWait(browser, 30).until(lambda d: "lateral view" in d.find_element(By.ID, "upload-status").text)
+    PageWait(browser, 30).until(lambda d: "lateral view" in d.find_element(By.ID, "upload-status").text)
     assert "Upload the frontal film" in browser.find_element(By.ID, "upload-status").text
     assert "Uploaded" not in _picker_text(browser) and _drawn_study(browser) == "CXR90011"
     assert not _progress_visible(browser)
@@ -387,15 +387,15 @@ def test_report_section_headers_are_shown_but_not_fed_to_the_model(dashboard, br
     report.write_text("FINDINGS: Large right pleural effusion. The heart is normal in size.\n"
                       "IMPRESSION: Right pleural effusion.\n", encoding="utf-8")
     browser.find_element(By.CSS_SELECTOR, "#upload-report input[type=file]").send_keys(str(report))
-    WebDriverWait(browser, 30).until(
+    PageWait(browser, 30).until(
         lambda d: "IMPRESSION:" in d.find_element(By.ID, "report-text").get_attribute("value"))
     image = ROOT / "studies" / "demo" / "NLMCXR_png" / "CXR90003_IM-90003-1001.png"
     browser.find_element(By.CSS_SELECTOR, "#upload-image input[type=file]").send_keys(str(image))
-    WebDriverWait(browser, 30).until(lambda d: "Chosen: CXR90003" in d.find_element(By.ID, "upload-image-name").text)
+    PageWait(browser, 30).until(lambda d: "Chosen: CXR90003" in d.find_element(By.ID, "upload-image-name").text)
     browser.find_element(By.ID, "analyze").click()
-    WebDriverWait(browser, EXPLAIN_SECONDS).until(
+    PageWait(browser, EXPLAIN_SECONDS).until(
         lambda d: (_drawn_study(d) or "").startswith("upload-") and "τ =" in _summary(d) and not _progress_visible(d))
-    WebDriverWait(browser, 30).until(lambda d: any(cell["text"] == "FINDINGS" for cell in _word_cells(d)))
+    PageWait(browser, 30).until(lambda d: any(cell["text"] == "FINDINGS" for cell in _word_cells(d)))
 
     cells = _word_cells(browser)
     headers = [cell for cell in cells if cell["text"] in ("FINDINGS", "IMPRESSION")]

@@ -25,7 +25,8 @@ from tests.serving import ROOT, free_port
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -88,10 +89,10 @@ def _sign_in(driver, user: str) -> None:
 
 def _open(driver, url: str) -> None:
     driver.get(f"{url}/?study={STUDY}&tau=0.3")
-    WebDriverWait(driver, 240).until(
+    PageWait(driver, 240).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#review-circles input[type=radio]")
         and "Pick a study" not in d.find_element(By.ID, "review-status").text)
-    WebDriverWait(driver, 60).until(dash_idle)
+    PageWait(driver, 60).until(dash_idle)
 
 
 def _status(driver) -> str:
@@ -102,9 +103,9 @@ def _saved_after(driver, action) -> None:
     """Run ``action`` and wait until the panel says it saved a new version."""
     before = _status(driver)
     action()
-    WebDriverWait(driver, 30).until(lambda d: _status(d).startswith("saved ") and (_status(d) != before or
+    PageWait(driver, 30).until(lambda d: _status(d).startswith("saved ") and (_status(d) != before or
                                                                                       dash_idle(d)))
-    WebDriverWait(driver, 30).until(dash_idle)
+    PageWait(driver, 30).until(dash_idle)
 
 
 def _checked(driver, group: str) -> list[str]:
@@ -199,4 +200,4 @@ def test_a_review_survives_reload_and_restart_and_another_reviewer_sees_only_the
         assert _checked(browser, "review-verdict") == ["misleading"]
         assert browser.find_element(By.ID, "review-aggregate").text.startswith("All reviewers (2):")
         browser.switch_to.active_element.send_keys("j")
-        WebDriverWait(browser, 60).until(lambda d: "CXR90015" in d.find_element(By.ID, "study-picker").text)
+        PageWait(browser, 60).until(lambda d: "CXR90015" in d.find_element(By.ID, "study-picker").text)

@@ -17,9 +17,9 @@ from tests.serving import ROOT, free_port, serving
 selenium = pytest.importorskip("selenium")
 
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -60,8 +60,8 @@ def _explained(driver) -> bool:
 def test_the_dashboard_opens_a_single_modality_bundle_and_says_what_it_reads(dashboard, browser):
     folder, url = dashboard
     browser.get(f"{url}/?study={STUDY}&threshold=0.3")
-    WebDriverWait(browser, 180).until(_explained)
-    WebDriverWait(browser, 30).until(_idle)
+    PageWait(browser, 180).until(_explained)
+    PageWait(browser, 30).until(_idle)
     badge = browser.find_element(By.ID, "model-modality").get_attribute("textContent")
     verdict = browser.find_element(By.ID, "explanation-verdict").text
     browser.execute_script("document.querySelector('#prediction-numbers summary').click()")  # the shares
@@ -110,13 +110,13 @@ def _comparison_rows(driver) -> list[list[str]]:
 
 def test_compare_models_explains_the_study_with_each_model_and_names_it(comparison_dashboard, browser):
     browser.get(f"{comparison_dashboard}/?study={STUDY}")
-    WebDriverWait(browser, 180).until(_explained)
-    WebDriverWait(browser, 30).until(_idle)
+    PageWait(browser, 180).until(_explained)
+    PageWait(browser, 30).until(_idle)
     button = browser.find_element(By.ID, "compare-models")
-    WebDriverWait(browser, 10).until(lambda driver: button.is_displayed())
+    PageWait(browser, 10).until(lambda driver: button.is_displayed())
     assert _comparison_rows(browser) == []  # the parents have not explained this study yet
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", button)
-    WebDriverWait(browser, 240).until(lambda driver: len(_comparison_rows(driver)) == 6)
+    PageWait(browser, 240).until(lambda driver: len(_comparison_rows(driver)) == 6)
     rows = _comparison_rows(browser)
     assert [row[0] for row in rows[:3]] == ["Multimodal", "Report only", "Image only"]
     multimodal_probability = float(rows[0][1])

@@ -16,10 +16,10 @@ from tests.serving import free_port, serving
 
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from components import stability_check  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -47,14 +47,14 @@ def _badge(driver) -> tuple[str, str]:
 
 def test_a_stability_check_that_did_not_converge_says_so_and_gives_no_verdict(dashboard_url, browser):
     browser.get(f"{dashboard_url}/?study={STUDY}&threshold=0.7")
-    button = WebDriverWait(browser, 240).until(
+    button = PageWait(browser, 240).until(
         lambda driver: next((element for element in driver.find_elements(By.ID, stability_check.CHECK_STABILITY_ID)
                              if element.is_displayed() and element.is_enabled()), None))
-    WebDriverWait(browser, 240).until(lambda driver: driver.execute_script(
+    PageWait(browser, 240).until(lambda driver: driver.execute_script(
         "const g = document.querySelector('#xray-graph .js-plotly-plot');"
         "return !!(g && g.layout && g.layout.uirevision === arguments[0]);", STUDY))
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", button)
-    WebDriverWait(browser, 240).until(lambda driver: "stability-" in _badge(driver)[1])
+    PageWait(browser, 240).until(lambda driver: "stability-" in _badge(driver)[1])
     text, classes = _badge(browser)
     browser.execute_script(f"document.getElementById('{stability_check.STABILITY_BADGE_ID}')"
                            ".scrollIntoView({block: 'center'})")

@@ -18,11 +18,11 @@ from tests.browser.conftest import dash_idle
 selenium = pytest.importorskip("selenium")
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from components import evidence_view, verdict_view  # noqa: E402
 from cxrmodel.explain.verdict import VOCABULARY  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -43,14 +43,14 @@ def _verdict(driver) -> str:
 def test_the_card_opens_with_one_verdict_and_one_visible_p(dashboard_url, browser):
     browser.get(f"{dashboard_url}/?study={STUDY}&threshold=0.7")
     try:
-        WebDriverWait(browser, 240).until(lambda driver: any(_verdict(driver).startswith(sentence)
+        PageWait(browser, 240).until(lambda driver: any(_verdict(driver).startswith(sentence)
                                                              for sentence in VOCABULARY))
     except TimeoutException as timed_out:
         browser.save_screenshot(str(SCREENSHOT))
         card = browser.execute_script("const e = document.getElementById('prediction');"
                                       "return e ? e.outerHTML.slice(0, 3000) : 'no card'")
         raise AssertionError(f"no verdict drawn; the card holds: {card}") from timed_out
-    WebDriverWait(browser, 60).until(dash_idle)
+    PageWait(browser, 60).until(dash_idle)
     verdict = browser.find_element(By.ID, verdict_view.VERDICT_ID)
     assert verdict.get_attribute("title")  # the numbers behind it, on hover
     card = browser.find_element(By.ID, "prediction")
@@ -63,6 +63,6 @@ def test_the_card_opens_with_one_verdict_and_one_visible_p(dashboard_url, browse
     assert "model output" not in seen and not browser.find_element(By.ID, evidence_view.REGION_EVIDENCE_ID) \
         .is_displayed()
     browser.execute_script(f"document.querySelector('#{verdict_view.NUMBERS_ID} summary').click()")
-    WebDriverWait(browser, 5).until(lambda driver: driver.find_element(By.ID, evidence_view.REGION_EVIDENCE_ID)
+    PageWait(browser, 5).until(lambda driver: driver.find_element(By.ID, evidence_view.REGION_EVIDENCE_ID)
                                     .is_displayed())
     assert "model output" in card.text

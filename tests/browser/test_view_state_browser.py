@@ -18,9 +18,9 @@ selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -61,10 +61,10 @@ def _server_requests(driver) -> int:
 def _open(driver, url: str, tau: str = "0.70") -> None:
     """Open ``url`` and wait until its circles are drawn at ``tau`` and every callback it started has finished."""
     driver.get(url)
-    WebDriverWait(driver, LOAD_SECONDS).until(lambda d: f"τ = {tau}" in _text(d, "circle-summary"))
-    WebDriverWait(driver, 30).until(_idle)
+    PageWait(driver, LOAD_SECONDS).until(lambda d: f"τ = {tau}" in _text(d, "circle-summary"))
+    PageWait(driver, 30).until(_idle)
     # The study's words and sweep chart follow in a second request (components.study_opening): wait for it too.
-    WebDriverWait(driver, 30).until(lambda d: _idle(d))
+    PageWait(driver, 30).until(lambda d: _idle(d))
 
 
 def _handle(driver, slider: str = "sight-sensitivity"):
@@ -86,16 +86,16 @@ def _severe_console_entries(driver) -> list:
 
 def test_a_link_to_an_unknown_study_says_so_and_opens_nothing(dashboard_url, browser):
     browser.get(f"{dashboard_url}/?study=NOPE")
-    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "link-message").is_displayed())
+    PageWait(browser, 60).until(lambda d: d.find_element(By.ID, "link-message").is_displayed())
     assert _text(browser, "link-message") == "No study NOPE here; pick one from the list."
-    WebDriverWait(browser, 30).until(_idle)
+    PageWait(browser, 30).until(_idle)
     assert _props(browser, "study-picker")["value"] is None
     assert _text(browser, "circle-summary") == "" and "P(abnormal)" not in _text(browser, "prediction")
     figure = _props(browser, "xray-graph")["figure"]
     assert not (figure.get("layout") or {}).get("images")  # no radiograph drawn
     # Picking a study from the list clears the message and opens it.
     browser.execute_script("window.dash_clientside.set_props('study-picker', {value: arguments[0]})", STUDY)
-    WebDriverWait(browser, LOAD_SECONDS).until(lambda d: "τ = 0.70" in _text(d, "circle-summary"))
+    PageWait(browser, LOAD_SECONDS).until(lambda d: "τ = 0.70" in _text(d, "circle-summary"))
     assert not browser.find_element(By.ID, "link-message").is_displayed()
     assert _query(browser) == {"study": STUDY, "tau": "0.70"}
     assert _severe_console_entries(browser) == []
@@ -115,7 +115,7 @@ def test_the_view_lives_in_the_url_and_back_steps_through_it(dashboard_url, brow
     handle = _handle(browser)
     handle.click()
     handle.send_keys(Keys.ARROW_LEFT * 3)
-    WebDriverWait(browser, 10).until(lambda d: _query(d).get("tau") == "0.64")
+    PageWait(browser, 10).until(lambda d: _query(d).get("tau") == "0.64")
     assert _query(browser) == {"study": STUDY, "tau": "0.64"}
     assert _server_requests(browser) == requests
     assert browser.execute_script("return window.cxrTestKeys") == 3
@@ -127,33 +127,33 @@ def test_the_view_lives_in_the_url_and_back_steps_through_it(dashboard_url, brow
     assert browser.execute_script("return history.length") == start + slider_entries  # one entry per rest, not per key
 
     browser.execute_script("document.getElementById('compare-mode').click()")
-    WebDriverWait(browser, 10).until(lambda d: _query(d).get("compare") == "1")
+    PageWait(browser, 10).until(lambda d: _query(d).get("compare") == "1")
     assert _server_requests(browser) == requests
 
     browser.execute_script("window.dash_clientside.set_props('study-picker', {value: arguments[0]})", OTHER)
-    WebDriverWait(browser, 10).until(lambda d: _query(d).get("study") == OTHER)
-    WebDriverWait(browser, LOAD_SECONDS).until(lambda d: OTHER in _text(d, "study-picker")
+    PageWait(browser, 10).until(lambda d: _query(d).get("study") == OTHER)
+    PageWait(browser, LOAD_SECONDS).until(lambda d: OTHER in _text(d, "study-picker")
                                                and "τ = 0.64" in _text(d, "circle-summary"))
     assert _query(browser) == {"study": OTHER, "tau": "0.64", "compare": "1"}
     assert browser.execute_script("return history.length") == start + slider_entries + 2
 
     # Back: the previous study (same tau and side by side), then side by side off, then tau 0.70 again.
     browser.back()
-    WebDriverWait(browser, LOAD_SECONDS).until(lambda d: _props(d, "study-picker")["value"] == STUDY
+    PageWait(browser, LOAD_SECONDS).until(lambda d: _props(d, "study-picker")["value"] == STUDY
                                                and STUDY in _text(d, "study-picker"))
     assert _props(browser, "compare-mode")["value"] is True
-    WebDriverWait(browser, 30).until(lambda d: "τ = 0.64" in _text(d, "circle-summary"))
+    PageWait(browser, 30).until(lambda d: "τ = 0.64" in _text(d, "circle-summary"))
     browser.back()
-    WebDriverWait(browser, 10).until(lambda d: _props(d, "compare-mode")["value"] is False)
+    PageWait(browser, 10).until(lambda d: _props(d, "compare-mode")["value"] is False)
     assert _query(browser) == {"study": STUDY, "tau": "0.64"}
     for tau in reversed(["0.70", *moved[:-1]]):  # each slider rest's entry, back to the link's tau 0.70
         browser.back()
-        WebDriverWait(browser, 10).until(lambda d, tau=tau: f"τ = {tau}" in _text(d, "circle-summary"))
+        PageWait(browser, 10).until(lambda d, tau=tau: f"τ = {tau}" in _text(d, "circle-summary"))
     assert _handle(browser).get_attribute("aria-valuenow") == "0.7"
     assert urlsplit(browser.current_url).netloc == urlsplit(dashboard_url).netloc  # still in the app
     assert browser.execute_script("return history.length") == start + slider_entries + 2  # Back pushed nothing
     browser.forward()  # the first rest's tau (0.64 when the keys came as one rest)
-    WebDriverWait(browser, 10).until(lambda d: f"τ = {moved[0]}" in _text(d, "circle-summary"))
+    PageWait(browser, 10).until(lambda d: f"τ = {moved[0]}" in _text(d, "circle-summary"))
     assert _severe_console_entries(browser) == []
 
 
@@ -161,12 +161,12 @@ def test_a_shared_link_restores_study_tau_and_side_by_side(dashboard_url, browse
     _open(browser, f"{dashboard_url}/?study={STUDY}&tau=0.64&compare=1", tau="0.64")
     assert _handle(browser).get_attribute("aria-valuenow") == "0.64"
     assert _props(browser, "compare-mode")["value"] is True
-    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "compare-column").is_displayed())
-    WebDriverWait(browser, 10).until(lambda d: "τ = 0.30" in _text(d, "circle-summary-compare"))
+    PageWait(browser, 10).until(lambda d: d.find_element(By.ID, "compare-column").is_displayed())
+    PageWait(browser, 10).until(lambda d: "τ = 0.30" in _text(d, "circle-summary-compare"))
     # A tau off the slider's grid opens at the snapped one, and the URL written next says so.
     _open(browser, f"{dashboard_url}/?study={STUDY}&tau=0.45", tau="0.46")
     browser.execute_script("document.getElementById('compare-mode').click()")
-    WebDriverWait(browser, 10).until(lambda d: _query(d) == {"study": STUDY, "tau": "0.46", "compare": "1"})
+    PageWait(browser, 10).until(lambda d: _query(d) == {"study": STUDY, "tau": "0.46", "compare": "1"})
 
 
 def test_copy_link_puts_the_views_link_on_the_clipboard_or_shows_it(dashboard_url, browser):
@@ -180,7 +180,7 @@ def test_copy_link_puts_the_views_link_on_the_clipboard_or_shows_it(dashboard_ur
     button = browser.find_element(By.ID, "copy-link")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
     button.click()
-    WebDriverWait(browser, 10).until(lambda d: _text(d, "copy-link-status") in (
+    PageWait(browser, 10).until(lambda d: _text(d, "copy-link-status") in (
         "Link copied.", "Copy the link from the box:"))
     expected = f"{dashboard_url}/?study={STUDY}&tau=0.50"
     box = browser.find_element(By.ID, "share-link")
@@ -204,13 +204,13 @@ def test_the_slider_tooltip_goes_after_keyboard_use_and_leaves_the_summary_alone
     handle = _handle(browser)
     handle.click()
     handle.send_keys(Keys.HOME)  # tau 0, the handle at the left end, keyboard focus stays on it
-    WebDriverWait(browser, 10).until(lambda d: "τ = 0.00" in _text(d, "circle-summary"))
+    PageWait(browser, 10).until(lambda d: "τ = 0.00" in _text(d, "circle-summary"))
     ActionChains(browser).move_to_element(browser.find_element(By.ID, "study-count")).perform()  # pointer away
     tooltip = browser.find_element(By.CSS_SELECTOR, "#sight-sensitivity .dash-slider-tooltip")
     assert browser.switch_to.active_element == handle
     assert not tooltip.is_displayed()  # it stayed after keyboard use
     ActionChains(browser).move_to_element(handle).perform()
-    WebDriverWait(browser, 5).until(lambda d: tooltip.is_displayed())
+    PageWait(browser, 5).until(lambda d: tooltip.is_displayed())
     box, summary = _rect(browser, tooltip), _rect(browser, browser.find_element(By.ID, "circle-summary"))
     assert box["bottom"] - box["top"] < 30  # one line: it wrapped at tau 0
     assert not _overlap(box, summary) and box["bottom"] <= _rect(browser, handle)["top"]  # above the handle
@@ -221,13 +221,13 @@ def test_side_by_side_panels_are_labelled_with_their_tau(dashboard_url, browser)
     _open(browser, f"{dashboard_url}/?study={STUDY}")
     assert not browser.find_element(By.ID, "panel-label").is_displayed()
     browser.execute_script("document.getElementById('compare-mode').click()")
-    WebDriverWait(browser, 10).until(lambda d: _text(d, "panel-label") == "τ 0.70 (default)")
+    PageWait(browser, 10).until(lambda d: _text(d, "panel-label") == "τ 0.70 (default)")
     assert _text(browser, "panel-label-compare") == "τ 0.30 (more regions)"
     handle = _handle(browser, "sight-sensitivity-compare")
     handle.click()
     for _ in range(25):
         handle.send_keys(Keys.ARROW_RIGHT)  # 0.30 -> 0.80
-    WebDriverWait(browser, 10).until(lambda d: _text(d, "panel-label-compare") == "τ 0.80 (fewer regions)")
+    PageWait(browser, 10).until(lambda d: _text(d, "panel-label-compare") == "τ 0.80 (fewer regions)")
     assert _text(browser, "panel-label") == "τ 0.70 (default)"
 
 
@@ -236,7 +236,7 @@ def test_the_chart_toolbar_leaves_the_colour_bar_top_tick_readable(dashboard_url
     graph = browser.find_element(By.ID, "words-graph")
     ActionChains(browser).move_to_element(graph).perform()
     toolbar = browser.find_element(By.CSS_SELECTOR, "#words-graph .modebar")
-    WebDriverWait(browser, 5).until(lambda d: toolbar.is_displayed())
+    PageWait(browser, 5).until(lambda d: toolbar.is_displayed())
     ticks = browser.find_elements(By.CSS_SELECTOR, "#words-graph .colorbar .tick text, #words-graph .cbaxis text")
     assert ticks
     top = min(ticks, key=lambda tick: _rect(browser, tick)["top"])
@@ -256,7 +256,7 @@ def test_the_upload_drop_zone_has_a_border_and_choose_a_file_is_a_link(dashboard
     _open(browser, f"{dashboard_url}/?study={STUDY}")
     browser.execute_script("document.querySelector('.upload-panel summary').click()")
     zone = browser.find_element(By.CSS_SELECTOR, ".upload-drop-zone")
-    WebDriverWait(browser, 5).until(lambda d: zone.is_displayed())
+    PageWait(browser, 5).until(lambda d: zone.is_displayed())
     style = browser.execute_script("const s = getComputedStyle(arguments[0]);"
                                    "return [s.borderTopStyle, parseFloat(s.borderTopWidth)];", zone)
     assert style[0] in ("dashed", "solid") and style[1] >= 1
@@ -272,12 +272,12 @@ def test_the_reading_guide_opens_with_its_numbers(dashboard_url, browser):
     guide = browser.find_element(By.ID, "reading-guide")
     assert guide.get_attribute("open") is None  # collapsed
     guide.find_element(By.TAG_NAME, "summary").click()
-    WebDriverWait(browser, 5).until(lambda d: "grey italic" in guide.text)
+    PageWait(browser, 5).until(lambda d: "grey italic" in guide.text)
     for needle in ("TOWARD abnormal", "τ × the strongest", "first 140", "Image −15 %", "P 0.06"):
         assert needle in guide.text
     assert "Why the model calls this study abnormal" in _text(browser, "prediction")
     # The shares and what each half did are among the numbers behind the verdict, folded until opened.
     assert "Image −15 %" not in _text(browser, "prediction")
     browser.execute_script("document.querySelector('#prediction-numbers summary').click()")
-    WebDriverWait(browser, 5).until(lambda d: "Image −15 %" in _text(d, "prediction"))
+    PageWait(browser, 5).until(lambda d: "Image −15 %" in _text(d, "prediction"))
     assert "toward normal" in _text(browser, "prediction")

@@ -21,11 +21,11 @@ from tests.serving import ROOT, free_port, serving
 
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from cxrmodel.explain import ExplanationCache  # noqa: E402
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM  # noqa: E402
 from tests.browser.test_dashboard_browser import _dash_props, _nearest, _severe_console_entries, _summary  # noqa: E402
+from tests.browser.waiting import PageWait  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
@@ -65,12 +65,12 @@ def _click(driver, element) -> None:
     """Scroll ``element`` to the middle of the window, wait until nothing covers it (a passing hover label or
     tooltip), then click it as a user does."""
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    WebDriverWait(driver, 10).until(lambda d: d.execute_script(TOPMOST, element))
+    PageWait(driver, 10).until(lambda d: d.execute_script(TOPMOST, element))
     element.click()
 
 
 def _wait_answer(driver, changed_from: str, seconds: float = 60) -> str:
-    WebDriverWait(driver, seconds).until(lambda d: _answer(d) and _answer(d) != changed_from)
+    PageWait(driver, seconds).until(lambda d: _answer(d) and _answer(d) != changed_from)
     return _answer(driver)
 
 
@@ -107,8 +107,8 @@ def test_strike_edit_remove_and_reset_give_what_the_model_gives(dashboard_url, b
 
     report = StudyCollection.from_folder(ROOT / "studies" / "demo").studies[STUDY].report_text
     browser.get(f"{dashboard_url}/?study={STUDY}&tau=0.70")
-    WebDriverWait(browser, 240).until(lambda d: "τ = 0.70" in _summary(d))
-    WebDriverWait(browser, 60).until(lambda d: "nothing changed" in _answer(d))
+    PageWait(browser, 240).until(lambda d: "τ = 0.70" in _summary(d))
+    PageWait(browser, 60).until(lambda d: "nothing changed" in _answer(d))
     original = _first_number(_answer(browser))
     assert browser.find_element(By.ID, "what-if-report").get_attribute("value") == report
     assert STUDY in browser.find_element(By.ID, "what-if-study").text
@@ -118,7 +118,7 @@ def test_strike_edit_remove_and_reset_give_what_the_model_gives(dashboard_url, b
     assert browser.execute_script(CLICK_WORD, "right", 0) is not None
     before = _wait_answer(browser, before, 90)
     assert browser.execute_script(CLICK_WORD, "right", 1) is not None
-    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "what-if-report").get_attribute("value")
+    PageWait(browser, 60).until(lambda d: d.find_element(By.ID, "what-if-report").get_attribute("value")
                                      .count("right") == 0)
     answer = _wait_answer(browser, before)
     edited = browser.find_element(By.ID, "what-if-report").get_attribute("value")
@@ -139,14 +139,14 @@ def test_strike_edit_remove_and_reset_give_what_the_model_gives(dashboard_url, b
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus();"
                            "arguments[0].select();", box)
     box.send_keys(typed)  # replaces the selection; re-predicted 300 ms after typing stops
-    WebDriverWait(browser, 30).until(lambda d: re.match(r"\s*\d\.\d{3}", _answer(d))
+    PageWait(browser, 30).until(lambda d: re.match(r"\s*\d\.\d{3}", _answer(d))
                                      and abs(_first_number(_answer(d)) - expected) <= 0.005)
     answer = _answer(browser)
 
     # Reset: the report and the explanation's own P.
     reset = browser.find_element(By.ID, "what-if-reset")
     _click(browser, reset)
-    WebDriverWait(browser, 30).until(lambda d: "nothing changed" in _answer(d))
+    PageWait(browser, 30).until(lambda d: "nothing changed" in _answer(d))
     assert _first_number(_answer(browser)) == pytest.approx(original, abs=1e-3)
     assert browser.find_element(By.ID, "what-if-report").get_attribute("value") == report
 
@@ -167,7 +167,7 @@ def test_strike_edit_remove_and_reset_give_what_the_model_gives(dashboard_url, b
     assert "report is unchanged" in answer
     assert _first_number(answer) == pytest.approx(_cli_probability(masked, report), abs=0.005)
     _click(browser, reset)
-    WebDriverWait(browser, 30).until(lambda d: "nothing changed" in _answer(d))
+    PageWait(browser, 30).until(lambda d: "nothing changed" in _answer(d))
 
     # Bad edits: a clear message or a valid probability; the page keeps working.
     before = _answer(browser)
@@ -209,8 +209,8 @@ def test_a_killed_model_worker_is_said_restarted_and_the_next_answers_are_right(
     with serving([sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir", cache], url,
                  log_path=tmp_path_factory.mktemp("killed-server") / "server.log"):
         browser.get(f"{url}/?study={STUDY}&tau=0.70")
-        WebDriverWait(browser, 240).until(lambda d: "τ = 0.70" in _summary(d))
-        WebDriverWait(browser, 60).until(lambda d: "nothing changed" in _answer(d))
+        PageWait(browser, 240).until(lambda d: "τ = 0.70" in _summary(d))
+        PageWait(browser, 60).until(lambda d: "nothing changed" in _answer(d))
         with ExplanationCache(Path(cache) / "explanations") as explanations:
             cached_before = len(explanations)
         pid = _worker_pid(cache)
