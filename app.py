@@ -36,6 +36,7 @@ from components.server import authentication, model_worker, study_images
 from components.server.job_slots import DEFAULT_SLOTS, JobSlots
 from components.server.reviews import LOCAL_REVIEWER_VARIABLE, ReviewService, local_reviewer_name
 from components.server.uploads import UploadStore
+from components.study_views import StudyViews, stored_views_enabled
 from cxrmodel.data import StudyCollection
 from cxrmodel.detection import load_compiled_detection
 from cxrmodel.explain import ExplanationCache, StudyExplainer
@@ -105,7 +106,9 @@ def create_app(config: AppConfig) -> Dash:
                                   for directory in config.comparison_directories)
     uploads = UploadStore(config.cache_directory / "uploads")
     # The radiograph is loaded from the image route (components.server.study_images), not sent in each response.
-    resolver = StudyResolver(collection, uploads, image_urls=True)
+    # Each cached study's view is drawn once and read back on later opens (components.study_views).
+    views = StudyViews(explainer, study_images.view_image_url) if stored_views_enabled() else None
+    resolver = StudyResolver(collection, uploads, image_urls=True, views=views)
     celery_app = make_celery(config.redis_url) if config.redis_url else None
     # Generous SQLite timeout: job results must not be lost when the machine is busy (default 60 s).
     background_manager = (CeleryManager(celery_app) if celery_app is not None
@@ -160,7 +163,8 @@ def create_app(config: AppConfig) -> Dash:
     app.layout = page
     if credentials is not None:
         authentication.require_basic_auth(app.server, credentials)
-    study_images.register(app.server, resolver.image_bytes, radiograph_png)
+    study_images.register(app.server, resolver.image_bytes, radiograph_png,
+                          views.image if views is not None else None)
     # Responses are compressed (gzip / brotli) as the browser accepts, by a kept library: flask-compress.
     Compress(app.server)
     study_view.register_callbacks(app, explainer, resolver, job_slots, config.model_worker_url,

@@ -39,6 +39,7 @@ from components import (
 from components.server import study_images
 from components.server.uploads import UploadStore, is_upload_id
 from components.study_browser import STUDY_PICKER_ID, with_probability
+from components.study_views import DETAILS, PANEL, StudyViews
 from cxrmodel.data import StudyCollection
 from cxrmodel.detection import DEFAULT_MIN_POINTS, MAX_SMOOTHING, SLIDER_THRESHOLDS, circle_sweep
 from cxrmodel.evaluation import lesion_masks_for_study, sweep_hit_rates
@@ -100,14 +101,16 @@ class StudyResolver:
     """Finds a study by id: a bundled one, or one of *this session's* uploads (never another session's).
 
     With ``image_urls`` (the dashboard, whose server has the image route: components.server.study_images), a
-    source names the URL its radiograph is loaded from, so a study's response carries no image.
+    source names the URL its radiograph is loaded from, so a study's response carries no image. With ``views``
+    (components.study_views), a cached study's view is drawn once and read back on every later open.
     """
 
     def __init__(self, collection: StudyCollection, uploads: UploadStore | None = None,
-                 image_urls: bool = False) -> None:
+                 image_urls: bool = False, views: StudyViews | None = None) -> None:
         self.collection = collection
         self.uploads = uploads
         self.image_urls = image_urls
+        self.views = views
 
     def _url(self, study_id: str, session_id: str | None, image_bytes: bytes) -> str | None:
         return study_images.image_url(study_id, session_id, image_bytes) if self.image_urls else None
@@ -532,19 +535,35 @@ def drawn_study(
     resolver: StudyResolver,
     details: bool = True,
     shown_anyway: bool = False,
+    source: StudySource | None = None,
 ) -> DrawnStudy:
     """Everything the study callback sets for a picked study, and what it drew.
 
     A cached study is drawn (and its probability added to the picker's ``options``); an uncached one gets a
     "being explained" placeholder (the background job, triggered by the same pick, computes it). ``details``
-    and ``shown_anyway``: see :func:`render_explanation`.
+    and ``shown_anyway``: see :func:`render_explanation`. ``source``: the study, when the caller has resolved it
+    already (otherwise it is resolved here).
+
+    With the resolver's stored views (components.study_views), a view drawn before for the same study, model,
+    code and settings is read back as it was drawn (no attribution read, sweep or figure built); one drawn here
+    is stored when its evidence is complete.
     """
-    source = resolver.source(study_id, session_id)
+    if source is None:
+        source = resolver.source(study_id, session_id)
     if source is None:
         if study_id:
             alert = dbc.Alert("That study is not in this collection or belongs to another session.", color="warning")
             return DrawnStudy(empty_panel("Pick a study.", alert))
         return DrawnStudy(empty_panel("Pick a study."))
+    views = resolver.views
+    stored_key = views.key(source, settings, shown_anyway, PANEL if not details else PANEL + "+" + DETAILS,
+                           resolver.collection.root) if views is not None else None
+    if stored_key is not None and explainer.is_cached(source.image_bytes, source.report_text, settings):
+        stored = views.load(stored_key[0], source, session_id)
+        if stored is not None:  # drawn before, from this very explanation (its evidence complete)
+            outputs = stored["outputs"]
+            panel = StudyPanel(**{item.name: outputs.get(item.name, no_update) for item in fields(StudyPanel)})
+            return DrawnStudy(_with_picker_probability(panel, options, source.study_id, stored["probability"]), True)
     explanation = explainer.cached(source.image_bytes, source.report_text, settings)
     if explanation is None:
         if triggered_by_job:
@@ -555,9 +574,20 @@ def drawn_study(
     pending = evidence_pending(explainer, explanation, settings)
     panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection, details,
                                             shown_anyway, pending)
-    if probability is not None:
-        panel = dataclasses.replace(panel, picker_options=with_probability(options, source.study_id, probability))
-    return DrawnStudy(panel, True, pending)
+    if stored_key is not None and not pending:
+        views.save(*stored_key, source, session_id,
+                   {item.name: getattr(panel, item.name) for item in fields(StudyPanel)
+                    if item.name != "picker_options"}, probability)
+    return DrawnStudy(_with_picker_probability(panel, options, source.study_id, probability), True, pending)
+
+
+def _with_picker_probability(panel: StudyPanel, options: list[dict] | None, study_id: str,
+                             probability: float | None) -> StudyPanel:
+    """The panel with the study's probability added to the picker's label (none for a film the model cannot
+    judge)."""
+    if probability is None:
+        return panel
+    return dataclasses.replace(panel, picker_options=with_probability(options, study_id, probability))
 
 
 def study_details(
@@ -575,6 +605,13 @@ def study_details(
     source = resolver.source(study_id, session_id)
     if source is None:
         return None
+    views = resolver.views
+    stored_key = (views.key(source, settings, shown_anyway, DETAILS, resolver.collection.root)
+                  if views is not None else None)
+    if stored_key is not None and explainer.is_cached(source.image_bytes, source.report_text, settings):
+        stored = views.load(stored_key[0], source, session_id)
+        if stored is not None:
+            return tuple(stored["outputs"].get(name) for name in _DETAILS_FIELDS)
     explanation = explainer.cached(source.image_bytes, source.report_text, settings)
     if explanation is None:
         return None
@@ -582,7 +619,14 @@ def study_details(
     decided = distribution_gate.disclosure(document, shown_anyway)
     sweep = study_sweep(explanation, document, settings, decided)
     lesion_masks = lesion_masks_for_study(resolver.collection.root, source.study_id) if source.has_masks else []
-    return explanation_details(source, explanation, document, sweep, lesion_masks, decided)
+    details = explanation_details(source, explanation, document, sweep, lesion_masks, decided)
+    if stored_key is not None and not evidence_pending(explainer, explanation, settings):
+        views.save(*stored_key, source, session_id, dict(zip(_DETAILS_FIELDS, details, strict=True)))
+    return details
+
+
+_DETAILS_FIELDS = ("words_figure", "strongest_words", "sweep_chart")
+"""The outputs of :func:`study_details`, in order (the names of their :class:`StudyPanel` fields)."""
 
 
 def evidence_outputs(

@@ -180,7 +180,7 @@ def open_study(
         return StudyOutputs(panel, study_loading.shown(study_id), request, no_update, hide_cancelled)
     started = time.perf_counter()
     drawn = drawn_study(study_id, session_id, trigger == REFRESH, settings, options, explainer, resolver,
-                        details=False, shown_anyway=shown_anyway)
+                        details=False, shown_anyway=shown_anyway, source=source)
     logger.debug("study %s drawn in %.0f ms (%s)", study_id, (time.perf_counter() - started) * 1000.0, trigger)
     if new_pick and drawn.evidence_pending:
         # Drawn from the cache, its evidence still to compute (a job cancelled after the circles): the job

@@ -10,7 +10,13 @@ bytes the viewer would otherwise carry as a data URI: components.presenter.radio
   current hash is cached for a day (``immutable``: a study the browser has seen sends no request when reopened);
   any other is revalidated, and a matching ``If-None-Match`` gets 304 with no body.
 
-:func:`image_url` builds the URL the figure carries; :func:`register` adds the route to the Flask server.
+``GET /study-view-image/<study id>/<key>?session=<page session id>`` answers one overlay of a stored study view
+(the attribution heatmap, the lesion outlines: components.study_views), under the same rules: the study must be
+found for that session, and the PNG must have been drawn for that study; its key is the hash of its content, so
+it is always ``immutable``.
+
+:func:`image_url` and :func:`view_image_url` build the URLs the figure carries; :func:`register` adds the routes
+to the Flask server.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from flask import Flask, Response, abort, request
 logger = logging.getLogger(__name__)
 
 ROUTE = "/study-image/"
+VIEW_IMAGE_ROUTE = "/study-view-image/"
 IMMUTABLE_CACHE = "private, max-age=86400, immutable"
 REVALIDATE_CACHE = "private, no-cache"
 
@@ -40,8 +47,22 @@ def image_url(study_id: str, session_id: str | None, image_bytes: bytes) -> str:
     return f"{ROUTE.lstrip('/')}{quote(study_id, safe='')}?{urlencode(query)}"
 
 
+def view_image_url(study_id: str, session_id: str | None, key: str) -> str:
+    """The URL of a stored view's overlay PNG (relative to the page)."""
+    return f"{VIEW_IMAGE_ROUTE.lstrip('/')}{quote(study_id, safe='')}/{key}?{urlencode({'session': session_id or ''})}"
+
+
+def _found(find: Callable[[str, str | None], bytes | None], study_id: str, session_id: str | None) -> bytes | None:
+    try:
+        return find(study_id, session_id)
+    except Exception:  # noqa: BLE001 - a broken study file is the study's error, not the server's
+        logger.exception("reading the image of study %s failed", study_id)
+        return None
+
+
 def register(server: Flask, find: Callable[[str, str | None], bytes | None],
-             display_png: Callable[[bytes], bytes]) -> None:
+             display_png: Callable[[bytes], bytes],
+             view_image: Callable[[str, str], bytes | None] | None = None) -> None:
     """Serve study images on ``server``.
 
     Args:
@@ -49,16 +70,27 @@ def register(server: Flask, find: Callable[[str, str | None], bytes | None],
         find: ``find(study_id, session_id)`` -> the study's image file bytes, or None when the study is unknown or
             not this session's (:class:`components.presenter.StudyResolver`).
         display_png: Image file bytes -> the PNG the viewer shows.
+        view_image: ``view_image(key, study_id)`` -> a stored view's overlay PNG drawn for that study, or None
+            (components.study_views.StudyViews.image); None = no overlay route.
     """
+
+    if view_image is not None:
+        @server.route(VIEW_IMAGE_ROUTE + "<path:study_id>/<key>")
+        def study_view_image(study_id: str, key: str):
+            if _found(find, study_id, request.args.get("session") or None) is None:
+                abort(404)
+            png = view_image(key, study_id)
+            if png is None:
+                abort(404)
+            response = Response(png, mimetype="image/png")
+            response.set_etag(key)
+            response.headers["Cache-Control"] = IMMUTABLE_CACHE
+            return response.make_conditional(request)
 
     @server.route(ROUTE + "<path:study_id>")
     def study_image(study_id: str):
         session_id = request.args.get("session") or None
-        try:
-            image_bytes = find(study_id, session_id)
-        except Exception:  # noqa: BLE001 - a broken study file is the study's error, not the server's
-            logger.exception("reading the image of study %s failed", study_id)
-            image_bytes = None
+        image_bytes = _found(find, study_id, session_id)
         if image_bytes is None:
             abort(404)
         version = content_version(image_bytes)

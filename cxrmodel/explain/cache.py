@@ -20,6 +20,9 @@ recomputed and stored again — a corrupt entry is never served. Every record is
 (``disk_min_file_size=0``) and the cache is bounded by ``size_limit`` bytes with least-recently-used eviction
 (diskcache's). The cache directory is always explicit; a new :class:`ExplanationCache` on the same directory
 (e.g. after a restart) sees the same entries.
+
+Views drawn from an explanation (:mod:`cxrmodel.explain.views`) live in ``views/`` inside the cache directory and
+go with it: storing an explanation again, or finding its record corrupt, drops every view drawn from it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import diskcache
 import numpy as np
 
 from cxrmodel.explain.results import Completeness, StudyAttribution
+from cxrmodel.explain.views import StudyViewStore
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +178,14 @@ class ExplanationCache:
             eviction_policy="least-recently-used",
             disk_min_file_size=0,  # every record in its own file, none inside the SQLite index
         )
+        self._views: StudyViewStore | None = None
+
+    @property
+    def views(self) -> StudyViewStore:
+        """The views drawn from these explanations (``views/`` in the cache directory), opened on first use."""
+        if self._views is None:
+            self._views = StudyViewStore(self.directory / "views")
+        return self._views
 
     def __enter__(self) -> "ExplanationCache":
         return self
@@ -182,8 +194,10 @@ class ExplanationCache:
         self.close()
 
     def close(self) -> None:
-        """Close the underlying SQLite connection (entries stay on disk)."""
+        """Close the underlying SQLite connections (entries stay on disk)."""
         self._cache.close()
+        if self._views is not None:
+            self._views.close()
 
     def __contains__(self, key: str) -> bool:
         return key in self._cache
@@ -210,11 +224,13 @@ class ExplanationCache:
         except CorruptEntryError as error:
             logger.warning("deleting corrupt explanation-cache entry %s: %s", key, error)
             self._cache.delete(key, retry=True)
+            self.views.evict(key)
             return None
 
     def put(self, key: str, attribution: StudyAttribution) -> None:
-        """Store (or replace) an explanation."""
+        """Store (or replace) an explanation; the views drawn from what was stored under ``key`` before go."""
         self._cache.set(key, encode_attribution(attribution), retry=True)
+        self.views.evict(key)
 
     def get_or_compute(self, key: str, compute: Callable[[], StudyAttribution]) -> tuple[StudyAttribution, bool]:
         """The stored explanation if present and intact, else ``compute()``'s result, stored for next time.
