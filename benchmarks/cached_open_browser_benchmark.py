@@ -1,7 +1,7 @@
 """Click to circles for a cached study, in headless Chromium: the plain study callback against the background job.
 
     .venv/bin/python benchmarks/cached_open_browser_benchmark.py [--limit 32] [--rounds 1] [--cache-dir DIR]
-        [--gunicorn-workers N] [--baseline job|stored-views-off]
+        [--gunicorn-workers N] [--baseline job|stored-views-off] [--open-first]
 
 Needs Debian ``chromium`` and ``chromedriver`` on PATH (as the browser tests do). Everything listens on 127.0.0.1
 only; every process started here is stopped here.
@@ -26,6 +26,12 @@ shows the picked study (its figure's ``uirevision``) with all its circles drawn 
 after that frame: painted). Prints per-path median, p90 and max, the ratio baseline median / candidate median,
 and whether the target is met: candidate median <= 300 ms (issue #17) under ``python app.py``, <= 150 ms under
 gunicorn (issue #26). Exits 1 if a pick does not land.
+
+With ``--open-first``, every study is opened once over HTTP on each server before the browser measures (4 sessions
+at once, the study callback as the browser sends it: tests.load.study_picks), so the candidate's stored views are
+on disk and both servers' workers have served a study (the job baseline is not opened first: its study callback
+draws nothing): the picks measure a study opened before, not its first
+open since the start (what a single round measures on the candidate without it).
 """
 
 from __future__ import annotations
@@ -179,6 +185,24 @@ def measure(driver, url: str, study_ids: list[str], rounds: int) -> list[float]:
     return times
 
 
+def open_first(url: str, study_ids: list[str], sessions: int = 4) -> None:
+    """Open every study once per session over HTTP, ``sessions`` at once (not timed); raises if one is not drawn."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.load import study_picks
+    from tests.load.dash_client import DashPage
+
+    def session(_index: int) -> None:
+        page = DashPage(url, timeout=120)
+        for study_id in study_ids:
+            problem = study_picks.drawn_problem(study_picks.open_study(page, study_id))
+            if problem is not None:
+                raise RuntimeError(f"opening {study_id} first: {problem}")
+
+    with ThreadPoolExecutor(max_workers=sessions) as pool:
+        list(pool.map(session, range(sessions)))
+
+
 def summary(times: list[float]) -> tuple[float, float, float]:
     ordered = sorted(times)
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
@@ -194,6 +218,8 @@ def main() -> int:
     parser.add_argument("--cache-dir", type=Path, default=None, help="explanation cache to (re)use")
     parser.add_argument("--gunicorn-workers", type=int, default=0,
                         help="serve both with `gunicorn --workers N app:server` (default 0: `python app.py`)")
+    parser.add_argument("--open-first", action="store_true",
+                        help="open every study once over HTTP on each server before the browser measures")
     parser.add_argument("--baseline", choices=sorted(BASELINES), default="job",
                         help="job: CXR_CACHED_OPEN_VIA_JOB=1 (default); stored-views-off: CXR_STORED_VIEWS=0")
     arguments = parser.parse_args()
@@ -223,6 +249,8 @@ def main() -> int:
                 log = Path(temporary) / f"{name}.log"
                 with serving(command, url, environment={**os.environ, **environment}, log_path=log,
                              startup_seconds=180):
+                    if arguments.open_first and not (name == "baseline" and arguments.baseline == "job"):
+                        open_first(url, study_ids)  # (the job baseline draws nothing in the study callback)
                     results[name] = measure(driver, url, study_ids, arguments.rounds)
         finally:
             driver.quit()
@@ -231,7 +259,8 @@ def main() -> int:
     served_by = (f"gunicorn --workers {arguments.gunicorn_workers} (sync)" if arguments.gunicorn_workers
                  else "python app.py")
     print(f"# cached open in the browser, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {served_by}, "
-          f"{len(study_ids)} demo studies x {arguments.rounds} round(s), load average {load:.1f}, "
+          f"{len(study_ids)} demo studies x {arguments.rounds} round(s)"
+          f"{', each opened once over HTTP first' if arguments.open_first else ''}, load average {load:.1f}, "
           f"{os.cpu_count()} CPU cores")
     print("| path | picks | median ms | p90 ms | max ms |")
     print("|---|---|---|---|---|")

@@ -1,7 +1,7 @@
 """Concurrent sessions opening cached demo studies: latency and throughput of the study callback under load.
 
     .venv/bin/python benchmarks/load_benchmark.py [--sessions 20] [--studies 8] [--gunicorn-workers 2]
-        [--baseline] [--cache-dir DIR] [--no-details] [--max-seconds 240]
+        [--rounds 1] [--baseline] [--cache-dir DIR] [--no-details] [--max-seconds 240]
 
 Issue #26's targets: 20 concurrent sessions x 8 cached studies under ``gunicorn --workers 2`` on 127.0.0.1, on the
 2 cores: p95 <= 1 s and >= 40 opens/s, every open drawn (checked here on every response) and correct (the same
@@ -18,7 +18,8 @@ CXR_STUDIES and CXR_CACHE_DIR; or ``python app.py`` with ``--gunicorn-workers 0`
 
 On each: one session alone opens every study twice (the first pass meets each worker cold; reported, not in the
 load figures); then ``--sessions`` sessions (threads, each its own page load: tests.load.dash_client.DashPage), all
-loaded before the clock starts, pick every study once, each starting at a different one, at once:
+loaded before the clock starts, pick every study ``--rounds`` times (once by default), each starting at a
+different one, at once:
 
 * "opens": the study callback alone — exactly the request the browser sends when a study is picked in the list
   (every Input and State of the callback's current spec, the page's own values: tests.load.study_picks), timed
@@ -96,19 +97,22 @@ def checked_pick(page: DashPage, study_id: str, details: bool, result: Round, lo
             result.errors.append(f"{study_id}: {problem}"[:300])
 
 
-def concurrent_round(pages: list[DashPage], study_ids: list[str], details: bool, max_seconds: float) -> Round:
-    """Every page picks every study once, all pages at once; the clock runs from the first pick to the last."""
+def concurrent_round(pages: list[DashPage], study_ids: list[str], details: bool, max_seconds: float,
+                     rounds: int = 1) -> Round:
+    """Every page picks every study ``rounds`` times, all pages at once; the clock runs from the first pick to the
+    last."""
     result, lock = Round(), threading.Lock()
     start = threading.Barrier(len(pages) + 1)
     deadline = [0.0]
 
     def session(index: int) -> None:
         turn = index % len(study_ids)
+        picks = (study_ids[turn:] + study_ids[:turn]) * rounds
         start.wait()
-        for position, study_id in enumerate(study_ids[turn:] + study_ids[:turn]):
+        for position, study_id in enumerate(picks):
             if time.monotonic() > deadline[0]:
                 with lock:
-                    result.not_run += len(study_ids) - position
+                    result.not_run += len(picks) - position
                 return
             checked_pick(pages[index], study_id, details, result, lock)
 
@@ -123,7 +127,8 @@ def concurrent_round(pages: list[DashPage], study_ids: list[str], details: bool,
     return result
 
 
-def measure(url: str, study_ids: list[str], sessions: int, details: bool, max_seconds: float) -> dict:
+def measure(url: str, study_ids: list[str], sessions: int, details: bool, max_seconds: float,
+            rounds: int = 1) -> dict:
     """The alone passes and the concurrent round(s) on one served dashboard."""
     lock = threading.Lock()
     alone = DashPage(url, timeout=REQUEST_TIMEOUT_S)
@@ -136,9 +141,9 @@ def measure(url: str, study_ids: list[str], sessions: int, details: bool, max_se
     with ThreadPoolExecutor(max_workers=sessions) as pool:  # page loads, before the clock
         pages = list(pool.map(lambda _: DashPage(url, timeout=REQUEST_TIMEOUT_S), range(sessions)))
     results = {"alone, first pass": cold, "alone, second pass": warm,
-               "opens": concurrent_round(pages, study_ids, False, max_seconds)}
+               "opens": concurrent_round(pages, study_ids, False, max_seconds, rounds)}
     if details:
-        results["study + details"] = concurrent_round(pages, study_ids, True, max_seconds)
+        results["study + details"] = concurrent_round(pages, study_ids, True, max_seconds, rounds)
     return results
 
 
@@ -167,6 +172,7 @@ def main() -> int:
     parser.add_argument("--studies", type=int, default=8, help="how many cached demo studies each session opens")
     parser.add_argument("--gunicorn-workers", type=int, default=2,
                         help="serve with `gunicorn --workers N app:server` (default 2); 0 = `python app.py`")
+    parser.add_argument("--rounds", type=int, default=1, help="passes over the studies per session and round")
     parser.add_argument("--baseline", action="store_true",
                         help=f"also run the baseline, {STORED_VIEWS_ENV}=0 (today's path), in the same run")
     parser.add_argument("--no-details", action="store_true", help="skip the study + details round")
@@ -175,8 +181,9 @@ def main() -> int:
     parser.add_argument("--studies-dir", type=Path, default=ROOT / "studies" / "demo")
     parser.add_argument("--cache-dir", type=Path, default=None, help="explanation cache to (re)use")
     arguments = parser.parse_args()
-    if arguments.sessions < 1 or not 1 <= arguments.studies <= 32 or arguments.gunicorn_workers < 0:
-        parser.error("--sessions >= 1, --studies in 1..32, --gunicorn-workers >= 0")
+    if (arguments.sessions < 1 or not 1 <= arguments.studies <= 32 or arguments.gunicorn_workers < 0
+            or arguments.rounds < 1):
+        parser.error("--sessions >= 1, --studies in 1..32, --gunicorn-workers >= 0, --rounds >= 1")
     os.environ.pop(STORED_VIEWS_ENV, None)  # the candidate gets the default, whatever this shell has set
     paths = [("candidate", {})] + ([("baseline", {STORED_VIEWS_ENV: "0"})] if arguments.baseline else [])
     started_at = datetime.datetime.now(datetime.UTC)
@@ -198,7 +205,7 @@ def main() -> int:
             log = Path(temporary) / f"{name}.log"
             with serving(command, url, environment=server_environment, log_path=log, startup_seconds=180):
                 results[name] = measure(url, study_ids, arguments.sessions, not arguments.no_details,
-                                        arguments.max_seconds)
+                                        arguments.max_seconds, arguments.rounds)
             tracebacks = log.read_text().count("Traceback")
             if tracebacks:
                 print(f"# {name}: {tracebacks} traceback(s) in the server log:\n{log.read_text()[-3000:]}")
@@ -206,7 +213,8 @@ def main() -> int:
                  else "python app.py (1 process, 1 thread)")
     print(f"# load benchmark, {started_at:%Y-%m-%d %H:%M} UTC, {served_by}, 127.0.0.1, {os.cpu_count()} CPU cores, "
           f"load average {os.getloadavg()[0]:.2f} (at the end), {arguments.sessions} concurrent sessions x "
-          f"{len(study_ids)} cached demo studies ({study_ids[0]}..{study_ids[-1]})")
+          f"{len(study_ids)} cached demo studies ({study_ids[0]}..{study_ids[-1]}) x {arguments.rounds} round(s); "
+          f"the client's threads share the cores")
     labels = {"candidate": "candidate (stored views, default)", "baseline": f"baseline ({STORED_VIEWS_ENV}=0)"}
     print("| path | round | opens | p50 ms | p95 ms | max ms | opens/s | wall s | errors | not run |")
     print("|---|---|---|---|---|---|---|---|---|---|")
