@@ -1,8 +1,9 @@
 """Cached opens under gunicorn (2 sync workers, 127.0.0.1): 20 sessions at once each pick every cached study, as
 the browser does (the study callback, then the details callback on ``shown-study``: tests.load.study_picks), and
 every response is that study, drawn: the same circles at every slider threshold and the same words as a direct
-computation in this process, and no other study's id in it. (The timing targets are benchmarks/load_benchmark.py's;
-nothing here is timed.)
+computation in this process, and no other study's id in it. Both paths: stored study views (the default; the first
+opens of a study race to draw and store its view) and ``CXR_STORED_VIEWS=0`` (every open drawn from the cached
+explanation). (The timing targets are benchmarks/load_benchmark.py's; nothing here is timed.)
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def _plain(value):
     return json.loads(to_json(value))
 
 
-@pytest.fixture(scope="module")
-def served(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
+@pytest.fixture(scope="module", params=["1", "0"], ids=["stored-views", "stored-views-off"])
+def served(request, tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
     """The studies explained first, in this process, into the cache the server reads; then gunicorn on it."""
     from cxrmodel.data import StudyCollection
     from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer
@@ -46,7 +47,7 @@ def served(tiny_bundle_directory, tiny_studies_directory, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
     environment = {"CXR_MODEL": str(tiny_bundle_directory), "CXR_STUDIES": str(tiny_studies_directory),
-                   "CXR_CACHE_DIR": str(cache)}
+                   "CXR_CACHE_DIR": str(cache), "CXR_STORED_VIEWS": request.param}
     with serving(gunicorn_command(2, port, timeout_seconds=120), url, environment=environment, log_path=log_path,
                  startup_seconds=180):
         yield {"url": url, "explainer": explainer, "collection": collection, "study_ids": study_ids}
