@@ -163,7 +163,8 @@ def create_app(config: AppConfig) -> Dash:
     app.layout = page
     if credentials is not None:
         authentication.require_basic_auth(app.server, credentials)
-    study_images.register(app.server, resolver.image_bytes, radiograph_png,
+    study_images.register(app.server, resolver.image_bytes,
+                          views.display_png(radiograph_png) if views is not None else radiograph_png,
                           views.image if views is not None else None)
     # Responses are compressed (gzip / brotli) as the browser accepts, by a kept library: flask-compress.
     Compress(app.server)

@@ -32,6 +32,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,21 @@ class StudyViews:
             return False
         self.store.put_json(key, record, attribution_key)
         return True
+
+    def display_png(self, convert: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+        """``convert`` (image file bytes -> the viewer's PNG: components.presenter.radiograph_png) done once per
+        image file and drawing code, then read back: a DICOM or JPEG film is decoded once, whoever loads it."""
+
+        def display(image_bytes: bytes) -> bytes:
+            image_sha = hashlib.sha256(image_bytes).hexdigest()
+            key = view_key(image_sha, {"part": "radiograph", "code": code_version()})
+            png = self.store.get(key)
+            if png is None:
+                png = convert(image_bytes)
+                self.store.put(key, png, attribution_key=image_sha)
+            return png
+
+        return display
 
     def image(self, key: str, study_id: str) -> bytes | None:
         """A stored overlay PNG of ``study_id``, or None (unknown key, corrupt, or another study's)."""

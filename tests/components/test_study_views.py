@@ -216,3 +216,16 @@ def test_an_overlay_goes_only_to_its_own_study_and_session(world):
     authentication.require_basic_auth(guarded, credentials)
     study_images.register(guarded, world.resolver.image_bytes, radiograph_png, world.views.image)
     assert guarded.test_client().get("/" + overlay).status_code == 401
+
+
+def test_a_film_is_converted_for_the_viewer_once(world):
+    calls = []
+
+    def convert(image_bytes):
+        calls.append(image_bytes)
+        return radiograph_png(image_bytes)
+
+    display = world.views.display_png(convert)
+    image_bytes, _report = world.resolver("CXR5", None)
+    assert display(image_bytes) == display(image_bytes) == radiograph_png(image_bytes)
+    assert len(calls) == 1
