@@ -147,6 +147,42 @@
     return ready.finished === undefined ? null : ready.finished;
   }
 
+  // shown-study -> shown-study-painted (components/study_loading.py SHOWN_STUDY_PAINTED_ID, whose id is handed in):
+  // set after the next painted frame (requestAnimationFrame, then a task), or after the loading label's
+  // data-cxr-paint-fallback-ms when no frame comes (a hidden tab). A newer value replaces one still waiting.
+  let paintRelay = null;
+
+  function relayAfterPaint(shown, paintedId) {
+    const clientside = window.dash_clientside || {};
+    if (typeof clientside.set_props !== "function" || typeof requestAnimationFrame !== "function") {
+      return shown;  // no way to wait: at once
+    }
+    if (paintRelay !== null) {
+      paintRelay.cancel();
+    }
+    const label = typeof document !== "undefined" ? document.getElementById(LABEL_ID) : null;
+    const fallback = label ? parseInt(label.dataset.cxrPaintFallbackMs, 10) : NaN;
+    let done = false;
+    const relay = {};
+    const send = function () {
+      if (done) { return; }
+      done = true;
+      relay.cancel();
+      paintRelay = null;
+      clientside.set_props(paintedId, {data: shown});
+    };
+    const frame = requestAnimationFrame(function () { relay.task = setTimeout(send, 0); });
+    const late = setTimeout(send, Number.isFinite(fallback) ? fallback : 0);
+    relay.cancel = function () {
+      done = true;
+      cancelAnimationFrame(frame);
+      clearTimeout(late);
+      if (relay.task !== undefined) { clearTimeout(relay.task); }
+    };
+    paintRelay = relay;
+    return clientside.no_update;
+  }
+
   // Watch the picker and the tags once the page has rendered them (Dash renders the layout after the assets load).
   function watch() {
     const label = document.getElementById(LABEL_ID);
@@ -178,6 +214,7 @@
   window.dash_clientside.cxr = Object.assign({}, window.dash_clientside.cxr, {
     explanationReady: explanationReady,
     loadingState: loadingState,
+    relayAfterPaint: relayAfterPaint,
     storeTag: storeTag,
     studyTitle: studyTitle,
   });

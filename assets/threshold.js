@@ -288,7 +288,39 @@
       return Object.assign({}, image, update);
     });
     const layout = Object.assign({}, figure.layout, {shapes: circleShapes(drawn), images: newImages});
-    return [Object.assign({}, figure, {data: data, layout: layout}), summary];
+    const redrawn = Object.assign({}, figure, {data: data, layout: layout});
+    // The study's own figure is usually drawn at this tau with these toggles already: leaving it as it is spares
+    // Plotly a second draw and Dash a second update of every component while the study opens.
+    return [sameDrawing(redrawn, figure) ? noUpdate() : redrawn, summary];
+  }
+
+  // JSON with every object's keys in order (the server's figures come with sorted keys, these are built in
+  // another order).
+  function canonicalJson(value) {
+    if (Array.isArray(value)) {
+      return "[" + value.map(canonicalJson).join(",") + "]";
+    }
+    if (value && typeof value === "object") {
+      return "{" + Object.keys(value).sort().filter(function (key) { return value[key] !== undefined; })
+        .map(function (key) { return JSON.stringify(key) + ":" + canonicalJson(value[key]); }).join(",") + "}";
+    }
+    return JSON.stringify(value === undefined ? null : value);
+  }
+
+  // What a figure shows: the per-point opacities of hidden signal points do not show (they are set again when the
+  // points are toggled on, which redraws through this callback).
+  function drawing(figure) {
+    const data = (figure.data || []).map(function (trace) {
+      if (trace.name !== POINTS_TRACE_NAME || trace.visible) {
+        return trace;
+      }
+      return Object.assign({}, trace, {marker: Object.assign({}, trace.marker, {opacity: null})});
+    });
+    return canonicalJson(Object.assign({}, figure, {data: data}));
+  }
+
+  function sameDrawing(redrawn, figure) {
+    return drawing(redrawn) === drawing(figure);
   }
 
   // The Dash callback's argument order (inputs, then states): sweep, toggles or opacity changed.

@@ -160,8 +160,26 @@ def drawn(driver, study_id: str) -> bool:
         "return !!(g && g.layout && g.layout.uirevision === arguments[0]);", study_id)
 
 
-def measure(driver, url: str, study_ids: list[str], rounds: int) -> list[float]:
-    """Click-to-circles milliseconds of every pick (``rounds`` passes over the studies)."""
+DASH_IDLE = (
+    "const c = window.store && window.store.getState().callbacks; if (!c) { return false; }"
+    "return ['requested', 'prioritized', 'blocked', 'executing', 'watched', 'executed']"
+    ".every(k => !c[k] || c[k].length === 0);")
+"""True when no Dash callback of the page is requested, waiting or running (the renderer's store)."""
+
+
+def settle(driver, seconds: float) -> None:
+    """Wait until the page's callbacks are done (the previous study's words, checks, review panel), then
+    ``seconds`` more: a reader who looks at a study before picking the next."""
+    deadline = time.monotonic() + PICK_TIMEOUT_S
+    while not driver.execute_script(DASH_IDLE) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(seconds)
+
+
+def measure(driver, url: str, study_ids: list[str], rounds: int, settle_seconds: float | None = None) -> list[float]:
+    """Click-to-circles milliseconds of every pick (``rounds`` passes over the studies); with ``settle_seconds``,
+    each pick waits for the page to finish with the previous study first (:func:`settle`), else they follow each
+    other as soon as the circles are drawn."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{url}/?study={study_ids[-1]}")
@@ -170,6 +188,8 @@ def measure(driver, url: str, study_ids: list[str], rounds: int) -> list[float]:
     times = []
     for _ in range(rounds):
         for study_id in study_ids:
+            if settle_seconds is not None:
+                settle(driver, settle_seconds)
             driver.execute_script("window.__openBench.arm(arguments[0]);", study_id)
             pick(driver, study_id)
             deadline = time.monotonic() + PICK_TIMEOUT_S
@@ -220,6 +240,9 @@ def main() -> int:
                         help="serve both with `gunicorn --workers N app:server` (default 0: `python app.py`)")
     parser.add_argument("--open-first", action="store_true",
                         help="open every study once over HTTP on each server before the browser measures")
+    parser.add_argument("--settle", type=float, default=None, metavar="SECONDS",
+                        help="before each pick, wait until the page has finished with the previous study, then "
+                             "SECONDS more (default: pick again as soon as the circles are drawn)")
     parser.add_argument("--baseline", choices=sorted(BASELINES), default="job",
                         help="job: CXR_CACHED_OPEN_VIA_JOB=1 (default); stored-views-off: CXR_STORED_VIEWS=0")
     arguments = parser.parse_args()
@@ -251,7 +274,7 @@ def main() -> int:
                              startup_seconds=180):
                     if arguments.open_first and not (name == "baseline" and arguments.baseline == "job"):
                         open_first(url, study_ids)  # (the job baseline draws nothing in the study callback)
-                    results[name] = measure(driver, url, study_ids, arguments.rounds)
+                    results[name] = measure(driver, url, study_ids, arguments.rounds, arguments.settle)
         finally:
             driver.quit()
 
@@ -260,7 +283,9 @@ def main() -> int:
                  else "python app.py")
     print(f"# cached open in the browser, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {served_by}, "
           f"{len(study_ids)} demo studies x {arguments.rounds} round(s)"
-          f"{', each opened once over HTTP first' if arguments.open_first else ''}, load average {load:.1f}, "
+          f"{', each opened once over HTTP first' if arguments.open_first else ''}"
+          f"{'' if arguments.settle is None else f', each pick after the page settled + {arguments.settle:g} s'}"
+          f", load average {load:.1f}, "
           f"{os.cpu_count()} CPU cores")
     print("| path | picks | median ms | p90 ms | max ms |")
     print("|---|---|---|---|---|")

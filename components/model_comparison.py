@@ -226,7 +226,7 @@ def register_callbacks(app, resolve: Callable, cached_comparison: Callable, comp
         # The card's study tag, with its table: the page shows the card only while that study is picked.
         Output(COMPARISON_STUDY_TAG_ID, "children"),
         Input(COMPARISON_DATA_ID, "data"),
-        Input(study_loading.SHOWN_STUDY_ID, "data"),
+        Input(study_loading.SHOWN_STUDY_PAINTED_ID, "data"),
         prevent_initial_call=True,
     )
     def draw(data, shown):

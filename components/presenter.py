@@ -429,7 +429,7 @@ def render_explanation(
             source.radiograph_source,
             mapping.image_width,
             mapping.image_height,
-            document["circles"] if circles_shown else [],
+            _circles_at(sweep, explanation.sight_sensitivity, document) if circles_shown else [],
             points_trace=xray_view.signal_points_trace(attribution_map, mapping) if circles_shown else None,
             heatmap_source=xray_view.attribution_overlay_png(attribution_map, mapping) if circles_shown else None,
             show_heatmap=False,
@@ -456,6 +456,14 @@ def render_explanation(
     # The notice, Show anyway and the synthetic-upload warning; a non-frontal view refused (distribution_gate).
     panel = distribution_gate.gate_panel(panel, document, source.study_id, is_upload_id(source.study_id), decided)
     return panel, distribution_gate.shown_probability(document)
+
+
+def _circles_at(sweep: dict | None, sight_sensitivity: float, document: dict) -> list[dict]:
+    """The circles the viewer draws first: the sweep's at tau, exactly as the browser draws them when the slider
+    moves (so its redraw on arrival finds nothing to change), or the document's when there is no sweep."""
+    if not sweep or not sweep.get("thresholds"):
+        return document["circles"]
+    return sweep["circles"][threshold_control.nearest_threshold_index(sweep["thresholds"], sight_sensitivity)]
 
 
 NOT_EXPLAINED_GATED = "Not explained: the model cannot judge this film (see the notice beside it)."
@@ -585,9 +593,10 @@ def _with_picker_probability(panel: StudyPanel, options: list[dict] | None, stud
                              probability: float | None) -> StudyPanel:
     """The panel with the study's probability added to the picker's label (none for a film the model cannot
     judge)."""
-    if probability is None:
-        return panel
-    return dataclasses.replace(panel, picker_options=with_probability(options, study_id, probability))
+    labelled = with_probability(options, study_id, probability) if probability is not None else options
+    if labelled == options:
+        return panel  # the label says it already: the picker is not drawn again
+    return dataclasses.replace(panel, picker_options=labelled)
 
 
 def study_details(

@@ -59,7 +59,7 @@ def register_study_check(
 
     @app.callback(
         Output(data_id, "data"),
-        Input(study_loading.SHOWN_STUDY_ID, "data"),
+        Input(study_loading.SHOWN_STUDY_PAINTED_ID, "data"),
         State(SESSION_ID, "data"),
         State(distribution_gate.SHOWN_ANYWAY_ID, "data"),
         prevent_initial_call=True,

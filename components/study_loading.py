@@ -47,6 +47,12 @@ from components.study_browser import PROBABILITY_SEPARATOR, STUDY_PICKER_ID
 from components.upload_panel import UPLOADED_LABEL_PREFIX
 
 SHOWN_STUDY_ID = "shown-study"
+SHOWN_STUDY_PAINTED_ID = "shown-study-painted"
+"""``shown-study`` again, set once the browser has painted the content it names: the callbacks that follow a
+study's opening (its words and sweep chart, the stability and what-if checks) listen to this one, so that
+preparing their requests does not hold the radiograph and circles back from the screen."""
+PAINT_RELAY_FALLBACK_MS = 200
+"""The painted store is set at the latest this long after ``shown-study`` (a hidden tab paints no frame)."""
 SHOWN_STUDY_TAG_ID = "shown-study-tag"
 DETAILS_STUDY_TAG_ID = "details-study-tag"
 STUDY_LOADING_ID = "study-loading"
@@ -139,6 +145,7 @@ def layout(panels: Mapping[str, str]) -> html.Div:
     return html.Div(
         [
             dcc.Store(id=SHOWN_STUDY_ID),
+            dcc.Store(id=SHOWN_STUDY_PAINTED_ID),
             tag_element(SHOWN_STUDY_TAG_ID),
             tag_element(DETAILS_STUDY_TAG_ID),
             dcc.Store(id=STUDY_REFRESH_ID),
@@ -150,7 +157,8 @@ def layout(panels: Mapping[str, str]) -> html.Div:
                  html.Span(id=STUDY_LOADING_TEXT_ID)],
                 id=STUDY_LOADING_ID, className="cxr-study-loading alert alert-info py-2 mb-2 align-items-center",
                 role="status", **{"aria-live": "polite", "data-cxr-panels": json.dumps(dict(panels)),
-                                  "data-cxr-picker": STUDY_PICKER_ID},
+                                  "data-cxr-picker": STUDY_PICKER_ID,
+                                  "data-cxr-paint-fallback-ms": str(PAINT_RELAY_FALLBACK_MS)},
             ),
         ]
     )
@@ -179,6 +187,15 @@ def register_callbacks(app, ready_id: str, phase_id: str) -> None:
         ready_id: The ``explanation-ready`` store of components.explanation_progress.
         phase_id: Its ``explanation-phase`` store (the phase a running job has finished).
     """
+    # shown-study -> shown-study-painted after the next painted frame (the script; the store's id comes from here,
+    # the fallback delay from the loading label's data-cxr-paint-fallback-ms).
+    app.clientside_callback(
+        ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="relayAfterPaint"),
+        Output(SHOWN_STUDY_PAINTED_ID, "data"),
+        Input(SHOWN_STUDY_ID, "data"),
+        State(SHOWN_STUDY_PAINTED_ID, "id"),
+        prevent_initial_call=True,
+    )
     for store_id, seen_id in ((ready_id, READY_SEEN_ID), (phase_id, PHASE_SEEN_ID)):
         app.clientside_callback(
             ClientsideFunction(namespace=CLIENTSIDE_NAMESPACE, function_name="explanationReady"),

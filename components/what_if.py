@@ -236,7 +236,7 @@ def register_callbacks(app, resolve: Callable, original: Callable, predict: Call
         Output(WHAT_IF_REPORT_ID, "value"),
         Output(WHAT_IF_STRUCK_ID, "data"),
         Output(WHAT_IF_REMOVED_ID, "data"),
-        Input(study_loading.SHOWN_STUDY_ID, "data"),
+        Input(study_loading.SHOWN_STUDY_PAINTED_ID, "data"),
         Input(WHAT_IF_RESET_ID, "n_clicks"),
         Input(report_view.WORDS_GRAPH_ID, "clickData"),
         Input(XRAY_GRAPH_ID, "clickData"),

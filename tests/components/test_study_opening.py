@@ -266,3 +266,58 @@ def test_the_script_constants_repeat_the_python_ones():
     tags = [props for props in children if props.get("className") == study_loading.TAG_CLASS]
     assert [props["id"] for props in tags] == [study_loading.SHOWN_STUDY_TAG_ID, study_loading.DETAILS_STUDY_TAG_ID]
     assert all(props["hidden"] for props in tags)
+
+
+RELAY_RUNNER = """
+const fs = require("fs");
+const vm = require("vm");
+const log = [];
+const frames = [], timers = [];
+const sandbox = {
+  window: {dash_clientside: {no_update: {"__no_update__": true}, set_props: (id, props) => log.push([id, props])}},
+  requestAnimationFrame: (f) => frames.push(f) - 1, cancelAnimationFrame: (i) => { frames[i] = null; },
+  setTimeout: (f, ms) => timers.push({f: f, ms: ms}) - 1, clearTimeout: (i) => { if (timers[i]) timers[i].f = null; },
+};
+vm.createContext(sandbox);
+vm.runInContext(fs.readFileSync(process.env.CXR_SCRIPT, "utf8"), sandbox);
+const cxr = sandbox.window.dash_clientside.cxr;
+const run = (list, pick) => { for (const item of list.splice(0)) { const f = pick(item); if (f) f(); } };
+const returned = [cxr.relayAfterPaint({study: "CXR1", drawn: true}, "painted"),
+                  cxr.relayAfterPaint({study: "CXR2", drawn: true}, "painted")];  // CXR1 still waiting: replaced
+const beforePaint = log.length;
+const waitingFrames = frames.filter((f) => f).length;
+run(frames, (f) => f);                                        // the frame is painted
+run(timers, (t) => t.f);                                      // the task after it, and the fallbacks
+process.stdout.write(JSON.stringify({returned: returned, beforePaint: beforePaint, waitingFrames: waitingFrames,
+                                     log: log}));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_studys_follow_up_callbacks_wait_for_its_first_painted_frame():
+    result = subprocess.run(["node", "-e", RELAY_RUNNER], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "CXR_SCRIPT": str(ASSETS / "study_loading.js")})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["returned"] == [{"__no_update__": True}] * 2  # nothing at once: the store is set later
+    assert report["beforePaint"] == 0 and report["waitingFrames"] == 1  # the newer value's frame alone
+    assert report["log"] == [["painted", {"data": {"study": "CXR2", "drawn": True}}]]  # once, the newest value
+
+
+def test_the_follow_up_callbacks_listen_to_the_painted_store(tiny_bundle_directory, tiny_studies_directory, tmp_path):
+    import app as dashboard
+
+    dependencies = json.loads(dashboard.create_app(dashboard.AppConfig(
+        tiny_bundle_directory, tiny_studies_directory, tmp_path)).server.test_client().get("/_dash-dependencies").data)
+    listening = {spec["output"]: [f"{entry['id']}.{entry['property']}" for entry in spec["inputs"]]
+                 for spec in dependencies}
+    painted = f"{study_loading.SHOWN_STUDY_PAINTED_ID}.data"
+    follow_ups = [output for output, inputs in listening.items() if painted in inputs]
+    assert any(output.startswith("..words-graph.figure") for output in follow_ups)  # the words and sweep chart
+    assert any("stability-data.data" in output for output in follow_ups)
+    assert any("what-if" in output for output in follow_ups)
+    # No request to the server follows shown-study itself but the stability job's cancel (which must be at once).
+    shown = f"{study_loading.SHOWN_STUDY_ID}.data"
+    server_side = [spec["output"] for spec in dependencies if not spec.get("clientside_function")
+                   and shown in [f"{entry['id']}.{entry['property']}" for entry in spec["inputs"]]]
+    assert server_side == [f"{study_loading.SHOWN_STUDY_ID}.id"], server_side

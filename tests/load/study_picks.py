@@ -2,9 +2,10 @@
 
 A pick in the study list fires the study callback (first output ``xray-graph.figure``: radiograph, circles, sweep,
 prediction, report) with every Input and State the page holds at that moment, ``study-picker.value`` changed.
-Its response sets ``shown-study.data``, which fires the details callback (first output ``words-graph.figure``: the
-word heatmap, the strongest words and the sweep chart) in a second request. (The same change also fires the
-stability, what-if and review callbacks, which this module does not replay.)
+Its response sets ``shown-study.data``; once the browser has painted it, the page copies it into
+``shown-study-painted.data`` (assets/study_loading.js), which fires the details callback (first output
+``words-graph.figure``: the word heatmap, the strongest words and the sweep chart) in a second request. (The same
+change also fires the stability, what-if and review callbacks, which this module does not replay.)
 
 The values of the inputs and states not changed by the pick are the page's own, read from the layout as served
 (``/_dash-layout``): a page that has just loaded and opens a study. Used by the cached-open load benchmark and its
@@ -25,6 +26,7 @@ DETAILS_OUTPUT = "words-graph.figure"
 """The first output of the details callback on ``shown-study`` (components.study_view ``show_study_details``)."""
 PICKED = "study-picker.value"
 SHOWN = "shown-study.data"
+PAINTED = "shown-study-painted.data"
 SHOWN_TAG = "shown-study-tag.children"
 DETAILS_TAG = "details-study-tag.children"
 
@@ -81,17 +83,17 @@ class Pick:
 
 def open_study(page: DashPage, study_id: str, details: bool = False) -> Pick:
     """Pick ``study_id`` on ``page``: the study callback, then (``details``) the details callback with the
-    ``shown-study`` value the first response set, as the browser sends it."""
+    ``shown-study`` value the first response set (as ``shown-study-painted``), as the browser sends it."""
     inputs, state = callback_values(page, STUDY_OUTPUT, {PICKED: study_id, "session-id.data": page.session_id})
     started = time.perf_counter()
     study = page.call(STUDY_OUTPUT, inputs, state, changed=PICKED)
     pick = Pick(study_id, study, (time.perf_counter() - started) * 1000.0)
     if details:
         shown = value(study, SHOWN)
-        inputs, state = callback_values(page, DETAILS_OUTPUT, {SHOWN: shown, PICKED: study_id,
+        inputs, state = callback_values(page, DETAILS_OUTPUT, {PAINTED: shown, PICKED: study_id,
                                                                "session-id.data": page.session_id})
         started = time.perf_counter()
-        pick.details = page.call(DETAILS_OUTPUT, inputs, state, changed=SHOWN)
+        pick.details = page.call(DETAILS_OUTPUT, inputs, state, changed=PAINTED)
         pick.details_ms = (time.perf_counter() - started) * 1000.0
     return pick
 
