@@ -26,7 +26,6 @@ turns the store off (every open draws its view: the baseline of the serving benc
 from __future__ import annotations
 
 import base64
-import dataclasses
 import functools
 import hashlib
 import json
@@ -43,6 +42,7 @@ from plotly.io.json import to_json_plotly
 
 from cxrmodel.explain import ExplanationSettings, StudyExplainer
 from cxrmodel.explain.evidence import EVIDENCE_VERSION
+from cxrmodel.explain.removal import DEFAULT_REMOVAL
 from cxrmodel.explain.views import StudyViewStore, view_key
 
 logger = logging.getLogger(__name__)
@@ -124,8 +124,13 @@ class StudyViews:
             "masks": source.has_masks, "root": str(root) if root is not None else None,
             "image": hashlib.sha256(source.image_bytes).hexdigest(),
             "report": hashlib.sha256(source.report_text.encode("utf-8")).hexdigest(),
-            "settings": dataclasses.asdict(settings), "link_distance": explainer.link_distance(settings),
-            "smoothing": explainer.attribution_smoothing(settings), "shown_anyway": bool(shown_anyway),
+            # The settings as drawn (defaults resolved): the page's controls and a job's defaults meet on one key.
+            "settings": {"sight_sensitivity": explainer.sight_sensitivity(settings),
+                         "link_distance": explainer.link_distance(settings), "min_points": settings.min_points,
+                         "smoothing": explainer.attribution_smoothing(settings),
+                         "removal": settings.removal or DEFAULT_REMOVAL, "steps": settings.steps,
+                         "method": settings.method, "image_baseline": explainer.image_baseline(settings)},
+            "shown_anyway": bool(shown_anyway),
             "radiograph_by_url": source.image_url is not None, "model": self._model,
             "evidence_version": EVIDENCE_VERSION, "code": code_version(),
         }
