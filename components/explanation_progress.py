@@ -192,7 +192,6 @@ def run_explanation(
     request_at: float | None = None,
     always_ready: bool = False,
     sight_sensitivity: float | None = None,
-    explained: Callable[[str, str | None, float | None], None] | None = None,
 ) -> tuple:
     """Body of the background job: (``explanation-ready`` value, status alert).
 
@@ -210,9 +209,6 @@ def run_explanation(
         always_ready: Answer a cached study with ``explanation-ready`` too (the study view is then drawn through
             the job: the old path, kept for benchmarks/cached_open_browser_benchmark.py's baseline).
         sight_sensitivity: The reader's tau (the evidence computed first).
-        explained: ``explained(study_id, session_id, sight_sensitivity)``, called once the explanation is computed
-            (the study's view is drawn and stored then: components.study_views); a failure there is logged, the
-            explanation stands.
     """
     if not study_id:
         return no_update, no_update
@@ -246,11 +242,6 @@ def run_explanation(
         logger.exception("explaining a study failed")
         return no_update, dbc.Alert("The explanation failed; see the server log.", color="danger")
     logger.info("explained a study in a background job in %.1f s", time.perf_counter() - started)
-    if explained is not None:
-        try:
-            explained(study_id, session_id, sight_sensitivity)
-        except Exception:  # noqa: BLE001 - the view is drawn on the first open instead
-            logger.exception("drawing the view of an explained study failed")
     return {**finished, "finished": time.time()}, None
 
 
@@ -276,8 +267,7 @@ def readable_progress(message: str) -> str:
 
 def register_callbacks(app, resolve: Resolver, is_cached, compute, *, always_ready: bool = False,
                        placeholder_figure: Callable[[str], object] | None = None,
-                       attribution_cached: Callable[[bytes, str], bool] | None = None,
-                       explained: Callable[[str, str | None, float | None], None] | None = None) -> None:
+                       attribution_cached: Callable[[bytes, str], bool] | None = None) -> None:
     """The background job and what Cancel shows.
 
     Args:
@@ -291,7 +281,6 @@ def register_callbacks(app, resolve: Resolver, is_cached, compute, *, always_rea
             None = ``is_cached``.
         always_ready: See :func:`run_explanation` (the benchmark baseline's old path).
         placeholder_figure: ``message -> figure`` of the X-ray viewer, shown after Cancel (None: left as is).
-        explained: See :func:`run_explanation`; runs in the job's process.
     """
 
     @app.callback(
@@ -314,7 +303,7 @@ def register_callbacks(app, resolve: Resolver, is_cached, compute, *, always_rea
             return no_update, no_update
         return run_explanation(set_progress, request.get("study"), session_id, resolve, is_cached, compute,
                                request_at=request.get("at"), always_ready=always_ready,
-                               sight_sensitivity=request.get("sight_sensitivity"), explained=explained)
+                               sight_sensitivity=request.get("sight_sensitivity"))
 
     figure_output = [Output(XRAY_GRAPH_ID, "figure", allow_duplicate=True)] if placeholder_figure is not None else []
     drawable = attribution_cached or is_cached

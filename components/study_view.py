@@ -54,9 +54,7 @@ from components.presenter import (
     STUDY_ERROR_ID,
     STUDY_REPORT_ID,
     StudyResolver,
-    drawn_study,
     explanation_settings,
-    study_details,
 )
 from components.server import model_worker
 from components.server.job_slots import JobSlots
@@ -350,21 +348,9 @@ def register_callbacks(app, explainer: StudyExplainer, resolver: StudyResolver, 
     def is_cached(image_bytes: bytes, report_text: str) -> bool:
         return explainer.is_cached(image_bytes, report_text, ExplanationSettings())
 
-    def store_views(study_id: str, session_id: str | None, sight_sensitivity: float | None) -> None:
-        # Drawn and stored once the job has computed it, at the reader's tau and the default clustering (a view
-        # is stored only when its evidence is complete): the first open is then a stored one too.
-        if resolver.views is None:
-            return
-        settings = explanation_settings(None, None, sight_sensitivity)
-        source = resolver.source(study_id, session_id)
-        if source is not None:
-            drawn_study(study_id, session_id, True, settings, None, explainer, resolver, details=False,
-                        source=source)
-            study_details(study_id, session_id, settings, explainer, resolver)
-
     explanation_progress.register_callbacks(app, resolver, is_complete, compute, always_ready=cached_open_via_job,
                                             placeholder_figure=xray_view.empty_xray_figure,
-                                            attribution_cached=is_cached, explained=store_views)
+                                            attribution_cached=is_cached)
 
     @app.callback(
         Output(threshold_control.CIRCLE_SWEEP_ID, "data", allow_duplicate=True),

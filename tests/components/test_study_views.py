@@ -231,8 +231,8 @@ def test_a_film_is_converted_for_the_viewer_once(world):
     assert len(calls) == 1
 
 
-def test_the_view_a_job_stores_is_the_one_the_page_opens(world):
-    # The job draws with the defaults unresolved; the page sends its controls' values (the bundle's defaults).
+def test_the_defaults_and_the_controls_showing_them_meet_on_one_view(world):
+    # A script draws with the defaults unresolved; the page sends its controls' values (the bundle's defaults).
     config = world.explainer.bundle.config
     job = presenter.explanation_settings(None, None, 0.7)
     page = presenter.explanation_settings(config.default_link_distance, SETTINGS.min_points, 0.7,
@@ -240,29 +240,11 @@ def test_the_view_a_job_stores_is_the_one_the_page_opens(world):
     assert job != page
     session = new_session_id()
     assert world.stored_key("CXR5", session, job) == world.stored_key("CXR5", session, page)
+    assert world.stored_key("CXR5", session, job) != world.stored_key("CXR5", session,
+                                                                       presenter.explanation_settings(None, None, 0.72))
 
 
-def test_a_finished_job_draws_and_stores_the_view_and_a_failure_there_loses_nothing(world, caplog):
-    from components import explanation_progress
-
-    calls = []
-    finished = explanation_progress.run_explanation(
-        lambda progress: None, "CXR6", "session", lambda study, session: (b"image", "report"),
-        lambda image, report: False, lambda *arguments: None, request_at=1.0, sight_sensitivity=0.5,
-        explained=lambda *arguments: calls.append(arguments))
-    assert calls == [("CXR6", "session", 0.5)] and finished[0]["study"] == "CXR6"
-
-    def broken(*_arguments):
-        raise RuntimeError("no disk")
-
-    finished = explanation_progress.run_explanation(
-        lambda progress: None, "CXR6", "session", lambda study, session: (b"image", "report"),
-        lambda image, report: False, lambda *arguments: None, request_at=2.0, explained=broken)
-    assert finished[0]["study"] == "CXR6" and finished[1] is None  # the explanation stands
-    assert "drawing the view of an explained study failed" in caplog.text
-
-
-def test_the_job_and_the_page_draw_the_same_view(world):
+def test_the_defaults_and_the_controls_showing_them_draw_the_same_view(world):
     config = world.explainer.bundle.config
     job = presenter.explanation_settings(None, None, 0.7)
     page = presenter.explanation_settings(config.default_link_distance, SETTINGS.min_points, 0.7,
