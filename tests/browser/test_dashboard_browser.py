@@ -69,7 +69,8 @@ def test_deep_link_draws_circles_and_the_slider_moves_them_in_the_browser(dashbo
     # required here (the job's progress reports are tested in tests/components/test_study_view.py).
     PageWait(browser, 60).until(lambda driver: _progress_visible(driver) or "τ = 0.30" in _summary(driver))
     PageWait(browser, 120).until(lambda driver: "τ = 0.30" in _summary(driver))
-    PageWait(browser, 5).until(lambda driver: not _progress_visible(driver))
+    # The circles come first; the bar stays while the job checks the evidence (seconds on a busy machine).
+    PageWait(browser, 120).until(lambda driver: not _progress_visible(driver))
     shapes = browser.execute_script(
         "return document.querySelector('#xray-graph .js-plotly-plot').layout.shapes.length")
     assert shapes >= 1
