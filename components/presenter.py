@@ -681,6 +681,12 @@ def evidence_outputs(
     # The same notices around the card as when the study was drawn (judged by, shown anyway, synthetic upload).
     card = distribution_gate.gate_panel(StudyPanel.unchanged(prediction_children=card), document, source.study_id,
                                         is_upload_id(source.study_id), decided).prediction_children
+    if not pending and resolver.views is not None:
+        # The last of its evidence has landed: its view is drawn and stored now, so that every later open of it,
+        # by any reader, reads it back (components.study_views).
+        drawn_study(source.study_id, session_id, False, settings, None, explainer, resolver, details=False,
+                    shown_anyway=shown_anyway, source=source)
+        study_details(source.study_id, session_id, settings, explainer, resolver, shown_anyway)
     return sweep_patch, card, strongest
 
 

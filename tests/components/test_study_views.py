@@ -10,6 +10,7 @@ import shutil
 import time
 
 import pytest
+from dash import no_update
 from flask import Flask
 from plotly.io.json import to_json_plotly
 
@@ -251,3 +252,20 @@ def test_the_defaults_and_the_controls_showing_them_draw_the_same_view(world):
                                           round(config.default_attribution_smoothing, 2))
     session = new_session_id()
     assert world.open("CXR2", session, job, world.direct) == world.open("CXR2", session, page, world.direct)
+
+
+def test_the_view_is_stored_when_the_last_of_its_evidence_lands_on_the_page(world):
+    session = new_session_id()
+    image_bytes, report = world.resolver("CXR6", None)
+    world.explainer.attribute(image_bytes, report, SETTINGS, evidence_scope="none")  # the circles' phase
+    world.open("CXR6", session)
+    source = world.resolver.source("CXR6", session)
+    keys = [world.views.key(source, SETTINGS, False, part, world.collection.root)[0]
+            for part in (study_views.PANEL, study_views.DETAILS)]
+    assert not any(key in world.views.store for key in keys)
+    world.explainer.attribute(image_bytes, report, SETTINGS)  # the job's last phase
+    refreshed = study_opening.evidence_outputs({"study": "CXR6", "phase": "complete"}, "CXR6",
+                                               {"study": "CXR6", "drawn": True}, session, SETTINGS, world.explainer,
+                                               world.resolver)
+    assert refreshed[1] is not no_update  # the card is filled in as before
+    assert all(key in world.views.store for key in keys)  # and the next open is a stored one
