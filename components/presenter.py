@@ -610,7 +610,8 @@ def study_details(
     """(words figure, strongest words, sweep chart) of a cached study: the second step after
     ``drawn_study(..., details=False)``; None when the study is unknown or not cached. A study the
     distribution gate refuses keeps them empty; a withheld one gets no word deletion table and no circle counts
-    unless ``shown_anyway``."""
+    unless ``shown_anyway``. Read back from the resolver's stored views when drawn before; stored when drawn here
+    with complete evidence (components.study_views)."""
     source = resolver.source(study_id, session_id)
     if source is None:
         return None
