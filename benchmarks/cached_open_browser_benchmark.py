@@ -49,6 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.demo_cache import explain_demo_studies  # noqa: E402
 from tests.serving import free_port, gunicorn_command, serving  # noqa: E402
 
 TARGET_MEDIAN_MS = 300.0
@@ -93,27 +94,6 @@ if (!window.__openBench) {
   window.__openBench = bench;
 }
 """
-
-
-def explain_all(model: Path, studies: Path, cache: Path, limit: int) -> list[str]:
-    """Explain the first ``limit`` demo studies into ``cache`` (skipping those already there); their ids."""
-    from cxrmodel.data import StudyCollection
-    from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer
-    from cxrmodel.modeling import load_bundle
-
-    collection = StudyCollection.from_folder(studies)
-    study_ids = [summary.study_id for summary in collection.summaries()][:limit]
-    explainer = StudyExplainer(load_bundle(model, load_model=False), ExplanationCache(cache / "explanations"))
-    settings = ExplanationSettings()
-    started = time.perf_counter()
-    for study_id in study_ids:
-        image_bytes = collection.image_path(study_id).read_bytes()
-        report = collection.get(study_id).report_text
-        if not explainer.is_cached(image_bytes, report, settings):
-            explainer.attribute(image_bytes, report, settings)
-    print(f"# {len(study_ids)} studies in the cache ({time.perf_counter() - started:.0f} s to explain the missing)",
-          flush=True)
-    return study_ids
 
 
 def make_driver():
@@ -255,7 +235,8 @@ def main() -> int:
         return 1
     with tempfile.TemporaryDirectory() as temporary:
         cache = arguments.cache_dir or Path(temporary) / "cache"
-        study_ids = explain_all(arguments.model, arguments.studies, cache, arguments.limit)
+        study_ids, explained_s = explain_demo_studies(arguments.model, arguments.studies, cache, arguments.limit)
+        print(f"# {len(study_ids)} studies in the cache ({explained_s:.0f} s to explain the missing)", flush=True)
         results = {}
         driver = make_driver()
         try:

@@ -51,6 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.demo_cache import explain_demo_studies  # noqa: E402
 from tests.load import study_picks  # noqa: E402
 from tests.load.dash_client import DashPage  # noqa: E402
 from tests.serving import free_port, gunicorn_command, serving  # noqa: E402
@@ -147,25 +148,6 @@ def measure(url: str, study_ids: list[str], sessions: int, details: bool, max_se
     return results
 
 
-def explain_all(model: Path, studies: Path, cache: Path, limit: int) -> tuple[list[str], float]:
-    """The first ``limit`` demo studies explained into ``cache`` (those there already skipped): ids, seconds."""
-    from cxrmodel.data import StudyCollection
-    from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer
-    from cxrmodel.modeling import load_bundle
-
-    collection = StudyCollection.from_folder(studies)
-    study_ids = [summary.study_id for summary in collection.summaries()][:limit]
-    explainer = StudyExplainer(load_bundle(model, load_model=False), ExplanationCache(cache / "explanations"))
-    settings = ExplanationSettings()
-    started = time.perf_counter()
-    for study_id in study_ids:
-        image_bytes = collection.image_path(study_id).read_bytes()
-        report = collection.get(study_id).report_text
-        if not explainer.is_cached(image_bytes, report, settings):
-            explainer.explain(image_bytes, report, settings)
-    return study_ids, time.perf_counter() - started
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20)
@@ -189,7 +171,8 @@ def main() -> int:
     started_at = datetime.datetime.now(datetime.UTC)
     with tempfile.TemporaryDirectory() as temporary:
         cache = arguments.cache_dir or Path(temporary) / "cache"
-        study_ids, explain_seconds = explain_all(arguments.model, arguments.studies_dir, cache, arguments.studies)
+        study_ids, explain_seconds = explain_demo_studies(arguments.model, arguments.studies_dir, cache,
+                                                             arguments.studies)
         print(f"# {len(study_ids)} studies in the cache ({explain_seconds:.0f} s to explain the missing)", flush=True)
         results = {}
         for name, environment in paths:

@@ -29,7 +29,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import brotli
@@ -37,6 +36,7 @@ import brotli
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.demo_cache import explain_demo_studies  # noqa: E402
 from components.study_views import STORED_VIEWS_ENV  # noqa: E402
 from tests.load import study_picks  # noqa: E402
 from tests.load.dash_client import DashPage  # noqa: E402
@@ -64,24 +64,6 @@ class InProcessPage(DashPage):
         if encoding == "gzip":
             return gzip.decompress(data)
         return data
-
-
-def explain_all(cache_directory: Path, study_ids: list[str]) -> float:
-    """Explain the studies not yet in the cache, with all their evidence; seconds it took."""
-    from app import DEFAULT_MODEL, DEFAULT_STUDIES  # noqa: PLC0415
-    from components.presenter import StudyResolver  # noqa: PLC0415
-    from cxrmodel.data import StudyCollection  # noqa: PLC0415
-    from cxrmodel.explain import ExplanationCache, ExplanationSettings, StudyExplainer  # noqa: PLC0415
-    from cxrmodel.modeling import load_bundle  # noqa: PLC0415
-
-    started = time.perf_counter()
-    resolver = StudyResolver(StudyCollection.from_folder(DEFAULT_STUDIES))
-    explainer = StudyExplainer(load_bundle(DEFAULT_MODEL), ExplanationCache(cache_directory / "explanations"))
-    for study_id in study_ids:
-        image_bytes, report = resolver(study_id, None)
-        if not explainer.is_complete(image_bytes, report, ExplanationSettings()):
-            explainer.attribute(image_bytes, report, ExplanationSettings())
-    return time.perf_counter() - started
 
 
 def dashboard(cache_directory: Path, stored_views: bool):
@@ -134,10 +116,12 @@ def main() -> int:
     if arguments.repeats < 1 or not 1 <= arguments.limit <= 32:
         parser.error("--repeats >= 1 and --limit in 1..32")
     logging_quiet()
-    study_ids = [f"CXR{90001 + index}" for index in range(arguments.limit)]
+    import app  # noqa: PLC0415
+
     with tempfile.TemporaryDirectory() as temporary:
         cache_directory = arguments.cache_dir or Path(temporary)
-        explained_s = explain_all(cache_directory, study_ids)
+        study_ids, explained_s = explain_demo_studies(app.DEFAULT_MODEL, app.DEFAULT_STUDIES, cache_directory,
+                                                      arguments.limit)
         candidate_app = dashboard(cache_directory, stored_views=True)
         baseline_app = dashboard(cache_directory, stored_views=False)
         candidate = InProcessPage(candidate_app.server.test_client())

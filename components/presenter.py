@@ -563,15 +563,12 @@ def drawn_study(
             alert = dbc.Alert("That study is not in this collection or belongs to another session.", color="warning")
             return DrawnStudy(empty_panel("Pick a study.", alert))
         return DrawnStudy(empty_panel("Pick a study."))
-    views = resolver.views
-    stored_key = views.key(source, settings, shown_anyway, PANEL if not details else PANEL + "+" + DETAILS,
-                           resolver.collection.root) if views is not None else None
-    if stored_key is not None and explainer.is_cached(source.image_bytes, source.report_text, settings):
-        stored = views.load(stored_key[0], source, session_id)
-        if stored is not None:  # drawn before, from this very explanation (its evidence complete)
-            outputs = stored["outputs"]
-            panel = StudyPanel(**{item.name: outputs.get(item.name, no_update) for item in fields(StudyPanel)})
-            return DrawnStudy(_with_picker_probability(panel, options, source.study_id, stored["probability"]), True)
+    stored_key, stored = _stored_view(resolver, source, session_id, settings, shown_anyway,
+                                      PANEL if not details else PANEL + "+" + DETAILS)
+    if stored is not None:  # drawn before, from this very explanation (its evidence complete)
+        outputs = stored["outputs"]
+        panel = StudyPanel(**{item.name: outputs.get(item.name, no_update) for item in fields(StudyPanel)})
+        return DrawnStudy(_with_picker_probability(panel, options, source.study_id, stored["probability"]), True)
     explanation = explainer.cached(source.image_bytes, source.report_text, settings)
     if explanation is None:
         if triggered_by_job:
@@ -583,10 +580,22 @@ def drawn_study(
     panel, probability = render_explanation(source, explanation, explainer, settings, resolver.collection, details,
                                             shown_anyway, pending)
     if stored_key is not None and not pending:
-        views.save(*stored_key, source, session_id,
+        resolver.views.save(*stored_key, source, session_id,
                    {item.name: getattr(panel, item.name) for item in fields(StudyPanel)
                     if item.name != "picker_options"}, probability)
     return DrawnStudy(_with_picker_probability(panel, options, source.study_id, probability), True, pending)
+
+
+def _stored_view(resolver: StudyResolver, source: StudySource, session_id: str | None,
+                 settings: ExplanationSettings, shown_anyway: bool, part: str) -> tuple[tuple[str, str] | None,
+                                                                                     dict | None]:
+    """``((view key, attribution key), stored part or None)`` of one part of a study's view, or ``(None, None)``
+    when the resolver keeps no views. A stored part is served whether or not its attribution is still cached: it
+    was drawn from that very content and model, and storing the attribution again drops it."""
+    if resolver.views is None:
+        return None, None
+    keys = resolver.views.key(source, settings, shown_anyway, part, resolver.collection.root)
+    return keys, resolver.views.load(keys[0], source, session_id)
 
 
 def _with_picker_probability(panel: StudyPanel, options: list[dict] | None, study_id: str,
@@ -615,13 +624,9 @@ def study_details(
     source = resolver.source(study_id, session_id)
     if source is None:
         return None
-    views = resolver.views
-    stored_key = (views.key(source, settings, shown_anyway, DETAILS, resolver.collection.root)
-                  if views is not None else None)
-    if stored_key is not None and explainer.is_cached(source.image_bytes, source.report_text, settings):
-        stored = views.load(stored_key[0], source, session_id)
-        if stored is not None:
-            return tuple(stored["outputs"].get(name) for name in _DETAILS_FIELDS)
+    stored_key, stored = _stored_view(resolver, source, session_id, settings, shown_anyway, DETAILS)
+    if stored is not None:
+        return tuple(stored["outputs"].get(name) for name in _DETAILS_FIELDS)
     explanation = explainer.cached(source.image_bytes, source.report_text, settings)
     if explanation is None:
         return None
@@ -631,7 +636,7 @@ def study_details(
     lesion_masks = lesion_masks_for_study(resolver.collection.root, source.study_id) if source.has_masks else []
     details = explanation_details(source, explanation, document, sweep, lesion_masks, decided)
     if stored_key is not None and not evidence_pending(explainer, explanation, settings):
-        views.save(*stored_key, source, session_id, dict(zip(_DETAILS_FIELDS, details, strict=True)))
+        resolver.views.save(*stored_key, source, session_id, dict(zip(_DETAILS_FIELDS, details, strict=True)))
     return details
 
 

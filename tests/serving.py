@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,11 +35,13 @@ def gunicorn_command(workers: int, port: int, timeout_seconds: int = 120) -> lis
             "app:server"]
 
 
-def answers(url: str) -> bool:
-    """True when ``url`` answers HTTP 200."""
+def answers(url: str, behind_auth: bool = False) -> bool:
+    """True when ``url`` answers HTTP 200 (or, ``behind_auth``, 401: a server asking for credentials is up)."""
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
             return response.status == 200
+    except urllib.error.HTTPError as error:
+        return behind_auth and error.code == 401
     except OSError:
         return False
 
@@ -51,8 +54,10 @@ def serving(
     environment: dict[str, str] | None = None,
     log_path: Path | None = None,
     startup_seconds: float = 120.0,
+    behind_auth: bool = False,
 ) -> Iterator[subprocess.Popen]:
-    """Run ``command`` in the repository root until the ``with`` block ends; wait until ``url`` answers first.
+    """Run ``command`` in the repository root until the ``with`` block ends; wait until ``url`` answers first
+    (``behind_auth``: a server that asks for credentials, whose 401 counts as answering).
 
     Raises:
         RuntimeError: the process exited or did not answer within ``startup_seconds`` (with its log's tail).
@@ -62,7 +67,7 @@ def serving(
                                stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + startup_seconds
-        while not answers(url):
+        while not answers(url, behind_auth):
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = log_path.read_text()[-2000:] if log_path is not None else ""
                 state = "exited" if process.poll() is not None else "did not answer"

@@ -4,8 +4,9 @@ One algorithm per module (as in Captum's ``captum/attr``): :mod:`~cxrmodel.expla
 compiled engine; TensorFlow is imported when an explainer is built), :mod:`~cxrmodel.explain.quadrature` (the
 integration rules), :mod:`~cxrmodel.explain.baselines`, :mod:`~cxrmodel.explain.settings` (the defaults, also
 the cache-key part), :mod:`~cxrmodel.explain.results` (the result types), :mod:`~cxrmodel.explain.study` (a
-study in, an explanation out), :mod:`~cxrmodel.explain.cache` and :mod:`~cxrmodel.explain.disclosure` (what of
-an explanation every output may show). Everything re-exported here is importable
+study in, an explanation out), :mod:`~cxrmodel.explain.cache` (with :mod:`~cxrmodel.explain.keys` and the store of
+views drawn from it, :mod:`~cxrmodel.explain.views`) and :mod:`~cxrmodel.explain.disclosure` (what of an
+explanation every output may show). Everything re-exported here is importable
 without TensorFlow.
 """
 

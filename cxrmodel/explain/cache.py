@@ -39,6 +39,7 @@ from pathlib import Path
 import diskcache
 import numpy as np
 
+from cxrmodel.explain.keys import canonical_json_default
 from cxrmodel.explain.results import Completeness, StudyAttribution
 from cxrmodel.explain.views import StudyViewStore
 
@@ -66,19 +67,6 @@ class CorruptEntryError(ValueError):
     """A stored record failed its magic, checksum or decoding."""
 
 
-def _json_default(value: object) -> object:
-    """Canonical JSON for the numpy values that settings may contain."""
-    if isinstance(value, np.ndarray):
-        array = np.ascontiguousarray(value)
-        return {"array_sha256": hashlib.sha256(array.tobytes()).hexdigest(), "shape": list(array.shape),
-                "dtype": str(array.dtype)}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, set, frozenset)):
-        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
-    raise TypeError(f"cannot use {type(value).__name__} in an explanation key")
-
-
 def explanation_key(image_bytes: bytes, report_text: str, model_fingerprint: str, settings: dict) -> str:
     """Cache key of one explanation.
 
@@ -98,7 +86,8 @@ def explanation_key(image_bytes: bytes, report_text: str, model_fingerprint: str
         "model": str(model_fingerprint),
         "settings": settings,
     }
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=True)
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), default=canonical_json_default,
+                           allow_nan=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -20,7 +20,8 @@ import os
 from pathlib import Path
 
 import diskcache
-import numpy as np
+
+from cxrmodel.explain.keys import canonical_json_default
 
 logger = logging.getLogger(__name__)
 
@@ -31,24 +32,6 @@ DEFAULT_SIZE_LIMIT = 512 * 1024**2
 """Default bound on the store's size on disk, bytes (512 MiB)."""
 
 _CHECKSUM_BYTES = 32
-
-
-def _canonical(value: object) -> object:
-    """``json.dumps`` default: numpy values by content, dataclass-like objects by their fields."""
-    if isinstance(value, np.ndarray):
-        array = np.ascontiguousarray(value)
-        return {"array_sha256": hashlib.sha256(array.tobytes()).hexdigest(), "shape": list(array.shape),
-                "dtype": str(array.dtype)}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, set, frozenset)):
-        return sorted(value, key=repr) if isinstance(value, (set, frozenset)) else list(value)
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "__dataclass_fields__"):
-        return {"type": type(value).__name__,
-                **{name: getattr(value, name) for name in value.__dataclass_fields__}}
-    raise TypeError(f"cannot use {type(value).__name__} in a view key")
 
 
 def view_key(attribution_key: str, parts: dict) -> str:
@@ -63,7 +46,7 @@ def view_key(attribution_key: str, parts: dict) -> str:
         64 hexadecimal characters (sha256).
     """
     canonical = json.dumps({"attribution": attribution_key, "parts": parts}, sort_keys=True,
-                           separators=(",", ":"), default=_canonical, allow_nan=True)
+                           separators=(",", ":"), default=canonical_json_default, allow_nan=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -9,18 +9,15 @@ and open the next study.
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from werkzeug.security import generate_password_hash
 
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, dash_idle
-from tests.serving import ROOT, free_port
+from tests.serving import free_port, serving
 
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -37,37 +34,14 @@ PASSWORD = "reading room"
 COMMENT = "Right answer, wrong reason: the second circle sits on the film marker."
 
 
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=1)
-    except urllib.error.HTTPError:
-        return True  # 401: up, behind auth
-    except OSError:
-        return False
-    return True
-
-
 @contextlib.contextmanager
 def _dashboard(root: Path, port: int):
     """``python app.py`` on the demo with auth, a cache and a review database that outlive a restart."""
     command = [sys.executable, "app.py", "--no-warm-up", "--port", str(port), "--cache-dir", str(root / "cache"),
                "--auth-file", str(root / "users.txt"), "--database-url", f"sqlite:///{root / 'reviews.sqlite3'}"]
     log_path = root / f"server-{time.monotonic_ns()}.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 180
-            while not _answers(f"http://127.0.0.1:{port}/"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the dashboard did not start:\n" + log_path.read_text()[-2000:])
-                time.sleep(0.3)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with serving(command, f"http://127.0.0.1:{port}/", log_path=log_path, startup_seconds=180, behind_auth=True):
+        yield f"http://127.0.0.1:{port}"
     assert "Traceback" not in log_path.read_text()
 
 

@@ -6,11 +6,9 @@ an intact database that kept every save it had answered."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -25,7 +23,7 @@ from werkzeug.security import generate_password_hash
 from cxrmodel.reviews import ReviewStore
 from tests.load.dash_client import DashPage
 from tests.postgres import SKIP_REASON, postgres_binaries, private_postgres
-from tests.serving import ROOT, free_port
+from tests.serving import free_port, serving
 
 REVIEWERS = 20
 STUDY = "CXR2"  # a tiny study with a finding (tests/conftest.py)
@@ -83,39 +81,6 @@ class ReviewerPage(DashPage):
                     if key.split("@")[0] == "children")
 
 
-def _answers_with_auth(url: str) -> bool:
-    """True when the server answers at all (401 without credentials counts: auth is on)."""
-    try:
-        urllib.request.urlopen(url, timeout=1)
-        return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def _serving(command: list[str], url: str, log_path, startup_seconds: float = 180):
-    """tests.serving.serving for a server behind basic auth: started, answering, stopped afterwards."""
-    log = log_path.open("w")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + startup_seconds
-        while not _answers_with_auth(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the dashboard did not start:\n" + log_path.read_text()[-2000:])
-            time.sleep(0.3)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.close()
-
-
 @pytest.fixture(scope="module")
 def postgres_server():
     """A private PostgreSQL server for this module (tests.postgres); skipped where it is not installed."""
@@ -160,7 +125,7 @@ def reviewing_server(request, tiny_bundle_directory, tiny_studies_directory, tmp
     command = [sys.executable, "app.py", "--no-warm-up", "--no-model-worker", "--port", str(port), "--model",
                str(tiny_bundle_directory), "--studies", str(tiny_studies_directory), "--cache-dir", str(cache),
                "--auth-file", str(auth_file), "--database-url", database]
-    with _serving(command, url, log_path) as process:
+    with serving(command, url, log_path=log_path, startup_seconds=180, behind_auth=True) as process:
         yield {"url": url, "database": database, "process": process, "command": command, "log": log_path,
                "new_database": new_database, "backend": request.param}
     assert "Traceback" not in log_path.read_text()
@@ -273,7 +238,7 @@ def test_a_server_killed_during_saves_loses_at_most_the_request_in_flight(review
                 answered[user] = count
                 draft = {**draft, "comment": f"save {count}", "verdict": "helpful"}
 
-    with _serving(command, url, tmp_path / "server.log") as process:
+    with serving(command, url, log_path=tmp_path / "server.log", startup_seconds=180, behind_auth=True) as process:
         users = [f"reader{number:02d}" for number in range(5)]
         threads = [threading.Thread(target=keep_saving, args=(user,)) for user in users]
         for thread in threads:
