@@ -22,6 +22,7 @@
   const STALE_CLASS = "cxr-study-stale";
   const TAG_CLASS = "cxr-study-tag";
   const LOADING_ATTRIBUTE = "data-cxr-loading";
+  const IMAGE_LOADING_ATTRIBUTE = "data-cxr-image-loading";
   const PROBABILITY_SEPARATOR = " · P(abnormal) ";
   const UPLOADED_LABEL_PREFIX = "Uploaded: ";
   const STUDY_REFRESH_ID = "study-refresh";
@@ -201,7 +202,48 @@
     return true;
   }
 
+  // An image of a figure (the radiograph, an overlay) whose file is still loading is hidden until it has loaded: an
+  // SVG <image> keeps drawing its previous file meanwhile, which would put the previous study's film under the new
+  // study's circles. Plotly sets the new URL at once; its load (or error) event clears the mark.
+  const XLINK = "http://www.w3.org/1999/xlink";
+
+  function imageSource(image) {
+    return image.getAttributeNS(XLINK, "href") || image.getAttribute("href") || "";
+  }
+
+  function markLoading(image) {
+    const source = imageSource(image);
+    if (source && source.slice(0, 5) !== "data:") {
+      image.setAttribute(IMAGE_LOADING_ATTRIBUTE, "");
+    } else {
+      image.removeAttribute(IMAGE_LOADING_ATTRIBUTE);  // a data URI is drawn as it is set
+    }
+  }
+
+  function watchImages() {
+    new MutationObserver(function (records) {
+      records.forEach(function (record) {
+        if (record.type === "attributes" && record.attributeName === "href" && record.target.localName === "image") {
+          markLoading(record.target);
+        }
+        Array.prototype.forEach.call(record.addedNodes || [], function (node) {
+          if (node.nodeType !== 1) { return; }
+          (node.localName === "image" ? [node] : Array.from(node.querySelectorAll("image"))).forEach(markLoading);
+        });
+      });
+    // (No attributeFilter: it never matches a namespaced attribute, and Plotly sets xlink:href.)
+    }).observe(document.documentElement, {subtree: true, childList: true, attributes: true});
+    const loaded = function (event) {
+      if (event.target && event.target.localName === "image") {
+        event.target.removeAttribute(IMAGE_LOADING_ATTRIBUTE);
+      }
+    };
+    document.addEventListener("load", loaded, true);
+    document.addEventListener("error", loaded, true);
+  }
+
   if (typeof document !== "undefined" && typeof MutationObserver !== "undefined" && document.documentElement) {
+    watchImages();
     const waiting = new MutationObserver(function () {
       if (watch()) {
         waiting.disconnect();

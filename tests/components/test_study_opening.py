@@ -258,6 +258,8 @@ def test_the_script_constants_repeat_the_python_ones():
     css = (ASSETS / "study_loading.css").read_text(encoding="utf-8")
     assert "[data-cxr-loading] *" in css and f".{study_loading.QUIET_LOADING_CLASS}" in css
     assert 'const LOADING_ATTRIBUTE = "data-cxr-loading";' in text
+    assert f'const IMAGE_LOADING_ATTRIBUTE = "{study_loading.IMAGE_LOADING_ATTRIBUTE}";' in text
+    assert f"image[{study_loading.IMAGE_LOADING_ATTRIBUTE}] {{ visibility: hidden; }}" in css
     layout = study_loading.layout({"a": "tag-1", "b": "tag-2"}).to_plotly_json()
     children = [child.to_plotly_json()["props"] for child in layout["props"]["children"]]
     label = next(props for props in children if props.get("id") == study_loading.STUDY_LOADING_ID)
