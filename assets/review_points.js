@@ -162,13 +162,18 @@
     return {type: "Small", namespace: "dash_html_components", props: {children: text, className: "text-muted"}};
   }
 
-  function drawCircleChoices(draft, value, sweep) {
-    if (!draft) { return []; }
+  // [the choices, their study tag]: the circles are the shown study's (the sweep comes with it); the choices are
+  // tagged with it only when the marks are that study's too, so that the previous study's circles or marks are
+  // never shown under the new one (components.study_loading hides them until then).
+  function drawCircleChoices(draft, value, sweep, shown) {
+    const study = shown && typeof shown === "object" && typeof shown.study === "string" ? shown.study : "";
+    if (!draft) { return [[], study]; }
+    const tag = draft.study === study ? study : "";
     const at = nearestIndex(sweep && sweep.thresholds, value);
-    if (at < 0) { return [small("The circles appear with the explanation.")]; }
+    if (at < 0) { return [[small("The circles appear with the explanation.")], tag]; }
     const tau = sweep.thresholds[at];
     const count = (sweep.circles[at] || []).length;
-    if (!count) { return [small("No circle at \u03c4 = " + tau.toFixed(2) + ".")]; }
+    if (!count) { return [[small("No circle at \u03c4 = " + tau.toFixed(2) + ".")], tag]; }
     const marks = marksAt(draft, tau);
     const rows = [];
     for (let index = 0; index < count; index += 1) {
@@ -182,7 +187,7 @@
             options: [{label: "agree", value: "agree"}, {label: "on something else", value: "other"}]}},
         ]}});
     }
-    return rows;
+    return [rows, tag];
   }
 
   function circleMarks(values, ids, draft, value, sweep) {

@@ -22,7 +22,7 @@ from datetime import datetime
 import dash_bootstrap_components as dbc
 from dash import ALL, ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 
-from components import threshold_control, xray_view
+from components import study_loading, threshold_control, xray_view
 from components.presenter import explanation_settings
 from components.server.reviews import ReviewService
 from components.session import SESSION_ID
@@ -47,6 +47,9 @@ REVIEW_PANEL_ID = "review-panel"
 REVIEW_VERDICT_ID = "review-verdict"
 REVIEW_LABEL_ID = "review-label"
 REVIEW_CIRCLES_ID = "review-circles"
+REVIEW_CIRCLES_TAG_ID = "review-circles-tag"
+"""The study whose circles and marks the circle choices draw (components.study_loading: hidden while it is not the
+picked one)."""
 REVIEW_CIRCLE_TYPE = "review-circle"
 REVIEW_ADD_POINT_ID = "review-add-point"
 REVIEW_FINDING_NAME_ID = "review-finding-name"
@@ -178,6 +181,7 @@ def layout() -> dbc.Card:
         dbc.RadioItems(id=REVIEW_LABEL_ID, options=LABEL_OPTIONS, value=None, inline=True, className="small"),
         dbc.Label("Circles at this τ", className="small mb-0"),
         html.Div(id=REVIEW_CIRCLES_ID),
+        study_loading.tag_element(REVIEW_CIRCLES_TAG_ID),
         dbc.Label("The finding is here", className="small mb-0 mt-1"),
         html.Div([dbc.Input(id=REVIEW_FINDING_NAME_ID, placeholder="finding (optional)", size="sm", maxLength=100,
                             className="me-1", style={"maxWidth": "12rem"}),
@@ -312,9 +316,11 @@ def register_callbacks(app, service: ReviewService) -> None:
                             Output(REVIEW_CROSSES_ID, "data"), Input(REVIEW_DRAFT_ID, "data"),
                             Input(xray_view.XRAY_GRAPH_ID, "figure"))
     app.clientside_callback(ClientsideFunction(namespace="cxrReview", function_name="drawCircleChoices"),
-                            Output(REVIEW_CIRCLES_ID, "children"), Input(REVIEW_DRAFT_ID, "data"),
+                            Output(REVIEW_CIRCLES_ID, "children"), Output(REVIEW_CIRCLES_TAG_ID, "children"),
+                            Input(REVIEW_DRAFT_ID, "data"),
                             Input(threshold_control.SIGHT_SENSITIVITY_ID, "value"),
-                            Input(threshold_control.CIRCLE_SWEEP_ID, "data"))
+                            Input(threshold_control.CIRCLE_SWEEP_ID, "data"),
+                            State(study_loading.SHOWN_STUDY_ID, "data"))
     app.clientside_callback(ClientsideFunction(namespace="cxrReview", function_name="circleMarks"),
                             Output(REVIEW_CIRCLE_MARKS_ID, "data"),
                             Input({"type": REVIEW_CIRCLE_TYPE, "index": ALL}, "value"),

@@ -104,7 +104,8 @@ def study_panels(with_comparison: bool) -> dict[str, str]:
     (``shown-study-tag``); the circle summaries by the browser's redraw of the circles, which tags them with the
     figure's study (and the second viewer, a copy of the first, with it); the words, strongest words and sweep
     chart by the second step (``details-study-tag``); the stability badge, the what-if card and the model
-    comparison by their own callbacks.
+    comparison by their own callbacks; the review panel's circle choices by their drawing in the browser, with the
+    study whose circles and marks they are.
     """
     shown, details = study_loading.SHOWN_STUDY_TAG_ID, study_loading.DETAILS_STUDY_TAG_ID
     panels = {
@@ -123,6 +124,8 @@ def study_panels(with_comparison: bool) -> dict[str, str]:
         report_view.STRONGEST_WORDS_ID: details,
         research_tools.SWEEP_CHART_ID: details,
         what_if.WHAT_IF_CARD_ID: what_if.WHAT_IF_STUDY_TAG_ID,
+        # The reviewer's per-circle choices are drawn in the browser from the circle sweep that came with the film.
+        review_panel.REVIEW_CIRCLES_ID: review_panel.REVIEW_CIRCLES_TAG_ID,
     }
     if with_comparison:
         panels[model_comparison.COMPARISON_CARD_ID] = model_comparison.COMPARISON_STUDY_TAG_ID

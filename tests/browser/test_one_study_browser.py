@@ -1,9 +1,10 @@
 """One study on screen, in a real headless Chromium with every server response 300 ms late.
 
 * 20 switches between three cached studies (half of them made while the previous switch is still loading), with
-  the DOM sampled every 20 ms: no sample in which a visible panel (film, circle summary, prediction card,
-  stability, word heatmap, strongest words, report, what-if, model comparison, sweep chart) names or shows another
-  study than the one the picker shows. "Shows" is judged against each study's settled panels, recorded first.
+  the DOM sampled every 20 ms: no sample in which a visible panel (film: its figure, and the radiograph file its
+  image has drawn; circle summary, prediction card, stability, word heatmap, strongest words, report, what-if,
+  model comparison, sweep chart, the review panel's circle choices) names or shows another study than the one the
+  picker shows. "Shows" is judged against each study's settled panels, recorded first.
 * A reload after an upload opens no other study, and says the upload is gone.
 * A τ clamped or snapped from a link is said once, with the slider's range, and the address bar names the τ shown.
 
@@ -60,6 +61,7 @@ PANELS = {
     "what-if": (".what-if", "text"),
     "comparison": (".model-comparison", "text"),
     "sweep chart": ("#sweep-chart", "graph"),
+    "review circles": ("#review-circles", "text"),
 }
 """What the sampler reads: each panel's CSS selector and whether it is text, the radiograph or another plotly graph."""
 
@@ -67,6 +69,14 @@ SAMPLER = r"""
 const panels = arguments[0], everyMs = arguments[1];
 if (window.__studySampler) { return; }
 const options = {visibilityProperty: true, opacityProperty: true};
+// The file each figure image last finished loading: what it draws (an SVG <image> keeps drawing it until its new
+// file has loaded).
+document.addEventListener('load', function (event) {
+  if (event.target && event.target.localName === 'image') {
+    event.target.__drawnSource = event.target.getAttributeNS('http://www.w3.org/1999/xlink', 'href')
+      || event.target.getAttribute('href');
+  }
+}, true);
 // A plotly graph as the reader sees it: the radiograph's study (its uirevision) and messages; another graph's
 // messages, words and curves.
 function graph(element, film) {
@@ -75,6 +85,13 @@ function graph(element, film) {
   if (!plot || !svg || !svg.checkVisibility(options) || !plot.layout) { return ''; }
   const parts = [];
   if (film && plot.layout.uirevision) { parts.push('figure of ' + plot.layout.uirevision); }
+  if (film) {
+    // The film as drawn: the study whose radiograph file the visible image last loaded.
+    plot.querySelectorAll('image').forEach(function (image) {
+      const drawn = image.__drawnSource ? image.__drawnSource.match(/study-image\/([^?\/]+)/) : null;
+      if (drawn && image.checkVisibility(options)) { parts.push('film image of ' + decodeURIComponent(drawn[1])); }
+    });
+  }
   (plot.layout.annotations || []).forEach(function (note) { if (note.text) { parts.push(note.text); } });
   if (!film) {
     (plot.data || []).forEach(function (trace) {
@@ -204,7 +221,7 @@ def settled(dashboard_url, browser) -> dict[str, dict[str, str]]:
         PageWait(browser, SETTLE_SECONDS).until(lambda d, study_id=study_id: _drawn(d, study_id))
         _quiet(browser)
         panels[study_id] = _sample(browser)["panels"]
-        assert panels[study_id]["film"] == f"figure of {study_id}"
+        assert panels[study_id]["film"] == f"figure of {study_id} | film image of {study_id}"
         assert panels[study_id]["stability"] not in ("", "Check stability"), panels[study_id]["stability"]  # checked
         assert f"Study {study_id}" in panels[study_id]["comparison"], panels[study_id]["comparison"]
         assert f"for {study_id}" in panels[study_id]["what-if"], panels[study_id]["what-if"]

@@ -189,3 +189,43 @@ def test_a_review_on_an_earlier_model_is_named_not_carried_over():
     assert text.startswith("On an earlier model (old-model): you reviewed this film on 2026-03-0")
     assert "verdict partly, reading abnormal" in text and "not carried over" in text
     assert review_panel.earlier_text([]) is None
+
+
+CHOICES_RUNNER = """
+const fs = require("fs");
+const vm = require("vm");
+const sandbox = {window: {dash_clientside: {no_update: {"__no_update__": true}}},
+                 document: {addEventListener: () => {}, getElementById: () => null}};
+vm.createContext(sandbox);
+vm.runInContext(fs.readFileSync(process.env.CXR_SCRIPT, "utf8"), sandbox);
+const calls = JSON.parse(fs.readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(calls.map((args) => sandbox.window.dash_clientside.cxrReview
+  .drawCircleChoices.apply(null, args))));
+"""
+
+
+def test_the_circle_choices_are_tagged_only_when_circles_and_marks_are_one_studys():
+    import json
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    sweep = {"thresholds": [0.5, 0.7], "circles": [[{"x": 1}], [{"x": 1}, {"x": 2}]]}
+    calls = [[{"study": "CXR2", "circles": []}, 0.7, sweep, {"study": "CXR2", "drawn": True}],
+             # the previous study's marks with the new study's circles (its draft answers later): shown as neither
+             [{"study": "CXR1", "circles": []}, 0.7, sweep, {"study": "CXR2"}],
+             [None, 0.7, sweep, {"study": "CXR2"}]]
+    script = Path(__file__).resolve().parents[2] / "assets" / "review_points.js"
+    result = subprocess.run(["node", "-e", CHOICES_RUNNER], input=json.dumps(calls), capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "CXR_SCRIPT": str(script)})
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)
+    choices, tag = results[0]
+    assert len(choices) == 2 and tag == "CXR2"
+    assert results[1][1] == ""
+    assert results[2] == [[], "CXR2"]  # nothing drawn: nothing to hide
